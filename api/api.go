@@ -1,0 +1,175 @@
+// Package api holds the wire types of the opx daemon's HTTP API, shared by the
+// daemon and the client, and the error codes both sides agree on.
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Limits the daemon enforces on every request. The client checks them too, so
+// that a user gets a clear message before a round trip.
+const (
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes = 1 << 20
+	// MaxRefs bounds the refs (or env entries) of one /v1/reads or /v1/resolve.
+	MaxRefs = 1000
+	// MaxRefLen bounds one reference, in bytes.
+	MaxRefLen = 2048
+	// MaxAccountLen bounds the account name, in bytes.
+	MaxAccountLen = 256
+)
+
+// Error codes of the wire protocol (DESIGN §3).
+const (
+	CodeBadRequest     = "bad_request"
+	CodeUnauthorized   = "unauthorized"
+	CodeForbidden      = "forbidden"
+	CodeNotFound       = "not_found"
+	CodeTooLarge       = "too_large"
+	CodeSessionLocked  = "session_locked"
+	CodeBackendError   = "backend_error"
+	CodeBackendTimeout = "backend_timeout"
+	CodeInternal       = "internal"
+	CodeMethod         = "method_not_allowed"
+)
+
+// HTTPStatus returns the HTTP status the daemon sends with code.
+func HTTPStatus(code string) int {
+	switch code {
+	case CodeBadRequest:
+		return http.StatusBadRequest
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeSessionLocked:
+		return http.StatusLocked
+	case CodeBackendError:
+		return http.StatusBadGateway
+	case CodeBackendTimeout:
+		return http.StatusGatewayTimeout
+	case CodeMethod:
+		return http.StatusMethodNotAllowed
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Error is the body of every failed request, and the per-ref error of a batch.
+// Message never contains a secret value.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody wraps Error as the daemon sends it: {"error": {...}}.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+// ReadRequest is the body of POST /v1/read.
+type ReadRequest struct {
+	Ref     string `json:"ref"`
+	Account string `json:"account,omitempty"`
+}
+
+// ReadResult is the answer of POST /v1/read, and one entry of a /v1/reads
+// answer. Encoding is empty for a UTF-8 value and "base64" when the value is
+// binary and Value holds its base64 text.
+type ReadResult struct {
+	Ref              string `json:"ref"`
+	Value            Secret `json:"value"`
+	Encoding         string `json:"encoding,omitempty"`
+	FromCache        bool   `json:"from_cache"`
+	ExpiresInSeconds int64  `json:"expires_in_seconds"`
+	ResolvedAtUnix   int64  `json:"resolved_at_unix"`
+}
+
+// ReadsRequest is the body of POST /v1/reads.
+type ReadsRequest struct {
+	Refs    []string `json:"refs"`
+	Account string   `json:"account,omitempty"`
+}
+
+// ReadsResponse is the answer of POST /v1/reads: every ref is in exactly one
+// of the two maps.
+type ReadsResponse struct {
+	Results map[string]*ReadResult `json:"results"`
+	Errors  map[string]*Error      `json:"errors"`
+}
+
+// ResolveRequest is the body of POST /v1/resolve: environment names to refs.
+type ResolveRequest struct {
+	Env     map[string]string `json:"env"`
+	Account string            `json:"account,omitempty"`
+}
+
+// ResolveResponse is the answer of POST /v1/resolve. Encodings names the
+// variables whose value is base64 because it is binary (rare).
+type ResolveResponse struct {
+	Env       map[string]Secret `json:"env"`
+	Encodings map[string]string `json:"encodings,omitempty"`
+}
+
+// SessionResponse is the answer of /v1/session/unlock and /v1/session/lock.
+type SessionResponse struct {
+	Success bool   `json:"success"`
+	State   string `json:"state"`
+	Message string `json:"message"`
+}
+
+// Session states.
+const (
+	StateUnlocked = "unlocked"
+	StateLocked   = "locked"
+	StateDisabled = "disabled"
+)
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Version       string        `json:"version"`
+	PID           int           `json:"pid"`
+	Backend       string        `json:"backend"`
+	SocketPath    string        `json:"socket_path"`
+	UptimeSeconds int64         `json:"uptime_seconds"`
+	TTLSeconds    int64         `json:"ttl_seconds"`
+	CacheSize     int           `json:"cache_size"`
+	CacheCapacity int           `json:"cache_capacity"`
+	Hits          uint64        `json:"hits"`
+	Misses        uint64        `json:"misses"`
+	Coalesced     uint64        `json:"coalesced"`
+	BackendCalls  uint64        `json:"backend_calls"`
+	InFlight      int64         `json:"in_flight"`
+	Session       SessionStatus `json:"session"`
+	Policy        PolicyStatus  `json:"policy"`
+}
+
+// SessionStatus is the session part of Status. TimeUntilLockSeconds is -1
+// when no idle lock is pending (disabled, or already locked).
+type SessionStatus struct {
+	Enabled              bool   `json:"enabled"`
+	State                string `json:"state"`
+	IdleTimeoutSeconds   int64  `json:"idle_timeout_seconds"`
+	TimeUntilLockSeconds int64  `json:"time_until_lock_seconds"`
+}
+
+// PolicyStatus is the access-policy part of Status. Loaded is false when no
+// policy file exists (everything is allowed).
+type PolicyStatus struct {
+	Path        string `json:"path"`
+	Loaded      bool   `json:"loaded"`
+	Rules       int    `json:"rules"`
+	DefaultDeny bool   `json:"default_deny"`
+}

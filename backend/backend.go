@@ -1,0 +1,80 @@
+// Package backend defines what a secrets backend is to the opx daemon, parses
+// and validates secret references, and implements the backends: the
+// deterministic fake used by tests and CI, and the real ones.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/opxhq/opx/api"
+)
+
+// Result is the outcome of reading one reference.
+type Result struct {
+	// Value is the secret. The daemon takes ownership and zeroes it later.
+	Value []byte
+	// TTL caps how long the value may be cached; zero means the daemon's
+	// default TTL. Backends use it for values that expire sooner, such as a
+	// one-time password that is valid only until the end of its step.
+	TTL time.Duration
+	// Err is an *api.Error (or wraps one) when the ref failed; its message
+	// never contains a secret.
+	Err error
+}
+
+// Backend reads secrets for the daemon. Implementations are safe for
+// concurrent use.
+type Backend interface {
+	// Name is the --backend value that selects this backend.
+	Name() string
+	// Read resolves refs, all of them valid for this backend (see Check), for
+	// account ("" for the default account) and returns one Result per ref,
+	// in order. One Read is one batch: a backend makes as few calls as it
+	// can for it. Read honours ctx's deadline.
+	Read(ctx context.Context, account string, refs []string) []Result
+	// Check reports whether ref (already syntactically valid) can be read
+	// by this backend, with an *api.Error saying why not.
+	Check(ref Ref) error
+	// Validate checks that the backend is usable (signed in) for the given
+	// accounts; the daemon calls it on unlock.
+	Validate(ctx context.Context, accounts []string) error
+	// Calls reports how many backend calls (processes, HTTP reads) were made.
+	Calls() uint64
+	// Close releases what the backend holds.
+	Close() error
+}
+
+// Windowed is implemented by backends that want the daemon to gather misses
+// of concurrent requests for a short window before calling Read, because
+// each call is expensive (a process start).
+type Windowed interface {
+	BatchWindow() time.Duration
+}
+
+// Options configure a backend built by New.
+type Options struct {
+	// FakeDelay is how long each fake backend call takes.
+	FakeDelay time.Duration
+}
+
+// Names lists the values --backend accepts.
+var Names = []string{"opcli", "vault", "bao", "multi", "fake"}
+
+// New returns the backend called name.
+func New(name string, opts Options) (Backend, error) {
+	switch name {
+	case "fake":
+		return NewFake(opts.FakeDelay), nil
+	case "opcli", "vault", "bao", "multi":
+		return nil, fmt.Errorf("backend %q is not available in this build", name)
+	default:
+		return nil, fmt.Errorf("unknown backend %q (want one of opcli, vault, bao, multi, fake)", name)
+	}
+}
+
+// errNotHandled returns the error for a ref whose scheme b does not read.
+func errNotHandled(b Backend, ref Ref) error {
+	return api.Errorf(api.CodeBadRequest, "%s: the %s backend does not read %s:// references; start the daemon with --backend=multi to read several kinds", ref.Raw, b.Name(), ref.Scheme)
+}

@@ -1,0 +1,125 @@
+//go:build bench
+
+package main
+
+// TestBenchReport is `make bench`: it measures the whole binary as users run
+// it and prints a Markdown table. It asserts nothing about speed.
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2]
+}
+
+func (e *testEnv) timeRuns(n int, args ...string) time.Duration {
+	e.t.Helper()
+	var d []time.Duration
+	for range n {
+		start := time.Now()
+		e.mustOpx(args...)
+		d = append(d, time.Since(start))
+	}
+	return median(d)
+}
+
+func rssKB(t *testing.T, pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+func machine() string {
+	model := runtime.GOARCH
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func TestBenchReport(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the report measures a normal build; run it without -race")
+	}
+	type row struct{ what, value, target string }
+	var rows []row
+
+	e := newEnv(t)
+	d := e.startDaemon("", "--backend=fake", "--cache-size=20000")
+	e.mustOpx("read", "op://v/i/cached")
+
+	floor := e.timeRuns(60, "version")
+	cached := e.timeRuns(60, "read", "op://v/i/cached")
+	rows = append(rows,
+		row{"`opx version` (process floor), median of 60", floor.Round(10 * time.Microsecond).String(), ""},
+		row{"cached `opx read`, whole process, median of 60", cached.Round(10 * time.Microsecond).String(), "≤ 4 ms, within 2 ms of the floor"})
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				e.mustOpx("read", "op://v/i/cached")
+			}
+		}()
+	}
+	wg.Wait()
+	rows = append(rows, row{"200 cached reads from 20 concurrent processes, wall", time.Since(start).Round(time.Millisecond).String(), "≤ 0.5 s"})
+
+	idle := rssKB(t, d.Process.Pid)
+	for batch := range 10 {
+		args := []string{"read"}
+		for i := range 1000 {
+			args = append(args, fmt.Sprintf("op://bench/item%d/field%d", batch, i))
+		}
+		e.mustOpx(args...)
+	}
+	full := rssKB(t, d.Process.Pid)
+	rows = append(rows,
+		row{"daemon RSS, idle", fmt.Sprintf("%.1f MB", float64(idle)/1024), "≤ 20 MB"},
+		row{"daemon RSS, 10,000 cached refs", fmt.Sprintf("%.1f MB", float64(full)/1024), "≤ 20 MB"})
+
+	slow := newEnv(t)
+	slow.startDaemon("", "--backend=fake", "--fake-delay=300ms")
+	args := []string{"read"}
+	for i := range 100 {
+		args = append(args, fmt.Sprintf("op://v/item%d/f", i))
+	}
+	start = time.Now()
+	slow.mustOpx(args...)
+	rows = append(rows, row{"one `opx read` of 100 uncached refs, fake backend at 300 ms per call", time.Since(start).Round(time.Millisecond).String(), "< 0.6 s"})
+	st := slow.status()
+	rows = append(rows, row{"backend calls for those 100 refs", strconv.FormatUint(st.BackendCalls, 10), "1"})
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMachine: %s\n\n| measurement | result | target |\n|---|---|---|\n", machine())
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.what, r.value, r.target)
+	}
+	fmt.Print(b.String())
+}

@@ -1,0 +1,146 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opxhq/opx/xdg"
+)
+
+// exitAlreadyRunning is the daemon's exit status when another daemon owns
+// the socket (daemon.ExitAlreadyRunning).
+const exitAlreadyRunning = 75
+
+// ErrNotRunning is returned (wrapped in an *Error) when no daemon listens on
+// the socket and the client may not start one.
+var ErrNotRunning = errors.New("no opx daemon is running")
+
+// dialOrStart connects to the socket, starting the daemon first when nothing
+// listens there and autostart is on.
+func (c *Client) dialOrStart(ctx context.Context) (net.Conn, error) {
+	sock := c.opts.Paths.SocketPath
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err == nil {
+		return conn, nil
+	}
+	if !daemonAbsent(err) {
+		return nil, &Error{Message: fmt.Sprintf("cannot connect to the opx daemon at %s: %v", sock, err), Err: err}
+	}
+	if !c.opts.Autostart {
+		return nil, &Error{Message: fmt.Sprintf("no opx daemon is running at %s", sock), Err: ErrNotRunning,
+			Hint: "start one with: opx daemon (autostart is off because OPX_AUTOSTART=0)"}
+	}
+	return c.start(ctx)
+}
+
+// daemonAbsent reports whether a dial error means nobody listens.
+func daemonAbsent(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// start runs the daemon in the background, detached from this process and
+// its terminal, and waits until it accepts connections.
+func (c *Client) start(ctx context.Context) (net.Conn, error) {
+	p := c.opts.Paths
+	prog, args, err := daemonCommand(c.opts.DaemonPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := xdg.EnsureDir(p.DataDir); err != nil {
+		return nil, &Error{Message: err.Error(), Err: err}
+	}
+	logf, err := os.OpenFile(p.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, &Error{Message: fmt.Sprintf("open daemon log: %v", err), Err: err}
+	}
+	defer logf.Close()
+	logStart, _ := logf.Seek(0, 2)
+
+	cmd := exec.Command(prog, args...)
+	cmd.Env = append(os.Environ(), "OPX_SOCKET_PATH="+p.SocketPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, &Error{Message: fmt.Sprintf("start the daemon (%s): %v", prog, err), Err: err,
+			Hint: "set OPX_AUTHD_PATH to the daemon program, or start it yourself with: opx daemon"}
+	}
+	exited := make(chan int, 1)
+	go func() {
+		_ = cmd.Wait()
+		exited <- cmd.ProcessState.ExitCode()
+	}()
+
+	deadline := time.Now().Add(c.opts.StartTimeout)
+	wait := 2 * time.Millisecond
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "unix", p.SocketPath)
+		if err == nil {
+			return conn, nil
+		}
+		select {
+		case code := <-exited:
+			if code != exitAlreadyRunning {
+				return nil, &Error{
+					Message: fmt.Sprintf("the daemon exited at start (status %d): %s", code, logTail(p.LogFile, logStart)),
+					Hint:    "see " + p.LogFile + "; fix the problem, or start the daemon yourself with: opx daemon",
+				}
+			}
+			// Another client's daemon won the race for the socket: wait for it.
+			exited = nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		if time.Now().After(deadline) {
+			return nil, &Error{Message: fmt.Sprintf("the daemon did not start listening on %s within %s", p.SocketPath, c.opts.StartTimeout),
+				Hint: "see " + p.LogFile}
+		}
+		wait = min(wait*2, 50*time.Millisecond)
+	}
+}
+
+// daemonCommand returns the program and arguments that run the daemon:
+// OPX_AUTHD_PATH (an opx-authd link runs the daemon by its name; any other
+// program gets the daemon subcommand), or this executable with "daemon".
+func daemonCommand(path string) (string, []string, error) {
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", nil, &Error{Message: fmt.Sprintf("find this program to start the daemon: %v", err), Err: err,
+				Hint: "set OPX_AUTHD_PATH to the opx binary"}
+		}
+		return exe, []string{"daemon"}, nil
+	}
+	if strings.HasPrefix(filepath.Base(path), "opx-authd") {
+		return path, nil, nil
+	}
+	return path, []string{"daemon"}, nil
+}
+
+// logTail returns the last lines the daemon wrote to its log since offset.
+func logTail(path string, offset int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return "no output"
+	}
+	b = bytes.TrimSpace(b[offset:])
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return "no output"
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,292 @@
+// Package client talks to the opx daemon: it finds the socket, starts the
+// daemon when none is running, pins its certificate, sends the bearer token
+// and turns answers into values and typed errors. It also holds the client
+// subcommands of the opx binary.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/xdg"
+)
+
+// serverName is the name in the daemon's certificate.
+const serverName = "opx-authd"
+
+// Error is a failure the daemon reported, or one the client met on the way.
+// Hint, when set, tells the user what to do about it.
+type Error struct {
+	Code    string // a wire code (api.Code...), or "" for a local failure
+	Message string
+	Hint    string
+	Err     error // the cause, for local failures
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsCode reports whether err is an *Error with the given wire code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// Options configure a Client.
+type Options struct {
+	// Paths locates the socket, token and certificate.
+	Paths xdg.Paths
+	// Autostart starts the daemon when nothing answers on the socket.
+	Autostart bool
+	// DaemonPath is the program to start; "" means this executable.
+	DaemonPath string
+	// StartTimeout bounds the wait for an autostarted daemon; zero means 10s.
+	StartTimeout time.Duration
+}
+
+// Client is a connection to the daemon. It is safe for concurrent use.
+type Client struct {
+	opts Options
+
+	initOnce sync.Once
+	initErr  error
+	token    string
+	tlsConf  *tls.Config
+
+	mu  sync.Mutex
+	pre net.Conn // the first connection, made while checking the daemon is up
+
+	hc *http.Client
+}
+
+// New returns a client; it connects on first use.
+func New(opts Options) *Client {
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 10 * time.Second
+	}
+	c := &Client{opts: opts}
+	c.hc = &http.Client{Transport: &http.Transport{
+		DialTLSContext:      c.dialTLS,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}}
+	return c
+}
+
+// Close drops idle connections.
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+	c.mu.Lock()
+	if c.pre != nil {
+		c.pre.Close()
+		c.pre = nil
+	}
+	c.mu.Unlock()
+}
+
+// connect makes sure a daemon answers on the socket (starting one if allowed),
+// then loads the token and certificate the daemon wrote.
+func (c *Client) connect(ctx context.Context) error {
+	c.initOnce.Do(func() {
+		conn, err := c.dialOrStart(ctx)
+		if err != nil {
+			c.initErr = err
+			return
+		}
+		c.pre = conn
+		c.initErr = c.loadCredentials()
+	})
+	return c.initErr
+}
+
+func (c *Client) loadCredentials() error {
+	p := c.opts.Paths
+	tok, err := xdg.ReadPrivateFile(p.TokenFile)
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("read the daemon's token: %v", err), Err: err,
+			Hint: "the daemon writes it on start; is the daemon running with the same HOME and XDG settings as this client?"}
+	}
+	c.token = strings.TrimSpace(string(tok))
+	pem, err := os.ReadFile(p.CertFile)
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("read the daemon's certificate: %v", err), Err: err}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return &Error{Message: fmt.Sprintf("no certificate in %s", p.CertFile), Hint: "restart the daemon to make a new one"}
+	}
+	c.tlsConf = &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		RootCAs:    pool, // trust exactly the daemon's own certificate
+		ServerName: serverName,
+		NextProtos: []string{"http/1.1"},
+	}
+	return nil
+}
+
+// dialTLS is the transport's dialer: the socket, then a TLS handshake
+// against the pinned certificate.
+func (c *Client) dialTLS(ctx context.Context, _, _ string) (net.Conn, error) {
+	c.mu.Lock()
+	conn := c.pre
+	c.pre = nil
+	c.mu.Unlock()
+	if conn == nil {
+		var err error
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "unix", c.opts.Paths.SocketPath)
+		if err != nil {
+			return nil, err
+		}
+	}
+	tc := tls.Client(conn, c.tlsConf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, &Error{Message: fmt.Sprintf("TLS handshake with the daemon failed: %v", err), Err: err,
+			Hint: "the daemon's certificate does not match " + c.opts.Paths.CertFile + "; restart the daemon"}
+	}
+	return tc, nil
+}
+
+// do sends one request and decodes the answer into out.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	if err := c.connect(ctx); err != nil {
+		return err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		if len(b) > api.MaxBodyBytes {
+			return &Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request is %d bytes; the daemon takes at most %d", len(b), api.MaxBodyBytes)}
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+serverName+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			return ce
+		}
+		return &Error{Message: fmt.Sprintf("request to the daemon failed: %v", unwrapURLError(err)), Err: err,
+			Hint: "the daemon may have stopped or crashed; run the command again to start a new one, or see " + c.opts.Paths.LogFile}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("read the daemon's answer: %v", err), Err: err,
+			Hint: "the daemon may have stopped mid-request; run the command again"}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb api.ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
+			return &Error{Code: api.CodeInternal, Message: fmt.Sprintf("daemon answered %s", resp.Status)}
+		}
+		return withHint(&Error{Code: eb.Error.Code, Message: eb.Error.Message}, c.opts.Paths)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &Error{Message: fmt.Sprintf("malformed answer from the daemon: %v", err), Err: err}
+	}
+	clear(data)
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// withHint adds what the user can do about a daemon error.
+func withHint(e *Error, p xdg.Paths) *Error {
+	switch e.Code {
+	case api.CodeSessionLocked:
+		e.Hint = "run: opx unlock"
+	case api.CodeUnauthorized:
+		if strings.Contains(e.Message, "bearer token") {
+			e.Hint = "the token in " + p.TokenFile + " is not the running daemon's; restart the daemon"
+		}
+	case api.CodeTooLarge:
+		e.Hint = fmt.Sprintf("split the work into requests of at most %d refs", api.MaxRefs)
+	}
+	return e
+}
+
+// Read reads refs (in one round trip) for account.
+func (c *Client) Read(ctx context.Context, account string, refs []string) (*api.ReadsResponse, error) {
+	var out api.ReadsResponse
+	err := c.do(ctx, http.MethodPost, "/v1/reads", api.ReadsRequest{Refs: refs, Account: account}, &out)
+	return &out, err
+}
+
+// ReadOne reads one ref through /v1/read.
+func (c *Client) ReadOne(ctx context.Context, account, ref string) (*api.ReadResult, error) {
+	var out api.ReadResult
+	err := c.do(ctx, http.MethodPost, "/v1/read", api.ReadRequest{Ref: ref, Account: account}, &out)
+	return &out, err
+}
+
+// Resolve resolves an environment of NAME to ref.
+func (c *Client) Resolve(ctx context.Context, account string, env map[string]string) (map[string][]byte, error) {
+	var out api.ResolveResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: env, Account: account}, &out); err != nil {
+		return nil, err
+	}
+	vals := make(map[string][]byte, len(out.Env))
+	for name, v := range out.Env {
+		b, err := api.Decode(v, out.Encodings[name])
+		if err != nil {
+			return nil, &Error{Message: fmt.Sprintf("malformed value for %s from the daemon", name)}
+		}
+		vals[name] = b
+	}
+	return vals, nil
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var out api.Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &out)
+	return &out, err
+}
+
+// Unlock asks the daemon to unlock the session.
+func (c *Client) Unlock(ctx context.Context) (*api.SessionResponse, error) {
+	var out api.SessionResponse
+	err := c.do(ctx, http.MethodPost, "/v1/session/unlock", struct{}{}, &out)
+	return &out, err
+}
+
+// Lock asks the daemon to lock the session now.
+func (c *Client) Lock(ctx context.Context) (*api.SessionResponse, error) {
+	var out api.SessionResponse
+	err := c.do(ctx, http.MethodPost, "/v1/session/lock", struct{}{}, &out)
+	return &out, err
+}

@@ -1,0 +1,135 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/opxhq/opx/backend"
+)
+
+// RunCmd is `opx run [--env NAME=REF]... [--env-file FILE]... -- CMD ARGS...`.
+type RunCmd struct {
+	Env     []string `short:"e" name:"env" help:"Set NAME to the value of REF in the command's environment (repeatable)." placeholder:"NAME=REF"`
+	EnvFile []string `name:"env-file" type:"path" help:"Read NAME=VALUE lines from FILE (dotenv syntax); values that are refs are resolved (repeatable)." placeholder:"FILE"`
+	Command []string `arg:"" passthrough:"" name:"command" help:"The command to run, after --."`
+}
+
+// Run resolves every ref of the command's environment in one round trip,
+// then replaces this process with the command, so that its exit status and
+// signals are the command's own and no timeout applies.
+func (c *RunCmd) Run(g *Globals, env *Env) error {
+	if len(c.Command) > 0 && c.Command[0] == "--" {
+		c.Command = c.Command[1:]
+	}
+	if len(c.Command) == 0 {
+		return &Error{Message: "no command to run", Hint: "opx run --env NAME=REF -- CMD ARGS..."}
+	}
+	vars, refs, err := c.environment(os.Environ())
+	if err != nil {
+		return err
+	}
+	path, err := exec.LookPath(c.Command[0])
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("%s: command not found", c.Command[0]), Err: err}
+	}
+	if len(refs) > 0 {
+		ctx := context.Background()
+		var vals map[string][]byte
+		err := env.retryUnlocked(ctx, func() error {
+			var err error
+			vals, err = env.Client.Resolve(ctx, g.Account, refs)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for name, v := range vals {
+			vars[name] = string(v)
+		}
+	}
+	env.Client.Close()
+	env.NoStart.Close()
+	list := make([]string, 0, len(vars))
+	for name, v := range vars {
+		list = append(list, name+"="+v)
+	}
+	sort.Strings(list)
+	err = syscall.Exec(path, c.Command, list)
+	return &Error{Message: fmt.Sprintf("run %s: %v", c.Command[0], err), Err: err}
+}
+
+// environment builds the command's environment from the inherited one,
+// then the env files in order, then --env, later beating earlier. It returns
+// every variable and, of those, the ones whose value is a ref to resolve.
+func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]string, error) {
+	vars := make(map[string]string, len(inherited))
+	for _, kv := range inherited {
+		if name, v, ok := strings.Cut(kv, "="); ok && name != "" {
+			vars[name] = v
+		}
+	}
+	for _, file := range c.EnvFile {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, nil, &Error{Message: fmt.Sprintf("read env file: %v", err), Err: err}
+		}
+		parsed, err := ParseEnvFile(file, data)
+		if err != nil {
+			return nil, nil, &Error{Message: err.Error(), Err: err}
+		}
+		for _, v := range parsed {
+			vars[v.Name] = v.Value
+		}
+	}
+	for _, kv := range c.Env {
+		name, ref, ok := strings.Cut(kv, "=")
+		if !ok || !validName(name) {
+			return nil, nil, &Error{Message: fmt.Sprintf("--env %q: want NAME=REF", name), Hint: "for example: --env DB_PASS=op://Private/db/password"}
+		}
+		if !IsRef(ref) {
+			return nil, nil, &Error{Message: fmt.Sprintf("--env %s: %q is not a secret reference (op://, vault://, bao://)", name, truncate(ref))}
+		}
+		vars[name] = ref
+	}
+	refs := make(map[string]string)
+	for name, v := range vars {
+		if IsRef(v) {
+			refs[name] = v
+		}
+	}
+	return vars, refs, nil
+}
+
+// IsRef reports whether s looks like a secret reference of a known scheme.
+func IsRef(s string) bool {
+	for _, scheme := range backend.Schemes {
+		if strings.HasPrefix(s, scheme+"://") {
+			return true
+		}
+	}
+	return false
+}
+
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

@@ -1,0 +1,74 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opxhq/opx/api"
+)
+
+// StatusCmd is `opx status`.
+type StatusCmd struct {
+	JSON bool `help:"Print the daemon's status as JSON."`
+}
+
+// Run prints the daemon's status. It does not start a daemon: when none is
+// running it says so and exits 3.
+func (c *StatusCmd) Run(env *Env) error {
+	st, err := env.NoStart.Status(context.Background())
+	if err != nil {
+		if isNotRunning(err) {
+			if c.JSON {
+				fmt.Fprintf(env.Stdout, "{\"running\":false,\"socket_path\":%q}\n", env.Paths.SocketPath)
+			} else {
+				fmt.Fprintf(env.Stdout, "opx daemon: not running (socket %s)\n", env.Paths.SocketPath)
+			}
+			return &ExitError{Code: 3}
+		}
+		return err
+	}
+	if c.JSON {
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(env.Stdout, "%s\n", b)
+		return err
+	}
+	_, err = fmt.Fprint(env.Stdout, formatStatus(st))
+	return err
+}
+
+func formatStatus(st *api.Status) string {
+	var b strings.Builder
+	sec := func(n int64) time.Duration { return time.Duration(n) * time.Second }
+	fmt.Fprintf(&b, "opx daemon %s: running, pid %d, up %s\n", st.Version, st.PID, sec(st.UptimeSeconds))
+	fmt.Fprintf(&b, "  backend   %s\n", st.Backend)
+	fmt.Fprintf(&b, "  socket    %s\n", st.SocketPath)
+	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
+	fmt.Fprintf(&b, "  reads     %d hits, %d misses (%d joined a read in flight), %d backend calls, %d in flight\n",
+		st.Hits, st.Misses, st.Coalesced, st.BackendCalls, st.InFlight)
+	s := st.Session
+	switch {
+	case s.State == api.StateLocked:
+		fmt.Fprintf(&b, "  session   locked (run: opx unlock)\n")
+	case !s.Enabled:
+		fmt.Fprintf(&b, "  session   unlocked; idle lock off\n")
+	default:
+		fmt.Fprintf(&b, "  session   unlocked; locks after %s without a read (in %s)\n", sec(s.IdleTimeoutSeconds), sec(s.TimeUntilLockSeconds))
+	}
+	p := st.Policy
+	if p.Loaded {
+		deny := "allow"
+		if p.DefaultDeny {
+			deny = "deny"
+		}
+		fmt.Fprintf(&b, "  policy    %s: %d rules, default %s\n", p.Path, p.Rules, deny)
+	} else {
+		fmt.Fprintf(&b, "  policy    none (%s): every program of yours may read\n", p.Path)
+	}
+	return b.String()
+}

@@ -1,0 +1,87 @@
+// Package daemon is the opx daemon: it serves the HTTP API of DESIGN §3 over
+// a TLS-encrypted Unix socket, and owns the cache, the coalescing of reads
+// in flight and their batching into backend calls.
+package daemon
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ExitAlreadyRunning is the exit status of a daemon that found another
+// daemon serving its socket; an autostarting client waits for that one.
+const ExitAlreadyRunning = 75
+
+// Cmd is `opx daemon` (and `opx-authd`): its flags, with their environment
+// variables and config.json keys (the flag name, with - or _).
+type Cmd struct {
+	Backend           string  `help:"Secrets backend: ${enum}." enum:"opcli,vault,bao,multi,fake" default:"opcli" env:"OP_AUTHD_BACKEND"`
+	TTL               Seconds `name:"ttl" help:"How long a value is cached (duration or seconds)." default:"120s" env:"OP_AUTHD_TTL"`
+	Sock              string  `help:"Socket path (default: see README)." env:"OPX_SOCKET_PATH" placeholder:"PATH"`
+	Verbose           bool    `short:"v" help:"Log at debug level." env:"OP_AUTHD_VERBOSE"`
+	SessionTimeout    Hours   `help:"Lock the session after this long without a read: hours (8) or a duration (90s); 0 disables." default:"8" env:"OP_AUTHD_SESSION_TIMEOUT"`
+	EnableSessionLock bool    `help:"Lock the session when idle (--no-enable-session-lock to turn off)." default:"true" negatable:"" env:"OP_AUTHD_ENABLE_SESSION_LOCK"`
+	LockOnAuthFailure bool    `help:"Lock the session when the backend reports an authentication failure." env:"OP_AUTHD_LOCK_ON_AUTH_FAILURE"`
+	FakeDelay         Seconds `help:"With --backend=fake: how long each backend call takes." default:"0s" env:"OP_AUTHD_FAKE_DELAY"`
+	CacheSize         int     `help:"Most values cached at once; the oldest go first." default:"10000" env:"OP_AUTHD_CACHE_SIZE"`
+	BackendTimeout    Seconds `help:"Longest a backend call may take." default:"60s" env:"OP_AUTHD_BACKEND_TIMEOUT"`
+	MaxConcurrent     int     `help:"Most backend calls running at once." default:"4" env:"OP_AUTHD_MAX_CONCURRENT"`
+}
+
+// BuildInfo carries what the binary knows about itself.
+type BuildInfo struct {
+	Version string
+}
+
+// Run runs the daemon until SIGINT or SIGTERM.
+func (c *Cmd) Run(info BuildInfo) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.Verbose)
+	return Serve(cfg, info, log)
+}
+
+func (c *Cmd) config() (Config, error) {
+	return Config{
+		Backend:           c.Backend,
+		TTL:               time.Duration(c.TTL),
+		Socket:            c.Sock,
+		SessionTimeout:    time.Duration(c.SessionTimeout),
+		EnableSessionLock: c.EnableSessionLock,
+		LockOnAuthFailure: c.LockOnAuthFailure,
+		FakeDelay:         time.Duration(c.FakeDelay),
+		CacheSize:         c.CacheSize,
+		BackendTimeout:    time.Duration(c.BackendTimeout),
+		MaxConcurrent:     c.MaxConcurrent,
+	}, nil
+}
+
+// Config is the daemon's configuration once flags, environment and
+// config.json are merged.
+type Config struct {
+	Backend           string
+	TTL               time.Duration
+	Socket            string // "" for the default path
+	SessionTimeout    time.Duration
+	EnableSessionLock bool
+	LockOnAuthFailure bool
+	FakeDelay         time.Duration
+	CacheSize         int
+	BackendTimeout    time.Duration
+	MaxConcurrent     int
+}
+
+// newLogger returns the daemon's root logger: human-readable on a terminal,
+// JSON lines otherwise.
+func newLogger(verbose bool) zerolog.Logger {
+	level := zerolog.InfoLevel
+	if verbose {
+		level = zerolog.DebugLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	var w = zerologOutput()
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}

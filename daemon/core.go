@@ -1,0 +1,432 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jellydator/ttlcache/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/session"
+)
+
+// cacheKey identifies a cached value: the same ref read for two accounts is
+// two secrets.
+type cacheKey struct {
+	account string
+	ref     string
+}
+
+// secret is a cached value. It is wiped (zeroed) when it leaves the cache;
+// readers copy it under the lock, so a wipe never races a read.
+type secret struct {
+	mu    sync.RWMutex
+	b     []byte
+	wiped bool
+	at    time.Time // when it was fetched
+	exp   time.Time // when it stops being served
+}
+
+// newSecret returns a secret holding its own copy of v.
+func newSecret(v []byte, at, exp time.Time) *secret {
+	b := make([]byte, len(v))
+	copy(b, v)
+	return &secret{b: b, at: at, exp: exp}
+}
+
+// copyValue returns a copy of the value, or false when it was wiped.
+func (s *secret) copyValue() ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.wiped {
+		return nil, false
+	}
+	v := make([]byte, len(s.b))
+	copy(v, s.b)
+	return v, true
+}
+
+func (s *secret) wipe() {
+	s.mu.Lock()
+	clear(s.b)
+	s.b, s.wiped = nil, true
+	s.mu.Unlock()
+}
+
+// call is one fetch of one key, shared by every request that wants the key
+// while it runs.
+type call struct {
+	key   cacheKey
+	epoch uint64
+	done  chan struct{}
+
+	// Set before done is closed, read-only after.
+	val *secret
+	err error
+
+	// waiters counts the requests that still have to copy val; the last
+	// one out wipes it. Guarded by core.mu.
+	waiters int
+	closed  bool
+}
+
+// outcome is what a request gets for one ref.
+type outcome struct {
+	ok        bool
+	value     []byte // the caller's own copy; it zeroes it when done
+	fromCache bool
+	at, exp   time.Time
+	err       *api.Error
+}
+
+// coreConfig configures a core.
+type coreConfig struct {
+	TTL            time.Duration
+	Capacity       int
+	BackendTimeout time.Duration
+	MaxConcurrent  int  // backend calls running at once
+	LockOnAuthFail bool // lock the session on a backend auth failure
+}
+
+// core is the part of the daemon between the HTTP handlers and the backend:
+// the cache, the table of fetches in flight, the batcher and the counters.
+type core struct {
+	cfg     coreConfig
+	backend backend.Backend
+	session *session.Session
+	log     zerolog.Logger
+	window  time.Duration
+
+	cache *ttlcache.Cache[cacheKey, *secret]
+
+	// storeMu orders cache stores against wipes: a store holds it for
+	// reading while it checks the session epoch and sets the value, a
+	// wipe holds it for writing.
+	storeMu sync.RWMutex
+
+	mu       sync.Mutex
+	inflight map[cacheKey]*call
+	pending  map[string]*batch // by account, gathering during the window
+
+	sem chan struct{} // bounds concurrent backend calls
+	wg  sync.WaitGroup
+
+	hits, misses, coalesced atomic.Uint64
+	inFlight                atomic.Int64
+}
+
+// batch is the misses of one account gathered for one backend call.
+type batch struct {
+	account string
+	calls   []*call
+	timer   *time.Timer
+}
+
+func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.Logger) *core {
+	c := &core{
+		cfg:      cfg,
+		backend:  b,
+		session:  s,
+		log:      log,
+		inflight: make(map[cacheKey]*call),
+		pending:  make(map[string]*batch),
+		sem:      make(chan struct{}, max(cfg.MaxConcurrent, 1)),
+	}
+	if w, ok := b.(backend.Windowed); ok {
+		c.window = w.BatchWindow()
+	}
+	c.cache = ttlcache.New(
+		ttlcache.WithTTL[cacheKey, *secret](cfg.TTL),
+		ttlcache.WithDisableTouchOnHit[cacheKey, *secret](),
+		ttlcache.WithCapacity[cacheKey, *secret](uint64(cfg.Capacity)),
+	)
+	c.cache.OnEviction(func(_ context.Context, _ ttlcache.EvictionReason, it *ttlcache.Item[cacheKey, *secret]) {
+		it.Value().wipe()
+	})
+	go c.cache.Start()
+	return c
+}
+
+// errLocked is the answer to every read while the session is locked.
+var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked; run: opx unlock")
+
+// resolve reads refs (unique, each valid) for account. It answers hits from
+// the cache, joins fetches already in flight, and hands the remaining misses
+// to the batcher as one group so that they become one backend call. It
+// returns when every ref has an outcome or ctx ends; a fetch it started goes
+// on without it, for the requests that share it and for the cache.
+func (c *core) resolve(ctx context.Context, account string, refs []string) []outcome {
+	out := make([]outcome, len(refs))
+	if c.session.Locked() {
+		for i := range out {
+			out[i].err = errLocked
+		}
+		return out
+	}
+	now := time.Now()
+	waits := make([]*call, len(refs))
+	var fresh []*call
+	missing := false
+	for i, ref := range refs {
+		key := cacheKey{account, ref}
+		if s := c.lookup(key, now); s != nil {
+			if v, ok := s.copyValue(); ok {
+				out[i] = outcome{ok: true, value: v, fromCache: true, at: s.at, exp: s.exp}
+				c.hits.Add(1)
+				continue
+			}
+		}
+		missing = true
+	}
+	if missing {
+		epoch := c.session.Epoch()
+		c.mu.Lock()
+		for i, ref := range refs {
+			if out[i].ok {
+				continue
+			}
+			c.misses.Add(1)
+			key := cacheKey{account, ref}
+			if cl, ok := c.inflight[key]; ok && cl.epoch == epoch {
+				c.coalesced.Add(1)
+				cl.waiters++
+				waits[i] = cl
+				continue
+			}
+			cl := &call{key: key, epoch: epoch, done: make(chan struct{}), waiters: 1}
+			c.inflight[key] = cl
+			waits[i] = cl
+			fresh = append(fresh, cl)
+		}
+		if len(fresh) > 0 {
+			c.inFlight.Add(int64(len(fresh)))
+			c.enqueueLocked(account, fresh)
+		}
+		c.mu.Unlock()
+	}
+	for i, cl := range waits {
+		if cl == nil {
+			continue
+		}
+		out[i] = c.await(ctx, cl)
+	}
+	for i := range out {
+		if out[i].ok {
+			c.session.Touch()
+			break
+		}
+	}
+	return out
+}
+
+// await waits for cl and takes the caller's copy of its value.
+func (c *core) await(ctx context.Context, cl *call) outcome {
+	defer c.release(cl)
+	select {
+	case <-cl.done:
+	case <-ctx.Done():
+		return outcome{err: api.Errorf(api.CodeBackendTimeout, "the request ended before the backend answered")}
+	}
+	if cl.err != nil {
+		return outcome{err: toAPIError(cl.err)}
+	}
+	v, ok := cl.val.copyValue()
+	if !ok { // wiped: cannot happen while we hold a waiter's place
+		return outcome{err: api.Errorf(api.CodeInternal, "value dropped before it was served")}
+	}
+	return outcome{ok: true, value: v, at: cl.val.at, exp: cl.val.exp}
+}
+
+// release gives up one waiter's place on cl; the last one out, once the
+// call is done, wipes the shared value.
+func (c *core) release(cl *call) {
+	c.mu.Lock()
+	cl.waiters--
+	last := cl.waiters == 0 && cl.closed
+	c.mu.Unlock()
+	if last && cl.val != nil {
+		cl.val.wipe()
+	}
+}
+
+// lookup returns the cached secret for key if it is still to be served.
+func (c *core) lookup(key cacheKey, now time.Time) *secret {
+	it := c.cache.Get(key)
+	if it == nil {
+		return nil
+	}
+	s := it.Value()
+	if !now.Before(s.exp) {
+		return nil
+	}
+	return s
+}
+
+// enqueueLocked adds fresh calls to the account's pending batch, starting
+// the batch window when the batch is new. c.mu is held.
+func (c *core) enqueueLocked(account string, fresh []*call) {
+	b := c.pending[account]
+	if b != nil && len(b.calls)+len(fresh) > api.MaxRefs {
+		// Too big to join: send what is pending now.
+		b.timer.Stop()
+		c.flushLocked(b)
+		b = nil
+	}
+	if b == nil {
+		b = &batch{account: account}
+		c.pending[account] = b
+		if c.window > 0 {
+			b.timer = time.AfterFunc(c.window, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if c.pending[account] == b {
+					c.flushLocked(b)
+				}
+			})
+		}
+	}
+	b.calls = append(b.calls, fresh...)
+	if c.window <= 0 {
+		c.flushLocked(b)
+	}
+}
+
+// flushLocked takes b out of pending and runs it. c.mu is held.
+func (c *core) flushLocked(b *batch) {
+	delete(c.pending, b.account)
+	c.wg.Add(1)
+	go c.run(b)
+}
+
+// run makes the backend call for one batch, on a context of its own: no
+// caller's disconnect cancels it.
+func (c *core) run(b *batch) {
+	defer c.wg.Done()
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+
+	refs := make([]string, len(b.calls))
+	for i, cl := range b.calls {
+		refs[i] = cl.key.ref
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.BackendTimeout)
+	defer cancel()
+	start := time.Now()
+	results := c.backend.Read(ctx, b.account, refs)
+	c.log.Debug().Int("refs", len(refs)).Dur("took", time.Since(start)).Msg("backend call")
+	if len(results) != len(refs) {
+		err := api.Errorf(api.CodeBackendError, "backend %s returned %d results for %d refs", c.backend.Name(), len(results), len(refs))
+		results = make([]backend.Result, len(refs))
+		for i := range results {
+			results[i].Err = err
+		}
+	}
+
+	authFailed := false
+	now := time.Now()
+	c.storeMu.RLock()
+	current := c.session.Epoch()
+	for i, cl := range b.calls {
+		r := results[i]
+		if r.Err != nil {
+			cl.err = r.Err
+			var ae *api.Error
+			if errors.As(r.Err, &ae) && ae.Code == api.CodeUnauthorized {
+				authFailed = true
+			}
+			continue
+		}
+		if cl.epoch != current {
+			clear(r.Value)
+			cl.err = errLocked
+			continue
+		}
+		ttl := c.cfg.TTL
+		if r.TTL > 0 && r.TTL < ttl {
+			ttl = r.TTL
+		}
+		// The waiters get their own secret: the cache may evict (and wipe)
+		// its copy at any time.
+		cl.val = &secret{b: r.Value, at: now, exp: now.Add(ttl)}
+		c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
+		c.cache.Set(cl.key, newSecret(r.Value, now, now.Add(ttl)), ttl)
+	}
+	c.storeMu.RUnlock()
+
+	var orphans []*call
+	c.mu.Lock()
+	for _, cl := range b.calls {
+		if c.inflight[cl.key] == cl {
+			delete(c.inflight, cl.key)
+		}
+		cl.closed = true
+		close(cl.done)
+		if cl.waiters == 0 {
+			orphans = append(orphans, cl)
+		}
+	}
+	c.mu.Unlock()
+	for _, cl := range orphans { // every waiter hung up
+		if cl.val != nil {
+			cl.val.wipe()
+		}
+	}
+	c.inFlight.Add(-int64(len(b.calls)))
+
+	if authFailed && c.cfg.LockOnAuthFail {
+		c.log.Warn().Str("backend", c.backend.Name()).Msg("backend authentication failed; locking the session")
+		c.session.Lock(session.ReasonAuthFailure)
+	}
+}
+
+// wipe drops every cached value, zeroing it. It runs on lock and shutdown.
+func (c *core) wipe() {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	for _, it := range c.cache.Items() {
+		it.Value().wipe()
+	}
+	c.cache.DeleteAll()
+}
+
+// close waits for running backend calls, stops the cache and wipes it.
+func (c *core) close() {
+	c.wg.Wait()
+	c.cache.Stop()
+	c.wipe()
+}
+
+// toAPIError gives err a wire code; an error without one is a backend error.
+func toAPIError(err error) *api.Error {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return api.Errorf(api.CodeBackendTimeout, "the backend did not answer in time")
+	}
+	return api.Errorf(api.CodeBackendError, "%v", err)
+}
+
+// counters is a snapshot of the core's counters for /v1/status.
+type counters struct {
+	hits, misses, coalesced, backendCalls uint64
+	inFlight                              int64
+	cacheSize                             int
+}
+
+func (c *core) counters() counters {
+	return counters{
+		hits:         c.hits.Load(),
+		misses:       c.misses.Load(),
+		coalesced:    c.coalesced.Load(),
+		backendCalls: c.backend.Calls(),
+		inFlight:     c.inFlight.Load(),
+		cacheSize:    c.cache.Len(),
+	}
+}

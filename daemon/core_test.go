@@ -1,0 +1,305 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/session"
+)
+
+func newTestCore(t testing.TB, b backend.Backend, cfg coreConfig) (*core, *session.Session) {
+	t.Helper()
+	if cfg.TTL == 0 {
+		cfg.TTL = time.Minute
+	}
+	if cfg.Capacity == 0 {
+		cfg.Capacity = 10000
+	}
+	if cfg.BackendTimeout == 0 {
+		cfg.BackendTimeout = 10 * time.Second
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = 4
+	}
+	var c *core
+	s := session.New(true, time.Hour, func(string) { c.wipe() })
+	c = newCore(cfg, b, s, zerolog.Nop())
+	t.Cleanup(func() { c.close(); s.Close() })
+	return c, s
+}
+
+func value(t *testing.T, o outcome) string {
+	t.Helper()
+	if o.err != nil {
+		t.Fatalf("outcome error %s: %s", o.err.Code, o.err.Message)
+	}
+	return string(o.value)
+}
+
+func TestCoreCoalescesConcurrentReadsOfOneRef(t *testing.T) {
+	fake := backend.NewFake(200 * time.Millisecond)
+	c, _ := newTestCore(t, fake, coreConfig{})
+	const n = 50
+	var wg sync.WaitGroup
+	got := make([]outcome, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = c.resolve(context.Background(), "", []string{"op://v/i/f"})[0]
+		}()
+	}
+	wg.Wait()
+	want := backend.FakeValue("", "op://v/i/f")
+	for i, o := range got {
+		if v := value(t, o); v != want {
+			t.Fatalf("reader %d got %q, want %q", i, v, want)
+		}
+	}
+	if calls := fake.Calls(); calls != 1 {
+		t.Errorf("backend calls = %d, want 1", calls)
+	}
+	if co := c.coalesced.Load(); co != n-1 {
+		t.Errorf("coalesced = %d, want %d", co, n-1)
+	}
+}
+
+func TestCoreBatchesTheMissesOfOneRequest(t *testing.T) {
+	fake := backend.NewFake(50 * time.Millisecond)
+	c, _ := newTestCore(t, fake, coreConfig{})
+	refs := make([]string, 100)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("op://v/item%d/f", i)
+	}
+	outs := c.resolve(context.Background(), "acct", refs)
+	for i, o := range outs {
+		if v, want := value(t, o), backend.FakeValue("acct", refs[i]); v != want {
+			t.Fatalf("ref %s = %q, want %q", refs[i], v, want)
+		}
+	}
+	if calls := fake.Calls(); calls != 1 {
+		t.Errorf("backend calls = %d, want 1 for one request", calls)
+	}
+	// All cached now: a second read makes no call.
+	for _, o := range c.resolve(context.Background(), "acct", refs) {
+		if !o.fromCache {
+			t.Fatal("second read was not served from the cache")
+		}
+	}
+	if calls := fake.Calls(); calls != 1 {
+		t.Errorf("backend calls after cached read = %d, want 1", calls)
+	}
+}
+
+func TestCoreJoinsConcurrentRequestsInOneWindow(t *testing.T) {
+	fake := backend.NewFake(100 * time.Millisecond)
+	c, _ := newTestCore(t, fake, coreConfig{})
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			value(t, c.resolve(context.Background(), "", []string{fmt.Sprintf("vault://kv/app%d#k", i)})[0])
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if calls := fake.Calls(); calls > 2 {
+		t.Errorf("20 concurrent requests made %d backend calls, want at most 2", calls)
+	}
+}
+
+func TestCoreCallerHangingUpDoesNotFailOthers(t *testing.T) {
+	fake := backend.NewFake(200 * time.Millisecond)
+	c, _ := newTestCore(t, fake, coreConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan outcome, 1)
+	go func() { first <- c.resolve(ctx, "", []string{"op://v/i/f"})[0] }()
+	time.Sleep(20 * time.Millisecond) // the first request owns the fetch
+	second := make(chan outcome, 1)
+	go func() { second <- c.resolve(context.Background(), "", []string{"op://v/i/f"})[0] }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if o := <-first; o.err == nil {
+		t.Error("cancelled caller got a value, want an error")
+	}
+	if v := value(t, <-second); v != backend.FakeValue("", "op://v/i/f") {
+		t.Errorf("second caller got %q", v)
+	}
+	if calls := fake.Calls(); calls != 1 {
+		t.Errorf("backend calls = %d, want 1", calls)
+	}
+}
+
+func TestCoreTTLExpiryFetchesAgain(t *testing.T) {
+	fake := backend.NewFake(0)
+	c, _ := newTestCore(t, fake, coreConfig{TTL: 50 * time.Millisecond})
+	ref := []string{"op://v/i/f"}
+	value(t, c.resolve(context.Background(), "", ref)[0])
+	if o := c.resolve(context.Background(), "", ref)[0]; !o.fromCache {
+		t.Fatal("read within the TTL was not a cache hit")
+	}
+	time.Sleep(80 * time.Millisecond)
+	if o := c.resolve(context.Background(), "", ref)[0]; o.fromCache {
+		t.Fatal("read after the TTL was served from the cache")
+	}
+	if calls := fake.Calls(); calls != 2 {
+		t.Errorf("backend calls = %d, want 2", calls)
+	}
+}
+
+func TestCoreLockWipesAndRefuses(t *testing.T) {
+	fake := backend.NewFake(0)
+	c, s := newTestCore(t, fake, coreConfig{})
+	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"})[0])
+	it := c.cache.Get(cacheKey{"", "op://v/i/f"})
+	if it == nil {
+		t.Fatal("value not cached")
+	}
+	held := it.Value()
+	raw := held.b // the bytes the cache held, checked after the wipe
+	s.Lock(session.ReasonManual)
+	if n := c.cache.Len(); n != 0 {
+		t.Errorf("cache size after lock = %d, want 0", n)
+	}
+	if _, ok := held.copyValue(); ok {
+		t.Error("cached secret still readable after lock")
+	}
+	for _, b := range raw {
+		if b != 0 {
+			t.Fatal("cached secret not zeroed")
+		}
+	}
+	o := c.resolve(context.Background(), "", []string{"op://v/i/f"})[0]
+	if o.err == nil || o.err.Code != api.CodeSessionLocked {
+		t.Fatalf("read while locked = %+v, want session_locked", o.err)
+	}
+	s.Unlock()
+	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"})[0])
+}
+
+func TestCoreLockDuringFetchKeepsNothing(t *testing.T) {
+	fake := backend.NewFake(150 * time.Millisecond)
+	c, s := newTestCore(t, fake, coreConfig{})
+	done := make(chan outcome, 1)
+	go func() { done <- c.resolve(context.Background(), "", []string{"op://v/i/f"})[0] }()
+	time.Sleep(30 * time.Millisecond)
+	s.Lock(session.ReasonManual)
+	o := <-done
+	if o.err == nil || o.err.Code != api.CodeSessionLocked {
+		t.Fatalf("fetch across a lock = %+v, want session_locked", o.err)
+	}
+	if n := c.cache.Len(); n != 0 {
+		t.Errorf("cache size = %d after a fetch that straddled a lock, want 0", n)
+	}
+}
+
+func TestCoreCapacityEvictsAndWipes(t *testing.T) {
+	fake := backend.NewFake(0)
+	c, _ := newTestCore(t, fake, coreConfig{Capacity: 10})
+	refs := make([]string, 25)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("op://v/i%d/f", i)
+	}
+	for _, o := range c.resolve(context.Background(), "", refs) {
+		value(t, o)
+	}
+	if n := c.cache.Len(); n != 10 {
+		t.Errorf("cache size = %d, want the cap 10", n)
+	}
+}
+
+func TestCoreBackendTimeout(t *testing.T) {
+	fake := backend.NewFake(time.Second)
+	c, _ := newTestCore(t, fake, coreConfig{BackendTimeout: 50 * time.Millisecond})
+	o := c.resolve(context.Background(), "", []string{"op://v/i/f"})[0]
+	if o.err == nil || o.err.Code != api.CodeBackendTimeout {
+		t.Fatalf("slow backend = %+v, want backend_timeout", o.err)
+	}
+	if n := c.cache.Len(); n != 0 {
+		t.Errorf("an error was cached")
+	}
+}
+
+// scripted is a backend whose answers a test chooses per ref.
+type scripted struct {
+	calls  atomic.Uint64
+	answer func(ref string) backend.Result
+}
+
+func (s *scripted) Name() string                             { return "scripted" }
+func (s *scripted) Check(backend.Ref) error                  { return nil }
+func (s *scripted) Validate(context.Context, []string) error { return nil }
+func (s *scripted) Calls() uint64                            { return s.calls.Load() }
+func (s *scripted) Close() error                             { return nil }
+func (s *scripted) Read(_ context.Context, _ string, refs []string) []backend.Result {
+	s.calls.Add(1)
+	out := make([]backend.Result, len(refs))
+	for i, r := range refs {
+		out[i] = s.answer(r)
+	}
+	return out
+}
+
+func TestCorePerRefErrorsAndAuthLock(t *testing.T) {
+	b := &scripted{answer: func(ref string) backend.Result {
+		switch ref {
+		case "op://v/missing/f":
+			return backend.Result{Err: api.Errorf(api.CodeNotFound, "no such item")}
+		case "op://v/auth/f":
+			return backend.Result{Err: api.Errorf(api.CodeUnauthorized, "not signed in")}
+		}
+		return backend.Result{Value: []byte("ok:" + ref)}
+	}}
+	c, s := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
+	outs := c.resolve(context.Background(), "", []string{"op://v/good/f", "op://v/missing/f"})
+	if v := value(t, outs[0]); v != "ok:op://v/good/f" {
+		t.Errorf("good ref = %q", v)
+	}
+	if outs[1].err == nil || outs[1].err.Code != api.CodeNotFound {
+		t.Errorf("missing ref = %+v, want not_found", outs[1].err)
+	}
+	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"})[0]; !o.fromCache {
+		t.Error("good ref of a batch with an error was not cached")
+	}
+	c.resolve(context.Background(), "", []string{"op://v/auth/f"})
+	if !s.Locked() {
+		t.Error("session not locked after an auth failure with lock-on-auth-failure")
+	}
+}
+
+func TestCoreShortTTLFromBackend(t *testing.T) {
+	b := &scripted{answer: func(string) backend.Result {
+		return backend.Result{Value: []byte("123456"), TTL: 40 * time.Millisecond}
+	}}
+	c, _ := newTestCore(t, b, coreConfig{TTL: time.Hour})
+	value(t, c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"})[0])
+	time.Sleep(60 * time.Millisecond)
+	if o := c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"})[0]; o.fromCache {
+		t.Error("value served past the TTL its backend gave")
+	}
+}
+
+func TestCoreEmptyValueIsAValue(t *testing.T) {
+	b := &scripted{answer: func(string) backend.Result { return backend.Result{Value: []byte{}} }}
+	c, _ := newTestCore(t, b, coreConfig{})
+	for range 2 {
+		o := c.resolve(context.Background(), "", []string{"op://v/i/empty"})[0]
+		if o.err != nil || len(o.value) != 0 {
+			t.Fatalf("empty value = %+v", o)
+		}
+	}
+	if n := b.Calls(); n != 1 {
+		t.Errorf("backend calls = %d, want 1 (empty value cached)", n)
+	}
+}

@@ -1,0 +1,442 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/rs/zerolog"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/session"
+)
+
+// route is one endpoint: its method and handler.
+type route struct {
+	method string
+	h      func(w http.ResponseWriter, r *http.Request)
+}
+
+// routes returns the API handler. Every request is authenticated first; the
+// handlers then check their method and decode a bounded body.
+func (s *server) routes() http.Handler {
+	table := map[string]route{
+		"/v1/read":           {http.MethodPost, s.handleRead},
+		"/v1/reads":          {http.MethodPost, s.handleReads},
+		"/v1/resolve":        {http.MethodPost, s.handleResolve},
+		"/v1/status":         {http.MethodGet, s.handleStatus},
+		"/v1/session/unlock": {http.MethodPost, s.handleUnlock},
+		"/v1/session/lock":   {http.MethodPost, s.handleLock},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				// The panic value may hold request data: log only where.
+				s.log.Error().Str("path", r.URL.Path).Msg("handler panicked")
+				writeError(w, api.Errorf(api.CodeInternal, "internal error"))
+			}
+		}()
+		if !tokenMatches(r.Header.Get("Authorization"), s.token) {
+			msg := "invalid bearer token"
+			if r.Header.Get("Authorization") == "" {
+				msg = "missing bearer token"
+			}
+			s.log.Warn().Str("path", r.URL.Path).Msg(msg)
+			writeError(w, api.Errorf(api.CodeUnauthorized, "%s", msg))
+			return
+		}
+		rt, ok := table[r.URL.Path]
+		if !ok {
+			writeError(w, api.Errorf(api.CodeNotFound, "no endpoint %s", r.URL.Path))
+			return
+		}
+		if r.Method != rt.method {
+			w.Header().Set("Allow", rt.method)
+			writeError(w, api.Errorf(api.CodeMethod, "%s wants %s, not %s", r.URL.Path, rt.method, r.Method))
+			return
+		}
+		rt.h(w, r)
+	})
+}
+
+func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
+	var req api.ReadRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := validAccount(req.Account); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.check(req.Ref); e != nil {
+		writeError(w, e)
+		return
+	}
+	s.rememberAccount(req.Account)
+	out := s.core.resolve(r.Context(), req.Account, []string{req.Ref})[0]
+	defer clear(out.value)
+	if out.err != nil {
+		s.logRefError(req.Ref, out.err)
+		writeError(w, out.err)
+		return
+	}
+	res := readResult(req.Ref, out, time.Now())
+	buf := api.AppendReadResult(make([]byte, 0, 256+len(out.value)), res)
+	writeSecretJSON(w, buf)
+}
+
+func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
+	var req api.ReadsRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := validAccount(req.Account); e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(req.Refs) == 0 {
+		writeError(w, api.Errorf(api.CodeBadRequest, "refs is empty"))
+		return
+	}
+	if len(req.Refs) > api.MaxRefs {
+		writeError(w, api.Errorf(api.CodeTooLarge, "%d refs in one request; the limit is %d", len(req.Refs), api.MaxRefs))
+		return
+	}
+	if s.session.Locked() {
+		writeError(w, errLocked)
+		return
+	}
+	errs := make(map[string]*api.Error)
+	var refs []string
+	seen := make(map[string]bool, len(req.Refs))
+	for _, ref := range req.Refs {
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if e := s.check(ref); e != nil {
+			errs[ref] = e
+			continue
+		}
+		refs = append(refs, ref)
+	}
+	s.rememberAccount(req.Account)
+	results := make(map[string]*api.ReadResult, len(refs))
+	if len(refs) > 0 {
+		outs := s.core.resolve(r.Context(), req.Account, refs)
+		now := time.Now()
+		for i, out := range outs {
+			if out.err != nil {
+				s.logRefError(refs[i], out.err)
+				errs[refs[i]] = out.err
+				continue
+			}
+			results[refs[i]] = readResult(refs[i], out, now)
+		}
+		defer func() {
+			for _, out := range outs {
+				clear(out.value)
+			}
+		}()
+	}
+	writeSecretJSON(w, api.AppendReadsResponse(make([]byte, 0, 4096), results, errs))
+}
+
+func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
+	var req api.ResolveRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := validAccount(req.Account); e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(req.Env) == 0 {
+		writeError(w, api.Errorf(api.CodeBadRequest, "env is empty"))
+		return
+	}
+	if len(req.Env) > api.MaxRefs {
+		writeError(w, api.Errorf(api.CodeTooLarge, "%d variables in one request; the limit is %d", len(req.Env), api.MaxRefs))
+		return
+	}
+	names := make([]string, 0, len(req.Env))
+	for name := range req.Env {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	failed := make(map[string]*api.Error) // by name
+	index := make(map[string]int)         // ref -> position in refs
+	var refs []string
+	for _, name := range names {
+		if !validEnvName(name) {
+			failed[name] = api.Errorf(api.CodeBadRequest, "invalid variable name")
+			continue
+		}
+		ref := req.Env[name]
+		if e := s.check(ref); e != nil {
+			failed[name] = e
+			continue
+		}
+		if _, ok := index[ref]; !ok {
+			index[ref] = len(refs)
+			refs = append(refs, ref)
+		}
+	}
+	var outs []outcome
+	if len(failed) == 0 {
+		s.rememberAccount(req.Account)
+		outs = s.core.resolve(r.Context(), req.Account, refs)
+		defer func() {
+			for _, out := range outs {
+				clear(out.value)
+			}
+		}()
+		for _, name := range names {
+			if out := outs[index[req.Env[name]]]; out.err != nil {
+				s.logRefError(req.Env[name], out.err)
+				failed[name] = out.err
+			}
+		}
+	}
+	if len(failed) > 0 {
+		writeError(w, resolveError(names, failed))
+		return
+	}
+	env := make(map[string][]byte, len(names))
+	for _, name := range names {
+		env[name] = outs[index[req.Env[name]]].value
+	}
+	writeSecretJSON(w, api.AppendResolveResponse(make([]byte, 0, 4096), env))
+}
+
+// resolveError names every variable that failed; the code is theirs when
+// they share one, else backend_error.
+func resolveError(names []string, failed map[string]*api.Error) *api.Error {
+	var code string
+	var parts []string
+	for _, name := range names {
+		e, ok := failed[name]
+		if !ok {
+			continue
+		}
+		if code == "" {
+			code = e.Code
+		} else if code != e.Code {
+			code = api.CodeBackendError
+		}
+		parts = append(parts, name+": "+e.Message)
+	}
+	return api.Errorf(code, "%d of %d variables failed: %s", len(parts), len(names), strings.Join(parts, "; "))
+}
+
+func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	c := s.core.counters()
+	st := api.Status{
+		Version:       s.info.Version,
+		PID:           os.Getpid(),
+		Backend:       s.backend.Name(),
+		SocketPath:    s.paths.SocketPath,
+		UptimeSeconds: int64(time.Since(s.started) / time.Second),
+		TTLSeconds:    int64(s.cfg.TTL / time.Second),
+		CacheSize:     c.cacheSize,
+		CacheCapacity: s.cfg.CacheSize,
+		Hits:          c.hits,
+		Misses:        c.misses,
+		Coalesced:     c.coalesced,
+		BackendCalls:  c.backendCalls,
+		InFlight:      c.inFlight,
+		Session:       s.session.Status(),
+		Policy:        api.PolicyStatus{Path: s.paths.PolicyFile},
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if !s.session.Locked() {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
+		return
+	}
+	if err := s.backend.Validate(r.Context(), s.accountsInUse()); err != nil {
+		s.log.Warn().Err(err).Msg("unlock refused: backend validation failed")
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: api.StateLocked, Message: "unlock failed: " + toAPIError(err).Message})
+		return
+	}
+	s.session.Unlock()
+	s.log.Info().Msg("session unlocked")
+	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "session unlocked"})
+}
+
+func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	n := s.core.cache.Len()
+	if !s.session.Lock(session.ReasonManual) {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: "the session is already locked"})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: fmt.Sprintf("session locked; %d cached values wiped", n)})
+}
+
+// check validates ref for this daemon's backend.
+func (s *server) check(raw string) *api.Error {
+	ref, err := backend.ParseRef(raw)
+	if err == nil {
+		err = s.backend.Check(ref)
+	}
+	if err != nil {
+		return toAPIError(err)
+	}
+	return nil
+}
+
+// logRefError logs a failed ref at debug level (refs are names, not
+// secrets; messages never hold values).
+func (s *server) logRefError(ref string, e *api.Error) {
+	s.log.Debug().Str("ref", ref).Str("code", e.Code).Str("error", e.Message).Msg("read failed")
+}
+
+func readResult(ref string, out outcome, now time.Time) *api.ReadResult {
+	left := out.exp.Sub(now)
+	return &api.ReadResult{
+		Ref:              ref,
+		Value:            out.value,
+		FromCache:        out.fromCache,
+		ExpiresInSeconds: max(int64((left+time.Second-1)/time.Second), 0),
+		ResolvedAtUnix:   out.at.Unix(),
+	}
+}
+
+// validAccount checks the optional account name: it is passed to backends
+// as a flag value, so it may not look like a flag or hold control bytes.
+func validAccount(a string) *api.Error {
+	switch {
+	case a == "":
+		return nil
+	case len(a) > api.MaxAccountLen:
+		return api.Errorf(api.CodeBadRequest, "account is %d bytes; the limit is %d", len(a), api.MaxAccountLen)
+	case strings.HasPrefix(a, "-"):
+		return api.Errorf(api.CodeBadRequest, "account may not start with '-'")
+	}
+	for _, r := range a {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return api.Errorf(api.CodeBadRequest, "account may not contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+// validEnvName reports whether name is a usable environment variable name.
+func validEnvName(name string) bool {
+	if name == "" || len(name) > 256 {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// decodeBody reads one JSON object of at most api.MaxBodyBytes into v,
+// refusing unknown fields and trailing data.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) *api.Error {
+	body := http.MaxBytesReader(w, r.Body, api.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return api.Errorf(api.CodeTooLarge, "request body is larger than %d bytes", api.MaxBodyBytes)
+		}
+		return api.Errorf(api.CodeBadRequest, "read request body: %v", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return api.Errorf(api.CodeBadRequest, "empty request body; want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.CodeBadRequest, "malformed JSON body: %s", jsonErrorText(err))
+	}
+	if dec.More() {
+		return api.Errorf(api.CodeBadRequest, "malformed JSON body: data after the object")
+	}
+	return nil
+}
+
+// jsonErrorText describes a decode error without quoting the body.
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of input"
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field ") {
+		return strings.TrimPrefix(msg, "json: ")
+	}
+	return "not a JSON object of the expected shape"
+}
+
+func writeError(w http.ResponseWriter, e *api.Error) {
+	writeJSON(w, api.HTTPStatus(e.Code), api.ErrorBody{Error: e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"encode answer"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeSecretJSON writes an answer that holds secrets and zeroes it.
+func writeSecretJSON(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+	clear(b[:cap(b)])
+}
+
+// newStdLogger sends net/http's own log lines into zerolog.
+func newStdLogger(log zerolog.Logger) *stdlog.Logger {
+	return stdlog.New(log.With().Str("from", "http").Logger(), "", 0)
+}

@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/session"
+	"github.com/opxhq/opx/xdg"
+)
+
+// maxSocketPath is the longest path a Unix socket address holds (macOS has
+// 104 bytes, Linux 108, both counting the NUL).
+const maxSocketPath = 103
+
+// server is one running daemon.
+type server struct {
+	cfg     Config
+	info    BuildInfo
+	paths   xdg.Paths
+	log     zerolog.Logger
+	token   []byte
+	backend backend.Backend
+	session *session.Session
+	core    *core
+	started time.Time
+
+	accountsMu sync.Mutex
+	accounts   map[string]bool // accounts read so far, validated on unlock
+}
+
+// Serve runs the daemon with cfg until SIGINT or SIGTERM, then shuts down
+// cleanly: requests in flight finish, the cache is zeroed and the socket is
+// removed.
+func Serve(cfg Config, info BuildInfo, log zerolog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	return serve(ctx, cfg, info, log, nil)
+}
+
+// serve is Serve with the stop signal as ctx; ready, when set, is called
+// once the socket accepts connections.
+func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, ready func()) error {
+	debug.SetTraceback("none") // a panic prints no values, only its message
+	paths, err := xdg.Resolve(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Socket != "" {
+		paths.SetSocket(cfg.Socket)
+	}
+	if len(paths.SocketPath) > maxSocketPath {
+		return fmt.Errorf("socket path %s is %d bytes; the limit is %d: set OPX_SOCKET_PATH or --sock to a shorter path", paths.SocketPath, len(paths.SocketPath), maxSocketPath)
+	}
+	if cfg.CacheSize < 1 {
+		return fmt.Errorf("--cache-size must be at least 1")
+	}
+	if cfg.TTL <= 0 {
+		return fmt.Errorf("--ttl must be more than 0")
+	}
+	if cfg.BackendTimeout <= 0 {
+		return fmt.Errorf("--backend-timeout must be more than 0")
+	}
+
+	for _, dir := range []string{paths.DataDir, filepath.Dir(paths.SocketPath)} {
+		if err := xdg.EnsureDir(dir); err != nil {
+			return err
+		}
+		if err := xdg.CheckPrivateDir(dir); err != nil {
+			return err
+		}
+	}
+	lock, err := acquireLock(paths.LockFile)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	token, err := loadOrCreateToken(paths.TokenFile)
+	if err != nil {
+		return err
+	}
+	defer clear(token)
+	certs, err := loadOrCreateCert(paths.CertFile, paths.KeyFile)
+	if err != nil {
+		return err
+	}
+
+	be, err := backend.New(cfg.Backend, backend.Options{FakeDelay: cfg.FakeDelay})
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+
+	s := &server{
+		cfg:      cfg,
+		info:     info,
+		paths:    paths,
+		log:      log,
+		token:    token,
+		backend:  be,
+		started:  time.Now(),
+		accounts: make(map[string]bool),
+	}
+	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
+	defer s.session.Close()
+	s.core = newCore(coreConfig{
+		TTL:            cfg.TTL,
+		Capacity:       cfg.CacheSize,
+		BackendTimeout: cfg.BackendTimeout,
+		MaxConcurrent:  cfg.MaxConcurrent,
+		LockOnAuthFail: cfg.LockOnAuthFailure,
+	}, be, s.session, log)
+	defer s.core.close()
+
+	// We hold the lock, so a socket file here is a dead daemon's.
+	if err := os.Remove(paths.SocketPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	ln, err := listenUnix(paths.SocketPath)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(paths.SocketPath)
+
+	srv := &http.Server{
+		Handler:           s.routes(),
+		TLSConfig:         certs.serverTLSConfig(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.BackendTimeout + 30*time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          newStdLogger(log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+
+	log.Info().
+		Str("version", info.Version).
+		Int("pid", os.Getpid()).
+		Str("backend", be.Name()).
+		Str("socket", paths.SocketPath).
+		Dur("ttl", cfg.TTL).
+		Bool("session_lock", cfg.EnableSessionLock && cfg.SessionTimeout > 0).
+		Dur("session_timeout", cfg.SessionTimeout).
+		Msg("daemon started")
+	if ready != nil {
+		ready()
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.BackendTimeout+5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("requests still running at shutdown were cut off")
+		srv.Close()
+	}
+	log.Info().Msg("daemon stopped; cache wiped")
+	return nil
+}
+
+// listenUnix listens on path with a socket file only the owner can use.
+func listenUnix(path string) (net.Listener, error) {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod socket: %w", err)
+	}
+	return ln, nil
+}
+
+// onLock runs when the session locks: the cache is wiped at once.
+func (s *server) onLock(reason string) {
+	n := s.core.cache.Len()
+	s.core.wipe()
+	s.log.Info().Str("reason", reason).Int("wiped", n).Msg("session locked")
+}
+
+// rememberAccount records an account read through the daemon, so that an
+// unlock validates every account in use.
+func (s *server) rememberAccount(account string) {
+	s.accountsMu.Lock()
+	defer s.accountsMu.Unlock()
+	if !s.accounts[account] && len(s.accounts) < 64 {
+		s.accounts[account] = true
+	}
+}
+
+func (s *server) accountsInUse() []string {
+	s.accountsMu.Lock()
+	defer s.accountsMu.Unlock()
+	out := make([]string, 0, len(s.accounts))
+	for a := range s.accounts {
+		out = append(out, a)
+	}
+	return out
+}
