@@ -13,7 +13,7 @@ all: build
 
 ## build: bin/opx and the bin/opx-authd link
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/opx .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/opx .
 	ln -sf opx bin/opx-authd
 
 ## test: format and vet checks, the race-enabled test suite, short fuzzing
