@@ -4,6 +4,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -57,6 +58,12 @@ type Windowed interface {
 type Options struct {
 	// FakeDelay is how long each fake backend call takes.
 	FakeDelay time.Duration
+	// OPPath is the 1Password CLI program; "" means op from PATH.
+	OPPath string
+	// MaxProcs bounds concurrent backend processes; 0 means 4.
+	MaxProcs int
+	// OPSessionsFile holds op session tokens kept by opx login.
+	OPSessionsFile string
 }
 
 // Names lists the values --backend accepts.
@@ -67,7 +74,9 @@ func New(name string, opts Options) (Backend, error) {
 	switch name {
 	case "fake":
 		return NewFake(opts.FakeDelay), nil
-	case "opcli", "vault", "bao", "multi":
+	case "opcli":
+		return NewOPCLI(opts.OPPath, cmp.Or(opts.MaxProcs, 4), opts.OPSessionsFile), nil
+	case "vault", "bao", "multi":
 		return nil, fmt.Errorf("backend %q is not available in this build", name)
 	default:
 		return nil, fmt.Errorf("unknown backend %q (want one of opcli, vault, bao, multi, fake)", name)

@@ -281,6 +281,9 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 	}
 }
 
+// signInHint is what to do when a backend says it is not signed in.
+const signInHint = "sign in with: opx login 1password (or op signin), then run: opx unlock if the session locked"
+
 // withHint adds what the user can do about a daemon error.
 func withHint(e *Error, p xdg.Paths) *Error {
 	switch e.Code {
@@ -289,6 +292,8 @@ func withHint(e *Error, p xdg.Paths) *Error {
 	case api.CodeUnauthorized:
 		if strings.Contains(e.Message, "bearer token") {
 			e.Hint = "the token in " + p.TokenFile + " is not the running daemon's; restart the daemon"
+		} else {
+			e.Hint = signInHint
 		}
 	case api.CodeTooLarge:
 		e.Hint = fmt.Sprintf("split the work into requests of at most %d refs", api.MaxRefs)

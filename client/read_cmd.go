@@ -78,6 +78,8 @@ func hintFor(errs map[string]*api.Error) string {
 		switch e.Code {
 		case api.CodeSessionLocked:
 			return "run: opx unlock"
+		case api.CodeUnauthorized:
+			return signInHint
 		case api.CodeBackendTimeout:
 			return "the backend is slow or hanging; try again, or raise the daemon's --backend-timeout"
 		}

@@ -26,7 +26,8 @@ type Cmd struct {
 	FakeDelay         Seconds `help:"With --backend=fake: how long each backend call takes." default:"0s" env:"OP_AUTHD_FAKE_DELAY"`
 	CacheSize         int     `help:"Most values cached at once; the oldest go first." default:"10000" env:"OP_AUTHD_CACHE_SIZE"`
 	BackendTimeout    Seconds `help:"Longest a backend call may take." default:"60s" env:"OP_AUTHD_BACKEND_TIMEOUT"`
-	MaxConcurrent     int     `help:"Most backend calls running at once." default:"4" env:"OP_AUTHD_MAX_CONCURRENT"`
+	MaxConcurrent     int     `help:"Most backend calls (and op processes) running at once." default:"4" env:"OP_AUTHD_MAX_CONCURRENT"`
+	OPPath            string  `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
 }
 
 // BuildInfo carries what the binary knows about itself.
@@ -56,6 +57,7 @@ func (c *Cmd) config() (Config, error) {
 		CacheSize:         c.CacheSize,
 		BackendTimeout:    time.Duration(c.BackendTimeout),
 		MaxConcurrent:     c.MaxConcurrent,
+		OPPath:            c.OPPath,
 	}, nil
 }
 
@@ -72,6 +74,7 @@ type Config struct {
 	CacheSize         int
 	BackendTimeout    time.Duration
 	MaxConcurrent     int
+	OPPath            string
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

@@ -111,7 +111,8 @@ type core struct {
 
 	mu       sync.Mutex
 	inflight map[cacheKey]*call
-	pending  map[string]*batch // by account, gathering during the window
+	pending  map[string]*batch // by account, gathering misses
+	busy     map[string]int    // by account, backend calls running
 
 	sem chan struct{} // bounds concurrent backend calls
 	wg  sync.WaitGroup
@@ -124,7 +125,9 @@ type core struct {
 type batch struct {
 	account string
 	calls   []*call
-	timer   *time.Timer
+	// ready is set when the window has passed; a ready batch waits only
+	// for the account's running call to end.
+	ready bool
 }
 
 func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.Logger) *core {
@@ -135,6 +138,7 @@ func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.
 		log:      log,
 		inflight: make(map[cacheKey]*call),
 		pending:  make(map[string]*batch),
+		busy:     make(map[string]int),
 		sem:      make(chan struct{}, max(cfg.MaxConcurrent, 1)),
 	}
 	if w, ok := b.(backend.Windowed); ok {
@@ -267,25 +271,30 @@ func (c *core) lookup(key cacheKey, now time.Time) *secret {
 	return s
 }
 
-// enqueueLocked adds fresh calls to the account's pending batch, starting
-// the batch window when the batch is new. c.mu is held.
+// enqueueLocked adds fresh calls to the account's pending batch. For a
+// backend with a batch window, a new batch waits the window for misses of
+// concurrent requests, and then, while a call for the same account is still
+// running, goes on gathering until that call ends: a slow backend (an op
+// process takes a fraction of a second) gets one call per wave of requests,
+// not one per request. c.mu is held.
 func (c *core) enqueueLocked(account string, fresh []*call) {
 	b := c.pending[account]
 	if b != nil && len(b.calls)+len(fresh) > api.MaxRefs {
-		// Too big to join: send what is pending now.
-		b.timer.Stop()
-		c.flushLocked(b)
+		c.flushLocked(b) // too big to join: send what is pending now
 		b = nil
 	}
 	if b == nil {
 		b = &batch{account: account}
 		c.pending[account] = b
 		if c.window > 0 {
-			b.timer = time.AfterFunc(c.window, func() {
+			time.AfterFunc(c.window, func() {
 				c.mu.Lock()
 				defer c.mu.Unlock()
 				if c.pending[account] == b {
-					c.flushLocked(b)
+					b.ready = true
+					if c.busy[account] == 0 {
+						c.flushLocked(b)
+					}
 				}
 			})
 		}
@@ -298,9 +307,25 @@ func (c *core) enqueueLocked(account string, fresh []*call) {
 
 // flushLocked takes b out of pending and runs it. c.mu is held.
 func (c *core) flushLocked(b *batch) {
-	delete(c.pending, b.account)
+	if c.pending[b.account] == b {
+		delete(c.pending, b.account)
+	}
+	c.busy[b.account]++
 	c.wg.Add(1)
 	go c.run(b)
+}
+
+// doneLocked records the end of a call for account and sends the batch that
+// was waiting for it. c.mu is held.
+func (c *core) doneLocked(account string) {
+	c.busy[account]--
+	if c.busy[account] > 0 {
+		return
+	}
+	delete(c.busy, account)
+	if p := c.pending[account]; p != nil && p.ready {
+		c.flushLocked(p)
+	}
 }
 
 // run makes the backend call for one batch, on a context of its own: no
@@ -370,6 +395,7 @@ func (c *core) run(b *batch) {
 			orphans = append(orphans, cl)
 		}
 	}
+	c.doneLocked(b.account)
 	c.mu.Unlock()
 	for _, cl := range orphans { // every waiter hung up
 		if cl.val != nil {

@@ -100,7 +100,12 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		return err
 	}
 
-	be, err := backend.New(cfg.Backend, backend.Options{FakeDelay: cfg.FakeDelay})
+	be, err := backend.New(cfg.Backend, backend.Options{
+		FakeDelay:      cfg.FakeDelay,
+		OPPath:         cfg.OPPath,
+		MaxProcs:       cfg.MaxConcurrent,
+		OPSessionsFile: filepath.Join(paths.DataDir, "op-sessions.json"),
+	})
 	if err != nil {
 		return err
 	}

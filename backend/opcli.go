@@ -1,0 +1,354 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/xdg"
+)
+
+// OPCLI reads op:// refs through the 1Password CLI. It never runs a shell:
+// op gets an argument vector, and the only client-supplied strings that reach
+// it are refs (validated, after "--" or inside an inject template) and the
+// account (validated, as one --account=X argument). The misses of one batch
+// go to one `op inject`; only when that fails does it fall back to one
+// `op read` per ref, so that each error lands on its own ref.
+type OPCLI struct {
+	path     string
+	sessions string        // file of OP_SESSION_* tokens kept by opx login
+	sem      chan struct{} // bounds concurrent op processes
+	calls    atomic.Uint64
+}
+
+// NewOPCLI returns the backend running the op program at path (looked up in
+// PATH when it has no slash) with at most maxProcs processes at once.
+// sessionsFile, when it exists, holds OP_SESSION_* tokens (a JSON object)
+// that `opx login 1password` kept for a manual sign-in; they are passed to
+// op in its environment.
+func NewOPCLI(path string, maxProcs int, sessionsFile string) *OPCLI {
+	if path == "" {
+		path = "op"
+	}
+	return &OPCLI{path: path, sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1))}
+}
+
+// sessionEnv returns the environment for op: the daemon's own, plus the
+// session tokens a login kept.
+func (o *OPCLI) sessionEnv() []string {
+	if o.sessions == "" {
+		return nil
+	}
+	b, err := xdg.ReadPrivateFile(o.sessions)
+	if err != nil {
+		return nil
+	}
+	defer clear(b)
+	var m map[string]string
+	if json.Unmarshal(b, &m) != nil || len(m) == 0 {
+		return nil
+	}
+	env := os.Environ()
+	for k, v := range m {
+		if strings.HasPrefix(k, "OP_SESSION_") {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// Name implements Backend.
+func (o *OPCLI) Name() string { return "opcli" }
+
+// BatchWindow implements Windowed: each op process costs a fraction of a
+// second, so misses of concurrent requests are gathered first.
+func (o *OPCLI) BatchWindow() time.Duration { return defaultWindow }
+
+// Check implements Backend.
+func (o *OPCLI) Check(ref Ref) error {
+	if ref.Scheme != SchemeOP {
+		return errNotHandled(o, ref)
+	}
+	return nil
+}
+
+// Calls implements Backend: op processes started.
+func (o *OPCLI) Calls() uint64 { return o.calls.Load() }
+
+// Close implements Backend.
+func (o *OPCLI) Close() error { return nil }
+
+// Validate implements Backend: `op whoami` for every account in use.
+func (o *OPCLI) Validate(ctx context.Context, accounts []string) error {
+	if len(accounts) == 0 {
+		accounts = []string{""}
+	}
+	for _, a := range accounts {
+		if _, err := o.run(ctx, nil, a, "whoami"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read implements Backend.
+func (o *OPCLI) Read(ctx context.Context, account string, refs []string) []Result {
+	out := make([]Result, len(refs))
+	var batch []int // refs that can go in an inject template
+	for i, ref := range refs {
+		if len(refs) > 1 && !strings.Contains(ref, "{{") && !strings.Contains(ref, "}}") {
+			batch = append(batch, i)
+		}
+	}
+	var single []int
+	if len(batch) > 0 {
+		batchRefs := make([]string, len(batch))
+		for j, i := range batch {
+			batchRefs[j] = refs[i]
+		}
+		vals, err := o.inject(ctx, account, batchRefs)
+		switch {
+		case err == nil:
+			for j, i := range batch {
+				out[i] = o.result(refs[i], vals[j])
+			}
+		case fatalForBatch(ctx, err):
+			for _, i := range batch {
+				out[i].Err = err
+			}
+		default:
+			single = append(single, batch...)
+		}
+	}
+	inBatch := make(map[int]bool, len(batch))
+	for _, i := range batch {
+		inBatch[i] = true
+	}
+	for i := range refs {
+		if !inBatch[i] {
+			single = append(single, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, i := range single {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := o.readOne(ctx, account, refs[i])
+			if err != nil {
+				out[i].Err = err
+				return
+			}
+			out[i] = o.result(refs[i], v)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// fatalForBatch reports whether a failed inject means every ref would fail
+// the same way, so that reading them one by one is pointless.
+func fatalForBatch(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch {
+	case ae.Code == api.CodeUnauthorized, ae.Code == api.CodeBackendTimeout:
+		return true
+	case strings.Contains(ae.Message, "no account found"), strings.Contains(ae.Message, "No accounts configured"),
+		strings.Contains(ae.Message, "CLI was not found"):
+		return true
+	}
+	return false
+}
+
+// result wraps a value read for ref; a one-time password is cached only to
+// the end of its 30-second step.
+func (o *OPCLI) result(ref string, v []byte) Result {
+	r := Result{Value: v}
+	if p, err := ParseRef(ref); err == nil && p.IsOTP() {
+		r.TTL = OTPTTL(time.Now())
+	}
+	return r
+}
+
+// OTPTTL is how long a TOTP code read at now stays valid: to the end of its
+// 30-second step.
+func OTPTTL(now time.Time) time.Duration {
+	const step = 30 * time.Second
+	return step - time.Duration(now.UnixNano()%int64(step))
+}
+
+// readOne runs `op read -- REF` and strips the one newline op adds.
+func (o *OPCLI) readOne(ctx context.Context, account, ref string) ([]byte, error) {
+	b, err := o.run(ctx, nil, account, "read", "--", ref)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b, []byte("\n")), nil
+}
+
+// inject resolves refs with one `op inject`: a template of one marked line
+// per ref, with a random nonce in the markers so that no value can fake one.
+func (o *OPCLI) inject(ctx context.Context, account string, refs []string) ([][]byte, error) {
+	nonceBytes := make([]byte, 16)
+	if _, err := rand.Read(nonceBytes); err != nil {
+		return nil, err
+	}
+	nonce := hex.EncodeToString(nonceBytes)
+	var tmpl strings.Builder
+	for i, ref := range refs {
+		fmt.Fprintf(&tmpl, "<<opx:%s:%d>>{{ %s }}<</opx:%s:%d>>\n", nonce, i, ref, nonce, i)
+	}
+	out, err := o.run(ctx, []byte(tmpl.String()), account, "inject")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(out)
+	vals, err := splitInject(out, nonce, len(refs))
+	if err != nil {
+		return nil, api.Errorf(api.CodeBackendError, "op inject: %v", err)
+	}
+	return vals, nil
+}
+
+// splitInject recovers the n values from op inject's output of the template
+// that inject wrote; values are copied out of out.
+func splitInject(out []byte, nonce string, n int) ([][]byte, error) {
+	vals := make([][]byte, n)
+	rest := out
+	for i := range n {
+		begin := fmt.Appendf(nil, "<<opx:%s:%d>>", nonce, i)
+		end := fmt.Appendf(nil, "<</opx:%s:%d>>\n", nonce, i)
+		if !bytes.HasPrefix(rest, begin) {
+			return nil, fmt.Errorf("output does not match the template at ref %d", i)
+		}
+		rest = rest[len(begin):]
+		j := bytes.Index(rest, end)
+		if j < 0 {
+			return nil, fmt.Errorf("output does not match the template at ref %d", i)
+		}
+		vals[i] = bytes.Clone(rest[:j])
+		if vals[i] == nil {
+			vals[i] = []byte{}
+		}
+		rest = rest[j+len(end):]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("unexpected output after the last ref")
+	}
+	return vals, nil
+}
+
+// run starts op with args (and --account=ACCOUNT when given), feeding stdin,
+// and returns its stdout. The process runs in its own process group, killed
+// whole when ctx ends.
+func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...string) ([]byte, error) {
+	select {
+	case o.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, api.Errorf(api.CodeBackendTimeout, "op: timed out waiting for a free process slot")
+	}
+	defer func() { <-o.sem }()
+
+	argv := make([]string, 0, len(args)+1)
+	if account != "" {
+		argv = append(argv, "--account="+account)
+	}
+	argv = append(argv, args...)
+	cmd := exec.CommandContext(ctx, o.path, argv...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Env = o.sessionEnv()
+	var stdout bytes.Buffer
+	stderr := &limitedBuffer{max: 16 << 10}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+
+	o.calls.Add(1)
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	clear(stdout.Bytes())
+	if ctx.Err() != nil {
+		return nil, api.Errorf(api.CodeBackendTimeout, "op %s did not finish in time (killed)", args[0])
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOENT) {
+		return nil, api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return nil, api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], ws.Signal())
+		}
+		return nil, classifyOPError(stderr.String())
+	}
+	return nil, api.Errorf(api.CodeBackendError, "run op: %v", err)
+}
+
+var opLogPrefix = regexp.MustCompile(`^\[ERROR\] \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} `)
+
+// classifyOPError turns op's stderr into a coded error. op's messages name
+// vaults, items, fields and accounts, never values.
+func classifyOPError(stderr string) *api.Error {
+	msg := strings.TrimSpace(stderr)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = opLogPrefix.ReplaceAllString(msg, "")
+	if len(msg) > 400 {
+		msg = msg[:400] + "..."
+	}
+	if msg == "" {
+		msg = "op failed without a message"
+	}
+	low := strings.ToLower(msg)
+	switch {
+	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
+		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
+		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):
+		return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s; sign in with: opx login 1password", msg)
+	case strings.Contains(low, "isn't an item"), strings.Contains(low, "isn't a vault"),
+		strings.Contains(low, "does not have a field"), strings.Contains(low, "isn't a field"),
+		strings.Contains(low, "no item found"), strings.Contains(low, "not found"):
+		return api.Errorf(api.CodeNotFound, "1Password CLI: %s", msg)
+	case strings.Contains(low, "no account found"), strings.Contains(low, "no accounts configured"),
+		strings.Contains(low, "invalid secret reference"), strings.Contains(low, "more than one item matches"):
+		return api.Errorf(api.CodeBadRequest, "1Password CLI: %s", msg)
+	}
+	return api.Errorf(api.CodeBackendError, "1Password CLI: %s", msg)
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return l.buf.String() }

@@ -1,0 +1,496 @@
+// Command fakeop stands in for the 1Password CLI (op) in opx's tests, because
+// the real one cannot be installed here. It follows op 2.x's interface for
+// what opx uses: read, inject, whoami, signin, --version, --account, exit
+// codes and error text, with items from a JSON fixture.
+//
+// Environment:
+//
+//	FAKEOP_FIXTURE  the fixture file (required)
+//	FAKEOP_STATE    a directory; a file named after an account's shorthand
+//	                means that account is signed in (op signin creates it)
+//	FAKEOP_DELAY    how long each invocation takes (a Go duration)
+//	FAKEOP_LOG      a file that gets one line per invocation (pid and args),
+//	                so tests can count processes
+//	FAKEOP_PASSWORD when set, op signin reads a password line from stdin and
+//	                fails unless it matches
+package main
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const version = "2.31.1"
+
+type fixture struct {
+	DefaultAccount string     `json:"default_account"`
+	Accounts       []*account `json:"accounts"`
+}
+
+type account struct {
+	Shorthand string   `json:"shorthand"`
+	Email     string   `json:"email"`
+	URL       string   `json:"url"`
+	UserID    string   `json:"user_id"`
+	AccountID string   `json:"account_id"`
+	Vaults    []*vault `json:"vaults"`
+}
+
+type vault struct {
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Items []*item `json:"items"`
+}
+
+type item struct {
+	ID       string   `json:"id"`
+	Title    string   `json:"title"`
+	Fields   []*field `json:"fields"`
+	Sections []struct {
+		Label  string   `json:"label"`
+		Fields []*field `json:"fields"`
+	} `json:"sections"`
+}
+
+type field struct {
+	ID      string `json:"id"`
+	Label   string `json:"label"`
+	Type    string `json:"type"` // CONCEALED, STRING, OTP, SSHKEY, ...
+	Purpose string `json:"purpose"`
+	Value   string `json:"value"`
+	OpenSSH string `json:"openssh"` // SSHKEY: the key in OpenSSH format
+}
+
+// opError is an error op prints as "[ERROR] date time message", exit 1.
+type opError struct{ msg string }
+
+func (e *opError) Error() string { return e.msg }
+
+func fail(format string, args ...any) error { return &opError{fmt.Sprintf(format, args...)} }
+
+func main() {
+	logCall()
+	if d, err := time.ParseDuration(os.Getenv("FAKEOP_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	err := run(os.Args[1:], os.Stdin, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), err)
+		os.Exit(1)
+	}
+}
+
+func logCall() {
+	path := os.Getenv("FAKEOP_LOG")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	args, _ := json.Marshal(os.Args[1:])
+	fmt.Fprintf(f, "%d %s\n", os.Getpid(), args)
+}
+
+// flags holds the options op accepts; global ones may stand anywhere.
+type flags struct {
+	account, format, in, out string
+	noNewline, raw, force    bool
+	args                     []string
+}
+
+func parse(argv []string) (flags, error) {
+	var f flags
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		next := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(argv) {
+				return "", fail("flag needs an argument: %s", name)
+			}
+			i++
+			return argv[i], nil
+		}
+		var err error
+		switch name {
+		case "--account":
+			f.account, err = next()
+		case "--format":
+			f.format, err = next()
+		case "-i", "--in-file":
+			f.in, err = next()
+		case "-o", "--out-file":
+			f.out, err = next()
+		case "--file-mode", "--session", "--config", "--encoding", "--cache":
+			_, err = next()
+		case "-n", "--no-newline":
+			f.noNewline = true
+		case "--raw":
+			f.raw = true
+		case "-f", "--force":
+			f.force = true
+		case "--":
+			f.args = append(f.args, argv[i+1:]...)
+			return f, nil
+		default:
+			if strings.HasPrefix(a, "-") && a != "-" {
+				return f, fail("unknown flag: %s", name)
+			}
+			f.args = append(f.args, a)
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func run(argv []string, stdin io.Reader, stdout io.Writer) error {
+	f, err := parse(argv)
+	if err != nil {
+		return err
+	}
+	if len(f.args) == 0 {
+		if len(argv) > 0 && (argv[0] == "--version" || argv[0] == "-v") {
+			fmt.Fprintln(stdout, version)
+			return nil
+		}
+		return fail("no command given; see 'op --help'")
+	}
+	cmd, rest := f.args[0], f.args[1:]
+	if cmd == "--version" {
+		fmt.Fprintln(stdout, version)
+		return nil
+	}
+	fx, err := loadFixture()
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "read":
+		if len(rest) != 1 {
+			return fail("expected exactly one secret reference, got %d", len(rest))
+		}
+		acct, err := fx.signedIn(f.account)
+		if err != nil {
+			return err
+		}
+		v, err := acct.resolve(rest[0])
+		if err != nil {
+			return fail("could not read secret '%s': %s", rest[0], err)
+		}
+		if !f.noNewline {
+			v += "\n"
+		}
+		return output(f.out, stdout, v)
+	case "inject":
+		acct, err := fx.signedIn(f.account)
+		if err != nil {
+			return err
+		}
+		var in []byte
+		if f.in != "" {
+			in, err = os.ReadFile(f.in)
+		} else {
+			in, err = io.ReadAll(stdin)
+		}
+		if err != nil {
+			return fail("could not read template: %s", err)
+		}
+		out, err := inject(acct, string(in))
+		if err != nil {
+			return err
+		}
+		return output(f.out, stdout, out)
+	case "whoami":
+		acct, err := fx.signedIn(f.account)
+		if err != nil {
+			if errors.Is(err, errNotSignedIn) {
+				return fail("account is not signed in")
+			}
+			return err
+		}
+		if f.format == "json" {
+			b, _ := json.Marshal(map[string]string{"url": acct.URL, "email": acct.Email, "user_uuid": acct.UserID, "account_uuid": acct.AccountID, "user_type": "HUMAN"})
+			fmt.Fprintf(stdout, "%s\n", b)
+			return nil
+		}
+		fmt.Fprintf(stdout, "URL:        https://%s\nEmail:      %s\nUser ID:    %s\nUser Type:  HUMAN\n", acct.URL, acct.Email, acct.UserID)
+		return nil
+	case "signin":
+		acct, err := fx.find(f.account)
+		if err != nil {
+			return err
+		}
+		if want := os.Getenv("FAKEOP_PASSWORD"); want != "" {
+			fmt.Fprintf(os.Stderr, "Enter the password for %s at %s: ", acct.Email, acct.URL)
+			line, _ := bufio.NewReader(stdin).ReadString('\n')
+			if strings.TrimRight(line, "\r\n") != want {
+				return fail("Authentication: (401) Unauthorized, You aren't authorized to perform this action.")
+			}
+		}
+		if err := os.WriteFile(filepath.Join(stateDir(), acct.Shorthand), nil, 0o600); err != nil {
+			return fail("could not save session: %s", err)
+		}
+		if f.raw {
+			tok := make([]byte, 16)
+			rand.Read(tok)
+			fmt.Fprintln(stdout, hex.EncodeToString(tok))
+		}
+		return nil
+	case "signout":
+		acct, err := fx.find(f.account)
+		if err != nil {
+			return err
+		}
+		os.Remove(filepath.Join(stateDir(), acct.Shorthand))
+		return nil
+	default:
+		return fail("unknown command %q for \"op\"", cmd)
+	}
+}
+
+func output(path string, stdout io.Writer, v string) error {
+	if path == "" {
+		_, err := io.WriteString(stdout, v)
+		return err
+	}
+	return os.WriteFile(path, []byte(v), 0o600)
+}
+
+func stateDir() string {
+	if d := os.Getenv("FAKEOP_STATE"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "fakeop-state")
+}
+
+func loadFixture() (*fixture, error) {
+	path := os.Getenv("FAKEOP_FIXTURE")
+	if path == "" {
+		return nil, fail("FAKEOP_FIXTURE is not set")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fail("read fixture: %s", err)
+	}
+	var fx fixture
+	if err := json.Unmarshal(b, &fx); err != nil {
+		return nil, fail("parse fixture: %s", err)
+	}
+	return &fx, nil
+}
+
+var errNotSignedIn = errors.New("You are not currently signed in. Please run `op signin --help` for instructions")
+
+// find returns the account that filter names (shorthand, email, user or
+// account ID, URL), or the default one.
+func (fx *fixture) find(filter string) (*account, error) {
+	if filter == "" {
+		filter = os.Getenv("OP_ACCOUNT")
+	}
+	if filter == "" {
+		filter = fx.DefaultAccount
+	}
+	for _, a := range fx.Accounts {
+		for _, k := range []string{a.Shorthand, a.Email, a.UserID, a.AccountID, a.URL} {
+			if k != "" && strings.EqualFold(k, filter) {
+				return a, nil
+			}
+		}
+	}
+	if filter == "" {
+		return nil, fail("No accounts configured for use with 1Password CLI.")
+	}
+	return nil, fail("no account found for filter %q", filter)
+}
+
+func (fx *fixture) signedIn(filter string) (*account, error) {
+	a, err := fx.find(filter)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(stateDir(), a.Shorthand)); err != nil {
+		return nil, &opError{errNotSignedIn.Error()}
+	}
+	return a, nil
+}
+
+// resolve reads one secret reference.
+func (a *account) resolve(ref string) (string, error) {
+	rest, ok := strings.CutPrefix(ref, "op://")
+	if !ok {
+		return "", fmt.Errorf("invalid secret reference '%s': secret references must start with \"op://\"", ref)
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	parts := strings.Split(path, "/")
+	if len(parts) < 3 || len(parts) > 4 {
+		return "", fmt.Errorf("invalid secret reference '%s': too few or too many segments", ref)
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("invalid secret reference '%s': %s", ref, err)
+	}
+	v := a.vault(parts[0])
+	if v == nil {
+		return "", fmt.Errorf("could not get item %s/%s: %q isn't a vault in this account. Specify the vault with its ID or name.", parts[0], parts[1], parts[0])
+	}
+	it := v.item(parts[1])
+	if it == nil {
+		return "", fmt.Errorf("could not get item %s/%s: %q isn't an item in the %q vault. Specify the item with its UUID, name, or domain.", parts[0], parts[1], parts[1], v.Name)
+	}
+	var fl *field
+	if len(parts) == 4 {
+		fl = it.sectionField(parts[2], parts[3])
+	} else {
+		fl = it.anyField(parts[2])
+	}
+	if fl == nil {
+		return "", fmt.Errorf("item '%s/%s' does not have a field '%s'", v.Name, it.Title, parts[len(parts)-1])
+	}
+	if f := q.Get("ssh-format"); f != "" {
+		if f != "openssh" || fl.Type != "SSHKEY" {
+			return "", fmt.Errorf("cannot convert field '%s' to ssh format %q", fl.Label, f)
+		}
+		return fl.OpenSSH, nil
+	}
+	switch attr := q.Get("attribute"); attr {
+	case "", "value":
+		return fl.Value, nil
+	case "otp", "totp":
+		if fl.Type != "OTP" {
+			return "", fmt.Errorf("field '%s' is not a one-time password field", fl.Label)
+		}
+		return totp(fl.Value, time.Now())
+	case "type":
+		return strings.ToLower(fl.Type), nil
+	case "id":
+		return fl.ID, nil
+	case "label":
+		return fl.Label, nil
+	case "purpose":
+		return fl.Purpose, nil
+	default:
+		return "", fmt.Errorf("invalid secret reference '%s': unknown attribute %q", ref, attr)
+	}
+}
+
+func (a *account) vault(name string) *vault {
+	for _, v := range a.Vaults {
+		if v.ID == name || strings.EqualFold(v.Name, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+func (v *vault) item(name string) *item {
+	for _, it := range v.Items {
+		if it.ID == name || strings.EqualFold(it.Title, name) {
+			return it
+		}
+	}
+	return nil
+}
+
+func match(f *field, name string) bool { return f.ID == name || strings.EqualFold(f.Label, name) }
+
+func (it *item) anyField(name string) *field {
+	for _, f := range it.Fields {
+		if match(f, name) {
+			return f
+		}
+	}
+	for _, s := range it.Sections {
+		for _, f := range s.Fields {
+			if match(f, name) {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func (it *item) sectionField(section, name string) *field {
+	for _, s := range it.Sections {
+		if strings.EqualFold(s.Label, section) {
+			for _, f := range s.Fields {
+				if match(f, name) {
+					return f
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// inject replaces every {{ op://... }} in tmpl; any failing ref fails the
+// whole command and nothing is written, as op inject does.
+func inject(a *account, tmpl string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(tmpl, "{{")
+		if i < 0 {
+			b.WriteString(tmpl)
+			return b.String(), nil
+		}
+		j := strings.Index(tmpl[i:], "}}")
+		if j < 0 {
+			b.WriteString(tmpl)
+			return b.String(), nil
+		}
+		ref := strings.TrimSpace(tmpl[i+2 : i+j])
+		b.WriteString(tmpl[:i])
+		if !strings.HasPrefix(ref, "op://") {
+			b.WriteString(tmpl[i : i+j+2]) // not a secret reference: kept as is
+		} else {
+			v, err := a.resolve(ref)
+			if err != nil {
+				return "", fail("could not resolve secret reference '%s': %s", ref, err)
+			}
+			b.WriteString(v)
+		}
+		tmpl = tmpl[i+j+2:]
+	}
+}
+
+// totp computes an RFC 6238 code (SHA-1, 6 digits, 30 s) from an otpauth
+// URI or a bare base32 secret.
+func totp(uri string, now time.Time) (string, error) {
+	secret := uri
+	if u, err := url.Parse(uri); err == nil && u.Scheme == "otpauth" {
+		secret = u.Query().Get("secret")
+	}
+	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(strings.TrimRight(secret, "=")))
+	if err != nil {
+		return "", fmt.Errorf("invalid one-time password secret")
+	}
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], uint64(now.Unix()/30))
+	m := hmac.New(sha1.New, key)
+	m.Write(msg[:])
+	sum := m.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	code := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
+	return fmt.Sprintf("%06d", code%1000000), nil
+}
+
