@@ -1,68 +1,87 @@
-// Package xdg owns every filesystem path of opx (data dir, config, policy,
-// socket, token, certificate, audit logs) and the safe ways to create and
-// write them: private directories, atomic writes, ownership checks.
+// Package xdg owns every filesystem path of the opx daemon and client: where
+// the data, configuration, socket, token, TLS pair and audit logs live
+// (following the XDG base directory spec, or the legacy ~/.op-authd/ layout
+// when that directory exists), and how private directories and files are
+// created, checked, read and atomically written.
 package xdg
 
 import (
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 )
 
-// appName is the directory name opx uses under each XDG base directory; it
-// matches the original op-authd layout so existing installs keep working.
-const appName = "op-authd"
+const (
+	// appDir is the directory name under each XDG base directory. It keeps
+	// the op-authd name so existing installs are found.
+	appDir = "op-authd"
+	// legacyDir is the pre-XDG directory under $HOME holding everything.
+	legacyDir = ".op-authd"
+	// socketName is the socket's file name inside its directory.
+	socketName = "socket.sock"
+)
 
-// Paths is every location opx uses. Build it with Resolve.
+// Paths is every location opx uses. Zero value is not useful; use Resolve.
 type Paths struct {
-	Legacy     bool   // ~/.op-authd/ exists and holds everything
+	Legacy     bool   // true when ~/.op-authd/ exists and is used
 	DataDir    string // token, TLS pair, audit logs, daemon log
-	ConfigDir  string // config.json and policy.json
+	ConfigDir  string // dir holding config.json and policy.json
 	ConfigFile string
 	PolicyFile string
 	SocketPath string
-	TokenFile  string
-	CertFile   string
-	KeyFile    string
-	LockFile   string // next to the socket: one daemon per socket
-	LogFile    string // the output of an autostarted daemon
+	TokenFile  string // DataDir/token
+	CertFile   string // DataDir/tls.crt
+	KeyFile    string // DataDir/tls.key
+	LockFile   string // SocketPath + ".lock"
+	LogFile    string // DataDir/opx-authd.log (daemon output when autostarted)
 }
 
-// Resolve computes the paths from the environment (getenv is usually
-// os.Getenv). It creates nothing. Empty or relative XDG_* values are ignored,
-// as the XDG spec says.
+// Resolve computes the paths from the environment (getenv, usually
+// os.Getenv) and the home directory: getenv("HOME"), or os.UserHomeDir when
+// that is empty. It creates nothing. Empty or relative XDG_* values count as
+// unset, as the XDG spec asks. A non-empty OPX_SOCKET_PATH overrides the
+// socket in every layout.
 func Resolve(getenv func(string) string) (Paths, error) {
+	return resolve(getenv, os.UserHomeDir)
+}
+
+// resolve is Resolve with the home directory lookup as a parameter, so tests
+// never depend on the real environment.
+func resolve(getenv func(string) string, userHome func() (string, error)) (Paths, error) {
 	home := getenv("HOME")
 	if home == "" {
-		h, err := os.UserHomeDir()
+		h, err := userHome()
 		if err != nil {
 			return Paths{}, fmt.Errorf("find home directory: %w", err)
 		}
 		home = h
 	}
-	base := func(name, fallback string) string {
-		if v := getenv(name); filepath.IsAbs(v) {
-			return v
-		}
-		return filepath.Join(home, fallback)
+	if home == "" {
+		return Paths{}, errors.New("find home directory: HOME is not set")
 	}
+	home, err := filepath.Abs(home)
+	if err != nil {
+		return Paths{}, fmt.Errorf("find home directory: %w", err)
+	}
+
 	var p Paths
-	legacy := filepath.Join(home, ".op-authd")
+	legacy := filepath.Join(home, legacyDir)
 	if fi, err := os.Stat(legacy); err == nil && fi.IsDir() {
 		p.Legacy = true
-		p.DataDir, p.ConfigDir = legacy, legacy
-		p.SocketPath = filepath.Join(legacy, "socket.sock")
+		p.DataDir = legacy
+		p.ConfigDir = legacy
+		p.SocketPath = filepath.Join(legacy, socketName)
 	} else {
-		p.DataDir = filepath.Join(base("XDG_DATA_HOME", ".local/share"), appName)
-		p.ConfigDir = filepath.Join(base("XDG_CONFIG_HOME", ".config"), appName)
-		if rt := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) {
-			p.SocketPath = filepath.Join(rt, appName, "socket.sock")
+		p.DataDir = filepath.Join(baseDir(getenv, "XDG_DATA_HOME", home, ".local", "share"), appDir)
+		p.ConfigDir = filepath.Join(baseDir(getenv, "XDG_CONFIG_HOME", home, ".config"), appDir)
+		if rt := absEnv(getenv, "XDG_RUNTIME_DIR"); rt != "" {
+			p.SocketPath = filepath.Join(rt, appDir, socketName)
 		} else {
-			p.SocketPath = filepath.Join(p.DataDir, "socket.sock")
+			p.SocketPath = filepath.Join(p.DataDir, socketName)
 		}
 	}
 	p.ConfigFile = filepath.Join(p.ConfigDir, "config.json")
@@ -71,15 +90,36 @@ func Resolve(getenv func(string) string) (Paths, error) {
 	p.CertFile = filepath.Join(p.DataDir, "tls.crt")
 	p.KeyFile = filepath.Join(p.DataDir, "tls.key")
 	p.LogFile = filepath.Join(p.DataDir, "opx-authd.log")
+
+	sock := p.SocketPath
 	if s := getenv("OPX_SOCKET_PATH"); s != "" {
-		p.SocketPath = s
+		sock = s
 	}
-	p.SetSocket(p.SocketPath)
+	p.SetSocket(sock)
 	return p, nil
 }
 
-// SetSocket points the paths at another socket (the daemon's --sock); the
-// lock file follows it.
+// absEnv returns the value of the variable name when it is an absolute path,
+// cleaned, and "" when it is unset, empty or relative.
+func absEnv(getenv func(string) string, name string) string {
+	v := getenv(name)
+	if v == "" || !filepath.IsAbs(v) {
+		return ""
+	}
+	return filepath.Clean(v)
+}
+
+// baseDir is the XDG base directory in the variable name, or home joined
+// with the spec's default when the variable is unusable.
+func baseDir(getenv func(string) string, name, home string, def ...string) string {
+	if v := absEnv(getenv, name); v != "" {
+		return v
+	}
+	return filepath.Join(append([]string{home}, def...)...)
+}
+
+// SetSocket points p at another socket (for example the daemon's --sock
+// flag). A relative path is made absolute; the lock file follows the socket.
 func (p *Paths) SetSocket(path string) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
@@ -88,31 +128,60 @@ func (p *Paths) SetSocket(path string) {
 	p.LockFile = path + ".lock"
 }
 
-// AuditFile is the audit log of the given day (local date).
+// AuditFile is the audit log for day's local date, for example
+// DataDir/audit-2026-11-28.log.
 func (p Paths) AuditFile(day time.Time) string {
-	return filepath.Join(p.DataDir, "audit-"+day.Format("2006-01-02")+".log")
+	return filepath.Join(p.DataDir, "audit-"+day.Local().Format(time.DateOnly)+".log")
 }
 
-// EnsureDir creates dir and its missing parents with mode 0700. An existing
-// directory is left as it is (see CheckPrivateDir).
+// EnsureDir creates dir (and parents) with 0700 if missing. The mode of each
+// directory it creates is set exactly, whatever the umask. An existing dir is
+// left as is; use CheckPrivateDir to vet it.
 func EnsureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir = filepath.Clean(dir)
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("create %s: %w", dir, syscall.ENOTDIR)
+	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := EnsureDir(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		// Another process may have made it in the meantime.
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil
+		}
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	// Mkdir's mode is masked by the umask; fix it to exactly 0700.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("chmod %s: %w", dir, err)
 	}
 	return nil
 }
 
-// CheckPrivateDir returns an error unless dir is a real directory (not a
-// link) owned by this user and closed to group and others.
+// CheckPrivateDir reports an error unless dir is a directory (not a symlink)
+// owned by the current effective uid with no group or other permission bits.
+// The error names the directory, the fault and the fix.
 func CheckPrivateDir(dir string) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
-		return fmt.Errorf("check %s: %w", dir, err)
+		return fmt.Errorf("check directory %s: %w", dir, err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory (a symlink or a file is refused)", dir)
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("directory %s is a symlink; opx needs a real directory it owns: remove the link and let opx create the directory", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("directory %s is not a directory (%s); move it away and let opx create the directory", dir, fileKind(fi.Mode()))
 	}
-	if err := checkOwner(dir, fi); err != nil {
+	if err := checkOwner("directory", dir, fi); err != nil {
 		return err
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
@@ -121,80 +190,35 @@ func CheckPrivateDir(dir string) error {
 	return nil
 }
 
-func checkOwner(path string, fi os.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
+// checkOwner reports an error unless fi (of path, described by what) is
+// owned by the current effective uid.
+func checkOwner(what, path string, fi fs.FileInfo) error {
+	uid, ok := ownerUID(fi)
 	if !ok {
-		return fmt.Errorf("cannot read the owner of %s", path)
+		return fmt.Errorf("%s %s: cannot read its owner", what, path)
 	}
-	if uid := os.Geteuid(); int(st.Uid) != uid {
-		return fmt.Errorf("%s is owned by uid %d, not by you (uid %d)", path, st.Uid, uid)
+	if me := os.Geteuid(); uid != me {
+		return fmt.Errorf("%s %s is owned by uid %d, not by you (uid %d); remove it or run as its owner", what, path, uid, me)
 	}
 	return nil
 }
 
-// ReadPrivateFile reads a file only its owner may read (the token, the TLS
-// key), refusing one owned by someone else or open to others.
-func ReadPrivateFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// fileKind names the type of a file for error messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symlink"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "a special file"
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if err := checkOwner(path, fi); err != nil {
-		return nil, err
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable or writable by others (mode %04o); run: chmod 600 %s", path, perm, path)
-	}
-	b := make([]byte, fi.Size())
-	n, err := f.ReadAt(b, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return b[:n], nil
-}
-
-// WriteFileAtomic replaces path with data: a temp file in the same
-// directory, written with perm, synced and renamed over path, then the
-// directory synced. On failure path is untouched and no temp file remains.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
