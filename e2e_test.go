@@ -22,7 +22,10 @@ import (
 	"time"
 )
 
-var opxBin string // the built binary; opx-authd links to it in the same dir
+var (
+	opxBin    string // the built binary; opx-authd links to it in the same dir
+	fakeOpBin string // testdata/fakeop, the stand-in for the 1Password CLI
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "opx-bin")
@@ -42,6 +45,11 @@ func TestMain(m *testing.M) {
 	}
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build opx:", err)
+		os.Exit(1)
+	}
+	fakeOpBin = filepath.Join(dir, "op")
+	if out, err := exec.Command("go", "build", "-o", fakeOpBin, "./testdata/fakeop").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build fake op: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	if err := os.Symlink("opx", filepath.Join(dir, "opx-authd")); err != nil {

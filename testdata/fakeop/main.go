@@ -224,7 +224,7 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 	case "whoami":
 		acct, err := fx.signedIn(f.account)
 		if err != nil {
-			if errors.Is(err, errNotSignedIn) {
+			if err.Error() == errNotSignedIn.Error() {
 				return fail("account is not signed in")
 			}
 			return err
@@ -493,4 +493,3 @@ func totp(uri string, now time.Time) (string, error) {
 	code := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
 	return fmt.Sprintf("%06d", code%1000000), nil
 }
-

@@ -1,0 +1,393 @@
+package main
+
+// Tests of the 1Password backend, through the real daemon and the fake op
+// program in testdata/fakeop.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opxhq/opx/api"
+)
+
+// newOPEnv is a testEnv whose daemon uses the opcli backend with the fake op.
+func newOPEnv(t *testing.T) *testEnv {
+	e := newEnv(t)
+	fixture, err := filepath.Abs("testdata/fakeop/fixture.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(e.root, "opstate")
+	os.Mkdir(state, 0o700)
+	e.vars["FAKEOP_FIXTURE"] = fixture
+	e.vars["FAKEOP_STATE"] = state
+	e.vars["FAKEOP_LOG"] = filepath.Join(e.root, "op-calls.log")
+	e.vars["OPX_OP_PATH"] = fakeOpBin
+	e.vars["OP_AUTHD_BACKEND"] = "opcli"
+	return e
+}
+
+func (e *testEnv) signIn(accounts ...string) {
+	for _, a := range accounts {
+		if err := os.WriteFile(filepath.Join(e.vars["FAKEOP_STATE"], a), nil, 0o600); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// opCalls returns the argument lists of every op process started so far.
+func (e *testEnv) opCalls() [][]string {
+	f, err := os.Open(e.vars["FAKEOP_LOG"])
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var calls [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		_, args, _ := strings.Cut(sc.Text(), " ")
+		var a []string
+		json.Unmarshal([]byte(args), &a)
+		calls = append(calls, a)
+	}
+	return calls
+}
+
+// opDirect runs the fake op itself, for expected values.
+func (e *testEnv) opDirect(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command(fakeOpBin, args...)
+	cmd.Env = e.environ("FAKEOP_LOG=")
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("op %v: %v", args, err)
+	}
+	return string(out)
+}
+
+var opForms = []struct{ ref, want string }{
+	{"op://Private/db/password", "s3cr3t-db-pass"},
+	{"op://Private/db/username", "app"},
+	{"op://Private/Multi Line Note/notesPlain", "line one\nline two\n\nline four with trailing spaces   \n"},
+	{"op://Private/Multi Line Note/Section 1/api key", "key in a section"},
+	{"op://Private/Multi Line Note/Section 1/unicode", "naïve ✓ 日本語 🚀"},
+	{"op://Private/Multi Line Note/Section 1/empty", ""},
+	{"op://Private/Multi Line Note/Section 1/spaces", "  padded  "},
+	{"op://Work Vault/API Token/credential", "work-api-token"},
+	{"op://Private/db/password?attribute=type", "concealed"},
+}
+
+func TestOPEveryRefFormByteExact(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("")
+	var refs []string
+	var want strings.Builder
+	for _, f := range opForms {
+		refs = append(refs, f.ref)
+		want.WriteString(f.want + "\n")
+	}
+	sshRef := "op://Private/deploy key/private key?ssh-format=openssh"
+	sshWant := e.opDirect("read", "-n", sshRef)
+	refs = append(refs, sshRef)
+	want.WriteString(sshWant + "\n")
+	// All at once: one op inject.
+	if out := e.mustOpx(append([]string{"read"}, refs...)...); out != want.String() {
+		t.Errorf("batch read =\n%q\nwant\n%q", out, want.String())
+	}
+	if n := len(e.opCalls()); n != 1 {
+		t.Errorf("%d op processes for one batch, want 1", n)
+	}
+	// One by one, uncached (a fresh daemon), through op read.
+	e.stopDaemon()
+	f := newOPEnv(t)
+	f.signIn("my")
+	f.startDaemon("")
+	for _, fm := range append(opForms, struct{ ref, want string }{sshRef, sshWant}) {
+		if out := f.mustOpx("read", "-n", fm.ref); out != fm.want {
+			t.Errorf("opx read -n %q = %q, want %q", fm.ref, out, fm.want)
+		}
+	}
+	if !strings.Contains(sshWant, "BEGIN OPENSSH PRIVATE KEY") {
+		t.Errorf("ssh-format=openssh gave %.40q", sshWant)
+	}
+}
+
+func TestOPOneTimePasswordNotServedPastItsStep(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("", "--ttl=10m")
+	hc, token := e.rawClient()
+	ref := "op://Private/GitHub/one-time password?attribute=otp"
+	for i := range 2 {
+		status, body := request(t, hc, token, "POST", "/v1/read", strings.NewReader(`{"ref":"`+ref+`"}`))
+		now := time.Now()
+		var r api.ReadResult
+		if status != 200 || json.Unmarshal([]byte(body), &r) != nil {
+			t.Fatalf("read otp: %d %s", status, body)
+		}
+		if len(r.Value) != 6 {
+			t.Errorf("otp = %q, want 6 digits", r.Value)
+		}
+		left := 30 - now.Unix()%30
+		if r.ExpiresInSeconds > left+1 {
+			t.Errorf("read %d: otp expires in %d s, past its step (%d s left)", i, r.ExpiresInSeconds, left)
+		}
+	}
+}
+
+func TestOPFiftyRefsOneProcess(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("")
+	args := []string{"read"}
+	var want strings.Builder
+	for i := range 50 {
+		args = append(args, fmt.Sprintf("op://Bulk/item%02d/value", i))
+		fmt.Fprintf(&want, "bulk-value-%02d\n", i)
+	}
+	if out := e.mustOpx(args...); out != want.String() {
+		t.Fatalf("read of 50 refs = %q", out)
+	}
+	calls := e.opCalls()
+	if len(calls) != 1 || calls[0][len(calls[0])-1] != "inject" {
+		t.Errorf("op processes = %v, want exactly one inject", calls)
+	}
+}
+
+func TestOPConcurrentProcessesShareProcesses(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.vars["FAKEOP_DELAY"] = "1s"
+	e.startDaemon("")
+	run := func(ref func(i int) string) {
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := e.opx("read", ref(i))
+				if r.code != 0 {
+					t.Errorf("reader %d: %+v", i, r)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	run(func(i int) string { return fmt.Sprintf("op://Bulk/item%02d/value", i) })
+	if n := len(e.opCalls()); n > 2 {
+		t.Errorf("20 processes with distinct refs made %d op processes, want at most 2", n)
+	}
+	before := len(e.opCalls())
+	run(func(int) string { return "op://Bulk/item59/value" })
+	if n := len(e.opCalls()) - before; n != 1 {
+		t.Errorf("20 processes reading one ref made %d op processes, want 1", n)
+	}
+}
+
+func TestOPOneBadRefAmongTwenty(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("")
+	refs := []string{}
+	for i := range 19 {
+		refs = append(refs, fmt.Sprintf("op://Bulk/item%02d/value", i))
+	}
+	bad := "op://Bulk/no such item/value"
+	refs = append(refs[:7], append([]string{bad}, refs[7:]...)...)
+	r := e.opx(append([]string{"read"}, refs...)...)
+	if r.code != 1 || r.stdout != "" || strings.Count(r.stderr, "opx: error:") != 1 ||
+		!strings.Contains(r.stderr, "opx: error: "+bad+": ") || !strings.Contains(r.stderr, "isn't an item") {
+		t.Fatalf("opx read with one bad ref = %+v", r)
+	}
+	// The good 19 were cached by that read: /v1/reads now serves them from
+	// the cache and reports the bad one alone.
+	hc, token := e.rawClient()
+	body, _ := json.Marshal(api.ReadsRequest{Refs: refs})
+	status, resp := request(t, hc, token, "POST", "/v1/reads", strings.NewReader(string(body)))
+	var res api.ReadsResponse
+	if status != 200 || json.Unmarshal([]byte(resp), &res) != nil {
+		t.Fatalf("/v1/reads: %d %s", status, resp)
+	}
+	if len(res.Results) != 19 || len(res.Errors) != 1 || res.Errors[bad] == nil || res.Errors[bad].Code != api.CodeNotFound {
+		t.Fatalf("/v1/reads: %d results, errors %v; want 19 and one not_found", len(res.Results), res.Errors)
+	}
+	for ref, rr := range res.Results {
+		if !rr.FromCache {
+			t.Errorf("%s was not served from the cache", ref)
+		}
+	}
+	if strings.Contains(resp, "bulk-value") && strings.Contains(res.Errors[bad].Message, "bulk-value") {
+		t.Error("an error message holds a value")
+	}
+}
+
+func TestOPTwoAccounts(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my", "team")
+	e.startDaemon("")
+	if out := e.mustOpx("--account", "my", "read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
+		t.Errorf("account my = %q", out)
+	}
+	if out := e.mustOpx("read", "--account=team", "op://Private/db/password"); out != "team-db-pass\n" {
+		t.Errorf("account team = %q", out)
+	}
+	if st := e.status(); st.CacheSize != 2 {
+		t.Errorf("cache size = %d, want an entry per account", st.CacheSize)
+	}
+	for _, c := range e.opCalls() {
+		if c[0] != "--account=my" && c[0] != "--account=team" {
+			t.Errorf("op called without the request's account: %v", c)
+		}
+	}
+}
+
+func TestOPNothingBecomesAFlag(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("")
+	for _, args := range [][]string{
+		{"read", "--", "-n"},
+		{"read", "--", "--account=team"},
+		{"read", "--account=-x", "op://Private/db/password"},
+		{"read", "--account=--help", "op://Private/db/password"},
+		{"read", "--account", "my --format=json", "op://Private/db/password"},
+	} {
+		if r := e.opx(args...); r.code != 1 || !strings.Contains(r.stderr, "bad_request") && !strings.Contains(r.stderr, "account may not") {
+			t.Errorf("opx %q = %+v, want a bad_request", args, r)
+		}
+	}
+	if calls := e.opCalls(); len(calls) != 0 {
+		t.Errorf("op was started for refused input: %v", calls)
+	}
+	e.mustOpx("read", "op://Private/db/password")
+	for _, c := range e.opCalls() {
+		if c[0] != "read" || c[1] != "--" || c[2] != "op://Private/db/password" {
+			t.Errorf("op argv = %q, want read -- REF", c)
+		}
+	}
+}
+
+// fakeOpPIDs lists live fake op processes started for this env.
+func (e *testEnv) fakeOpPIDs() []int {
+	var pids []int
+	for _, c := range e.opLogPIDs() {
+		if alive(c) {
+			pids = append(pids, c)
+		}
+	}
+	return pids
+}
+
+func (e *testEnv) opLogPIDs() []int {
+	b, _ := os.ReadFile(e.vars["FAKEOP_LOG"])
+	var pids []int
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			if pid, err := strconv.Atoi(f[0]); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func TestOPHangingIsATimeoutWithNoLeak(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.vars["FAKEOP_DELAY"] = "1h"
+	e.startDaemon("", "--backend-timeout=1s")
+	r := e.opx("read", "op://Private/db/password", "op://Private/db/username")
+	if r.code != 1 || strings.Count(r.stderr, "backend_timeout") != 2 {
+		t.Fatalf("read from a hanging op = %+v", r)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if pids := e.fakeOpPIDs(); len(pids) != 0 {
+		t.Errorf("op processes left running after the timeout: %v", pids)
+	}
+	if n := len(e.opLogPIDs()); n != 1 {
+		t.Errorf("%d op processes, want 1 (a timed-out inject is not retried per ref)", n)
+	}
+}
+
+func TestOPKilledMidRead(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.vars["FAKEOP_DELAY"] = "5s"
+	e.startDaemon("")
+	done := make(chan result, 1)
+	go func() { done <- e.opx("read", "op://Private/db/password") }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.opLogPIDs()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pids := e.opLogPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("op did not start: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	r := <-done
+	if r.code != 1 || !strings.Contains(r.stderr, "killed") || !strings.Contains(r.stderr, "backend_error") {
+		t.Errorf("read whose op was killed = %+v", r)
+	}
+}
+
+func TestOPNotSignedInLocksAndUnlockValidates(t *testing.T) {
+	e := newOPEnv(t)
+	e.startDaemon("", "--lock-on-auth-failure")
+	r := e.opx("read", "op://Private/db/password")
+	if r.code != 1 || !strings.Contains(r.stderr, "not currently signed in") || !strings.Contains(r.stderr, "opx login 1password") {
+		t.Fatalf("read while signed out = %+v", r)
+	}
+	if st := e.status(); st.Session.State != "locked" {
+		t.Fatalf("session = %s after an auth failure with --lock-on-auth-failure", st.Session.State)
+	}
+	if r := e.opx("unlock"); r.code != 1 || !strings.Contains(r.stderr, "unlock failed") || !strings.Contains(r.stderr, "signed in") {
+		t.Errorf("unlock while signed out = %+v, want a refusal from op whoami", r)
+	}
+	e.signIn("my")
+	e.mustOpx("unlock")
+	if out := e.mustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
+		t.Errorf("read after sign-in and unlock = %q", out)
+	}
+}
+
+func TestOPLogin(t *testing.T) {
+	e := newOPEnv(t)
+	e.vars["FAKEOP_PASSWORD"] = "correct horse"
+	cmd := exec.Command(opxBin, "login", "1password", "--account", "team")
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader("wrong\n")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "op signin failed") {
+		t.Errorf("login with a wrong password: %v\n%s", err, out)
+	}
+	cmd = exec.Command(opxBin, "login", "1password", "--account", "team")
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader("correct horse\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "signed in to 1Password as me@team.example") {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(e.config, "config.json"))
+	if err != nil || !strings.Contains(string(cfg), `"account": "team"`) {
+		t.Fatalf("config.json = %s, %v", cfg, err)
+	}
+	if m := mode(t, filepath.Join(e.config, "config.json")); m != 0o600 {
+		t.Errorf("config.json mode %o", m)
+	}
+	// The recorded account is the default from now on.
+	if out := e.mustOpx("read", "op://Private/db/password"); out != "team-db-pass\n" {
+		t.Errorf("read after login = %q, want the team account's value", out)
+	}
+}
