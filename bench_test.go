@@ -148,6 +148,51 @@ func TestBenchReport(t *testing.T) {
 	st := slow.status()
 	rows = append(rows, row{"backend calls for those 100 refs", strconv.FormatUint(st.BackendCalls, 10), "1"})
 
+	// The 1Password backend against the fake op at 300 ms per process.
+	refs := make([]string, 20)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("op://Bulk/item%02d/value", i)
+	}
+	op := newOPEnv(t)
+	op.signIn("my")
+	op.vars["FAKEOP_DELAY"] = "300ms"
+	op.startDaemon("")
+	start = time.Now()
+	op.mustOpx(append([]string{"read"}, refs...)...)
+	rows = append(rows, row{"opcli: one `opx read` of 20 uncached refs, op at 300 ms", fmt.Sprintf("%s, %d op process(es)", time.Since(start).Round(time.Millisecond), len(op.opCalls())), "< 0.5 s (original: 6.1 s)"})
+
+	op2 := newOPEnv(t)
+	op2.signIn("my")
+	op2.vars["FAKEOP_DELAY"] = "300ms"
+	op2.startDaemon("")
+	start = time.Now()
+	var wg sync.WaitGroup
+	for _, ref := range refs {
+		wg.Add(1)
+		go func() { defer wg.Done(); op2.mustOpx("read", ref) }()
+	}
+	wg.Wait()
+	rows = append(rows, row{"opcli: 20 concurrent `opx read` processes, distinct uncached refs", fmt.Sprintf("%s, %d op processes", time.Since(start).Round(time.Millisecond), len(op2.opCalls())), "≤ 2 op processes (original: 20)"})
+
+	direct := func(concurrent bool) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, ref := range refs {
+			if concurrent {
+				wg.Add(1)
+				go func() { defer wg.Done(); op.opDirect("read", ref) }()
+			} else {
+				op.opDirect("read", ref)
+			}
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	op.vars["FAKEOP_DELAY"] = "300ms"
+	rows = append(rows,
+		row{"the same 20 refs with `op read` directly, one after another", fmt.Sprintf("%s, 20 op processes", direct(false).Round(time.Millisecond)), "for the ratio"},
+		row{"the same 20 refs with `op read` directly, 20 at once", fmt.Sprintf("%s, 20 op processes", direct(true).Round(time.Millisecond)), "for the ratio"})
+
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMachine: %s\n\n| measurement | result | target |\n|---|---|---|\n", machine())
 	for _, r := range rows {
