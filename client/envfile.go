@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 )
@@ -13,109 +12,224 @@ type EnvVar struct {
 	Line        int
 }
 
-// ParseEnvFile parses dotenv text: NAME=VALUE lines, blank lines and
-// #-comments, an optional "export " before NAME, unquoted values (trimmed; a
-// " #" starts a comment), 'single-quoted' values (literal) and
-// "double-quoted" values (escapes \n \r \t \\ \" \$, may span lines). $VAR is
-// not expanded. name is used in errors only, which never quote a value.
-func ParseEnvFile(name string, data []byte) ([]EnvVar, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	text := strings.ReplaceAll(string(data), "\r\n", "\n")
-	lines := strings.Split(text, "\n")
-	var out []EnvVar
-	for i := 0; i < len(lines); i++ {
-		lineNo := i + 1
-		line := strings.TrimSpace(lines[i])
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "export "); ok {
-			line = strings.TrimSpace(rest)
-		}
-		key, val, ok := strings.Cut(line, "=")
-		key = strings.TrimSpace(key)
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: missing \"=\" after NAME", name, lineNo)
-		}
-		if !validName(key) {
-			return nil, fmt.Errorf("%s:%d: invalid variable name %q", name, lineNo, truncate(key))
-		}
-		val = strings.TrimLeft(val, " \t")
-		switch {
-		case strings.HasPrefix(val, "'"):
-			end := strings.IndexByte(val[1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("%s:%d: unterminated single-quoted value for %s", name, lineNo, key)
-			}
-			if err := checkAfterQuote(val[end+2:]); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", name, lineNo, err)
-			}
-			out = append(out, EnvVar{Name: key, Value: val[1 : end+1], Line: lineNo})
-		case strings.HasPrefix(val, `"`):
-			v, rest, next, err := doubleQuoted(val[1:], lines, i)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %v for %s", name, lineNo, err, key)
-			}
-			if err := checkAfterQuote(rest); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", name, next+1, err)
-			}
-			out = append(out, EnvVar{Name: key, Value: v, Line: lineNo})
-			i = next
-		default:
-			if j := strings.Index(val, " #"); j >= 0 {
-				val = val[:j]
-			} else if j := strings.Index(val, "\t#"); j >= 0 {
-				val = val[:j]
-			}
-			out = append(out, EnvVar{Name: key, Value: strings.TrimSpace(val), Line: lineNo})
-		}
-	}
-	return out, nil
+// EnvFileError is a syntax error in an env file. Its message has the form
+// "FILE:LINE: reason". Reason may name the variable but never holds any part
+// of a value, since values are often secrets or secret references.
+type EnvFileError struct {
+	File   string
+	Line   int
+	Reason string
 }
 
-// doubleQuoted reads a double-quoted value that starts in s (after the
-// opening quote) on line i and may continue on later lines. It returns the
-// value, the text after the closing quote and the index of the line it ended on.
-func doubleQuoted(s string, lines []string, i int) (string, string, int, error) {
+func (e *EnvFileError) Error() string {
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
+}
+
+// ParseEnvFile parses dotenv text, the format of `op run --env-file` and
+// docker's env files, into its assignments in file order. name is used in
+// error messages only.
+//
+// Each non-blank line that does not start with "#" (after leading spaces) is
+// an assignment, NAME=VALUE, optionally preceded by "export ". NAME must
+// match [A-Za-z_][A-Za-z0-9_]*; spaces around "=" are ignored. VALUE is one
+// of:
+//
+//   - unquoted: the rest of the line, trimmed of surrounding spaces; a "#"
+//     that follows a space or tab starts a comment, any other "#" is kept
+//     (A=a#b is "a#b"). It may be empty (A=).
+//   - 'single-quoted': taken literally with no escapes; it cannot contain a
+//     single quote and must close on its own line.
+//   - "double-quoted": the escapes \n \r \t \\ \" and \$ are decoded and any
+//     other backslash is kept as it is (\x stays \x); the value may span
+//     several lines, whose line breaks it keeps, up to the first unescaped
+//     closing quote.
+//
+// After a closing quote only spaces and a "#" comment may follow. Variables
+// are not interpolated: $VAR and ${VAR} are kept literally in every form.
+// CRLF line endings and a leading UTF-8 byte order mark are accepted. A NUL
+// byte is an error, as no environment variable can hold one.
+//
+// A name that appears twice is returned twice, in order, so the caller can
+// let the later one win. Line is the 1-based line where an assignment
+// starts. Errors are *EnvFileError and never contain any part of a value.
+func ParseEnvFile(name string, data []byte) ([]EnvVar, error) {
+	text := strings.TrimPrefix(string(data), "\uFEFF")
+	p := &envParser{file: name, lines: strings.Split(text, "\n")}
+	for i, l := range p.lines {
+		p.lines[i] = strings.TrimSuffix(l, "\r")
+		if strings.IndexByte(l, 0) >= 0 {
+			return nil, p.errorf(i+1, "invalid NUL byte")
+		}
+	}
+	var vars []EnvVar
+	for p.next < len(p.lines) {
+		v, ok, err := p.assignment()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			vars = append(vars, v)
+		}
+	}
+	return vars, nil
+}
+
+// envParser walks the lines of one env file.
+type envParser struct {
+	file  string
+	lines []string // without line terminators
+	next  int      // index of the next line to read
+}
+
+func (p *envParser) errorf(line int, format string, args ...any) error {
+	return &EnvFileError{File: p.file, Line: line, Reason: fmt.Sprintf(format, args...)}
+}
+
+// assignment reads the statement starting at line p.next, which may take
+// several lines. ok is false for a blank or comment line.
+func (p *envParser) assignment() (v EnvVar, ok bool, err error) {
+	lineNo := p.next + 1
+	line := strings.TrimLeft(p.lines[p.next], " \t")
+	p.next++
+	if line == "" || line[0] == '#' {
+		return EnvVar{}, false, nil
+	}
+	if rest, found := strings.CutPrefix(line, "export"); found && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+		// "export = x" assigns a variable named export.
+		if rest = strings.TrimLeft(rest, " \t"); rest != "" && rest[0] != '=' {
+			line = rest
+		}
+	}
+	eq := strings.IndexByte(line, '=')
+	if eq < 0 {
+		// The whole line might be a value (a pasted secret): don't show it.
+		return EnvVar{}, false, p.errorf(lineNo, `missing "=" after NAME`)
+	}
+	name := strings.TrimRight(line[:eq], " \t")
+	if name == "" {
+		return EnvVar{}, false, p.errorf(lineNo, `missing NAME before "="`)
+	}
+	if !isEnvName(name) {
+		if safeToShow(name) {
+			return EnvVar{}, false, p.errorf(lineNo, "invalid variable name %q", name)
+		}
+		return EnvVar{}, false, p.errorf(lineNo, "invalid variable name")
+	}
+	raw := line[eq+1:]
+	rest := strings.TrimLeft(raw, " \t")
+	var value string
+	switch {
+	case strings.HasPrefix(rest, "'"):
+		end := strings.IndexByte(rest[1:], '\'')
+		if end < 0 {
+			return EnvVar{}, false, p.errorf(lineNo, "unterminated single-quoted value")
+		}
+		value = rest[1 : 1+end]
+		if !onlyComment(rest[2+end:]) {
+			return EnvVar{}, false, p.errorf(lineNo, "unexpected text after closing quote")
+		}
+	case strings.HasPrefix(rest, `"`):
+		var after string
+		var endLine int
+		value, after, endLine, ok = p.doubleQuoted(rest[1:])
+		if !ok {
+			return EnvVar{}, false, p.errorf(lineNo, "unterminated double-quoted value")
+		}
+		if !onlyComment(after) {
+			return EnvVar{}, false, p.errorf(endLine, "unexpected text after closing quote")
+		}
+	default:
+		value = raw
+		for i := 1; i < len(raw); i++ {
+			if raw[i] == '#' && (raw[i-1] == ' ' || raw[i-1] == '\t') {
+				value = raw[:i]
+				break
+			}
+		}
+		value = strings.Trim(value, " \t")
+	}
+	return EnvVar{Name: name, Value: value, Line: lineNo}, true, nil
+}
+
+// doubleQuoted decodes a double-quoted value whose text starts with s, the
+// rest of the current line after the opening quote, and may go on over the
+// following lines. It returns the value, the text after the closing quote
+// and the 1-based line of that quote; ok is false if the quote never closes.
+func (p *envParser) doubleQuoted(s string) (value, after string, endLine int, ok bool) {
 	var b strings.Builder
 	for {
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			switch {
-			case c == '"':
-				return b.String(), s[j+1:], i, nil
-			case c == '\\' && j+1 < len(s):
-				j++
-				switch s[j] {
-				case 'n':
-					b.WriteByte('\n')
-				case 'r':
-					b.WriteByte('\r')
-				case 't':
-					b.WriteByte('\t')
-				case '\\', '"', '$':
-					b.WriteByte(s[j])
-				default:
-					b.WriteByte('\\')
-					b.WriteByte(s[j])
-				}
-			default:
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c == '"' {
+				return b.String(), s[i+1:], p.next, true
+			}
+			if c != '\\' || i+1 == len(s) {
+				// A backslash at the end of a line is kept, like any other
+				// unknown escape, and the line break follows it.
 				b.WriteByte(c)
+				continue
+			}
+			i++
+			switch e := s[i]; e {
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case '\\', '"', '$':
+				b.WriteByte(e)
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(e)
 			}
 		}
-		i++
-		if i >= len(lines) {
-			return "", "", i, fmt.Errorf("unterminated double-quoted value")
+		if p.next >= len(p.lines) {
+			return "", "", 0, false
 		}
 		b.WriteByte('\n')
-		s = strings.TrimSuffix(lines[i], "\r")
+		s = p.lines[p.next]
+		p.next++
 	}
 }
 
-func checkAfterQuote(rest string) error {
-	rest = strings.TrimSpace(rest)
-	if rest != "" && !strings.HasPrefix(rest, "#") {
-		return fmt.Errorf("unexpected text after closing quote")
+// onlyComment reports whether s, the text after a closing quote, holds
+// nothing but spaces and an optional "#" comment.
+func onlyComment(s string) bool {
+	s = strings.TrimLeft(s, " \t")
+	return s == "" || s[0] == '#'
+}
+
+// isEnvName reports whether s matches [A-Za-z_][A-Za-z0-9_]*.
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
 	}
-	return nil
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// safeToShow reports whether an invalid name may be quoted in an error. The
+// text before "=" is normally a name, but on a malformed line it can be part
+// of a secret (a base64 blob ends in "="), so only short, name-like text is
+// shown.
+func safeToShow(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '-' || c == '.' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
