@@ -5,8 +5,11 @@ package backend
 
 import (
 	"cmp"
+	"path/filepath"
+
 	"context"
 	"fmt"
+	"github.com/rs/zerolog"
 	"time"
 
 	"github.com/opxhq/opx/api"
@@ -64,6 +67,12 @@ type Options struct {
 	MaxProcs int
 	// OPSessionsFile holds op session tokens kept by opx login.
 	OPSessionsFile string
+	// ConfigFile is config.json, read for the vault and bao settings.
+	ConfigFile string
+	// DataDir holds the vault-token and bao-token files of opx login.
+	DataDir string
+	// Log receives the backends' own events (logins, renewals).
+	Log zerolog.Logger
 }
 
 // Names lists the values --backend accepts.
@@ -71,16 +80,47 @@ var Names = []string{"opcli", "vault", "bao", "multi", "fake"}
 
 // New returns the backend called name.
 func New(name string, opts Options) (Backend, error) {
-	switch name {
-	case "fake":
+	if name == "fake" {
 		return NewFake(opts.FakeDelay), nil
-	case "opcli":
-		return NewOPCLI(opts.OPPath, cmp.Or(opts.MaxProcs, 4), opts.OPSessionsFile), nil
-	case "vault", "bao", "multi":
-		return nil, fmt.Errorf("backend %q is not available in this build", name)
-	default:
-		return nil, fmt.Errorf("unknown backend %q (want one of opcli, vault, bao, multi, fake)", name)
 	}
+	op := NewOPCLI(opts.OPPath, cmp.Or(opts.MaxProcs, 4), opts.OPSessionsFile)
+	router := map[string]Backend{SchemeOP: op}
+	// Credentials given as refs are read straight from the backend of
+	// their scheme (not through the daemon's cache), at login time.
+	resolve := func(kind string) Resolver {
+		return func(ctx context.Context, raw string) ([]byte, error) {
+			ref, err := ParseRef(raw)
+			if err != nil {
+				return nil, err
+			}
+			b := router[ref.Scheme]
+			if b == nil || ref.Scheme == kind {
+				return nil, api.Errorf(api.CodeBadRequest, "%s: a %s credential cannot be read from %s://", raw, kind, ref.Scheme)
+			}
+			r := b.Read(ctx, "", []string{raw})[0]
+			return r.Value, r.Err
+		}
+	}
+	var dataFile = func(n string) string {
+		if opts.DataDir == "" {
+			return ""
+		}
+		return filepath.Join(opts.DataDir, n)
+	}
+	vault := NewVault(SchemeVault, opts.ConfigFile, dataFile("vault-token"), resolve(SchemeVault), opts.Log)
+	bao := NewVault(SchemeBao, opts.ConfigFile, dataFile("bao-token"), resolve(SchemeBao), opts.Log)
+	router[SchemeVault], router[SchemeBao] = vault, bao
+	switch name {
+	case "opcli":
+		return op, nil
+	case "vault":
+		return vault, nil
+	case "bao":
+		return bao, nil
+	case "multi":
+		return NewMulti(op, vault, bao), nil
+	}
+	return nil, fmt.Errorf("unknown backend %q (want one of opcli, vault, bao, multi, fake)", name)
 }
 
 // errNotHandled returns the error for a ref whose scheme b does not read.

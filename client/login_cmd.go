@@ -19,6 +19,8 @@ import (
 // LoginCmd is `opx login BACKEND`.
 type LoginCmd struct {
 	OnePassword LoginOnePasswordCmd `cmd:"" name:"1password" help:"Sign in to 1Password with the op CLI and make the account opx's default."`
+	Vault       LoginVaultCmd       `cmd:"" help:"Log in to HashiCorp Vault (token, userpass or approle; credentials as refs)."`
+	Bao         LoginBaoCmd         `cmd:"" help:"Log in to OpenBao (token, userpass or approle; credentials as refs)."`
 }
 
 // LoginOnePasswordCmd is `opx login 1password [--account X]`.

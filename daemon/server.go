@@ -105,6 +105,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		OPPath:         cfg.OPPath,
 		MaxProcs:       cfg.MaxConcurrent,
 		OPSessionsFile: filepath.Join(paths.DataDir, "op-sessions.json"),
+		ConfigFile:     paths.ConfigFile,
+		DataDir:        paths.DataDir,
+		Log:            log,
 	})
 	if err != nil {
 		return err
