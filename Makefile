@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fuzz bench demo install uninstall clean
+.PHONY: all build test unit integration vet fuzz bench demo install uninstall clean
 
 all: build
 
@@ -16,16 +16,26 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/opx .
 	ln -sf opx bin/opx-authd
 
-## test: format and vet checks, the race-enabled test suite, short fuzzing
-test: vet
-	$(GO) test -race -count=1 ./...
+## test: everything: checks, the race-enabled suite, real Vault and OpenBao, short fuzzing
+test: unit integration
 	$(MAKE) --no-print-directory fuzz
+
+## unit: format and vet checks and the race-enabled suite (no servers)
+unit: vet
+	$(GO) test -race -count=1 ./...
+
+## integration: the real daemon against a real Vault and a real OpenBao,
+## each started in-process from its own module (integration/vault, integration/openbao)
+integration:
+	cd integration/vault && $(GO) test -count=1 -timeout=20m ./...
+	cd integration/openbao && $(GO) test -count=1 -timeout=20m ./...
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
+	GOOS=darwin $(GO) build -o /dev/null .
 
 ## fuzz: each fuzz target for FUZZTIME
 fuzz:
@@ -33,6 +43,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseEnvFile$$' -fuzztime=$(FUZZTIME) ./client/
 	$(GO) test -run='^$$' -fuzz='^FuzzHandlers$$' -fuzztime=$(FUZZTIME) ./daemon/
 	$(GO) test -run='^$$' -fuzz='^FuzzAppendJSONString$$' -fuzztime=$(FUZZTIME) ./api/
+	$(GO) test -run='^$$' -fuzz='^FuzzSplitInject$$' -fuzztime=$(FUZZTIME) ./backend/
 
 ## bench: Go benchmarks, then the whole-process report as a Markdown table
 bench: build

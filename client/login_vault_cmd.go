@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -129,10 +131,24 @@ func (c *LoginServerCmd) useMulti(kind string, env *Env) error {
 		}
 		fmt.Fprintf(env.Stdout, "config.json now selects the multi backend (1Password, Vault and OpenBao by scheme)\n")
 	}
-	if st, err := env.NoStart.Status(context.Background()); err == nil && st.Backend != "multi" && st.Backend != kind {
-		fmt.Fprintf(env.Stdout, "the running daemon (pid %d) uses the %s backend; stop it to switch: kill %d (the next opx command starts a new one)\n", st.PID, st.Backend, st.PID)
+	st, err := env.NoStart.Status(context.Background())
+	if err != nil || st.Backend == "multi" || st.Backend == kind {
+		return nil
 	}
-	return nil
+	// The running daemon cannot read kind:// refs: stop it (it is this
+	// user's own), and the next opx command starts one with the new config.
+	fmt.Fprintf(env.Stdout, "stopping the running daemon (pid %d, backend %s); the next opx command starts one with the multi backend\n", st.PID, st.Backend)
+	if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil {
+		return &Error{Message: fmt.Sprintf("stop the daemon: %v", err), Hint: fmt.Sprintf("stop it yourself: kill %d", st.PID)}
+	}
+	env.NoStart.Close()
+	for range 100 {
+		if _, err := os.Stat(env.Paths.SocketPath); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Error{Message: fmt.Sprintf("the daemon (pid %d) did not stop within 5 s", st.PID)}
 }
 
 // config starts from config.json's object for kind and applies the flags.

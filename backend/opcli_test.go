@@ -1,0 +1,89 @@
+package backend
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opxhq/opx/api"
+)
+
+// template renders what op inject would print for vals.
+func template(nonce string, vals []string) []byte {
+	var b bytes.Buffer
+	for i, v := range vals {
+		fmt.Fprintf(&b, "<<opx:%s:%d>>%s<</opx:%s:%d>>\n", nonce, i, v, nonce, i)
+	}
+	return b.Bytes()
+}
+
+func TestSplitInject(t *testing.T) {
+	vals := []string{"plain", "", "multi\nline\n", "  spaces  ", "<</opx:other:1>>\n", "ünïcode"}
+	got, err := splitInject(template("abc", vals), "abc", len(vals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if string(got[i]) != v || got[i] == nil {
+			t.Errorf("value %d = %q, want %q", i, got[i], v)
+		}
+	}
+	for _, bad := range [][]byte{
+		[]byte("garbage"),
+		template("abc", vals[:2]),
+		append(template("abc", vals), "trailing"...),
+		template("xyz", vals),
+	} {
+		if _, err := splitInject(bad, "abc", len(vals)); err == nil {
+			t.Errorf("splitInject(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzSplitInject(f *testing.F) {
+	f.Add([]byte("a"), []byte("b\n"), []byte(""))
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		vals := []string{string(a), string(b), string(c)}
+		got, err := splitInject(template("0123456789abcdef", vals), "0123456789abcdef", 3)
+		if err != nil {
+			t.Fatalf("splitInject of a well-formed output: %v", err)
+		}
+		for i := range vals {
+			if string(got[i]) != vals[i] {
+				t.Fatalf("value %d = %q, want %q", i, got[i], vals[i])
+			}
+		}
+		// Arbitrary bytes never panic.
+		splitInject(bytes.Join([][]byte{a, b, c}, nil), "0123456789abcdef", 2)
+	})
+}
+
+func TestClassifyOPError(t *testing.T) {
+	for _, tc := range []struct{ stderr, code string }{
+		{"[ERROR] 2026/11/28 10:00:00 You are not currently signed in. Please run `op signin --help` for instructions", api.CodeUnauthorized},
+		{"[ERROR] 2026/11/28 10:00:00 could not read secret 'op://a/b/c': could not get item a/b: \"b\" isn't an item in the \"a\" vault.", api.CodeNotFound},
+		{"[ERROR] 2026/11/28 10:00:00 item 'a/b' does not have a field 'c'", api.CodeNotFound},
+		{"[ERROR] 2026/11/28 10:00:00 no account found for filter \"x\"", api.CodeBadRequest},
+		{"[ERROR] 2026/11/28 10:00:00 something else broke", api.CodeBackendError},
+		{"", api.CodeBackendError},
+	} {
+		e := classifyOPError(tc.stderr)
+		if e.Code != tc.code {
+			t.Errorf("classifyOPError(%q) = %s, want %s", tc.stderr, e.Code, tc.code)
+		}
+		if strings.Contains(e.Message, "[ERROR]") {
+			t.Errorf("message keeps op's log prefix: %q", e.Message)
+		}
+	}
+}
+
+func TestOTPTTL(t *testing.T) {
+	for _, sec := range []int{0, 1, 15, 29} {
+		now := time.Unix(1_700_000_010+int64(sec), 0) // 1_700_000_010 is a multiple of 30
+		if got, want := OTPTTL(now), time.Duration(30-sec)*time.Second; got != want {
+			t.Errorf("OTPTTL at second %d of the step = %v, want %v", sec, got, want)
+		}
+	}
+}

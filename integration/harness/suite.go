@@ -1,0 +1,313 @@
+package harness
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	vapi "github.com/hashicorp/vault/api"
+)
+
+// Run runs every integration test for kind ("vault" or "bao"), each with a
+// fresh server from newServer.
+func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Server) {
+	s := suite{kind: kind, bins: bins, newServer: newServer}
+	t.Run("RefForms", s.refForms)
+	t.Run("FieldsOfOneSecretOneHTTPRead", s.oneHTTPRead)
+	t.Run("TokenFromEnvironment", s.tokenEnv)
+	t.Run("UserpassThroughRefs", s.userpass)
+	t.Run("ApproleThroughRefs", s.approle)
+	t.Run("WrongPassword", s.wrongPassword)
+	t.Run("ShortTTLTokenIsRenewed", s.renewed)
+	t.Run("RevokedTokenLogsInAgain", s.revoked)
+	t.Run("ServerStoppedAndBack", s.serverStopped)
+	t.Run("LoginWithTokenRef", s.loginTokenRef)
+	t.Run("LoginWithLiteralToken", s.loginLiteral)
+	t.Run("MultiWithoutServerSaysHow", s.multiUnconfigured)
+}
+
+type suite struct {
+	kind      string
+	bins      Bins
+	newServer func(t *testing.T) Server
+}
+
+func (s suite) env(t *testing.T) *Env {
+	return NewEnv(t, s.kind, s.bins, s.newServer(t))
+}
+
+// envName is VAULT or BAO.
+func (s suite) envName(v string) string { return strings.ToUpper(s.kind) + "_" + v }
+
+// withToken is an env whose daemon gets the root token through the
+// environment, with KV mounts: kv1 (version 1) and kv2 (version 2).
+func (s suite) withToken(t *testing.T, backend string) *Env {
+	e := s.env(t)
+	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
+	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
+	e.Mount("kv1", 1)
+	e.Mount("kv2", 2)
+	e.StartDaemon("--backend=" + backend)
+	return e
+}
+
+func (s suite) ref(path string) string { return s.kind + "://" + path }
+
+func (s suite) refForms(t *testing.T) {
+	e := s.withToken(t, s.kind)
+	e.Write("kv1/app", map[string]any{"user": "alice", "n": 5, "nested": map[string]any{"a": 1}})
+	e.Write("kv2/data/app", map[string]any{"data": map[string]any{"password": "old"}})
+	e.Write("kv2/data/app", map[string]any{"data": map[string]any{"password": "new pass\nline 2", "port": 5432}})
+	for _, tc := range []struct{ ref, want string }{
+		{"kv1/app#user", "alice"},
+		{"kv1/app#n", "5"},
+		{"kv1/app#nested", `{"a":1}`},
+		{"kv1/app", `{"n":5,"nested":{"a":1},"user":"alice"}`},
+		{"kv2/app#password", "new pass\nline 2"},
+		{"kv2/data/app#password", "new pass\nline 2"},
+		{"kv2/app?version=1#password", "old"},
+		{"kv2/app#port", "5432"},
+		{"kv2/app", `{"password":"new pass\nline 2","port":5432}`},
+		{"auth/token/lookup-self#policies", `["root"]`},
+	} {
+		if out := e.MustOpx("read", "-n", s.ref(tc.ref)); out != tc.want {
+			t.Errorf("opx read %s = %q, want %q", s.ref(tc.ref), out, tc.want)
+		}
+	}
+	r := e.Opx("read", s.ref("kv2/app#missing"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, `no field "missing"`) || !strings.Contains(r.Stderr, "not_found") || strings.Contains(r.Stderr, "new pass") {
+		t.Errorf("missing field = %+v", r)
+	}
+	r = e.Opx("read", s.ref("kv2/nothing-here#x"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "not_found") {
+		t.Errorf("missing secret = %+v", r)
+	}
+	r = e.Opx("read", s.ref("kv1/app?version=2#user"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "KV version 2") {
+		t.Errorf("version on KV v1 = %+v", r)
+	}
+}
+
+func (s suite) oneHTTPRead(t *testing.T) {
+	e := s.withToken(t, s.kind)
+	e.Write("kv2/data/three", map[string]any{"data": map[string]any{"a": "1", "b": "2", "c": "3"}})
+	e.Write("kv2/data/shared", map[string]any{"data": map[string]any{"a": "1", "b": "2", "c": "3"}})
+	if out := e.MustOpx("read", s.ref("kv2/three#a"), s.ref("kv2/three#b"), s.ref("kv2/three#c")); out != "1\n2\n3\n" {
+		t.Fatalf("three fields = %q", out)
+	}
+	if n := e.ReadsOf("kv2/data/three"); n != 1 {
+		t.Errorf("three fields in one read cost %d HTTP reads, want 1", n)
+	}
+	Parallel(10, func(int) {
+		if r := e.Opx("read", s.ref("kv2/shared#a"), s.ref("kv2/shared#b"), s.ref("kv2/shared#c")); r.Stdout != "1\n2\n3\n" {
+			t.Errorf("concurrent read = %+v", r)
+		}
+	})
+	if n := e.ReadsOf("kv2/data/shared"); n != 1 {
+		t.Errorf("10 processes reading three fields cost %d HTTP reads, want 1", n)
+	}
+}
+
+func (s suite) tokenEnv(t *testing.T) {
+	e := s.withToken(t, "multi")
+	e.Write("kv1/x", map[string]any{"k": "v"})
+	if out := e.MustOpx("read", s.ref("kv1/x#k"), "op://Private/db/password"); out != "v\ns3cr3t-db-pass\n" {
+		t.Errorf("multi read = %q", out)
+	}
+	if out := e.MustOpx("unlock"); !strings.Contains(out, "unlocked") {
+		t.Errorf("unlock = %q", out)
+	}
+}
+
+// userpassEnv sets up a userpass user and a config whose credentials are
+// refs read from the fake 1Password.
+func (s suite) userpassEnv(t *testing.T, password string) *Env {
+	e := s.env(t)
+	e.Mount("kv1", 1)
+	e.Write("kv1/app", map[string]any{"k": "from-userpass"})
+	if err := e.Root.Sys().EnableAuthWithOptions("userpass", &vapi.EnableAuthOptions{Type: "userpass"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Write("sys/policies/acl/reader", map[string]any{"policy": `path "kv1/*" { capabilities = ["read"] }`})
+	e.Write("auth/userpass/users/alice", map[string]any{"password": "alice-pass-123", "policies": "reader", "token_ttl": "1h"})
+	e.WriteFixture(map[string]string{"username": "alice", "password": password})
+	e.SetConfig(map[string]any{"backend": "multi", s.kind: map[string]any{
+		"address": e.Srv.Addr(), "method": "userpass",
+		"username_ref": "op://Infra/" + s.kind + "/username", "password_ref": "op://Infra/" + s.kind + "/password"}})
+	return e
+}
+
+func (s suite) userpass(t *testing.T) {
+	e := s.userpassEnv(t, "alice-pass-123")
+	e.StartDaemon()
+	if out := e.MustOpx("read", s.ref("kv1/app#k")); out != "from-userpass\n" {
+		t.Errorf("read via userpass = %q", out)
+	}
+}
+
+func (s suite) wrongPassword(t *testing.T) {
+	e := s.userpassEnv(t, "wrong")
+	e.StartDaemon("--lock-on-auth-failure")
+	r := e.Opx("read", s.ref("kv1/app#k"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "unauthorized") || !strings.Contains(r.Stderr, "login failed") || !strings.Contains(r.Stderr, "opx login "+s.kind) {
+		t.Errorf("read with a wrong password = %+v", r)
+	}
+	if strings.Contains(r.Stderr, "wrong") && !strings.Contains(r.Stderr, "wrong password") {
+		t.Errorf("the error shows the password: %s", r.Stderr)
+	}
+	if st := e.Status(); st["session"].(map[string]any)["state"] != "locked" {
+		t.Errorf("session %v after an auth failure with --lock-on-auth-failure", st["session"])
+	}
+	if !strings.Contains(e.DaemonLog(), "login failed") {
+		t.Errorf("the failed login is not in the daemon's log")
+	}
+}
+
+func (s suite) approle(t *testing.T) {
+	e := s.env(t)
+	e.Mount("kv1", 1)
+	e.Write("kv1/app", map[string]any{"k": "from-approle"})
+	if err := e.Root.Sys().EnableAuthWithOptions("approle", &vapi.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Write("sys/policies/acl/reader", map[string]any{"policy": `path "kv1/*" { capabilities = ["read"] }`})
+	e.Write("auth/approle/role/ci", map[string]any{"token_policies": "reader"})
+	e.Write("auth/approle/role/ci/role-id", map[string]any{"role_id": "opx-role-id-0001"})
+	e.Write("auth/approle/role/ci/custom-secret-id", map[string]any{"secret_id": "opx-secret-id-0001"})
+	e.WriteFixture(map[string]string{"role_id": "opx-role-id-0001", "secret_id": "opx-secret-id-0001"})
+	r := e.Opx("login", s.kind, "--address", e.Srv.Addr(), "--method", "approle",
+		"--role-id-ref", "op://Infra/"+s.kind+"/role_id", "--secret-id-ref", "op://Infra/"+s.kind+"/secret_id")
+	if r.Code != 0 {
+		t.Fatalf("login approle: %+v", r)
+	}
+	if out := e.MustOpx("read", s.ref("kv1/app#k")); out != "from-approle\n" {
+		t.Errorf("read via approle = %q", out)
+	}
+}
+
+func (s suite) renewed(t *testing.T) {
+	e := s.env(t)
+	e.Mount("kv1", 1)
+	e.Write("kv1/a", map[string]any{"k": "1"})
+	e.Write("kv1/b", map[string]any{"k": "2"})
+	tok, err := e.Root.Auth().Token().Create(&vapi.TokenCreateRequest{Policies: []string{"root"}, TTL: "3s", ExplicitMaxTTL: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
+	e.Vars[s.envName("TOKEN")] = tok.Auth.ClientToken
+	e.StartDaemon("--backend="+s.kind, "--verbose")
+	if out := e.MustOpx("read", s.ref("kv1/a#k")); out != "1\n" {
+		t.Fatalf("first read = %q", out)
+	}
+	time.Sleep(7 * time.Second) // past the token's 3-second TTL
+	if out := e.MustOpx("read", s.ref("kv1/b#k")); out != "2\n" {
+		t.Errorf("read after the first TTL = %q", out)
+	}
+	if !strings.Contains(e.DaemonLog(), "token renewed") {
+		t.Errorf("no renewal in the daemon log")
+	}
+}
+
+func (s suite) revoked(t *testing.T) {
+	e := s.userpassEnv(t, "alice-pass-123")
+	e.Write("kv1/b", map[string]any{"k": "after revoke"})
+	e.StartDaemon()
+	e.MustOpx("read", s.ref("kv1/app#k"))
+	if _, err := e.Root.Logical().Write("sys/leases/revoke-prefix/auth/userpass/login", nil); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.MustOpx("read", s.ref("kv1/b#k")); out != "after revoke\n" {
+		t.Errorf("read after the token was revoked = %q", out)
+	}
+	if n := strings.Count(e.DaemonLog(), "logged in"); n != 2 {
+		t.Errorf("%d logins, want 2 (the first, and one after the revocation)", n)
+	}
+}
+
+func (s suite) serverStopped(t *testing.T) {
+	e := s.withToken(t, s.kind)
+	e.Write("kv1/up", map[string]any{"k": "cached"})
+	e.Write("kv1/later", map[string]any{"k": "after restart"})
+	e.MustOpx("read", s.ref("kv1/up#k"))
+	e.Srv.Stop()
+	if out := e.MustOpx("read", s.ref("kv1/up#k")); out != "cached\n" {
+		t.Errorf("cached read with the server down = %q", out)
+	}
+	r := e.Opx("read", s.ref("kv1/later#k"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "backend_error") {
+		t.Errorf("uncached read with the server down = %+v", r)
+	}
+	e.Srv.Start()
+	if out := e.MustOpx("read", s.ref("kv1/later#k")); out != "after restart\n" {
+		t.Errorf("read after the server came back = %q", out)
+	}
+}
+
+func (s suite) loginTokenRef(t *testing.T) {
+	e := s.env(t)
+	e.Mount("kv1", 1)
+	e.Write("kv1/app", map[string]any{"k": "via token ref"})
+	e.WriteFixture(map[string]string{"token": e.Srv.RootToken()})
+	r := e.Opx("login", s.kind, "--address", e.Srv.Addr(), "--token-ref", "op://Infra/"+s.kind+"/token")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "logged in to "+s.kind) {
+		t.Fatalf("login --token-ref: %+v", r)
+	}
+	cfg := readFile(t, e.Config)
+	var parsed map[string]map[string]any
+	json.Unmarshal([]byte(cfg), &parsed)
+	if strings.Contains(cfg, e.Srv.RootToken()) || parsed[s.kind]["token_ref"] != "op://Infra/"+s.kind+"/token" {
+		t.Errorf("config.json = %s; want the ref, never the token", cfg)
+	}
+	// No other set-up: the next read starts a daemon that reads kind:// refs.
+	if out := e.MustOpx("read", s.ref("kv1/app#k")); out != "via token ref\n" {
+		t.Errorf("read after login = %q", out)
+	}
+}
+
+func (s suite) loginLiteral(t *testing.T) {
+	e := s.env(t)
+	e.Mount("kv1", 1)
+	e.Write("kv1/app", map[string]any{"k": "literal"})
+	if r := e.OpxIn("not-a-token\n", "login", s.kind, "--address", e.Srv.Addr()); r.Code != 1 || !strings.Contains(r.Stderr, "rejected the token") {
+		t.Errorf("login with a bad token = %+v", r)
+	}
+	e.StartDaemon("--backend=multi")
+	if r := e.OpxIn(e.Srv.RootToken()+"\n", "login", s.kind, "--address", e.Srv.Addr()); r.Code != 0 {
+		t.Fatalf("login with a token on stdin: %+v", r)
+	}
+	tokenFile := filepath.Join(e.Vars["XDG_DATA_HOME"], "op-authd", s.kind+"-token")
+	if got := strings.TrimSpace(readFile(t, tokenFile)); got != e.Srv.RootToken() {
+		t.Errorf("token file holds %q", got)
+	}
+	if cfg := readFile(t, e.Config); strings.Contains(cfg, e.Srv.RootToken()) {
+		t.Errorf("config.json holds the token: %s", cfg)
+	}
+	// The running daemon uses the new login without a restart.
+	if out := e.MustOpx("read", s.ref("kv1/app#k")); out != "literal\n" {
+		t.Errorf("read after login = %q", out)
+	}
+}
+
+func (s suite) multiUnconfigured(t *testing.T) {
+	e := s.env(t)
+	e.StartDaemon("--backend=multi")
+	r := e.Opx("read", s.ref("kv1/app#k"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "opx login "+s.kind) || !strings.Contains(r.Stderr, s.envName("ADDR")) {
+		t.Errorf("vault ref with no server configured = %+v", r)
+	}
+	if out := e.MustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
+		t.Errorf("1Password still works: %q", out)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := readAll(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return string(b)
+}
