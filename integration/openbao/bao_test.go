@@ -17,6 +17,7 @@ import (
 	"github.com/openbao/openbao/builtin/credential/approle"
 	"github.com/openbao/openbao/builtin/credential/userpass"
 	"github.com/openbao/openbao/builtin/logical/kv"
+	baoserver "github.com/openbao/openbao/command/server"
 	vaulthttp "github.com/openbao/openbao/http"
 	"github.com/openbao/openbao/internalshared/configutil"
 	"github.com/openbao/openbao/sdk/v2/logical"
@@ -61,6 +62,9 @@ func newServer(t *testing.T) harness.Server {
 		LogicalBackends:    map[string]logical.Factory{"kv": kv.Factory},
 		CredentialBackends: map[string]logical.Factory{"userpass": userpass.Factory, "approle": approle.Factory},
 		AuditBackends:      map[string]audit.Factory{"file": auditFile.Factory},
+		// OpenBao takes audit devices from its config file only; the
+		// test server allows the API, as OpenBao's own tests do.
+		RawConfig: &baoserver.Config{UnsafeAllowAPIAuditCreation: true},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
