@@ -31,6 +31,7 @@ type cli struct {
 	Unlock  client.UnlockCmd  `cmd:"" help:"Unlock the session (checks the backend sign-in)."`
 	Lock    client.LockCmd    `cmd:"" help:"Lock the session now and wipe the cache."`
 	Login   client.LoginCmd   `cmd:"" help:"Sign in to a backend and make it opx's default."`
+	Policy  client.PolicyCmd  `cmd:"" help:"Check the access policy (policy.json)."`
 	Version versionCmd        `cmd:"" help:"Print the version."`
 	Daemon  daemon.Cmd        `cmd:"" help:"Run the daemon (also: the opx-authd link)."`
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
 )
 
@@ -49,6 +50,10 @@ func (s *server) routes() http.Handler {
 				writeError(w, api.Errorf(api.CodeInternal, "internal error"))
 			}
 		}()
+		if e := s.checkPeer(r); e != nil {
+			writeError(w, e)
+			return
+		}
 		if !tokenMatches(r.Header.Get("Authorization"), s.token) {
 			msg := "invalid bearer token"
 			if r.Header.Get("Authorization") == "" {
@@ -83,6 +88,10 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := s.check(req.Ref); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.authorize(r, req.Ref); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -130,6 +139,10 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 		}
 		seen[ref] = true
 		if e := s.check(ref); e != nil {
+			errs[ref] = e
+			continue
+		}
+		if e := s.authorize(r, ref); e != nil {
 			errs[ref] = e
 			continue
 		}
@@ -190,6 +203,10 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 		}
 		ref := req.Env[name]
 		if e := s.check(ref); e != nil {
+			failed[name] = e
+			continue
+		}
+		if e := s.authorize(r, ref); e != nil {
 			failed[name] = e
 			continue
 		}
@@ -262,7 +279,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		BackendCalls:  c.backendCalls,
 		InFlight:      c.inFlight,
 		Session:       s.session.Status(),
-		Policy:        api.PolicyStatus{Path: s.paths.PolicyFile},
+		Policy:        s.policyStatus(),
 	}
 	writeJSON(w, http.StatusOK, st)
 }
@@ -299,6 +316,57 @@ func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: fmt.Sprintf("session locked; %d cached values wiped", n)})
+}
+
+// checkPeer refuses a connection whose peer credentials could not be read
+// (fail closed) or that comes from another user.
+func (s *server) checkPeer(r *http.Request) *api.Error {
+	p := peerFrom(r.Context())
+	switch {
+	case p == nil:
+		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials are unknown")
+	case p.Err != nil:
+		s.log.Warn().Err(p.Err).Msg("connection refused: peer credentials unreadable")
+		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials could not be read")
+	case p.UID != s.euid:
+		s.log.Warn().Int("peer_uid", p.UID).Int("peer_pid", p.PID).Str("peer_path", p.Path).Msg("connection from another user refused")
+		return api.Errorf(api.CodeForbidden, "connection refused: uid %d is not the daemon's user", p.UID)
+	}
+	return nil
+}
+
+// authorize applies the access policy to ref for the request's requester,
+// before any cache lookup.
+func (s *server) authorize(r *http.Request, ref string) *api.Error {
+	pol := s.policy.Current()
+	if pol == nil {
+		return nil
+	}
+	req := policy.Requester{}
+	if p := peerFrom(r.Context()); p != nil {
+		req = policy.Requester{PID: p.Requester.PID, Path: p.Requester.Path}
+	}
+	d := pol.Decide(req, ref, s.signed)
+	if d.Allow {
+		return nil
+	}
+	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
+	return api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "this program"
+	}
+	return p
+}
+
+func (s *server) policyStatus() api.PolicyStatus {
+	st := api.PolicyStatus{Path: s.policy.Path()}
+	if p := s.policy.Current(); p != nil {
+		st.Loaded, st.Rules, st.DefaultDeny = true, len(p.Allow), p.DefaultDeny
+	}
+	return st
 }
 
 // check validates ref for this daemon's backend.

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
 )
 
@@ -34,10 +36,20 @@ func newTestServer(t testing.TB, delay time.Duration) (*server, http.Handler) {
 		started:  time.Now(),
 		accounts: map[string]bool{},
 	}
+	s.euid = os.Geteuid()
+	pol, err := policy.Load(filepath.Join(t.TempDir(), "policy.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.policy = pol
 	s.session = session.New(true, time.Hour, s.onLock)
 	s.core = newCore(coreConfig{TTL: time.Minute, Capacity: 100, BackendTimeout: 5 * time.Second, MaxConcurrent: 4}, be, s.session, s.log)
 	t.Cleanup(func() { s.core.close(); s.session.Close() })
-	return s, s.routes()
+	self := &Peer{PID: os.Getpid(), UID: os.Geteuid(), GID: os.Getegid(), Requester: ProcInfo{PID: os.Getpid()}}
+	routes := s.routes()
+	return s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		routes.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, self)))
+	})
 }
 
 func do(t testing.TB, h http.Handler, method, path, body string, token string) (int, []byte) {

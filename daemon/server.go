@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
 	"github.com/opxhq/opx/xdg"
 )
@@ -36,6 +37,9 @@ type server struct {
 	backend backend.Backend
 	session *session.Session
 	core    *core
+	policy  *policy.Store
+	signed  func(path string) bool
+	euid    int
 	started time.Time
 
 	accountsMu sync.Mutex
@@ -100,6 +104,16 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		return err
 	}
 
+	pol, err := policy.Load(paths.PolicyFile, func(err error) {
+		log.Error().Err(err).Msg("the policy file changed but does not parse; keeping the last good policy")
+	})
+	if err != nil {
+		return err
+	}
+	if n := pol.Current().UnsignableRules(); n > 0 {
+		log.Warn().Int("rules", n).Msg("require_signed rules cannot be satisfied on this system; they allow nothing")
+	}
+
 	be, err := backend.New(cfg.Backend, backend.Options{
 		FakeDelay:      cfg.FakeDelay,
 		OPPath:         cfg.OPPath,
@@ -121,6 +135,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		log:      log,
 		token:    token,
 		backend:  be,
+		policy:   pol,
+		signed:   signedCheck(),
+		euid:     os.Geteuid(),
 		started:  time.Now(),
 		accounts: make(map[string]bool),
 	}
@@ -154,9 +171,11 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          newStdLogger(log),
+		ConnContext:       connContext,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+	// Peer credentials are read from the raw Unix connection, before TLS.
+	go func() { errc <- srv.Serve(tls.NewListener(peerListener{ln, selfExecutable()}, srv.TLSConfig)) }()
 
 	log.Info().
 		Str("version", info.Version).

@@ -1,0 +1,60 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerCred reads LOCAL_PEERCRED (uid, gid) and LOCAL_PEERPID (pid).
+func peerCred(c *net.UnixConn) (*Peer, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var xu *unix.Xucred
+	var pid int
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		xu, serr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+		if serr == nil {
+			pid, serr = unix.GetsockoptInt(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERPID)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("LOCAL_PEERCRED: %w", serr)
+	}
+	gid := 0
+	if xu.Ngroups > 0 {
+		gid = int(xu.Groups[0])
+	}
+	return &Peer{PID: pid, UID: int(xu.Uid), GID: gid}, nil
+}
+
+// procInfo reads a process's executable (kern.procargs2) and parent
+// (kern.proc.pid).
+func procInfo(pid int) (procDetails, error) {
+	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil {
+		return procDetails{}, err
+	}
+	args, err := unix.SysctlRaw("kern.procargs2", pid)
+	if err != nil {
+		return procDetails{}, err
+	}
+	// argc (int32), then the executable path, NUL-terminated.
+	if len(args) < 5 {
+		return procDetails{}, fmt.Errorf("malformed kern.procargs2 for %d", pid)
+	}
+	_ = binary.LittleEndian.Uint32(args[:4])
+	path := args[4:]
+	if i := bytes.IndexByte(path, 0); i >= 0 {
+		path = path[:i]
+	}
+	return procDetails{path: string(path), ppid: int(kp.Eproc.Ppid)}, nil
+}

@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerCred reads SO_PEERCRED: the pid, uid and gid of the process that
+// connected.
+func peerCred(c *net.UnixConn) (*Peer, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("SO_PEERCRED: %w", serr)
+	}
+	return &Peer{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
+}
+
+// procInfo reads a process's executable and parent from /proc.
+func procInfo(pid int) (procDetails, error) {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return procDetails{}, err
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procDetails{}, err
+	}
+	// The command name may hold spaces and parentheses: fields start
+	// after the last ')'.
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 2 {
+		return procDetails{}, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return procDetails{path: strings.TrimSuffix(exe, " (deleted)"), ppid: ppid}, nil
+}

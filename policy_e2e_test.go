@@ -1,0 +1,138 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildHelpers compiles testdata/peerhelper as two programs in a directory
+// every user can enter.
+func buildHelpers(t *testing.T) (a, b string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "opxhelp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	a, b = filepath.Join(dir, "helper-a"), filepath.Join(dir, "helper-b")
+	if out, err := exec.Command("go", "build", "-o", a, "./testdata/peerhelper").CombinedOutput(); err != nil {
+		t.Fatalf("build helper: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(a)
+	if err := os.WriteFile(b, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func (e *testEnv) writePolicy(body string) {
+	e.t.Helper()
+	os.MkdirAll(e.config, 0o700)
+	path := filepath.Join(e.config, "policy.json")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	// Make sure the change is visible even on a coarse clock.
+	future := time.Now().Add(time.Duration(len(body)%50+1) * time.Second)
+	os.Chtimes(path, future, future)
+}
+
+func (e *testEnv) helper(prog string, args ...string) result {
+	e.t.Helper()
+	cmd := exec.Command(prog, args...)
+	tok, _ := os.ReadFile(filepath.Join(e.data, "token"))
+	cmd.Env = e.environ("OPX_BIN="+opxBin, "OPX_SOCKET_PATH="+e.sock, "OPX_TOKEN="+strings.TrimSpace(string(tok)), "OPX_CERT_FILE="+filepath.Join(e.data, "tls.crt"))
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func TestPolicyJudgesTheProgramThatRanOpx(t *testing.T) {
+	a, b := buildHelpers(t)
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Production/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake")
+	ref := "op://Production/db/password"
+
+	if r := e.helper(a, "read", ref); r.code != 0 || r.stdout != fv(ref)+"\n" {
+		t.Errorf("allowed helper: %+v", r)
+	}
+	r := e.helper(b, "read", ref)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "forbidden") || !strings.Contains(r.stderr, b) {
+		t.Errorf("denied helper through opx read: %+v", r)
+	}
+	if r := e.helper(b, "http", ref); !strings.HasPrefix(r.stdout, "403 ") || !strings.Contains(r.stdout, `"forbidden"`) {
+		t.Errorf("denied helper over the socket itself: %+v", r)
+	}
+	if r := e.helper(a, "read", "op://Staging/db/password"); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
+		t.Errorf("allowed helper outside its refs: %+v", r)
+	}
+	st := e.status()
+	if !st.Policy.Loaded || st.Policy.Rules != 1 || !st.Policy.DefaultDeny {
+		t.Errorf("status policy = %+v", st.Policy)
+	}
+
+	// A change to the file decides the next read; a broken one changes
+	// nothing.
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["*"]}, {"path": "` + b + `", "refs": ["op://Production/*"]}], "default_deny": true}`)
+	if r := e.helper(b, "read", ref); r.code != 0 {
+		t.Errorf("helper b after the policy allowed it: %+v", r)
+	}
+	e.writePolicy(`{"allow": [`)
+	if r := e.helper(b, "read", ref); r.code != 0 {
+		t.Errorf("a broken policy edit must keep the last good policy: %+v", r)
+	}
+
+	// opx policy check says the same, and names the rule.
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Production/*"]}], "default_deny": true}`)
+	r = e.opx("policy", "check", "--path", a, ref, "op://Staging/x/y")
+	if r.code != 1 || !strings.Contains(r.stdout, "ALLOW "+ref) || !strings.Contains(r.stdout, "allow[0]") || !strings.Contains(r.stdout, "DENY op://Staging/x/y") {
+		t.Errorf("opx policy check = %+v", r)
+	}
+}
+
+func TestBrokenPolicyStopsTheDaemon(t *testing.T) {
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"path": "relative", "refs": ["*"]}]}`)
+	r := e.opx("daemon", "--backend=fake")
+	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(e.config, "policy.json")) || !strings.Contains(r.stderr, "not absolute") {
+		t.Errorf("daemon with a broken policy = %+v", r)
+	}
+}
+
+func TestAnotherUserIsRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	_, b := buildHelpers(t)
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	// Open the path to the socket to everyone, as a misconfigured system
+	// might: the peer-credential check must still refuse the stranger.
+	for _, d := range []string{e.root, filepath.Dir(filepath.Dir(e.sock)), filepath.Dir(e.sock)} {
+		os.Chmod(d, 0o711)
+	}
+	os.Chmod(e.sock, 0o666)
+	tok, _ := os.ReadFile(filepath.Join(e.data, "token"))
+	pem, _ := os.ReadFile(filepath.Join(e.data, "tls.crt"))
+	certCopy := filepath.Join(filepath.Dir(b), "tls.crt")
+	os.WriteFile(certCopy, pem, 0o644)
+	cmd := exec.Command(b, "http", "op://a/b/c")
+	cmd.Env = []string{"OPX_SOCKET_PATH=" + e.sock, "OPX_TOKEN=" + strings.TrimSpace(string(tok)), "OPX_CERT_FILE=" + certCopy}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "403 ") || !strings.Contains(string(out), "uid 65534") {
+		t.Errorf("client as uid 65534: %v\n%s", err, out)
+	}
+}
