@@ -32,6 +32,7 @@ type cli struct {
 	Lock    client.LockCmd    `cmd:"" help:"Lock the session now and wipe the cache."`
 	Login   client.LoginCmd   `cmd:"" help:"Sign in to a backend and make it opx's default."`
 	Policy  client.PolicyCmd  `cmd:"" help:"Check the access policy (policy.json)."`
+	Audit   client.AuditCmd   `cmd:"" help:"Summarise access denials from the audit log; --interactive turns them into allow rules."`
 	Version versionCmd        `cmd:"" help:"Print the version."`
 	Daemon  daemon.Cmd        `cmd:"" help:"Run the daemon (also: the opx-authd link)."`
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,5 +135,64 @@ func TestAnotherUserIsRefused(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "403 ") || !strings.Contains(string(out), "uid 65534") {
 		t.Errorf("client as uid 65534: %v\n%s", err, out)
+	}
+}
+
+func TestAuditLogAndInteractiveAllow(t *testing.T) {
+	a, b := buildHelpers(t)
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Production/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	ref := "op://Production/db/password"
+	e.helper(a, "read", ref)
+	for range 3 {
+		if r := e.helper(b, "read", ref); r.code != 1 {
+			t.Fatalf("helper b was not denied: %+v", r)
+		}
+	}
+	hc, _ := e.rawClient()
+	request(t, hc, "wrong", "GET", "/v1/status", nil)
+
+	day := time.Now().Format(time.DateOnly)
+	logData, err := os.ReadFile(filepath.Join(e.data, "audit-"+day+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(logData)
+	for _, want := range []string{`"event":"DAEMON_START"`, `"decision":"ALLOW"`, `"decision":"DENY"`, `"Path":"` + b + `"`, `"event":"AUTH_FAILURE"`, `"reference":"` + ref + `"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if strings.Contains(log, fv(ref)) {
+		t.Error("the audit log holds a secret value")
+	}
+	if m := mode(t, filepath.Join(e.data, "audit-"+day+".log")); m != 0o600 {
+		t.Errorf("audit file mode %o", m)
+	}
+
+	out := e.mustOpx("audit", "--since", "1h")
+	if !strings.Contains(out, b) || !strings.Contains(out, ref) || !strings.Contains(out, "  3  ") {
+		t.Errorf("opx audit =\n%s", out)
+	}
+	var denials []map[string]any
+	if err := json.Unmarshal([]byte(e.mustOpx("audit", "--json", "--since", "7d")), &denials); err != nil || len(denials) != 1 {
+		t.Errorf("opx audit --json = %v, %v", denials, err)
+	}
+
+	// Allow the denial at vault scope: the next read of another item of
+	// that vault passes, without a restart.
+	cmd := exec.Command(opxBin, "audit", "--interactive", "--since", "1h")
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader("1\nv\n")
+	outb, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(outb), "allowed "+b+" to read op://Production/*") {
+		t.Fatalf("opx audit --interactive: %v\n%s", err, outb)
+	}
+	if r := e.helper(b, "read", "op://Production/other/item"); r.code != 0 || r.stdout != fv("op://Production/other/item")+"\n" {
+		t.Errorf("helper b after the interactive allow: %+v", r)
+	}
+	if r := e.helper(b, "read", "op://Staging/x/y"); r.code != 1 {
+		t.Errorf("the vault scope allowed another vault: %+v", r)
 	}
 }

@@ -73,6 +73,8 @@ type Options struct {
 	DataDir string
 	// Log receives the backends' own events (logins, renewals).
 	Log zerolog.Logger
+	// OnLogin, if set, hears of every Vault or OpenBao login attempt.
+	OnLogin func(backend, method string, err error)
 }
 
 // Names lists the values --backend accepts.
@@ -109,6 +111,7 @@ func New(name string, opts Options) (Backend, error) {
 	}
 	vault := NewVault(SchemeVault, opts.ConfigFile, dataFile("vault-token"), resolve(SchemeVault), opts.Log)
 	bao := NewVault(SchemeBao, opts.ConfigFile, dataFile("bao-token"), resolve(SchemeBao), opts.Log)
+	vault.onLogin, bao.onLogin = opts.OnLogin, opts.OnLogin
 	router[SchemeVault], router[SchemeBao] = vault, bao
 	switch name {
 	case "opcli":

@@ -271,6 +271,7 @@ type Vault struct {
 	tokenFile  string
 	resolve    Resolver
 	log        zerolog.Logger
+	onLogin    func(backend, method string, err error)
 
 	mu      sync.Mutex
 	client  *vapi.Client
@@ -366,6 +367,9 @@ func (v *Vault) login(ctx context.Context, stamp string) (*vapi.Client, error) {
 		return nil, api.Errorf(api.CodeBackendError, "%s client: %v", v.kind, err)
 	}
 	auth, err := Login(ctx, v.kind, client, cfg, v.resolve, v.tokenFile)
+	if v.onLogin != nil {
+		v.onLogin(v.kind, cfg.Method, err)
+	}
 	if err != nil {
 		v.log.Warn().Str("backend", v.kind).Str("method", cfg.Method).Err(err).Msg("login failed")
 		return nil, err

@@ -28,6 +28,8 @@ type Cmd struct {
 	BackendTimeout    Seconds `help:"Longest a backend call may take." default:"60s" env:"OP_AUTHD_BACKEND_TIMEOUT"`
 	MaxConcurrent     int     `help:"Most backend calls (and op processes) running at once." default:"4" env:"OP_AUTHD_MAX_CONCURRENT"`
 	OPPath            string  `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
+	EnableAuditLog    bool    `help:"Write the audit log (audit-YYYY-MM-DD.log in the data dir)." env:"OP_AUTHD_ENABLE_AUDIT_LOG"`
+	AuditLogRetention int     `name:"audit-log-retention-days" help:"Days to keep audit files; 0 keeps all." default:"30" env:"OP_AUTHD_AUDIT_LOG_RETENTION_DAYS"`
 }
 
 // BuildInfo carries what the binary knows about itself.
@@ -58,6 +60,8 @@ func (c *Cmd) config() (Config, error) {
 		BackendTimeout:    time.Duration(c.BackendTimeout),
 		MaxConcurrent:     c.MaxConcurrent,
 		OPPath:            c.OPPath,
+		EnableAuditLog:    c.EnableAuditLog,
+		AuditRetention:    c.AuditLogRetention,
 	}, nil
 }
 
@@ -75,6 +79,8 @@ type Config struct {
 	BackendTimeout    time.Duration
 	MaxConcurrent     int
 	OPPath            string
+	EnableAuditLog    bool
+	AuditRetention    int // days
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

@@ -91,6 +91,9 @@ type coreConfig struct {
 	BackendTimeout time.Duration
 	MaxConcurrent  int  // backend calls running at once
 	LockOnAuthFail bool // lock the session on a backend auth failure
+	// OnAuthFailure, if set, hears of each batch that failed
+	// authentication at the backend.
+	OnAuthFailure func(backend, msg string)
 }
 
 // core is the part of the daemon between the HTTP handlers and the backend:
@@ -352,7 +355,7 @@ func (c *core) run(b *batch) {
 		}
 	}
 
-	authFailed := false
+	authFailed, authMsg := false, ""
 	now := time.Now()
 	c.storeMu.RLock()
 	current := c.session.Epoch()
@@ -362,7 +365,7 @@ func (c *core) run(b *batch) {
 			cl.err = r.Err
 			var ae *api.Error
 			if errors.As(r.Err, &ae) && ae.Code == api.CodeUnauthorized {
-				authFailed = true
+				authFailed, authMsg = true, ae.Message
 			}
 			continue
 		}
@@ -404,6 +407,9 @@ func (c *core) run(b *batch) {
 	}
 	c.inFlight.Add(-int64(len(b.calls)))
 
+	if authFailed && c.cfg.OnAuthFailure != nil {
+		c.cfg.OnAuthFailure(c.backend.Name(), authMsg)
+	}
 	if authFailed && c.cfg.LockOnAuthFail {
 		c.log.Warn().Str("backend", c.backend.Name()).Msg("backend authentication failed; locking the session")
 		c.session.Lock(session.ReasonAuthFailure)

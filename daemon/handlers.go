@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/audit"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
@@ -60,6 +61,7 @@ func (s *server) routes() http.Handler {
 				msg = "missing bearer token"
 			}
 			s.log.Warn().Str("path", r.URL.Path).Msg(msg)
+			s.audit.AuthFailure(auditPeer(peerFrom(r.Context())), msg)
 			writeError(w, api.Errorf(api.CodeUnauthorized, "%s", msg))
 			return
 		}
@@ -301,6 +303,7 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 	}
 	s.session.Unlock()
 	s.log.Info().Msg("session unlocked")
+	s.audit.Session(audit.SessionUnlock, "opx unlock")
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "session unlocked"})
 }
 
@@ -324,12 +327,15 @@ func (s *server) checkPeer(r *http.Request) *api.Error {
 	p := peerFrom(r.Context())
 	switch {
 	case p == nil:
+		s.audit.AuthFailure(nil, "peer credentials unknown")
 		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials are unknown")
 	case p.Err != nil:
 		s.log.Warn().Err(p.Err).Msg("connection refused: peer credentials unreadable")
+		s.audit.AuthFailure(auditPeer(p), "peer credentials unreadable: "+p.Err.Error())
 		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials could not be read")
 	case p.UID != s.euid:
 		s.log.Warn().Int("peer_uid", p.UID).Int("peer_pid", p.PID).Str("peer_path", p.Path).Msg("connection from another user refused")
+		s.audit.AuthFailure(auditPeer(p), fmt.Sprintf("peer uid %d is not the daemon's uid %d", p.UID, s.euid))
 		return api.Errorf(api.CodeForbidden, "connection refused: uid %d is not the daemon's user", p.UID)
 	}
 	return nil
@@ -339,19 +345,30 @@ func (s *server) checkPeer(r *http.Request) *api.Error {
 // before any cache lookup.
 func (s *server) authorize(r *http.Request, ref string) *api.Error {
 	pol := s.policy.Current()
-	if pol == nil {
-		return nil
-	}
 	req := policy.Requester{}
-	if p := peerFrom(r.Context()); p != nil {
+	p := peerFrom(r.Context())
+	if p != nil {
 		req = policy.Requester{PID: p.Requester.PID, Path: p.Requester.Path}
 	}
 	d := pol.Decide(req, ref, s.signed)
+	decision := audit.Allow
+	if !d.Allow {
+		decision = audit.Deny
+	}
+	s.audit.Access(*auditPeer(p), audit.Requester{PID: req.PID, Path: req.Path}, ref, decision, d.Reason, s.policy.Path())
 	if d.Allow {
 		return nil
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
 	return api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
+}
+
+// auditPeer is p as the audit log records it.
+func auditPeer(p *Peer) *audit.Peer {
+	if p == nil {
+		return &audit.Peer{}
+	}
+	return &audit.Peer{PID: p.PID, UID: p.UID, GID: p.GID, Path: p.Path}
 }
 
 func displayPath(p string) string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/opxhq/opx/audit"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
@@ -38,6 +39,7 @@ type server struct {
 	session *session.Session
 	core    *core
 	policy  *policy.Store
+	audit   *audit.Log // nil when the audit log is off
 	signed  func(path string) bool
 	euid    int
 	started time.Time
@@ -60,6 +62,9 @@ func Serve(cfg Config, info BuildInfo, log zerolog.Logger) error {
 // once the socket accepts connections.
 func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, ready func()) error {
 	debug.SetTraceback("none") // a panic prints no values, only its message
+	if err := harden(); err != nil {
+		log.Warn().Err(err).Msg("could not disable core dumps and debugger attachment")
+	}
 	paths, err := xdg.Resolve(os.Getenv)
 	if err != nil {
 		return err
@@ -104,6 +109,14 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		return err
 	}
 
+	var al *audit.Log
+	if cfg.EnableAuditLog {
+		if al, err = audit.Open(paths.DataDir, cfg.AuditRetention); err != nil {
+			return err
+		}
+		defer al.Close()
+	}
+
 	pol, err := policy.Load(paths.PolicyFile, func(err error) {
 		log.Error().Err(err).Msg("the policy file changed but does not parse; keeping the last good policy")
 	})
@@ -119,6 +132,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		OPPath:         cfg.OPPath,
 		MaxProcs:       cfg.MaxConcurrent,
 		OPSessionsFile: filepath.Join(paths.DataDir, "op-sessions.json"),
+		OnLogin:        al.BackendLogin,
 		ConfigFile:     paths.ConfigFile,
 		DataDir:        paths.DataDir,
 		Log:            log,
@@ -136,6 +150,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		token:    token,
 		backend:  be,
 		policy:   pol,
+		audit:    al,
 		signed:   signedCheck(),
 		euid:     os.Geteuid(),
 		started:  time.Now(),
@@ -149,6 +164,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		BackendTimeout: cfg.BackendTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
 		LockOnAuthFail: cfg.LockOnAuthFailure,
+		OnAuthFailure: func(backend, msg string) {
+			al.AuthFailure(nil, "backend "+backend+": "+msg)
+		},
 	}, be, s.session, log)
 	defer s.core.close()
 
@@ -186,6 +204,8 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		Bool("session_lock", cfg.EnableSessionLock && cfg.SessionTimeout > 0).
 		Dur("session_timeout", cfg.SessionTimeout).
 		Msg("daemon started")
+	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
+	defer al.Daemon(audit.DaemonStop, os.Getpid(), info.Version)
 	if ready != nil {
 		ready()
 	}
@@ -225,6 +245,7 @@ func (s *server) onLock(reason string) {
 	n := s.core.cache.Len()
 	s.core.wipe()
 	s.log.Info().Str("reason", reason).Int("wiped", n).Msg("session locked")
+	s.audit.Session(audit.SessionLock, reason)
 }
 
 // rememberAccount records an account read through the daemon, so that an

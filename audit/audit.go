@@ -1,0 +1,196 @@
+// Package audit writes the daemon's audit log: one JSON line per event in a
+// file per day (audit-YYYY-MM-DD.log in the data dir), rotated at local
+// midnight and removed after the retention period. It never records a
+// secret value: events name refs, programs and reasons. It also reads the
+// files back for `opx audit`.
+package audit
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Event names.
+const (
+	AccessDecision = "ACCESS_DECISION"
+	AuthFailure    = "AUTH_FAILURE"
+	SessionLock    = "SESSION_LOCK"
+	SessionUnlock  = "SESSION_UNLOCK"
+	BackendLogin   = "BACKEND_LOGIN"
+	DaemonStart    = "DAEMON_START"
+	DaemonStop     = "DAEMON_STOP"
+)
+
+// Decisions.
+const (
+	Allow = "ALLOW"
+	Deny  = "DENY"
+)
+
+// Peer is the connection's process, as recorded.
+type Peer struct {
+	PID  int    `json:"PID"`
+	UID  int    `json:"UID"`
+	GID  int    `json:"GID"`
+	Path string `json:"Path"`
+}
+
+// Requester is the program judged by the policy, as recorded.
+type Requester struct {
+	PID  int    `json:"PID"`
+	Path string `json:"Path"`
+}
+
+// Log is an open audit log. A nil *Log records nothing, so callers need no
+// checks when auditing is off. Safe for concurrent use.
+type Log struct {
+	dir       string
+	retention int // days; 0 keeps every file
+	now       func() time.Time
+
+	mu   sync.Mutex
+	day  string
+	file *os.File
+}
+
+// FileName is the audit file of the given day.
+func FileName(day time.Time) string { return "audit-" + day.Format(time.DateOnly) + ".log" }
+
+// Open starts the audit log in dir, keeping files for retentionDays days
+// (0: forever).
+func Open(dir string, retentionDays int) (*Log, error) {
+	l := &Log{dir: dir, retention: retentionDays, now: time.Now}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.rotateLocked(l.now()); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// rotateLocked opens the file of now's day when it is not the open one, and
+// removes files past the retention period.
+func (l *Log) rotateLocked(now time.Time) error {
+	day := now.Format(time.DateOnly)
+	if day == l.day && l.file != nil {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(l.dir, FileName(now)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	if l.file != nil {
+		l.file.Close()
+	}
+	l.file, l.day = f, day
+	l.pruneLocked(now)
+	return nil
+}
+
+func (l *Log) pruneLocked(now time.Time) {
+	if l.retention <= 0 {
+		return
+	}
+	cutoff := now.AddDate(0, 0, -l.retention).Format(time.DateOnly)
+	files, _ := filepath.Glob(filepath.Join(l.dir, "audit-*.log"))
+	for _, f := range files {
+		day := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "audit-"), ".log")
+		if _, err := time.Parse(time.DateOnly, day); err == nil && day < cutoff {
+			os.Remove(f)
+		}
+	}
+}
+
+// write appends one event built by fill.
+func (l *Log) write(event string, fill func(e *zerolog.Event)) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if err := l.rotateLocked(now); err != nil {
+		return
+	}
+	zl := zerolog.New(l.file)
+	e := zl.Log().Str("timestamp", now.Format(time.RFC3339Nano)).Str("event", event)
+	fill(e)
+	e.Send()
+}
+
+// Access records a policy decision for one ref.
+func (l *Log) Access(p Peer, r Requester, ref, decision, reason, policyPath string) {
+	l.write(AccessDecision, func(e *zerolog.Event) {
+		e.Interface("peer_info", p).Interface("requester", r).Str("reference", ref).
+			Str("decision", decision).Str("reason", reason).Str("policy_path", policyPath)
+	})
+}
+
+// AuthFailure records a refused connection or request, or a backend that
+// rejected its credentials.
+func (l *Log) AuthFailure(p *Peer, reason string) {
+	l.write(AuthFailure, func(e *zerolog.Event) {
+		if p != nil {
+			e.Interface("peer_info", p)
+		}
+		e.Str("reason", reason)
+	})
+}
+
+// Session records a lock or unlock.
+func (l *Log) Session(event, reason string) {
+	l.write(event, func(e *zerolog.Event) { e.Str("reason", reason) })
+}
+
+// BackendLogin records a backend login and its outcome.
+func (l *Log) BackendLogin(backend, method string, err error) {
+	l.write(BackendLogin, func(e *zerolog.Event) {
+		e.Str("backend", backend).Str("method", method).Bool("success", err == nil)
+		if err != nil {
+			e.Str("reason", err.Error())
+		}
+	})
+}
+
+// Daemon records the daemon starting or stopping.
+func (l *Log) Daemon(event string, pid int, version string) {
+	l.write(event, func(e *zerolog.Event) { e.Int("pid", pid).Str("version", version) })
+}
+
+// Close closes the open file.
+func (l *Log) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return nil
+	}
+	err := l.file.Close()
+	l.file = nil
+	return err
+}
+
+// Files returns the audit files in dir that may hold events since since,
+// oldest first.
+func Files(dir string, since time.Time) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "audit-*.log"))
+	first := since.AddDate(0, 0, -1).Format(time.DateOnly) // time zones
+	var out []string
+	for _, f := range files {
+		day := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "audit-"), ".log")
+		if day >= first {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
