@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit integration vet fuzz bench demo install uninstall clean
+.PHONY: all build test unit integration vet fuzz bench soak demo install uninstall clean
 
 all: build
 
@@ -50,6 +50,10 @@ fuzz:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/
 	$(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -timeout=20m .
+
+## soak: 1,000 connections, 200,000 requests against the fake backend, with a report
+soak:
+	$(GO) test -tags soak -run='^TestSoak$$' -count=1 -v -timeout=30m . | grep -v '^=== RUN'
 
 ## demo: build, start a daemon on the fake backend, read through it, stop it
 demo: build

@@ -152,6 +152,7 @@ type Status struct {
 	Coalesced     uint64        `json:"coalesced"`
 	BackendCalls  uint64        `json:"backend_calls"`
 	InFlight      int64         `json:"in_flight"`
+	Goroutines    int           `json:"goroutines"`
 	Session       SessionStatus `json:"session"`
 	Policy        PolicyStatus  `json:"policy"`
 }

@@ -9,6 +9,7 @@ import (
 	stdlog "log"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -280,6 +281,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Coalesced:     c.coalesced,
 		BackendCalls:  c.backendCalls,
 		InFlight:      c.inFlight,
+		Goroutines:    runtime.NumGoroutine(),
 		Session:       s.session.Status(),
 		Policy:        s.policyStatus(),
 	}
