@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAppendJSONString$$' -fuzztime=$(FUZZTIME) ./api/
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitInject$$' -fuzztime=$(FUZZTIME) ./backend/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./policy/
+	$(GO) test -run='^$$' -fuzz='^FuzzConfigFile$$' -fuzztime=$(FUZZTIME) .
 
 ## bench: Go benchmarks, then the whole-process report as a Markdown table
 bench: build

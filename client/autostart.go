@@ -91,8 +91,17 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 		select {
 		case code := <-exited:
 			if code != exitAlreadyRunning {
+				why := logTail(p.LogFile, logStart)
+				if why == "" {
+					// It could not even write its log: say why if the
+					// data dir is the trouble (full, read-only).
+					why = "it wrote nothing"
+					if err := probeWrite(p.DataDir); err != nil {
+						why += "; " + err.Error()
+					}
+				}
 				return nil, &Error{
-					Message: fmt.Sprintf("the daemon exited at start (status %d): %s", code, logTail(p.LogFile, logStart)),
+					Message: fmt.Sprintf("the daemon exited at start (status %d): %s", code, why),
 					Hint:    "see " + p.LogFile + "; fix the problem, or start the daemon yourself with: opx daemon",
 				}
 			}
@@ -128,19 +137,34 @@ func daemonCommand(path string) (string, []string, error) {
 	return path, []string{"daemon"}, nil
 }
 
-// logTail returns the last lines the daemon wrote to its log since offset.
+// logTail returns the last lines the daemon wrote to its log since offset,
+// or "" when it wrote none.
 func logTail(path string, offset int64) string {
 	b, err := os.ReadFile(path)
 	if err != nil || int64(len(b)) < offset {
-		return "no output"
+		return ""
 	}
 	b = bytes.TrimSpace(b[offset:])
 	lines := strings.Split(string(b), "\n")
 	if len(lines) > 3 {
 		lines = lines[len(lines)-3:]
 	}
-	if len(lines) == 1 && lines[0] == "" {
-		return "no output"
-	}
 	return strings.Join(lines, " | ")
+}
+
+// probeWrite checks that dir takes a small file.
+func probeWrite(dir string) error {
+	f, err := os.CreateTemp(dir, ".opx-probe-*")
+	if err != nil {
+		return fmt.Errorf("the data dir %s takes no new file: %w", dir, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 4096)); err != nil {
+		return fmt.Errorf("the data dir %s takes no data: %w", dir, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("the data dir %s takes no data: %w", dir, err)
+	}
+	return nil
 }

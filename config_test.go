@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/daemon"
+)
+
+// parseDaemon parses `opx daemon ARGS` with config file path, as main does.
+func parseDaemon(t testing.TB, path string, args ...string) (*cli, error) {
+	resolver, err := configResolver(path)
+	if err != nil {
+		return nil, err
+	}
+	var g cli
+	parser, err := kong.New(&g, kong.Resolvers(resolver), kong.Exit(func(int) { t.Fatal("kong tried to exit") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parser.Parse(append([]string{"daemon"}, args...))
+	return &g, err
+}
+
+func TestConfigValues(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	os.WriteFile(path, []byte(`{"backend": "fake", "ttl": 30, "session-timeout": 0.5, "cache_size": 50, "fake_delay": "250ms", "vault": {"address": "http://127.0.0.1:8200"}}`), 0o600)
+	g, err := parseDaemon(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := g.Daemon
+	if d.Backend != "fake" || d.TTL != daemon.Seconds(30e9) || d.SessionTimeout != daemon.Hours(1800e9) || d.CacheSize != 50 || d.FakeDelay != daemon.Seconds(250e6) {
+		t.Errorf("daemon flags from config = %+v", d)
+	}
+	t.Setenv("OP_AUTHD_BACKEND", "opcli")
+	if g, _ := parseDaemon(t, path); g.Daemon.Backend != "opcli" {
+		t.Errorf("environment did not beat the file: %q", g.Daemon.Backend)
+	}
+	if g, _ := parseDaemon(t, path, "--backend=vault"); g.Daemon.Backend != "vault" {
+		t.Errorf("flag did not beat the environment: %q", g.Daemon.Backend)
+	}
+	for _, bad := range []string{`{"backend": "nope"}`, `{"ttl": "soon"}`, `{"ttl": -1}`, `{"backend": {"x": 1}}`} {
+		os.WriteFile(path, []byte(bad), 0o600)
+		os.Unsetenv("OP_AUTHD_BACKEND")
+		if _, err := parseDaemon(t, path); err == nil {
+			t.Errorf("config %s was accepted", bad)
+		}
+	}
+}
+
+func FuzzConfigFile(f *testing.F) {
+	for _, s := range []string{`{}`, `{"backend":"fake","ttl":5}`, `{"session_timeout":"90s","vault":{"address":"x","method":"userpass"}}`, `[1]`, `{"ttl":1e309}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "config.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		parseDaemon(t, path) // errors are fine; panics are not
+		for _, kind := range []string{backend.SchemeVault, backend.SchemeBao} {
+			if c, err := backend.LoadVaultConfig(kind, path); err == nil {
+				c.Validate(kind)
+			}
+		}
+	})
+}
