@@ -47,10 +47,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz='^FuzzConfigFile$$' -fuzztime=$(FUZZTIME) .
 
-## bench: Go benchmarks, then the whole-process report as a Markdown table
+## bench: Go benchmarks, then the whole-process report and the soak, as Markdown tables
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/
-	$(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -timeout=20m .
+	$(GO) test -tags 'bench soak' -run='^(TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m . | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS'
 
 ## soak: 1,000 connections, 200,000 requests against the fake backend, with a report
 soak:
