@@ -50,11 +50,11 @@ fuzz:
 ## bench: Go benchmarks, then the whole-process report and the soak, as Markdown tables
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/
-	$(GO) test -tags 'bench soak' -run='^(TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m . | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS'
+	$(GO) test -tags 'bench soak' -run='^(TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m .
 
 ## soak: 1,000 connections, 200,000 requests against the fake backend, with a report
 soak:
-	$(GO) test -tags soak -run='^TestSoak$$' -count=1 -v -timeout=30m . | grep -v '^=== RUN'
+	$(GO) test -tags soak -run='^TestSoak$$' -count=1 -v -timeout=30m .
 
 ## demo: build, start a daemon on the fake backend, read through it, stop it
 demo: build
