@@ -24,17 +24,19 @@ var version = "dev"
 type cli struct {
 	client.Globals
 
-	Read    client.ReadCmd    `cmd:"" help:"Print the values of secret references, one per line."`
-	Run     client.RunCmd     `cmd:"" help:"Run a command with secrets in its environment."`
-	Resolve client.ResolveCmd `cmd:"" help:"Print NAME=value for NAME=REF pairs."`
-	Status  client.StatusCmd  `cmd:"" help:"Show the daemon's state and counters."`
-	Unlock  client.UnlockCmd  `cmd:"" help:"Unlock the session (checks the backend sign-in)."`
-	Lock    client.LockCmd    `cmd:"" help:"Lock the session now and wipe the cache."`
-	Login   client.LoginCmd   `cmd:"" help:"Sign in to a backend and make it opx's default."`
-	Policy  client.PolicyCmd  `cmd:"" help:"Check the access policy (policy.json)."`
-	Audit   client.AuditCmd   `cmd:"" help:"Summarise access denials from the audit log; --interactive turns them into allow rules."`
-	Version versionCmd        `cmd:"" help:"Print the version."`
-	Daemon  daemon.Cmd        `cmd:"" help:"Run the daemon (also: the opx-authd link)."`
+	Read       client.ReadCmd       `cmd:"" help:"Print the values of secret references, one per line."`
+	Run        client.RunCmd        `cmd:"" help:"Run a command with secrets in its environment."`
+	Resolve    client.ResolveCmd    `cmd:"" help:"Print NAME=value for NAME=REF pairs."`
+	Status     client.StatusCmd     `cmd:"" help:"Show the daemon's state and counters."`
+	Unlock     client.UnlockCmd     `cmd:"" help:"Unlock the session (checks the backend sign-in)."`
+	Lock       client.LockCmd       `cmd:"" help:"Lock the session now and wipe the cache."`
+	Login      client.LoginCmd      `cmd:"" help:"Sign in to a backend and make it opx's default."`
+	Policy     client.PolicyCmd     `cmd:"" help:"Check the access policy (policy.json)."`
+	Audit      client.AuditCmd      `cmd:"" help:"Summarise access denials from the audit log; --interactive turns them into allow rules."`
+	Service    client.ServiceCmd    `cmd:"" help:"Run the daemon as a systemd user service (Linux) or launchd agent (macOS)."`
+	Completion client.CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
+	Version    versionCmd           `cmd:"" help:"Print the version."`
+	Daemon     daemon.Cmd           `cmd:"" help:"Run the daemon (also: the opx-authd link)."`
 }
 
 type versionCmd struct{}

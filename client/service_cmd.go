@@ -1,0 +1,225 @@
+package client
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/opxhq/opx/xdg"
+)
+
+// ServiceCmd is `opx service install|uninstall|status`: the daemon as a
+// systemd user service (Linux) or a launchd agent (macOS).
+type ServiceCmd struct {
+	Install   ServiceInstallCmd   `cmd:"" help:"Write and enable the service, so the daemon starts at login and restarts on failure."`
+	Uninstall ServiceUninstallCmd `cmd:"" help:"Stop, disable and remove the service."`
+	Status    ServiceStatusCmd    `cmd:"" help:"Show the service manager's view of the daemon."`
+}
+
+const (
+	systemdUnitName = "opx.service"
+	launchdLabel    = "dev.opx.authd"
+)
+
+// ServiceInstallCmd is `opx service install`.
+type ServiceInstallCmd struct {
+	EnvFile string   `name:"env-file" type:"path" help:"File of KEY=VALUE settings for the daemon (OP_AUTHD_BACKEND, VAULT_ADDR, ...)." placeholder:"FILE"`
+	Print   bool     `help:"Print the unit (or plist) instead of installing it."`
+	Args    []string `arg:"" optional:"" name:"daemon-flags" help:"Flags for opx daemon, after --."`
+}
+
+// servicePaths is where the unit or plist goes.
+func servicePaths() (file string, err error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	if runtime.GOOS == "darwin" {
+		return filepath.Join(home, "Library", "LaunchAgents", launchdLabel+".plist"), nil
+	}
+	cfg := os.Getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(cfg) {
+		cfg = filepath.Join(home, ".config")
+	}
+	return filepath.Join(cfg, "systemd", "user", systemdUnitName), nil
+}
+
+// SystemdUnit is the user unit that runs exe as the daemon.
+func SystemdUnit(exe, envFile string, args []string) string {
+	var b strings.Builder
+	b.WriteString("[Unit]\nDescription=opx secrets broker daemon\nDocumentation=https://github.com/opxhq/opx\n\n[Service]\nType=simple\n")
+	fmt.Fprintf(&b, "ExecStart=%s\n", systemdQuote(append([]string{exe, "daemon"}, args...)))
+	b.WriteString("Restart=on-failure\nRestartSec=2\n")
+	if envFile != "" {
+		fmt.Fprintf(&b, "EnvironmentFile=%s\n", envFile)
+	}
+	b.WriteString("NoNewPrivileges=yes\nLimitCORE=0\nUMask=0077\n\n[Install]\nWantedBy=default.target\n")
+	return b.String()
+}
+
+func systemdQuote(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\"'\\$%;") {
+			a = strconv.Quote(strings.ReplaceAll(strings.ReplaceAll(a, "%", "%%"), "$", "$$"))
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// LaunchdPlist is the agent that runs exe as the daemon, its output in the
+// data dir's log.
+func LaunchdPlist(exe, envFile, logFile string, args []string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>` + launchdLabel + `</string>
+  <key>ProgramArguments</key>
+  <array>
+`)
+	argv := append([]string{exe, "daemon"}, args...)
+	if envFile != "" {
+		// launchd has no environment files: a shell reads it first.
+		argv = []string{"/bin/sh", "-c", `set -a; . "$0"; set +a; exec "$@"`, envFile, exe, "daemon"}
+		argv = append(argv, args...)
+	}
+	for _, a := range argv {
+		fmt.Fprintf(&b, "    <string>%s</string>\n", xmlEscape(a))
+	}
+	b.WriteString(`  </array>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
+  <key>StandardErrorPath</key><string>` + xmlEscape(logFile) + `</string>
+  <key>StandardOutPath</key><string>` + xmlEscape(logFile) + `</string>
+</dict>
+</plist>
+`)
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	for _, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&quot;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// Run writes the unit or plist and enables it.
+func (c *ServiceInstallCmd) Run(env *Env) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	args := c.Args
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	envFile := c.EnvFile
+	if envFile != "" {
+		if envFile, err = filepath.Abs(envFile); err != nil {
+			return err
+		}
+		if _, err := os.Stat(envFile); err != nil {
+			return &Error{Message: fmt.Sprintf("environment file: %v", err)}
+		}
+	}
+	file, err := servicePaths()
+	if err != nil {
+		return err
+	}
+	var text string
+	if runtime.GOOS == "darwin" {
+		text = LaunchdPlist(exe, envFile, env.Paths.LogFile, args)
+	} else {
+		text = SystemdUnit(exe, envFile, args)
+	}
+	if c.Print {
+		_, err := fmt.Fprint(env.Stdout, text)
+		return err
+	}
+	if err := xdg.EnsureDir(filepath.Dir(file)); err != nil {
+		return err
+	}
+	if err := xdg.WriteFileAtomic(file, []byte(text), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s\n", file)
+	if runtime.GOOS == "darwin" {
+		uid := strconv.Itoa(os.Getuid())
+		_ = exec.Command("launchctl", "bootout", "gui/"+uid+"/"+launchdLabel).Run()
+		return runShown(env, "launchctl", "bootstrap", "gui/"+uid, file)
+	}
+	if err := runShown(env, "systemctl", "--user", "daemon-reload"); err != nil {
+		return err
+	}
+	return runShown(env, "systemctl", "--user", "enable", "--now", systemdUnitName)
+}
+
+// ServiceUninstallCmd is `opx service uninstall`.
+type ServiceUninstallCmd struct{}
+
+// Run stops and removes the service.
+func (ServiceUninstallCmd) Run(env *Env) error {
+	file, err := servicePaths()
+	if err != nil {
+		return err
+	}
+	if runtime.GOOS == "darwin" {
+		_ = runShown(env, "launchctl", "bootout", "gui/"+strconv.Itoa(os.Getuid())+"/"+launchdLabel)
+	} else {
+		_ = runShown(env, "systemctl", "--user", "disable", "--now", systemdUnitName)
+	}
+	if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if runtime.GOOS != "darwin" {
+		_ = runShown(env, "systemctl", "--user", "daemon-reload")
+	}
+	fmt.Fprintf(env.Stdout, "removed %s\n", file)
+	return nil
+}
+
+// ServiceStatusCmd is `opx service status`.
+type ServiceStatusCmd struct{}
+
+// Run shows what the service manager says.
+func (ServiceStatusCmd) Run(env *Env) error {
+	if runtime.GOOS == "darwin" {
+		return runShown(env, "launchctl", "print", "gui/"+strconv.Itoa(os.Getuid())+"/"+launchdLabel)
+	}
+	return runShown(env, "systemctl", "--user", "status", "--no-pager", systemdUnitName)
+}
+
+// runShown runs a service-manager command with its output on the user's
+// streams, naming it when it fails.
+func runShown(env *Env, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
+	if err := cmd.Run(); err != nil {
+		return &Error{Message: fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err), Err: err}
+	}
+	return nil
+}
