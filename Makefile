@@ -7,7 +7,10 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit integration vet fuzz bench soak demo install uninstall clean
+.PHONY: all build test unit integration vet fuzz bench soak demo install uninstall release vendor-hash clean
+
+# release targets: OS/ARCH pairs built by make release
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
 all: build
 
@@ -35,7 +38,14 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
-	GOOS=darwin $(GO) build -o /dev/null .
+	for p in darwin/arm64 darwin/amd64 linux/arm64; do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -o /dev/null . || exit 1; done
+	@if command -v ruby >/dev/null; then ruby -c packaging/homebrew/opx.rb; \
+	  else echo "ruby not installed: Homebrew formula not syntax-checked"; fi
+	@if command -v nix-hash >/dev/null; then ./packaging/nix/vendor-hash.sh --check && \
+	  nix-instantiate --parse flake.nix >/dev/null && nix-instantiate --parse packaging/nix/home-manager.nix >/dev/null && \
+	  echo "flake.nix and the Home Manager module parse"; \
+	  else echo "nix not installed: flake not checked"; fi
 
 ## fuzz: each fuzz target for FUZZTIME
 fuzz:
@@ -77,5 +87,26 @@ install: build
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/opx $(DESTDIR)$(BINDIR)/opx-authd
 
+## release: dist/opx_VERSION_OS_ARCH.tar.gz for each platform (opx, the
+## opx-authd link, completions, the systemd unit, README) and SHA256SUMS
+release: build
+	rm -rf dist && mkdir -p dist
+	set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; name=opx_$(VERSION)_$${os}_$${arch}; d=dist/$$name; \
+	  mkdir -p $$d/completions; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$d/opx .; \
+	  ln -sf opx $$d/opx-authd; \
+	  bin/opx completion bash > $$d/completions/opx.bash; \
+	  bin/opx completion zsh > $$d/completions/_opx; \
+	  bin/opx completion fish > $$d/completions/opx.fish; \
+	  cp README.md packaging/systemd/opx.service $$d/; \
+	  tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf $$d; \
+	done
+	cd dist && sha256sum *.tar.gz > SHA256SUMS
+
+## vendor-hash: the vendorHash flake.nix needs after go.mod changes (needs nix-hash)
+vendor-hash:
+	./packaging/nix/vendor-hash.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
