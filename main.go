@@ -20,6 +20,16 @@ import (
 // version is stamped by the Makefile (-ldflags -X main.version=...).
 var version = "dev"
 
+const description = `opx caches secrets from 1Password, Vault and OpenBao in a per-user daemon,
+so that tools read them fast and without repeated prompts. The first command
+starts the daemon.
+
+Examples:
+  opx read op://Private/db/password 'vault://secret/app#key'
+  opx run --env DB_PASS=op://Private/db/password -- ./deploy.sh
+  opx login 1password --account my
+  opx status`
+
 // cli is the whole command-line grammar.
 type cli struct {
 	client.Globals
@@ -68,7 +78,7 @@ func run(args []string) int {
 	env := client.NewEnv(paths)
 	parser, err := kong.New(&grammar,
 		kong.Name("opx"),
-		kong.Description("opx caches secrets from 1Password, Vault and OpenBao in a per-user daemon, so that tools read them fast and without repeated prompts."),
+		kong.Description(description),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Resolvers(resolver),
