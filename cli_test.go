@@ -539,3 +539,18 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestReadOfMoreRefsThanOneRequestTakes(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	args := []string{"read"}
+	var want strings.Builder
+	for i := range 1500 {
+		ref := fmt.Sprintf("op://v/many/%d", i)
+		args = append(args, ref)
+		want.WriteString(fv(ref) + "\n")
+	}
+	if out := e.mustOpx(args...); out != want.String() {
+		t.Errorf("read of 1,500 refs: %d bytes, want %d", len(out), want.Len())
+	}
+}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/opxhq/opx/api"
 )
@@ -19,14 +20,21 @@ type ReadCmd struct {
 func (c *ReadCmd) Run(g *Globals, env *Env) error {
 	ctx := context.Background()
 	unique := dedupe(c.Refs)
-	var res *api.ReadsResponse
-	err := env.retryUnlocked(ctx, func() error {
-		var err error
-		res, err = env.Client.Read(ctx, g.Account, unique)
-		return err
-	})
-	if err != nil {
-		return err
+	res := &api.ReadsResponse{Results: map[string]*api.ReadResult{}, Errors: map[string]*api.Error{}}
+	// One round trip per MaxRefs refs: the daemon takes no more in one.
+	for start := 0; start < len(unique); start += api.MaxRefs {
+		chunk := unique[start:min(start+api.MaxRefs, len(unique))]
+		var part *api.ReadsResponse
+		err := env.retryUnlocked(ctx, func() error {
+			var err error
+			part, err = env.Client.Read(ctx, g.Account, chunk)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		maps.Copy(res.Results, part.Results)
+		maps.Copy(res.Errors, part.Errors)
 	}
 	failed := false
 	for _, ref := range unique {
@@ -47,6 +55,7 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 		return &ExitError{Code: 1}
 	}
 	out := make([]byte, 0, 64*len(c.Refs))
+	var err error
 	for i, ref := range c.Refs {
 		r := res.Results[ref]
 		v, err := api.Decode(r.Value, r.Encoding)
