@@ -87,9 +87,11 @@ func TestBenchReport(t *testing.T) {
 		e.mustOpx(args...)
 	}
 	full := rssKB(t, d.Process.Pid)
+	time.Sleep(3 * time.Second) // the daemon gives memory back 2 s after its last connection
+	settled := rssKB(t, d.Process.Pid)
 	rows = append(rows,
 		row{"daemon RSS, idle", fmt.Sprintf("%.1f MB", float64(idle)/1024), "≤ 20 MB"},
-		row{"daemon RSS, 10,000 cached refs", fmt.Sprintf("%.1f MB", float64(full)/1024), "≤ 20 MB"})
+		row{"daemon RSS, 10,000 cached refs (right after the reads / 3 s later)", fmt.Sprintf("%.1f / %.1f MB", float64(full)/1024, float64(settled)/1024), "≤ 20 MB"})
 
 	slow := newEnv(t)
 	slow.startDaemon("", "--backend=fake", "--fake-delay=300ms")
