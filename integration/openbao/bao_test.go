@@ -1,15 +1,10 @@
-// Package baoit runs opx's integration tests against a real OpenBao
-// server (2.4.0) started in this process.
+// Package baoit runs opx's integration tests against a real OpenBao server
+// (2.4.0) started in this process.
 package baoit
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/openbao/openbao/audit"
@@ -22,8 +17,6 @@ import (
 	"github.com/openbao/openbao/internalshared/configutil"
 	"github.com/openbao/openbao/sdk/v2/logical"
 	"github.com/openbao/openbao/vault"
-
-	vapi "github.com/hashicorp/vault/api"
 
 	"github.com/opxhq/opx/integration/harness"
 )
@@ -46,17 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// server is an in-process OpenBao core served over loopback HTTP.
-type server struct {
-	core  *vault.Core
-	root  string
-	addr  string
-	audit string
-
-	mu  sync.Mutex
-	srv *http.Server
-}
-
+// newServer starts an unsealed in-process OpenBao core and serves it.
 func newServer(t *testing.T) harness.Server {
 	core, _, root := vault.TestCoreUnsealedWithConfig(t, &vault.CoreConfig{
 		LogicalBackends:    map[string]logical.Factory{"kv": kv.Factory},
@@ -66,54 +49,8 @@ func newServer(t *testing.T) harness.Server {
 		// test server allows the API, as OpenBao's own tests do.
 		RawConfig: &baoserver.Config{UnsafeAllowAPIAuditCreation: true},
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{core: core, root: root, addr: "http://" + ln.Addr().String(), audit: filepath.Join(t.TempDir(), "audit.log")}
-	s.serve(ln)
-	t.Cleanup(s.Stop)
-	c, err := vapi.NewClient(&vapi.Config{Address: s.addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(root)
-	if err := c.Sys().EnableAuditWithOptionsWithContext(context.Background(), "file", &vapi.EnableAuditOptions{
-		Type: "file", Options: map[string]string{"file_path": s.audit, "log_raw": "false"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (s *server) serve(ln net.Listener) {
-	props := &vault.HandlerProperties{Core: s.core, ListenerConfig: &configutil.Listener{Address: "127.0.0.1"}}
-	srv := &http.Server{Handler: vaulthttp.Handler.Handler(props)}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
-	go srv.Serve(ln)
-}
-
-func (s *server) Addr() string      { return s.addr }
-func (s *server) RootToken() string { return s.root }
-func (s *server) AuditLog() string  { return s.audit }
-
-func (s *server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv != nil {
-		s.srv.Close()
-		s.srv = nil
-	}
-}
-
-func (s *server) Start() {
-	ln, err := net.Listen("tcp", s.addr[len("http://"):])
-	if err != nil {
-		panic(err)
-	}
-	s.serve(ln)
+	props := &vault.HandlerProperties{Core: core, ListenerConfig: &configutil.Listener{Address: "127.0.0.1"}}
+	return harness.NewHTTPServer(t, vaulthttp.Handler.Handler(props), root)
 }
 
 func TestOpenBao(t *testing.T) {

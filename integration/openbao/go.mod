@@ -5,7 +5,6 @@ go 1.26.8
 replace github.com/opxhq/opx => ../..
 
 require (
-	github.com/hashicorp/vault/api v1.23.0
 	github.com/openbao/openbao v0.0.0-20250828202315-f9407a27fbee
 	github.com/openbao/openbao/sdk/v2 v2.4.0
 	github.com/opxhq/opx v0.0.0-00010101000000-000000000000
@@ -132,6 +131,7 @@ require (
 	github.com/hashicorp/raft-autopilot v0.3.0 // indirect
 	github.com/hashicorp/raft-boltdb/v2 v2.0.0-20210421194847-a7e34179d62c // indirect
 	github.com/hashicorp/raft-snapshot v1.0.4 // indirect
+	github.com/hashicorp/vault/api v1.23.0 // indirect
 	github.com/hashicorp/vic v1.5.1-0.20190403131502-bbfe86ec9443 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
 	github.com/huandu/xstrings v1.4.0 // indirect

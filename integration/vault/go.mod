@@ -7,7 +7,6 @@ replace github.com/opxhq/opx => ../..
 require (
 	github.com/hashicorp/vault v1.14.1
 	github.com/hashicorp/vault-plugin-secrets-kv v0.15.0
-	github.com/hashicorp/vault/api v1.23.0
 	github.com/hashicorp/vault/sdk v0.9.2-0.20230530190758-08ee474850e0
 	github.com/opxhq/opx v0.0.0-00010101000000-000000000000
 )
@@ -135,6 +134,7 @@ require (
 	github.com/hashicorp/raft-autopilot v0.2.0 // indirect
 	github.com/hashicorp/raft-boltdb/v2 v2.0.0-20210421194847-a7e34179d62c // indirect
 	github.com/hashicorp/raft-snapshot v1.0.4 // indirect
+	github.com/hashicorp/vault/api v1.23.0 // indirect
 	github.com/hashicorp/vic v1.5.1-0.20190403131502-bbfe86ec9443 // indirect
 	github.com/hashicorp/yamux v0.1.1 // indirect
 	github.com/huandu/xstrings v1.4.0 // indirect
