@@ -244,15 +244,18 @@ func (e *testEnv) daemonsFor() []int {
 		if err != nil || !alive(pid) {
 			continue
 		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, []byte("HOME="+e.vars["HOME"]+"\x00")) {
-			continue
-		}
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cmdline), "\x00")
-		if len(args) > 1 && (args[1] == "daemon" || strings.HasSuffix(args[0], "opx-authd")) {
-			pids = append(pids, pid)
+		if len(args) < 2 || !strings.HasPrefix(args[0], filepath.Dir(opxBin)) || (args[1] != "daemon" && !strings.HasSuffix(args[0], "opx-authd")) {
+			continue
 		}
+		// The daemon is not dumpable, so only root can read its
+		// environment; without it, a daemon of this test binary counts
+		// (the tests run one at a time).
+		if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil && !bytes.Contains(env, []byte("HOME="+e.vars["HOME"]+"\x00")) {
+			continue
+		}
+		pids = append(pids, pid)
 	}
 	return pids
 }
