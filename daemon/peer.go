@@ -58,6 +58,7 @@ func identify(c net.Conn, self string) *Peer {
 	if !ok {
 		return &Peer{Err: fmt.Errorf("not a Unix socket connection")}
 	}
+	accepted := nowTicks()
 	p, err := peerCred(uc)
 	if err != nil {
 		return &Peer{Err: err}
@@ -67,10 +68,18 @@ func identify(c net.Conn, self string) *Peer {
 		p.Err = fmt.Errorf("read process %d: %w", p.PID, err)
 		return p
 	}
+	// A process that started after the connection was accepted cannot be
+	// the one that connected: the peer exited and its pid was reused.
+	if info.start != 0 && accepted != 0 && info.start > accepted+1 {
+		p.Err = fmt.Errorf("process %d started after it connected (pid reused)", p.PID)
+		return p
+	}
 	p.Path = info.path
 	p.Requester = ProcInfo{PID: p.PID, Path: info.path}
 	if self != "" && info.path == self && info.ppid > 1 {
-		if parent, err := procInfo(info.ppid); err == nil {
+		// A parent is older than its child; one that is not is a reused
+		// pid, and the requester stays the client itself.
+		if parent, err := procInfo(info.ppid); err == nil && (parent.start == 0 || parent.start <= info.start) {
 			p.Requester = ProcInfo{PID: info.ppid, Path: parent.path}
 		}
 	}
@@ -79,8 +88,9 @@ func identify(c net.Conn, self string) *Peer {
 
 // procDetails is what procInfo reads about a process.
 type procDetails struct {
-	path string
-	ppid int
+	path  string
+	ppid  int
+	start uint64 // start time, in the OS's unit (see nowTicks); 0 if unknown
 }
 
 // connContext puts the connection's peer in each request's context.

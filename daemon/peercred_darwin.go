@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"net"
 
@@ -51,10 +50,21 @@ func procInfo(pid int) (procDetails, error) {
 	if len(args) < 5 {
 		return procDetails{}, fmt.Errorf("malformed kern.procargs2 for %d", pid)
 	}
-	_ = binary.LittleEndian.Uint32(args[:4])
 	path := args[4:]
 	if i := bytes.IndexByte(path, 0); i >= 0 {
 		path = path[:i]
 	}
-	return procDetails{path: string(path), ppid: int(kp.Eproc.Ppid)}, nil
+	st := kp.Proc.P_starttime
+	start := uint64(st.Sec)*1e6 + uint64(st.Usec)
+	return procDetails{path: string(path), ppid: int(kp.Eproc.Ppid), start: start}, nil
+}
+
+// nowTicks is the time in the unit of process start times (microseconds
+// since the epoch).
+func nowTicks() uint64 {
+	var tv unix.Timeval
+	if err := unix.Gettimeofday(&tv); err != nil {
+		return 0
+	}
+	return uint64(tv.Sec)*1e6 + uint64(tv.Usec)
 }

@@ -48,5 +48,22 @@ func procInfo(pid int) (procDetails, error) {
 		return procDetails{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	ppid, _ := strconv.Atoi(fields[1])
-	return procDetails{path: strings.TrimSuffix(exe, " (deleted)"), ppid: ppid}, nil
+	var start uint64
+	if len(fields) > 19 {
+		start, _ = strconv.ParseUint(fields[19], 10, 64) // field 22: starttime, in clock ticks since boot
+	}
+	return procDetails{path: strings.TrimSuffix(exe, " (deleted)"), ppid: ppid, start: start}, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// nowTicks is the time since boot in the unit of process start times.
+func nowTicks() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*clockTicks + uint64(ts.Nsec)/(1e9/clockTicks)
 }
