@@ -279,6 +279,9 @@ type Vault struct {
 	watcher *vapi.LifetimeWatcher
 	mounts  map[string]mountInfo // by the path asked about
 
+	configured      bool   // an address is known (see Configured)
+	configuredStamp string // config.json stamp that answer is for
+
 	sf    singleflight.Group
 	calls atomic.Uint64
 }
@@ -304,10 +307,17 @@ func (v *Vault) Check(ref Ref) error {
 	return nil
 }
 
-// Configured reports whether a server address is known.
+// Configured reports whether a server address is known. It is asked for
+// every ref, so the answer is kept until config.json changes.
 func (v *Vault) Configured() bool {
-	c, err := LoadVaultConfig(v.kind, v.configFile)
-	return err == nil && c.Address != ""
+	stamp := fileStamp(v.configFile)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.configuredStamp != stamp {
+		c, err := LoadVaultConfig(v.kind, v.configFile)
+		v.configured, v.configuredStamp = err == nil && c.Address != "", stamp
+	}
+	return v.configured
 }
 
 // Calls implements Backend: HTTP reads of secrets.
