@@ -5,7 +5,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
-FUZZTIME ?= 10s
+# Fuzzing is budgeted in executions, not seconds: a wall-clock -fuzztime can
+# fail with a bare "context deadline exceeded" when a loaded machine starves the
+# workers at the deadline (Go issue 75804). FUZZSCALE multiplies every budget;
+# FUZZTIME, when set (e.g. 5m), overrides them all with one duration.
+FUZZSCALE ?= 1
+FUZZMINIMIZETIME ?= 10s
+fuzzrun = $(GO) test -run='^$$' -fuzz='^$(1)$$' -fuzzminimizetime=$(FUZZMINIMIZETIME) \
+	-fuzztime=$(if $(FUZZTIME),$(FUZZTIME),$(shell echo $$(($(3) * $(FUZZSCALE))))x) $(2)
 
 .PHONY: all build test unit integration vet fuzz bench soak demo install uninstall release vendor-hash clean
 
@@ -47,15 +54,15 @@ vet:
 	  echo "flake.nix and the Home Manager module parse"; \
 	  else echo "nix not installed: flake not checked"; fi
 
-## fuzz: each fuzz target for FUZZTIME
+## fuzz: each fuzz target, about 8 s each on two cores (budgets in executions)
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseRef$$' -fuzztime=$(FUZZTIME) ./backend/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseEnvFile$$' -fuzztime=$(FUZZTIME) ./client/
-	$(GO) test -run='^$$' -fuzz='^FuzzHandlers$$' -fuzztime=$(FUZZTIME) ./daemon/
-	$(GO) test -run='^$$' -fuzz='^FuzzAppendJSONString$$' -fuzztime=$(FUZZTIME) ./api/
-	$(GO) test -run='^$$' -fuzz='^FuzzSplitInject$$' -fuzztime=$(FUZZTIME) ./backend/
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./policy/
-	$(GO) test -run='^$$' -fuzz='^FuzzConfigFile$$' -fuzztime=$(FUZZTIME) .
+	$(call fuzzrun,FuzzParseRef,./backend/,80000)
+	$(call fuzzrun,FuzzSplitInject,./backend/,100000)
+	$(call fuzzrun,FuzzParseEnvFile,./client/,80000)
+	$(call fuzzrun,FuzzHandlers,./daemon/,60000)
+	$(call fuzzrun,FuzzAppendJSONString,./api/,60000)
+	$(call fuzzrun,FuzzParse,./policy/,150000)
+	$(call fuzzrun,FuzzConfigFile,.,10000)
 
 ## bench: Go benchmarks, then the whole-process report and the soak, as Markdown tables
 bench: build
