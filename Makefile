@@ -64,10 +64,13 @@ fuzz:
 	$(call fuzzrun,FuzzParse,./policy/,150000)
 	$(call fuzzrun,FuzzConfigFile,.,10000)
 
-## bench: Go benchmarks, then the whole-process report and the soak, as Markdown tables
+## bench: Go benchmarks, then the whole-process report, the soak and the server
+## requests per workload against real Vault and OpenBao, as Markdown tables
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/
 	$(GO) test -tags 'bench soak' -run='^(TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m .
+	cd integration/vault && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
+	cd integration/openbao && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
 
 ## soak: 1,000 connections, 200,000 requests against the fake backend, with a report
 soak:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"github.com/openbao/openbao/audit"
 	auditFile "github.com/openbao/openbao/builtin/audit/file"
 	"github.com/openbao/openbao/builtin/credential/approle"
@@ -21,7 +22,12 @@ import (
 	"github.com/opxhq/opx/integration/harness"
 )
 
-var bins harness.Bins
+var (
+	bins harness.Bins
+	// quiet drops the server's trace log, which -v would otherwise print
+	// around the bench report; the tests keep it for their failures.
+	quiet bool
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "opx-bao-bin")
@@ -41,14 +47,18 @@ func TestMain(m *testing.M) {
 
 // newServer starts an unsealed in-process OpenBao core and serves it.
 func newServer(t *testing.T) harness.Server {
-	core, _, root := vault.TestCoreUnsealedWithConfig(t, &vault.CoreConfig{
+	cfg := &vault.CoreConfig{
 		LogicalBackends:    map[string]logical.Factory{"kv": kv.Factory},
 		CredentialBackends: map[string]logical.Factory{"userpass": userpass.Factory, "approle": approle.Factory},
 		AuditBackends:      map[string]audit.Factory{"file": auditFile.Factory},
 		// OpenBao takes audit devices from its config file only; the
 		// test server allows the API, as OpenBao's own tests do.
 		RawConfig: &baoserver.Config{UnsafeAllowAPIAuditCreation: true},
-	})
+	}
+	if quiet {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	core, _, root := vault.TestCoreUnsealedWithConfig(t, cfg)
 	props := &vault.HandlerProperties{Core: core, ListenerConfig: &configutil.Listener{Address: "127.0.0.1"}}
 	return harness.NewHTTPServer(t, vaulthttp.Handler.Handler(props), root)
 }

@@ -5,6 +5,7 @@ go 1.26.8
 replace github.com/opxhq/opx => ../..
 
 require (
+	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/vault v1.14.1
 	github.com/hashicorp/vault-plugin-secrets-kv v0.15.0
 	github.com/hashicorp/vault/sdk v0.9.2-0.20230530190758-08ee474850e0
@@ -97,7 +98,6 @@ require (
 	github.com/hashicorp/eventlogger v0.2.1 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/hashicorp/go-discover v0.0.0-20210818145131-c573d69da192 // indirect
-	github.com/hashicorp/go-hclog v1.6.3 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/go-kms-wrapping/entropy/v2 v2.0.0 // indirect
 	github.com/hashicorp/go-kms-wrapping/v2 v2.0.9 // indirect

@@ -1,0 +1,111 @@
+package harness
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Report is the server half of `make bench`: how many HTTP requests each
+// workload costs the server when it goes through opx, counted from the
+// server's own audit log. It prints a Markdown table and asserts only that
+// every read returned the right value; the counts are the result.
+func Report(t *testing.T, kind, server string, bins Bins, newServer func(t *testing.T) Server) {
+	s := suite{kind: kind, bins: bins, newServer: newServer}
+	e := s.withToken(t, kind)
+	e.Write("kv2/data/three", map[string]any{"data": map[string]any{"a": "1", "b": "2", "c": "3"}})
+	var distinct []string
+	var want strings.Builder
+	for i := range 20 {
+		e.Write(fmt.Sprintf("kv2/data/s%02d", i), map[string]any{"data": map[string]any{"v": fmt.Sprint(i)}})
+		distinct = append(distinct, s.ref(fmt.Sprintf("kv2/s%02d#v", i)))
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	three := []string{s.ref("kv2/three#a"), s.ref("kv2/three#b"), s.ref("kv2/three#c")}
+
+	type row struct {
+		what            string
+		refs, processes int
+		requests, reads int
+		wall            time.Duration
+	}
+	var rows []row
+	measure := func(what string, refs, processes int, run func()) {
+		from := e.auditSize()
+		start := time.Now()
+		run()
+		wall := time.Since(start)
+		requests, reads := e.requestsAfter(from)
+		rows = append(rows, row{what, refs, processes, requests, reads, wall})
+	}
+	read := func(refs []string, want string) {
+		if r := e.Opx(append([]string{"read"}, refs...)...); r.Code != 0 || r.Stdout != want {
+			t.Errorf("opx read %v = %+v, want %q", refs, r, want)
+		}
+	}
+
+	measure("3 fields of one secret, one `opx read` (first read: token lookup, mount detection)", 3, 1, func() { read(three, "1\n2\n3\n") })
+	measure("the same 3 fields again, within the TTL", 3, 1, func() { read(three, "1\n2\n3\n") })
+	measure("20 secrets, one `opx read`", 20, 1, func() { read(distinct, want.String()) })
+	e.MustOpx("lock")
+	e.MustOpx("unlock")
+	measure("the same 20 secrets after `opx lock` / `opx unlock` (cache wiped)", 20, 1, func() { read(distinct, want.String()) })
+	e.MustOpx("lock")
+	e.MustOpx("unlock")
+	measure("20 concurrent `opx read` processes, one secret each", 20, 20, func() {
+		Parallel(20, func(i int) { read(distinct[i:i+1], fmt.Sprintf("%d\n", i)) })
+	})
+	e.MustOpx("lock")
+	e.MustOpx("unlock")
+	measure("10 concurrent `opx read` processes, the same 3 fields each", 30, 10, func() {
+		Parallel(10, func(int) { read(three, "1\n2\n3\n") })
+	})
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s in-process on loopback; %d cores, %s/%s, %s\n\n", server, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	b.WriteString("| workload | refs | opx processes | HTTP requests to the server | of which secret reads | wall |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", r.what, r.refs, r.processes, r.requests, r.reads, r.wall.Round(time.Millisecond))
+	}
+	b.WriteString("\nA `" + kind + " kv get` per ref makes one process and at least two requests (mount preflight, read) for every ref.\n")
+	fmt.Print(b.String())
+}
+
+func (e *Env) auditSize() int64 {
+	fi, err := os.Stat(e.Srv.AuditLog())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// requestsAfter counts the requests the server answered after offset from
+// of its audit log, and how many of them read a KV v2 secret.
+func (e *Env) requestsAfter(from int64) (requests, reads int) {
+	b, err := os.ReadFile(e.Srv.AuditLog())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	for _, line := range bytes.Split(b[from:], []byte("\n")) {
+		var entry struct {
+			Type    string `json:"type"`
+			Request struct {
+				Path      string `json:"path"`
+				Operation string `json:"operation"`
+			} `json:"request"`
+		}
+		if json.Unmarshal(line, &entry) != nil || entry.Type != "response" {
+			continue
+		}
+		requests++
+		if entry.Request.Operation == "read" && strings.HasPrefix(entry.Request.Path, "kv2/data/") {
+			reads++
+		}
+	}
+	return requests, reads
+}
