@@ -51,38 +51,66 @@ func (l peerListener) Accept() (net.Conn, error) {
 
 // identify reads c's peer credentials and works out the requester. When the
 // peer is the opx client, the requester is its parent: the program that ran
-// `opx read`. Both are resolved now, while the client is still connected,
-// so that a pid reused later cannot be mistaken for it.
+// `opx read`. Both are resolved now, while the client is still connected.
+//
+// A pid can be reused, so each process is checked to be the one meant: on
+// Linux 6.5+ the peer is pinned by a pidfd taken at connect time and must
+// still be running after /proc has been read; elsewhere a peer that started
+// after the connection was accepted is refused. The parent is the one read
+// when the client still has it as parent afterwards (a child whose parent
+// exits is re-parented at once), or, without a pidfd, when it is older than
+// the client.
 func identify(c net.Conn, self string) *Peer {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return &Peer{Err: fmt.Errorf("not a Unix socket connection")}
 	}
 	accepted := nowTicks()
-	p, err := peerCred(uc)
+	p, pin, err := peerCred(uc)
+	defer pin.release()
 	if err != nil {
-		return &Peer{Err: err}
+		if p == nil {
+			p = &Peer{}
+		}
+		p.Err = err
+		return p
+	}
+	exited := func() error { return fmt.Errorf("process %d exited before it could be identified", p.PID) }
+	if !pin.alive() {
+		p.Err = exited()
+		return p
 	}
 	info, err := procInfo(p.PID)
 	if err != nil {
 		p.Err = fmt.Errorf("read process %d: %w", p.PID, err)
 		return p
 	}
-	// A process that started after the connection was accepted cannot be
-	// the one that connected: the peer exited and its pid was reused.
-	if info.start != 0 && accepted != 0 && info.start > accepted+1 {
+	if !pin.alive() {
+		p.Err = exited()
+		return p
+	}
+	if !pin.exact() && info.start != 0 && accepted != 0 && info.start > accepted+1 {
 		p.Err = fmt.Errorf("process %d started after it connected (pid reused)", p.PID)
 		return p
 	}
 	p.Path = info.path
 	p.Requester = ProcInfo{PID: p.PID, Path: info.path}
-	if self != "" && info.path == self && info.ppid > 1 {
-		// A parent is older than its child; one that is not is a reused
-		// pid, and the requester stays the client itself.
-		if parent, err := procInfo(info.ppid); err == nil && (parent.start == 0 || parent.start <= info.start) {
-			p.Requester = ProcInfo{PID: info.ppid, Path: parent.path}
-		}
+	if self == "" || info.path != self || info.ppid <= 1 {
+		return p
 	}
+	parent, err := procInfo(info.ppid)
+	if err != nil {
+		return p
+	}
+	if pin.exact() {
+		again, err := procInfo(p.PID)
+		if err != nil || again.ppid != info.ppid || !pin.alive() {
+			return p
+		}
+	} else if parent.start != 0 && parent.start > info.start {
+		return p
+	}
+	p.Requester = ProcInfo{PID: info.ppid, Path: parent.path}
 	return p
 }
 

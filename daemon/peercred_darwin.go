@@ -8,11 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerCred reads LOCAL_PEERCRED (uid, gid) and LOCAL_PEERPID (pid).
-func peerCred(c *net.UnixConn) (*Peer, error) {
+// peerCred reads LOCAL_PEERCRED (uid, gid) and LOCAL_PEERPID (pid). macOS
+// has no pidfd; identify compares start times instead.
+func peerCred(c *net.UnixConn) (*Peer, peerPin, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return nil, err
+		return nil, noPin, err
 	}
 	var xu *unix.Xucred
 	var pid int
@@ -23,17 +24,26 @@ func peerCred(c *net.UnixConn) (*Peer, error) {
 			pid, serr = unix.GetsockoptInt(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERPID)
 		}
 	}); err != nil {
-		return nil, err
+		return nil, noPin, err
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("LOCAL_PEERCRED: %w", serr)
+		return nil, noPin, fmt.Errorf("LOCAL_PEERCRED: %w", serr)
 	}
 	gid := 0
 	if xu.Ngroups > 0 {
 		gid = int(xu.Groups[0])
 	}
-	return &Peer{PID: pid, UID: int(xu.Uid), GID: gid}, nil
+	return &Peer{PID: pid, UID: int(xu.Uid), GID: gid}, noPin, nil
 }
+
+// peerPin would hold the connecting process; macOS has nothing to hold it by.
+type peerPin struct{}
+
+var noPin peerPin
+
+func (peerPin) exact() bool { return false }
+func (peerPin) alive() bool { return true }
+func (peerPin) release()    {}
 
 // procInfo reads a process's executable (kern.procargs2) and parent
 // (kern.proc.pid).

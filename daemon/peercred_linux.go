@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,23 +12,61 @@ import (
 )
 
 // peerCred reads SO_PEERCRED: the pid, uid and gid of the process that
-// connected.
-func peerCred(c *net.UnixConn) (*Peer, error) {
+// connected, and pins that process with SO_PEERPIDFD (Linux 6.5+), a pidfd
+// taken at connect time that names the process itself, not its pid.
+func peerCred(c *net.UnixConn) (*Peer, peerPin, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return nil, err
+		return nil, noPin, err
 	}
 	var cred *unix.Ucred
-	var serr error
+	var serr, perr error
+	pidfd := -1
 	if err := raw.Control(func(fd uintptr) {
 		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if serr == nil {
+			pidfd, perr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+		}
 	}); err != nil {
-		return nil, err
+		return nil, noPin, err
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("SO_PEERCRED: %w", serr)
+		return nil, noPin, fmt.Errorf("SO_PEERCRED: %w", serr)
 	}
-	return &Peer{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
+	p := &Peer{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}
+	switch {
+	case perr == nil:
+		unix.CloseOnExec(pidfd)
+		return p, peerPin{fd: pidfd}, nil
+	case errors.Is(perr, unix.ESRCH):
+		return p, noPin, fmt.Errorf("process %d exited before it could be identified", p.PID)
+	default:
+		// An older kernel: identify falls back to comparing start times.
+		return p, noPin, nil
+	}
+}
+
+// peerPin holds the connecting process by pidfd while it is identified.
+type peerPin struct{ fd int }
+
+var noPin = peerPin{fd: -1}
+
+// exact reports whether the pin names the process itself.
+func (p peerPin) exact() bool { return p.fd >= 0 }
+
+// alive reports whether the pinned process is still running, so that its
+// pid cannot have been reused; true when there is no pin.
+func (p peerPin) alive() bool {
+	if p.fd < 0 {
+		return true
+	}
+	return unix.PidfdSendSignal(p.fd, 0, nil, 0) == nil
+}
+
+func (p peerPin) release() {
+	if p.fd >= 0 {
+		unix.Close(p.fd)
+	}
 }
 
 // procInfo reads a process's executable and parent from /proc.
