@@ -35,8 +35,7 @@ func peerCred(c *net.UnixConn) (*Peer, peerPin, error) {
 	}
 	p := &Peer{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}
 	switch {
-	case perr == nil:
-		unix.CloseOnExec(pidfd)
+	case perr == nil: // the kernel opens it close-on-exec
 		return p, peerPin{fd: pidfd}, nil
 	case errors.Is(perr, unix.ESRCH):
 		return p, noPin, fmt.Errorf("process %d exited before it could be identified", p.PID)
