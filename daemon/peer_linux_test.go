@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,7 @@ func listenTemp(t *testing.T) (*net.UnixListener, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	ln.SetDeadline(time.Now().Add(time.Minute)) // a child that never connects fails the test, not the run
 	return ln, sock
 }
 
