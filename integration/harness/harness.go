@@ -42,6 +42,24 @@ type Bins struct {
 	Opx, FakeOp, Root string
 }
 
+// Main is a server module's TestMain: it builds the programs into a
+// temporary directory, runs the tests and removes the directory.
+func Main(m *testing.M, bins *Bins) {
+	dir, err := os.MkdirTemp("", "opx-it-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bins, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // Build compiles opx and the fake op from the repository at ../.. of the
 // calling test's directory.
 func Build(dir string) (Bins, error) {

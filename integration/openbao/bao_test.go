@@ -3,8 +3,6 @@
 package baoit
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -29,21 +27,7 @@ var (
 	quiet bool
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "opx-bao-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins, err = harness.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.Main(m, &bins) }
 
 // newServer starts an unsealed in-process OpenBao core and serves it.
 func newServer(t *testing.T) harness.Server {
