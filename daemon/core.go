@@ -107,10 +107,15 @@ type core struct {
 
 	cache *ttlcache.Cache[cacheKey, *secret]
 
-	// storeMu orders cache stores against wipes: a store holds it for
-	// reading while it checks the session epoch and sets the value, a
-	// wipe holds it for writing.
-	storeMu sync.RWMutex
+	// storeMu orders cache stores and backend call starts against wipes:
+	// a store holds it for reading while it checks the session epoch and
+	// sets the value, a call start while it checks the epoch and takes
+	// epochCtx; a wipe (on lock) holds it for writing and cancels epochCtx.
+	// So once a lock has returned, nothing fetched before it is stored, and
+	// every backend call of the old epoch runs on a cancelled context.
+	storeMu     sync.RWMutex
+	epochCtx    context.Context
+	epochCancel context.CancelFunc
 
 	mu       sync.Mutex
 	inflight map[cacheKey]*call
@@ -144,6 +149,7 @@ func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.
 		busy:     make(map[string]int),
 		sem:      make(chan struct{}, max(cfg.MaxConcurrent, 1)),
 	}
+	c.epochCtx, c.epochCancel = context.WithCancel(context.Background())
 	if w, ok := b.(backend.Windowed); ok {
 		c.window = w.BatchWindow()
 	}
@@ -169,7 +175,8 @@ var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked; run: o
 // on without it, for the requests that share it and for the cache.
 func (c *core) resolve(ctx context.Context, account string, refs []string) []outcome {
 	out := make([]outcome, len(refs))
-	if c.session.Locked() {
+	locked, epoch := c.session.State()
+	if locked {
 		for i := range out {
 			out[i].err = errLocked
 		}
@@ -191,7 +198,6 @@ func (c *core) resolve(ctx context.Context, account string, refs []string) []out
 		missing = true
 	}
 	if missing {
-		epoch := c.session.Epoch()
 		c.mu.Lock()
 		for i, ref := range refs {
 			if out[i].ok {
@@ -338,40 +344,48 @@ func (c *core) run(b *batch) {
 	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 
-	refs := make([]string, len(b.calls))
-	for i, cl := range b.calls {
+	// A call of an epoch that a lock has ended is not made: its requests
+	// get session_locked. The rest run on the epoch's context, which the
+	// next lock cancels.
+	var live []*call
+	c.storeMu.RLock()
+	locked, current := c.session.State()
+	for _, cl := range b.calls {
+		if locked || cl.epoch != current {
+			cl.err = errLocked
+			continue
+		}
+		live = append(live, cl)
+	}
+	epochCtx := c.epochCtx
+	c.storeMu.RUnlock()
+
+	refs := make([]string, len(live))
+	for i, cl := range live {
 		refs[i] = cl.key.ref
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.BackendTimeout)
-	defer cancel()
-	start := time.Now()
-	results := c.backend.Read(ctx, b.account, refs)
-	c.log.Debug().Int("refs", len(refs)).Dur("took", time.Since(start)).Msg("backend call")
-	if len(results) != len(refs) {
-		err := api.Errorf(api.CodeBackendError, "backend %s returned %d results for %d refs", c.backend.Name(), len(results), len(refs))
-		results = make([]backend.Result, len(refs))
-		for i := range results {
-			results[i].Err = err
-		}
+	var results []backend.Result
+	if len(live) > 0 {
+		results = c.fetch(epochCtx, b.account, refs)
 	}
 
 	authFailed, authMsg := false, ""
 	now := time.Now()
 	c.storeMu.RLock()
-	current := c.session.Epoch()
-	for i, cl := range b.calls {
+	_, current = c.session.State()
+	for i, cl := range live {
 		r := results[i]
+		if cl.epoch != current {
+			clear(r.Value)
+			cl.err = errLocked
+			continue
+		}
 		if r.Err != nil {
 			cl.err = r.Err
 			var ae *api.Error
 			if errors.As(r.Err, &ae) && ae.Code == api.CodeUnauthorized {
 				authFailed, authMsg = true, ae.Message
 			}
-			continue
-		}
-		if cl.epoch != current {
-			clear(r.Value)
-			cl.err = errLocked
 			continue
 		}
 		ttl := c.cfg.TTL
@@ -416,10 +430,35 @@ func (c *core) run(b *batch) {
 	}
 }
 
-// wipe drops every cached value, zeroing it. It runs on lock and shutdown.
+// fetch makes one backend call for refs on a context derived from ctx (the
+// epoch's), bounded by the backend timeout. It always returns one result
+// per ref.
+func (c *core) fetch(ctx context.Context, account string, refs []string) []backend.Result {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.BackendTimeout)
+	defer cancel()
+	start := time.Now()
+	results := c.backend.Read(ctx, account, refs)
+	c.log.Debug().Int("refs", len(refs)).Dur("took", time.Since(start)).Msg("backend call")
+	if len(results) != len(refs) {
+		for _, r := range results {
+			clear(r.Value)
+		}
+		err := api.Errorf(api.CodeBackendError, "backend %s returned %d results for %d refs", c.backend.Name(), len(results), len(refs))
+		results = make([]backend.Result, len(refs))
+		for i := range results {
+			results[i].Err = err
+		}
+	}
+	return results
+}
+
+// wipe drops every cached value, zeroing it, and cancels the backend calls
+// of the epoch that ends. It runs on lock and shutdown.
 func (c *core) wipe() {
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
+	c.epochCancel()
+	c.epochCtx, c.epochCancel = context.WithCancel(context.Background())
 	for _, it := range c.cache.Items() {
 		it.Value().wipe()
 	}

@@ -65,6 +65,17 @@ func (s *Session) Epoch() uint64 {
 	return s.epoch
 }
 
+// State reports whether the session is locked and its epoch, read together:
+// a request that found the session unlocked holds the epoch of that unlocked
+// period, so anything it fetches is dropped if a lock comes in between.
+// (Reading Locked and then Epoch could pair "unlocked" with the epoch of a
+// lock that happened in between, and cache a value fetched after the lock.)
+func (s *Session) State() (locked bool, epoch uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.locked, s.epoch
+}
+
 // Touch records a successful read: it starts the idle countdown on the first
 // one and restarts it on every later one. It is cheap; the timer is only
 // re-armed when it fires.
