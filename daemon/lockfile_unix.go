@@ -23,9 +23,18 @@ type lockFile struct{ f *os.File }
 // acquireLock takes the lock at path without waiting. When another daemon
 // holds it the error wraps ErrAlreadyRunning and names that daemon's pid.
 func acquireLock(path string) (*lockFile, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	// Never through a link (a planted one would have the pid written into
+	// its target), and without blocking on a FIFO.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o600)
 	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("lock file %s is a symbolic link; remove it (opx makes its own)", path)
+		}
 		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := checkLockFile(f, path); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		defer f.Close()
@@ -49,4 +58,19 @@ func acquireLock(path string) (*lockFile, error) {
 func (l *lockFile) release() {
 	_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 	_ = l.f.Close()
+}
+
+// checkLockFile refuses a lock file that is not a regular file of this user.
+func checkLockFile(f *os.File, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("check lock file %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("lock file %s is not a regular file; remove it (opx makes its own)", path)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("lock file %s is owned by uid %d, not by you; remove it", path, st.Uid)
+	}
+	return nil
 }

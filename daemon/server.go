@@ -170,15 +170,15 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}, be, s.session, log)
 	defer s.core.close()
 
-	// We hold the lock, so a socket file here is a dead daemon's.
-	if err := os.Remove(paths.SocketPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket: %w", err)
+	// We hold the lock, so a socket here is a dead daemon's.
+	if err := removeStaleSocket(paths.SocketPath); err != nil {
+		return err
 	}
 	ln, err := listenUnix(paths.SocketPath)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(paths.SocketPath)
+	defer removeOwnSocket(paths.SocketPath, ln)
 
 	srv := &http.Server{
 		Handler:           s.routes(),
@@ -256,6 +256,58 @@ func (s *server) trimWhenIdle() func(net.Conn, http.ConnState) {
 	}
 }
 
+// removeStaleSocket removes a socket left at path by a daemon that died.
+// Anything else there (a user's file, a FIFO, a directory, a link) is never
+// removed: it is an error naming the path.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check the socket path %s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("socket path %s is not a socket (%s); opx removes only a stale socket there: move it away or choose another --sock", path, fileKind(fi.Mode()))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// removeOwnSocket removes the socket at path at shutdown if it is still the
+// one ln made (not something another process put there since).
+func removeOwnSocket(path string, ln net.Listener) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return
+	}
+	if mine, ok := ln.(interface{ sameFile(os.FileInfo) bool }); ok && !mine.sameFile(fi) {
+		return
+	}
+	os.Remove(path)
+}
+
+// fileKind names the type of a file for error messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}
+
 // listenUnix listens on path with a socket file only the owner can use.
 func listenUnix(path string) (net.Listener, error) {
 	ln, err := net.Listen("unix", path)
@@ -267,8 +319,22 @@ func listenUnix(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("chmod socket: %w", err)
 	}
-	return ln, nil
+	fi, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("check socket: %w", err)
+	}
+	return &ownedListener{ln, fi}, nil
 }
+
+// ownedListener remembers which file its socket is, so that shutdown removes
+// only that one.
+type ownedListener struct {
+	net.Listener
+	fi os.FileInfo
+}
+
+func (l *ownedListener) sameFile(fi os.FileInfo) bool { return os.SameFile(l.fi, fi) }
 
 // onLock runs when the session locks: the cache is wiped at once.
 func (s *server) onLock(reason string) {
