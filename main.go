@@ -89,7 +89,7 @@ func run(args []string) int {
 	}
 	ctx, err := parser.Parse(rest)
 	if err != nil {
-		parser.Errorf("%s", err)
+		parser.Errorf("%s", client.Printable(err.Error()))
 		return 2
 	}
 	err = ctx.Run(&grammar.Globals)
@@ -107,10 +107,10 @@ func fail(err error) int {
 	if errors.As(err, &exit) {
 		return exit.Code
 	}
-	fmt.Fprintf(os.Stderr, "opx: error: %s\n", err)
+	fmt.Fprintf(os.Stderr, "opx: error: %s\n", client.Printable(err.Error()))
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Hint != "" {
-		fmt.Fprintf(os.Stderr, "opx: hint: %s\n", ce.Hint)
+		fmt.Fprintf(os.Stderr, "opx: hint: %s\n", client.Printable(ce.Hint))
 	}
 	if errors.Is(err, daemon.ErrAlreadyRunning) {
 		return daemon.ExitAlreadyRunning

@@ -32,7 +32,17 @@ const (
 	CodeBackendTimeout = "backend_timeout"
 	CodeInternal       = "internal"
 	CodeMethod         = "method_not_allowed"
+	// CodeRateLimited: a backend's rate limit, or opx's own budget.
+	CodeRateLimited = "rate_limited"
+	// CodeAuditUnavailable: the audit log is enabled and this decision
+	// could not be recorded, so the request is refused.
+	CodeAuditUnavailable = "audit_unavailable"
 )
+
+// PathsHeader is the response header in which the daemon names the config
+// and policy files it uses (a URL query: config=...&policy=...), so that a
+// client whose own paths differ can say so.
+const PathsHeader = "Opx-Paths"
 
 // HTTPStatus returns the HTTP status the daemon sends with code.
 func HTTPStatus(code string) int {
@@ -55,6 +65,10 @@ func HTTPStatus(code string) int {
 		return http.StatusGatewayTimeout
 	case CodeMethod:
 		return http.StatusMethodNotAllowed
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
+	case CodeAuditUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -155,6 +169,26 @@ type Status struct {
 	Goroutines    int           `json:"goroutines"`
 	Session       SessionStatus `json:"session"`
 	Policy        PolicyStatus  `json:"policy"`
+	Audit         AuditStatus   `json:"audit"`
+	Paths         Paths         `json:"paths"`
+}
+
+// Paths are the files and directories the daemon uses.
+type Paths struct {
+	Config string `json:"config"`
+	Policy string `json:"policy"`
+	Socket string `json:"socket"`
+	Data   string `json:"data_dir"`
+	Log    string `json:"log"`
+}
+
+// AuditStatus is the audit-log part of Status. Healthy is false when the
+// last write failed (Error says why); reads are refused then.
+type AuditStatus struct {
+	Enabled bool   `json:"enabled"`
+	Healthy bool   `json:"healthy"`
+	Path    string `json:"path,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // SessionStatus is the session part of Status. TimeUntilLockSeconds is -1
@@ -166,11 +200,17 @@ type SessionStatus struct {
 	TimeUntilLockSeconds int64  `json:"time_until_lock_seconds"`
 }
 
-// PolicyStatus is the access-policy part of Status. Loaded is false when no
-// policy file exists (everything is allowed).
+// PolicyStatus is the access-policy part of Status. State is "none" (no
+// file: everything is allowed), "loaded", or "failed_closed" (the file went
+// missing, unreadable, insecure or broken: everything is denied; Reason
+// says why). Loaded is State == "loaded". Hash is the SHA-256 of the content
+// in force; Reason, when loaded, names an edit that did not parse.
 type PolicyStatus struct {
 	Path        string `json:"path"`
+	State       string `json:"state"`
 	Loaded      bool   `json:"loaded"`
 	Rules       int    `json:"rules"`
 	DefaultDeny bool   `json:"default_deny"`
+	Hash        string `json:"hash,omitempty"`
+	Reason      string `json:"reason,omitempty"`
 }

@@ -3,9 +3,15 @@
 // midnight and removed after the retention period. It never records a
 // secret value: events name refs, programs and reasons. It also reads the
 // files back for `opx audit`.
+//
+// Each record is one whole line written in one call. A write that fails
+// part-way (a full disk) is cut off again, so that every line of every file
+// parses, and the failure is returned: the daemon refuses a read whose
+// decision it could not record, as Vault does.
 package audit
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +32,16 @@ const (
 	BackendLogin   = "BACKEND_LOGIN"
 	DaemonStart    = "DAEMON_START"
 	DaemonStop     = "DAEMON_STOP"
+	// PolicyChange records a change of the policy in force: its state
+	// (none, loaded, failed_closed), content hash and why.
+	PolicyChange = "POLICY_CHANGE"
+)
+
+// Actions an ACCESS_DECISION is about.
+const (
+	ActionRead   = "read"
+	ActionLock   = "lock"
+	ActionUnlock = "unlock"
 )
 
 // Decisions.
@@ -42,10 +58,13 @@ type Peer struct {
 	Path string `json:"Path"`
 }
 
-// Requester is the program judged by the policy, as recorded.
+// Requester is the program judged by the policy, as recorded. Via says how
+// it was found when it is not the peer itself: "parent of the opx client".
 type Requester struct {
-	PID  int    `json:"PID"`
-	Path string `json:"Path"`
+	PID       int    `json:"PID"`
+	Path      string `json:"Path"`
+	ExeSHA256 string `json:"exe_sha256,omitempty"`
+	Via       string `json:"via,omitempty"`
 }
 
 // Log is an open audit log. A nil *Log records nothing, so callers need no
@@ -55,9 +74,12 @@ type Log struct {
 	retention int // days; 0 keeps every file
 	now       func() time.Time
 
-	mu   sync.Mutex
-	day  string
-	file *os.File
+	mu      sync.Mutex
+	day     string
+	file    *os.File
+	line    bytes.Buffer // the record being written
+	newline bool         // a torn record could not be cut off: start on a new line
+	err     error        // the last write's failure, nil when healthy
 }
 
 // FileName is the audit file of the given day.
@@ -108,35 +130,86 @@ func (l *Log) pruneLocked(now time.Time) {
 	}
 }
 
-// write appends one event built by fill.
-func (l *Log) write(event string, fill func(e *zerolog.Event)) {
+// write appends one event built by fill, as one line in one write call.
+func (l *Log) write(event string, fill func(e *zerolog.Event)) error {
 	if l == nil {
-		return
+		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	if err := l.rotateLocked(now); err != nil {
-		return
+		l.err = err
+		return err
 	}
-	zl := zerolog.New(l.file)
+	l.line.Reset()
+	if l.newline {
+		l.line.WriteByte('\n')
+	}
+	zl := zerolog.New(&l.line)
 	e := zl.Log().Str("timestamp", now.Format(time.RFC3339Nano)).Str("event", event)
 	fill(e)
 	e.Send()
+	b := l.line.Bytes()
+	n, err := l.file.Write(b)
+	if err == nil && n == len(b) {
+		l.newline, l.err = false, nil
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("short write (%d of %d bytes)", n, len(b))
+	}
+	err = fmt.Errorf("write audit log %s: %w", l.file.Name(), err)
+	if n > 0 {
+		// Cut the torn record off, so the file holds whole lines only.
+		// When that fails too, the next record starts on a line of its own.
+		fi, serr := l.file.Stat()
+		if serr != nil || l.file.Truncate(fi.Size()-int64(n)) != nil {
+			l.newline = true
+		}
+	}
+	l.err = err
+	return err
 }
 
-// Access records a policy decision for one ref.
-func (l *Log) Access(p Peer, r Requester, ref, decision, reason, policyPath string) {
-	l.write(AccessDecision, func(e *zerolog.Event) {
-		e.Interface("peer_info", p).Interface("requester", r).Str("reference", ref).
+// Health reports whether the last write succeeded, and its error if not.
+func (l *Log) Health() (healthy bool, err error) {
+	if l == nil {
+		return true, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err == nil, l.err
+}
+
+// Path is the file written today, or "" for a nil log.
+func (l *Log) Path() string {
+	if l == nil {
+		return ""
+	}
+	return filepath.Join(l.dir, FileName(l.now()))
+}
+
+// Access records a policy decision: for one ref (action read), or for a
+// lock or unlock (ref ""). An error means the decision is not on record.
+func (l *Log) Access(p Peer, r Requester, action, ref, decision, reason, policyPath string) error {
+	return l.write(AccessDecision, func(e *zerolog.Event) {
+		e.Interface("peer_info", p).Interface("requester", r).Str("action", action).Str("reference", ref).
 			Str("decision", decision).Str("reason", reason).Str("policy_path", policyPath)
+	})
+}
+
+// Policy records a change of the policy in force.
+func (l *Log) Policy(state, hash, reason, policyPath string) error {
+	return l.write(PolicyChange, func(e *zerolog.Event) {
+		e.Str("state", state).Str("hash", hash).Str("reason", reason).Str("policy_path", policyPath)
 	})
 }
 
 // AuthFailure records a refused connection or request, or a backend that
 // rejected its credentials.
-func (l *Log) AuthFailure(p *Peer, reason string) {
-	l.write(AuthFailure, func(e *zerolog.Event) {
+func (l *Log) AuthFailure(p *Peer, reason string) error {
+	return l.write(AuthFailure, func(e *zerolog.Event) {
 		if p != nil {
 			e.Interface("peer_info", p)
 		}
@@ -145,13 +218,13 @@ func (l *Log) AuthFailure(p *Peer, reason string) {
 }
 
 // Session records a lock or unlock.
-func (l *Log) Session(event, reason string) {
-	l.write(event, func(e *zerolog.Event) { e.Str("reason", reason) })
+func (l *Log) Session(event, reason string) error {
+	return l.write(event, func(e *zerolog.Event) { e.Str("reason", reason) })
 }
 
 // BackendLogin records a backend login and its outcome.
 func (l *Log) BackendLogin(backend, method string, err error) {
-	l.write(BackendLogin, func(e *zerolog.Event) {
+	_ = l.write(BackendLogin, func(e *zerolog.Event) {
 		e.Str("backend", backend).Str("method", method).Bool("success", err == nil)
 		if err != nil {
 			e.Str("reason", err.Error())
@@ -160,8 +233,8 @@ func (l *Log) BackendLogin(backend, method string, err error) {
 }
 
 // Daemon records the daemon starting or stopping.
-func (l *Log) Daemon(event string, pid int, version string) {
-	l.write(event, func(e *zerolog.Event) { e.Int("pid", pid).Str("version", version) })
+func (l *Log) Daemon(event string, pid int, version string) error {
+	return l.write(event, func(e *zerolog.Event) { e.Int("pid", pid).Str("version", version) })
 }
 
 // Close closes the open file.

@@ -25,11 +25,11 @@ func TestRotationRetentionAndDenials(t *testing.T) {
 	clock := day1
 	l.now = func() time.Time { return clock }
 	peer := Peer{PID: 10, UID: 1000, GID: 1000, Path: "/usr/bin/opx"}
-	l.Access(peer, Requester{PID: 9, Path: "/usr/bin/kubectl"}, "op://Production/db/password", Deny, "no rule", "/p.json")
-	l.Access(peer, Requester{PID: 9, Path: "/usr/bin/kubectl"}, "op://Production/db/password", Allow, "rule 0", "/p.json")
+	l.Access(peer, Requester{PID: 9, Path: "/usr/bin/kubectl"}, ActionRead, "op://Production/db/password", Deny, "no rule", "/p.json")
+	l.Access(peer, Requester{PID: 9, Path: "/usr/bin/kubectl"}, ActionRead, "op://Production/db/password", Allow, "rule 0", "/p.json")
 	clock = day1.Add(3 * time.Second) // past midnight
-	l.Access(peer, Requester{PID: 9, Path: "/usr/bin/kubectl"}, "op://Production/db/password", Deny, "no rule", "/p.json")
-	l.Access(peer, Requester{PID: 8, Path: "/tmp/evil"}, "op://Private/bank/pin", Deny, "no rule", "/p.json")
+	l.Access(peer, Requester{PID: 9, Path: "/usr/bin/kubectl"}, ActionRead, "op://Production/db/password", Deny, "no rule", "/p.json")
+	l.Access(peer, Requester{PID: 8, Path: "/tmp/evil"}, ActionRead, "op://Private/bank/pin", Deny, "no rule", "/p.json")
 	l.AuthFailure(&peer, "invalid bearer token")
 	l.Session(SessionLock, "idle_timeout")
 	l.BackendLogin("vault", "userpass", errors.New("permission denied"))
@@ -68,7 +68,7 @@ func TestRotationRetentionAndDenials(t *testing.T) {
 
 func TestNilLogRecordsNothing(t *testing.T) {
 	var l *Log
-	l.Access(Peer{}, Requester{}, "op://a/b/c", Allow, "", "")
+	l.Access(Peer{}, Requester{}, ActionRead, "op://a/b/c", Allow, "", "")
 	l.AuthFailure(nil, "x")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

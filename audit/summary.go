@@ -14,14 +14,17 @@ type Record struct {
 	Event     string    `json:"event"`
 	Peer      Peer      `json:"peer_info"`
 	Requester Requester `json:"requester"`
+	Action    string    `json:"action"` // "" in files of older versions: read
 	Reference string    `json:"reference"`
 	Decision  string    `json:"decision"`
 	Reason    string    `json:"reason"`
 }
 
-// Denial is the denials of one program for one ref.
+// Denial is the denials of one program for one ref (or for a lock or
+// unlock: Action says which; Reference is "" then).
 type Denial struct {
 	Path      string    `json:"path"`
+	Action    string    `json:"action"`
 	Reference string    `json:"reference"`
 	Count     int       `json:"count"`
 	Last      time.Time `json:"last"`
@@ -31,7 +34,7 @@ type Denial struct {
 // Denials summarises the DENY decisions in dir's files since since, most
 // recent first. Lines that do not parse are skipped.
 func Denials(dir string, since time.Time) ([]Denial, error) {
-	type key struct{ path, ref string }
+	type key struct{ path, action, ref string }
 	byKey := map[key]*Denial{}
 	for _, file := range Files(dir, since) {
 		f, err := os.Open(file)
@@ -49,10 +52,13 @@ func Denials(dir string, since time.Time) ([]Denial, error) {
 			if err != nil || ts.Before(since) {
 				continue
 			}
-			k := key{r.Requester.Path, r.Reference}
+			if r.Action == "" {
+				r.Action = ActionRead
+			}
+			k := key{r.Requester.Path, r.Action, r.Reference}
 			d := byKey[k]
 			if d == nil {
-				d = &Denial{Path: k.path, Reference: k.ref}
+				d = &Denial{Path: k.path, Action: k.action, Reference: k.ref}
 				byKey[k] = d
 			}
 			d.Count++

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -37,6 +38,10 @@ func NewEnv(paths xdg.Paths) *Env {
 		Paths:      paths,
 		Autostart:  os.Getenv("OPX_AUTOSTART") != "0",
 		DaemonPath: os.Getenv("OPX_AUTHD_PATH"),
+		Warn: func(msg string) {
+			fmt.Fprintf(os.Stderr, "opx: warning: %s\n", Printable(msg))
+		},
+		WarnOnce: &sync.Once{},
 	}
 	noStart := opts
 	noStart.Autostart = false

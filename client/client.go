@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -56,6 +57,10 @@ type Options struct {
 	DaemonPath string
 	// StartTimeout bounds the wait for an autostarted daemon; zero means 10s.
 	StartTimeout time.Duration
+	// Warn, if set, is told (once per Client, or per WarnOnce when shared)
+	// when the daemon uses other config or policy files than Paths names.
+	Warn     func(msg string)
+	WarnOnce *sync.Once
 }
 
 // Client is a connection to the daemon. It is safe for concurrent use.
@@ -64,6 +69,7 @@ type Client struct {
 
 	initOnce sync.Once
 	initErr  error
+	warnOnce sync.Once
 	token    string
 	tlsConf  *tls.Config
 
@@ -214,6 +220,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &Error{Message: fmt.Sprintf("request to the daemon failed: %v", err), Err: err,
 			Hint: "the daemon may have stopped or crashed; run the command again to start a new one, or see " + c.opts.Paths.LogFile}
 	}
+	c.comparePaths(resp.Header.Get(api.PathsHeader))
 	if resp.StatusCode != http.StatusOK {
 		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
@@ -226,6 +233,38 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	clear(data)
 	return nil
+}
+
+// comparePaths warns when the daemon's config or policy file (from its
+// api.PathsHeader) is not this client's: it was started in another
+// environment, and its policy is not the one the user edits.
+func (c *Client) comparePaths(header string) {
+	if c.opts.Warn == nil || header == "" {
+		return
+	}
+	theirs, err := url.ParseQuery(header)
+	if err != nil {
+		return
+	}
+	p := c.opts.Paths
+	var diffs []string
+	if got := theirs.Get("policy"); got != p.PolicyFile {
+		diffs = append(diffs, fmt.Sprintf("the policy %s (this command's is %s)", got, p.PolicyFile))
+	}
+	if got := theirs.Get("config"); got != p.ConfigFile {
+		diffs = append(diffs, fmt.Sprintf("the config %s (this command's is %s)", got, p.ConfigFile))
+	}
+	if len(diffs) == 0 {
+		return
+	}
+	once := c.opts.WarnOnce
+	if once == nil {
+		once = &c.warnOnce
+	}
+	once.Do(func() {
+		c.opts.Warn(fmt.Sprintf("the running daemon uses %s: it was started with other HOME or XDG settings. "+
+			"To use this command's, restart it: stop it (kill the pid that opx status shows) and run the command again", strings.Join(diffs, " and ")))
+	})
 }
 
 // roundTrip sends req on the kept connection, or a new one. A kept

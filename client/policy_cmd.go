@@ -1,7 +1,10 @@
 package client
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -16,20 +19,25 @@ type PolicyCmd struct {
 
 // PolicyCheckCmd is `opx policy check [--path EXE] [--pid N] REF...`.
 type PolicyCheckCmd struct {
-	Path string   `help:"The program's executable (default: the program that runs this opx, as the daemon would judge it)." placeholder:"EXE"`
+	Path string   `help:"The program's executable; links are followed as the daemon follows them (default: the program that runs this opx, as the daemon would judge it)." placeholder:"EXE"`
 	PID  int      `help:"The program's pid, for pid rules." placeholder:"N"`
 	Refs []string `arg:"" name:"ref" help:"Refs to check."`
 }
 
-// Run evaluates the policy file as the daemon does and prints one line per
-// ref; it exits 1 when any ref is denied.
+// Run evaluates the policy file as the daemon does (the same functions:
+// links in paths resolved, content hashes of executables) and prints one
+// line per ref; it exits 1 when any ref is denied. Rules that name a shell
+// or an interpreter are flagged.
 func (c *PolicyCheckCmd) Run(env *Env) error {
 	store, err := policy.Load(env.Paths.PolicyFile, nil)
 	if err != nil {
 		return &Error{Message: err.Error(), Hint: "fix the file; a running daemon keeps its last good policy meanwhile"}
 	}
-	req := policy.Requester{PID: c.PID, Path: c.Path}
-	if req.Path == "" {
+	penv := policy.Env{Home: os.Getenv("HOME"), Signed: daemon.SignedCheck()}
+	req := policy.Requester{PID: c.PID}
+	if c.Path != "" {
+		req.Path = policy.ResolvePath(c.Path, penv.Home)
+	} else {
 		ppid := os.Getppid()
 		path, err := daemon.ProcessPath(ppid)
 		if err != nil {
@@ -40,37 +48,82 @@ func (c *PolicyCheckCmd) Run(env *Env) error {
 			req.PID = ppid
 		}
 	}
-	p := store.Current()
-	if p == nil {
-		fmt.Fprintf(env.Stdout, "no policy file at %s: every program of yours may read every ref\n", store.Path())
+	snap := store.Current()
+	switch snap.State {
+	case policy.StateNone:
+		fmt.Fprintf(env.Stdout, "no policy file at %s: every program of yours may read every ref\n", Printable(store.Path()))
 		return nil
+	case policy.StateFailedClosed:
+		fmt.Fprintf(env.Stdout, "the policy file fails closed: %s\n", Printable(snap.Reason))
+	}
+	if snap.State == policy.StateLoaded && snap.Policy.UsesExeSHA256() {
+		if sum, err := fileSHA256(req.Path); err == nil {
+			req.ExeSHA256 = sum
+		} else {
+			fmt.Fprintf(env.Stderr, "opx: warning: cannot hash %s for exe_sha256 rules: %v\n", Printable(req.Path), err)
+		}
+	}
+	shown := Printable(req.Path)
+	if c.Path != "" && req.Path != c.Path {
+		shown = Printable(c.Path) + " (" + Printable(req.Path) + ")"
 	}
 	denied := false
 	for _, ref := range c.Refs {
-		d := p.Decide(req, ref, daemon.SignedCheck())
+		d := snap.Decide(req, ref, penv)
 		verdict := "ALLOW"
 		if !d.Allow {
 			verdict, denied = "DENY", true
 		}
 		detail := ""
 		if d.Rule >= 0 {
-			r := p.Allow[d.Rule]
-			var who []string
-			if r.Path != "" {
-				who = append(who, "path "+r.Path)
-			}
-			if r.PathSHA256 != "" {
-				who = append(who, "path_sha256 "+r.PathSHA256[:12]+"...")
-			}
-			if r.PID != 0 {
-				who = append(who, fmt.Sprintf("pid %d", r.PID))
-			}
-			detail = fmt.Sprintf(" [%s; refs %s]", strings.Join(who, ", "), strings.Join(r.Refs, " "))
+			detail = " [" + describeRule(snap.Policy.Allow[d.Rule]) + "]"
 		}
-		fmt.Fprintf(env.Stdout, "%s %s for %s: %s%s\n", verdict, ref, req.Path, d.Reason, detail)
+		fmt.Fprintf(env.Stdout, "%s %s for %s: %s%s\n", verdict, Printable(ref), shown, Printable(d.Reason), detail)
+	}
+	if snap.State == policy.StateLoaded {
+		for i, r := range snap.Policy.Allow {
+			if r.Path == "" {
+				continue
+			}
+			if why, ok := policy.Interpreter(r.Path, penv.Home); ok {
+				fmt.Fprintf(env.Stdout, "warning: allow[%d] names %s: %s\n", i, Printable(r.Path), why)
+			}
+		}
 	}
 	if denied {
 		return &ExitError{Code: 1}
 	}
 	return nil
+}
+
+// describeRule says whom a rule names and what it allows.
+func describeRule(r policy.Rule) string {
+	var who []string
+	if r.Path != "" {
+		who = append(who, "path "+Printable(r.Path))
+	}
+	if r.PathSHA256 != "" {
+		who = append(who, "path_sha256 "+r.PathSHA256[:12]+"...")
+	}
+	if r.ExeSHA256 != "" {
+		who = append(who, "exe_sha256 "+r.ExeSHA256[:12]+"...")
+	}
+	if r.PID != 0 {
+		who = append(who, fmt.Sprintf("pid %d", r.PID))
+	}
+	return strings.Join(who, ", ") + "; refs " + Printable(strings.Join(r.Refs, " "))
+}
+
+// fileSHA256 is the hex SHA-256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

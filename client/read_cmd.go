@@ -40,12 +40,12 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 	for _, ref := range unique {
 		if e, ok := res.Errors[ref]; ok {
 			failed = true
-			fmt.Fprintf(env.Stderr, "opx: error: %s: %s (%s)\n", ref, trimRefPrefix(e.Message, ref), e.Code)
+			fmt.Fprintf(env.Stderr, "opx: error: %s: %s (%s)\n", Printable(ref), Printable(trimRefPrefix(e.Message, ref)), Printable(e.Code))
 			continue
 		}
 		if _, ok := res.Results[ref]; !ok {
 			failed = true
-			fmt.Fprintf(env.Stderr, "opx: error: %s: no answer from the daemon\n", ref)
+			fmt.Fprintf(env.Stderr, "opx: error: %s: no answer from the daemon\n", Printable(ref))
 		}
 	}
 	if failed {
@@ -60,7 +60,7 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 		r := res.Results[ref]
 		v, err := api.Decode(r.Value, r.Encoding)
 		if err != nil {
-			return fmt.Errorf("%s: malformed value from the daemon", ref)
+			return fmt.Errorf("%s: malformed value from the daemon", Printable(ref))
 		}
 		out = append(out, v...)
 		if i < len(c.Refs)-1 || !c.NoNewline {

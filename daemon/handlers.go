@@ -52,6 +52,7 @@ func (s *server) routes() http.Handler {
 				writeError(w, api.Errorf(api.CodeInternal, "internal error"))
 			}
 		}()
+		w.Header().Set(api.PathsHeader, s.pathsHeader)
 		if e := s.checkPeer(r); e != nil {
 			writeError(w, e)
 			return
@@ -94,7 +95,7 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if e := s.authorize(r, req.Ref); e != nil {
+	if e := s.authorize(r, s.policy.Current(), req.Ref); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -136,6 +137,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	errs := make(map[string]*api.Error)
 	var refs []string
 	seen := make(map[string]bool, len(req.Refs))
+	pol := s.policy.Current()
 	for _, ref := range req.Refs {
 		if seen[ref] {
 			continue
@@ -145,7 +147,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 			errs[ref] = e
 			continue
 		}
-		if e := s.authorize(r, ref); e != nil {
+		if e := s.authorize(r, pol, ref); e != nil {
 			errs[ref] = e
 			continue
 		}
@@ -199,6 +201,7 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	failed := make(map[string]*api.Error) // by name
 	index := make(map[string]int)         // ref -> position in refs
 	var refs []string
+	pol := s.policy.Current()
 	for _, name := range names {
 		if !validEnvName(name) {
 			failed[name] = api.Errorf(api.CodeBadRequest, "invalid variable name")
@@ -209,7 +212,7 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 			failed[name] = e
 			continue
 		}
-		if e := s.authorize(r, ref); e != nil {
+		if e := s.authorize(r, pol, ref); e != nil {
 			failed[name] = e
 			continue
 		}
@@ -284,6 +287,14 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Goroutines:    runtime.NumGoroutine(),
 		Session:       s.session.Status(),
 		Policy:        s.policyStatus(),
+		Audit:         s.auditStatus(),
+		Paths: api.Paths{
+			Config: s.paths.ConfigFile,
+			Policy: s.paths.PolicyFile,
+			Socket: s.paths.SocketPath,
+			Data:   s.paths.DataDir,
+			Log:    s.paths.LogFile,
+		},
 	}
 	writeJSON(w, http.StatusOK, st)
 }
@@ -291,6 +302,10 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
 	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.authorizeSession(r, audit.ActionUnlock); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -312,6 +327,10 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
 	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.authorizeSession(r, audit.ActionLock); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -343,26 +362,82 @@ func (s *server) checkPeer(r *http.Request) *api.Error {
 	return nil
 }
 
-// authorize applies the access policy to ref for the request's requester,
-// before any cache lookup.
-func (s *server) authorize(r *http.Request, ref string) *api.Error {
-	pol := s.policy.Current()
-	req := policy.Requester{}
-	p := peerFrom(r.Context())
-	if p != nil {
-		req = policy.Requester{PID: p.Requester.PID, Path: p.Requester.Path}
+// requesterOf is the program the policy judges for the request.
+func requesterOf(p *Peer) policy.Requester {
+	if p == nil {
+		return policy.Requester{}
 	}
-	d := pol.Decide(req, ref, s.signed)
+	return policy.Requester{PID: p.Requester.PID, Path: p.Requester.Path, ExeSHA256: p.Requester.ExeSHA256}
+}
+
+// auditRequester is the requester as the audit log records it: with how it
+// was found, so that a parent judged for the opx client is on record as
+// such, beside the client itself (peer_info).
+func auditRequester(p *Peer) audit.Requester {
+	if p == nil {
+		return audit.Requester{}
+	}
+	r := audit.Requester{PID: p.Requester.PID, Path: p.Requester.Path, ExeSHA256: p.Requester.ExeSHA256}
+	if p.Requester.ViaClient {
+		r.Via = fmt.Sprintf("parent of the opx client (pid %d)", p.PID)
+	}
+	return r
+}
+
+// authorize applies the policy snapshot pol to ref for the request's
+// requester, before any cache lookup, and records the decision. A read the
+// policy allows but the audit log cannot record is refused.
+func (s *server) authorize(r *http.Request, pol *policy.Snapshot, ref string) *api.Error {
+	p := peerFrom(r.Context())
+	req := requesterOf(p)
+	d := pol.Decide(req, ref, s.policyEnv)
 	decision := audit.Allow
 	if !d.Allow {
 		decision = audit.Deny
 	}
-	s.audit.Access(*auditPeer(p), audit.Requester{PID: req.PID, Path: req.Path}, ref, decision, d.Reason, s.policy.Path())
+	if err := s.audit.Access(*auditPeer(p), auditRequester(p), audit.ActionRead, ref, decision, d.Reason, pol.Path); err != nil {
+		s.auditFailed(err)
+		if d.Allow {
+			return api.Errorf(api.CodeAuditUnavailable, "%s: the audit log cannot record this read, so it is refused: %v", ref, err)
+		}
+	}
 	if d.Allow {
 		return nil
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
 	return api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
+}
+
+// authorizeSession lets a requester lock or unlock the session only if the
+// policy allows it at least one ref. A lock goes ahead even when the audit
+// log cannot record it (locking only takes secrets away); an unlock does
+// not.
+func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
+	pol := s.policy.Current()
+	p := peerFrom(r.Context())
+	req := requesterOf(p)
+	allowed := pol.AllowsAny(req, s.policyEnv)
+	decision, reason := audit.Allow, "the policy allows this program to read refs"
+	if pol.State == policy.StateNone {
+		reason = "no policy file: everything is allowed"
+	}
+	if !allowed {
+		decision, reason = audit.Deny, "the policy allows this program no ref"
+		if pol.State == policy.StateFailedClosed {
+			reason = "the policy file failed closed (" + pol.Reason + ")"
+		}
+	}
+	if err := s.audit.Access(*auditPeer(p), auditRequester(p), action, "", decision, reason, pol.Path); err != nil {
+		s.auditFailed(err)
+		if allowed && action != audit.ActionLock {
+			return api.Errorf(api.CodeAuditUnavailable, "the audit log cannot record this %s, so it is refused: %v", action, err)
+		}
+	}
+	if allowed {
+		return nil
+	}
+	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("action", action).Msg("session change denied by policy")
+	return api.Errorf(api.CodeForbidden, "%s may not %s the session: %s", displayPath(req.Path), action, reason)
 }
 
 // auditPeer is p as the audit log records it.
@@ -380,10 +455,33 @@ func displayPath(p string) string {
 	return p
 }
 
+// auditFailed logs a failed audit write once per failure spell.
+func (s *server) auditFailed(err error) {
+	if s.auditDown.CompareAndSwap(false, true) {
+		s.log.Error().Err(err).Msg("the audit log cannot be written; reads are refused until it can")
+	}
+}
+
 func (s *server) policyStatus() api.PolicyStatus {
-	st := api.PolicyStatus{Path: s.policy.Path()}
-	if p := s.policy.Current(); p != nil {
-		st.Loaded, st.Rules, st.DefaultDeny = true, len(p.Allow), p.DefaultDeny
+	snap := s.policy.Current()
+	st := api.PolicyStatus{Path: snap.Path, State: snap.State, Hash: snap.Hash, Reason: snap.Reason}
+	if snap.State == policy.StateLoaded {
+		st.Loaded, st.Rules, st.DefaultDeny = true, len(snap.Policy.Allow), snap.Policy.DefaultDeny
+	}
+	return st
+}
+
+func (s *server) auditStatus() api.AuditStatus {
+	if s.audit == nil {
+		return api.AuditStatus{Healthy: true}
+	}
+	healthy, err := s.audit.Health()
+	if healthy {
+		s.auditDown.Store(false)
+	}
+	st := api.AuditStatus{Enabled: true, Healthy: healthy, Path: s.audit.Path()}
+	if err != nil {
+		st.Error = err.Error()
 	}
 	return st
 }

@@ -10,48 +10,81 @@ import (
 )
 
 // Peer is the process at the other end of a connection, read from the raw
-// Unix socket before the TLS layer, once, when the connection is accepted.
+// Unix socket before the TLS layer, once, right after the connection is
+// accepted (in a goroutine of its own: no connection waits on another's).
 type Peer struct {
 	PID, UID, GID int
 	Path          string // its executable ("" when unreadable)
+	ExeSHA256     string // of its executable's content, when a rule needs it
 	// Requester is the program that asked: the peer, or, when the peer is
 	// the opx client itself, the process that ran it.
 	Requester ProcInfo
-	// Err is why the credentials could not be read; such a peer is refused.
+	// Err is why the peer could not be identified; such a peer is refused.
 	Err error
 }
 
 // ProcInfo identifies a process.
 type ProcInfo struct {
-	PID  int
-	Path string
+	PID       int
+	Path      string
+	ExeSHA256 string // "" unless a rule needs it
+	// ViaClient is true when this is the parent of the opx client, not the
+	// peer itself.
+	ViaClient bool
 }
 
 type peerKey struct{}
 
-// peerConn carries the peer of an accepted connection up to ConnContext.
+// peerConn carries the peer of an accepted connection up to the handlers;
+// peer is set before done is closed.
 type peerConn struct {
 	net.Conn
+	done chan struct{}
 	peer *Peer
 }
 
-// peerListener reads each connection's peer as it is accepted.
-type peerListener struct {
-	net.Listener
-	self string // this executable, to recognise the opx client
+// wait returns the peer once it is identified.
+func (c *peerConn) wait() *Peer {
+	<-c.done
+	return c.peer
 }
 
+// peerListener identifies each connection as it is accepted.
+type peerListener struct {
+	net.Listener
+	self     string      // this executable, to recognise the opx client
+	hashes   *exeHashes  // content hashes of executables, for exe_sha256 rules
+	wantHash func() bool // whether the policy in force has exe_sha256 rules
+}
+
+// Accept returns the next connection at once and identifies its peer in a
+// goroutine of its own, so that a thousand idle connections do not delay
+// another client's identification, and no connection's identification can
+// be pushed past the moment its process runs another program.
 func (l peerListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &peerConn{Conn: c, peer: identify(c, l.self)}, nil
+	pc := &peerConn{Conn: c, done: make(chan struct{})}
+	go func() {
+		pc.peer = l.identify(c)
+		close(pc.done)
+	}()
+	return pc, nil
 }
 
 // identify reads c's peer credentials and works out the requester. When the
 // peer is the opx client, the requester is its parent: the program that ran
-// `opx read`. Both are resolved now, while the client is still connected.
+// `opx read`.
+//
+// What is read must describe the process that holds the connection: the
+// peer is checked, after its executable has been read, to still have the
+// client's end of the socket among its open files (Linux: the end is found
+// with sock_diag). A process that connected and then ran another program
+// (close-on-exec drops the socket) or handed the connection to another
+// process is refused. A peer in another mount or user namespace, or with
+// another root, is refused: its paths are not the daemon's.
 //
 // A pid can be reused, so each process is checked to be the one meant: on
 // Linux 6.5+ the peer is pinned by a pidfd taken at connect time and must
@@ -60,7 +93,7 @@ func (l peerListener) Accept() (net.Conn, error) {
 // when the client still has it as parent afterwards (a child whose parent
 // exits is re-parented at once), or, without a pidfd, when it is older than
 // the client.
-func identify(c net.Conn, self string) *Peer {
+func (l peerListener) identify(c net.Conn) *Peer {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return &Peer{Err: fmt.Errorf("not a Unix socket connection")}
@@ -75,32 +108,61 @@ func identify(c net.Conn, self string) *Peer {
 		p.Err = err
 		return p
 	}
-	exited := func() error { return fmt.Errorf("process %d exited before it could be identified", p.PID) }
-	if !pin.alive() {
-		p.Err = exited()
+	fail := func(err error) *Peer {
+		p.Err = err
 		return p
+	}
+	exited := func() error { return fmt.Errorf("process %d exited before it could be identified", p.PID) }
+	clientEnd, err := peerSocketInode(uc)
+	if err != nil {
+		return fail(fmt.Errorf("find the client's end of the connection: %w", err))
+	}
+	if !pin.alive() {
+		return fail(exited())
 	}
 	info, err := procInfo(p.PID)
 	if err != nil {
-		p.Err = fmt.Errorf("read process %d: %w", p.PID, err)
-		return p
-	}
-	if !pin.alive() {
-		p.Err = exited()
-		return p
+		return fail(fmt.Errorf("read process %d: %w", p.PID, err))
 	}
 	if !pin.exact() && info.start != 0 && accepted != 0 && info.start > accepted+1 {
-		p.Err = fmt.Errorf("process %d started after it connected (pid reused)", p.PID)
-		return p
+		return fail(fmt.Errorf("process %d started after it connected (pid reused)", p.PID))
 	}
-	p.Path = info.path
-	p.Requester = ProcInfo{PID: p.PID, Path: info.path}
-	if self == "" || info.path != self || info.ppid <= 1 {
+	if err := sameNamespaces(p.PID); err != nil {
+		return fail(err)
+	}
+	hash := func(pid int) (string, error) {
+		if l.hashes == nil || l.wantHash == nil || !l.wantHash() {
+			return "", nil
+		}
+		return l.hashes.of(pid)
+	}
+	sum, err := hash(p.PID)
+	if err != nil {
+		return fail(err)
+	}
+	// Last: everything read above belongs to the program holding the
+	// connection now (an exec since would have closed it).
+	if err := holdsSocket(p.PID, clientEnd); err != nil {
+		return fail(err)
+	}
+	if !pin.alive() {
+		return fail(exited())
+	}
+	p.Path, p.ExeSHA256 = info.path, sum
+	p.Requester = ProcInfo{PID: p.PID, Path: info.path, ExeSHA256: sum}
+	if l.self == "" || info.path != l.self || info.ppid <= 1 {
 		return p
 	}
 	parent, err := procInfo(info.ppid)
 	if err != nil {
 		return p
+	}
+	if err := sameNamespaces(info.ppid); err != nil {
+		return fail(fmt.Errorf("the program that ran opx: %w", err))
+	}
+	psum, err := hash(info.ppid)
+	if err != nil {
+		return fail(fmt.Errorf("the program that ran opx: %w", err))
 	}
 	if pin.exact() {
 		again, err := procInfo(p.PID)
@@ -110,7 +172,7 @@ func identify(c net.Conn, self string) *Peer {
 	} else if parent.start != 0 && parent.start > info.start {
 		return p
 	}
-	p.Requester = ProcInfo{PID: info.ppid, Path: parent.path}
+	p.Requester = ProcInfo{PID: info.ppid, Path: parent.path, ExeSHA256: psum, ViaClient: true}
 	return p
 }
 
@@ -121,21 +183,27 @@ type procDetails struct {
 	start uint64 // start time, in the OS's unit (see nowTicks); 0 if unknown
 }
 
-// connContext puts the connection's peer in each request's context.
+// connContext puts the connection in each request's context, for
+// peerFrom. It runs in the accept loop, so it must not wait.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
 	if pc, ok := c.(*peerConn); ok {
-		return context.WithValue(ctx, peerKey{}, pc.peer)
+		return context.WithValue(ctx, peerKey{}, pc)
 	}
 	return ctx
 }
 
-// peerFrom returns the request's peer, or nil.
+// peerFrom returns the request's peer once it is identified, or nil.
 func peerFrom(ctx context.Context) *Peer {
-	p, _ := ctx.Value(peerKey{}).(*Peer)
-	return p
+	switch v := ctx.Value(peerKey{}).(type) {
+	case *peerConn:
+		return v.wait()
+	case *Peer:
+		return v
+	}
+	return nil
 }
 
 // selfExecutable is this program's resolved path.

@@ -65,7 +65,7 @@ func TestIdentifyPinsThePeer(t *testing.T) {
 	}
 
 	exe, _ := os.Executable()
-	got := identify(sc, "")
+	got := peerListener{}.identify(sc)
 	if got.Err != nil || got.PID != os.Getpid() || got.Path != exe || got.Requester.PID != os.Getpid() {
 		t.Errorf("identify = %+v, want this process (%d, %s)", got, os.Getpid(), exe)
 	}
@@ -99,7 +99,7 @@ func TestIdentifyRequesterIsTheParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := identify(sc, exe)
+	p := peerListener{self: exe}.identify(sc)
 	if p.Err != nil || p.PID != cmd.Process.Pid || p.Requester.PID != os.Getpid() || p.Requester.Path != exe {
 		t.Errorf("identify = %+v, want peer %d with requester %d", p, cmd.Process.Pid, os.Getpid())
 	}
@@ -126,7 +126,7 @@ func TestIdentifyRefusesAPeerThatExited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := identify(sc, exe)
+	p := peerListener{self: exe}.identify(sc)
 	if p.Err == nil {
 		t.Fatalf("a peer that exited was identified as %+v", p)
 	}

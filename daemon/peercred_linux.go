@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -104,4 +106,153 @@ func nowTicks() uint64 {
 		return 0
 	}
 	return uint64(ts.Sec)*clockTicks + uint64(ts.Nsec)/(1e9/clockTicks)
+}
+
+// sock_diag for AF_UNIX (linux/unix_diag.h); x/sys/unix has no types for it.
+const (
+	udiagShowPeer = 0x4 // UDIAG_SHOW_PEER
+	unixDiagPeer  = 2   // UNIX_DIAG_PEER
+)
+
+// peerSocketInode returns the inode of the client's end of c, as the kernel
+// knows it (sock_diag's UNIX_DIAG_PEER for c's own inode), so that the
+// connecting process can be checked to still hold that socket.
+func peerSocketInode(c *net.UnixConn) (uint32, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var st unix.Stat_t
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) }); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, fmt.Errorf("stat the connection: %w", serr)
+	}
+	return unixDiagPeer32(uint32(st.Ino))
+}
+
+// unixDiagPeer32 asks sock_diag for the peer of the Unix socket with inode ino.
+func unixDiagPeer32(ino uint32) (uint32, error) {
+	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return 0, fmt.Errorf("sock_diag: %w", err)
+	}
+	defer unix.Close(s)
+	// nlmsghdr (16 bytes) + unix_diag_req (24 bytes).
+	req := make([]byte, 40)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], 40)
+	ne.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint16(req[6:], unix.NLM_F_REQUEST)
+	ne.PutUint32(req[8:], 1) // sequence
+	req[16] = unix.AF_UNIX
+	ne.PutUint32(req[20:], ^uint32(0)) // every state
+	ne.PutUint32(req[24:], ino)
+	ne.PutUint32(req[28:], udiagShowPeer)
+	ne.PutUint32(req[32:], ^uint32(0)) // no cookie
+	ne.PutUint32(req[36:], ^uint32(0))
+	if err := unix.Sendto(s, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, fmt.Errorf("sock_diag: %w", err)
+	}
+	buf := make([]byte, 4096)
+	n, _, err := unix.Recvfrom(s, buf, 0)
+	if err != nil {
+		return 0, fmt.Errorf("sock_diag: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+	if err != nil {
+		return 0, fmt.Errorf("sock_diag: %w", err)
+	}
+	for _, m := range msgs {
+		switch m.Header.Type {
+		case unix.NLMSG_ERROR:
+			if len(m.Data) >= 4 {
+				if errno := int32(ne.Uint32(m.Data)); errno != 0 {
+					return 0, fmt.Errorf("sock_diag: %w", syscall.Errno(-errno))
+				}
+			}
+		case unix.SOCK_DIAG_BY_FAMILY:
+			// unix_diag_msg is 16 bytes, then attributes.
+			if len(m.Data) < 16 {
+				continue
+			}
+			attrs := m.Data[16:]
+			for len(attrs) >= 4 {
+				l, typ := int(ne.Uint16(attrs)), ne.Uint16(attrs[2:])
+				if l < 4 || l > len(attrs) {
+					break
+				}
+				if typ == unixDiagPeer && l >= 8 {
+					return ne.Uint32(attrs[4:]), nil
+				}
+				if next := (l + 3) &^ 3; next < len(attrs) {
+					attrs = attrs[next:]
+				} else {
+					break
+				}
+			}
+		}
+	}
+	return 0, errors.New("sock_diag: the connection has no peer")
+}
+
+// holdsSocket reports an error unless process pid has the socket with inode
+// ino among its open files.
+func holdsSocket(pid int, ino uint32) error {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list the open files of process %d: %w", pid, err)
+	}
+	want := "socket:[" + strconv.FormatUint(uint64(ino), 10) + "]"
+	for _, e := range ents {
+		if l, err := os.Readlink(dir + e.Name()); err == nil && l == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("process %d no longer holds the connection (it ran another program, or handed the connection to another process)", pid)
+}
+
+// namespaceNames are the namespaces a peer must share with the daemon for
+// its executable path to mean what it means to the daemon.
+var namespaceNames = [...]string{"mnt", "user"}
+
+// sameNamespaces reports an error unless process pid is in the daemon's
+// mount and user namespaces, with the daemon's root directory: in another
+// mount namespace (or chroot) a path such as /usr/bin/sleep can be any
+// file the process bound there.
+func sameNamespaces(pid int) error {
+	proc := "/proc/" + strconv.Itoa(pid)
+	for _, ns := range namespaceNames {
+		mine, err := os.Readlink("/proc/self/ns/" + ns)
+		if err != nil {
+			return fmt.Errorf("read the daemon's %s namespace: %w", ns, err)
+		}
+		theirs, err := os.Readlink(proc + "/ns/" + ns)
+		if err != nil {
+			return fmt.Errorf("read the %s namespace of process %d: %w", ns, pid, err)
+		}
+		if mine != theirs {
+			return fmt.Errorf("process %d is in another %s namespace (%s, the daemon's is %s)", pid, ns, theirs, mine)
+		}
+	}
+	var mine, theirs unix.Stat_t
+	if err := unix.Stat("/proc/self/root", &mine); err != nil {
+		return fmt.Errorf("stat the daemon's root: %w", err)
+	}
+	if err := unix.Stat(proc+"/root", &theirs); err != nil {
+		return fmt.Errorf("stat the root of process %d: %w", pid, err)
+	}
+	if mine.Dev != theirs.Dev || mine.Ino != theirs.Ino {
+		return fmt.Errorf("process %d has another root directory (chroot)", pid)
+	}
+	return nil
+}
+
+// openExe opens the executable process pid runs: the file itself, whatever
+// path it has or had.
+func openExe(pid int) (*os.File, error) {
+	return os.Open("/proc/" + strconv.Itoa(pid) + "/exe")
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,9 +42,12 @@ type server struct {
 	core    *core
 	policy  *policy.Store
 	audit   *audit.Log // nil when the audit log is off
-	signed  func(path string) bool
 	euid    int
 	started time.Time
+
+	policyEnv   policy.Env // home for ~/ rules, code signatures
+	pathsHeader string     // api.PathsHeader's value
+	auditDown   atomic.Bool
 
 	accountsMu sync.Mutex
 	accounts   map[string]bool // accounts read so far, validated on unlock
@@ -117,14 +122,29 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		defer al.Close()
 	}
 
-	pol, err := policy.Load(paths.PolicyFile, func(err error) {
-		log.Error().Err(err).Msg("the policy file changed but does not parse; keeping the last good policy")
+	// wantHash follows the policy in force: executables are hashed only
+	// while some rule names one by content.
+	var wantHash atomic.Bool
+	pol, err := policy.Load(paths.PolicyFile, func(old, cur *policy.Snapshot) {
+		wantHash.Store(cur.State == policy.StateLoaded && cur.Policy.UsesExeSHA256())
+		ev := log.Info()
+		if cur.State == policy.StateFailedClosed || cur.Reason != "" {
+			ev = log.Error()
+		}
+		ev.Str("policy", cur.Path).Str("state", cur.State).Str("was", old.State).Str("hash", cur.Hash).Str("reason", cur.Reason).Msg(policyMessage(old, cur))
+		if err := al.Policy(cur.State, cur.Hash, cur.Reason, cur.Path); err != nil {
+			log.Error().Err(err).Msg("the audit log cannot record a policy change")
+		}
 	})
 	if err != nil {
 		return err
 	}
-	if n := pol.Current().UnsignableRules(); n > 0 {
-		log.Warn().Int("rules", n).Msg("require_signed rules cannot be satisfied on this system; they allow nothing")
+	first := pol.Current()
+	wantHash.Store(first.State == policy.StateLoaded && first.Policy.UsesExeSHA256())
+	if first.State == policy.StateLoaded {
+		if n := first.Policy.UnsignableRules(); n > 0 {
+			log.Warn().Int("rules", n).Msg("require_signed rules cannot be satisfied on this system; they allow nothing")
+		}
 	}
 
 	be, err := backend.New(cfg.Backend, backend.Options{
@@ -151,10 +171,12 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		backend:  be,
 		policy:   pol,
 		audit:    al,
-		signed:   signedCheck(),
 		euid:     os.Geteuid(),
 		started:  time.Now(),
 		accounts: make(map[string]bool),
+
+		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: signedCheck()},
+		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	defer s.session.Close()
@@ -194,13 +216,18 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}
 	errc := make(chan error, 1)
 	// Peer credentials are read from the raw Unix connection, before TLS.
-	go func() { errc <- srv.Serve(tls.NewListener(peerListener{ln, selfExecutable()}, srv.TLSConfig)) }()
+	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash.Load}
+	go func() { errc <- srv.Serve(tls.NewListener(peers, srv.TLSConfig)) }()
 
 	log.Info().
 		Str("version", info.Version).
 		Int("pid", os.Getpid()).
 		Str("backend", be.Name()).
 		Str("socket", paths.SocketPath).
+		Str("config", paths.ConfigFile).
+		Str("policy", paths.PolicyFile).
+		Str("policy_state", first.State).
+		Str("data_dir", paths.DataDir).
 		Dur("ttl", cfg.TTL).
 		Bool("session_lock", cfg.EnableSessionLock && cfg.SessionTimeout > 0).
 		Dur("session_timeout", cfg.SessionTimeout).
@@ -225,6 +252,19 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}
 	log.Info().Msg("daemon stopped; cache wiped")
 	return nil
+}
+
+// policyMessage says what a policy change means for reads.
+func policyMessage(old, cur *policy.Snapshot) string {
+	switch {
+	case cur.State == policy.StateFailedClosed:
+		return "the policy file failed closed: every read is denied until a good file returns"
+	case cur.State == policy.StateLoaded && cur.Reason != "":
+		return "the policy file changed but does not parse; keeping the last good policy"
+	case old.State == policy.StateFailedClosed:
+		return "a good policy file is back; reads are decided by it again"
+	}
+	return "policy loaded"
 }
 
 // trimWhenIdle returns a ConnState hook that gives memory back to the

@@ -1,8 +1,10 @@
 // Package policy decides which program may read which secret reference. A
 // policy file (policy.json) lists allow rules, each naming a program (by
-// executable path, SHA-256 of that path, or pid) and the refs it may read;
-// default_deny says what happens to everything no rule allows. No file means
-// every program of the user may read everything.
+// executable path, SHA-256 of that path, SHA-256 of the executable's
+// content, or pid) and the refs it may read; default_deny says what happens
+// to everything no rule allows. No file means every program of the user may
+// read everything; a file that goes bad once loaded denies everything (see
+// Store). The daemon and `opx policy check` decide with the same functions.
 package policy
 
 import (
@@ -12,19 +14,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 )
 
 // Rule allows the programs it names to read the refs it lists. Empty
 // identity fields match any program; a rule with none matches every program.
 type Rule struct {
-	Path          string   `json:"path,omitempty"`        // absolute executable path, exact
-	PathSHA256    string   `json:"path_sha256,omitempty"` // hex SHA-256 of the path string
+	// Path is an executable as a user names it: absolute, or under "~/".
+	// Links in it are resolved when a decision is made, so a rule for
+	// /usr/bin/python3 matches the python3.11 it points to today and the
+	// python3.12 of the next upgrade.
+	Path       string `json:"path,omitempty"`
+	PathSHA256 string `json:"path_sha256,omitempty"` // hex SHA-256 of the executable's real path string
+	// ExeSHA256 is the hex SHA-256 of the executable's content, as the
+	// kernel runs it (read through /proc/PID/exe).
+	ExeSHA256     string   `json:"exe_sha256,omitempty"`
 	PID           int      `json:"pid,omitempty"`
 	Refs          []string `json:"refs"`                     // "*", a prefix "op://Vault/*", or exact refs
 	RequireSigned bool     `json:"require_signed,omitempty"` // macOS: the executable must pass code-signature checks
@@ -39,7 +45,18 @@ type Policy struct {
 // Requester is the program a decision is about.
 type Requester struct {
 	PID  int
-	Path string
+	Path string // its executable's real path (no links)
+	// ExeSHA256 is the hex SHA-256 of its executable's content, or "" when
+	// it was not computed (then no exe_sha256 rule matches).
+	ExeSHA256 string
+}
+
+// Env is what a decision needs from the system: the home directory for
+// "~/" paths and, where the system has them (macOS), a code-signature
+// check; a nil Signed means require_signed rules never match.
+type Env struct {
+	Home   string
+	Signed func(path string) bool
 }
 
 // Decision is the outcome for one requester and ref. Rule is the index of
@@ -63,10 +80,12 @@ func Parse(data []byte) (*Policy, error) {
 	}
 	for i, r := range p.Allow {
 		switch {
-		case r.Path != "" && !filepath.IsAbs(r.Path):
-			return nil, fmt.Errorf("allow[%d]: path %q is not absolute", i, r.Path)
+		case r.Path != "" && !filepath.IsAbs(r.Path) && !strings.HasPrefix(r.Path, "~/"):
+			return nil, fmt.Errorf("allow[%d]: path %q is not absolute (or under ~/)", i, r.Path)
 		case r.PathSHA256 != "" && !isHexSHA256(r.PathSHA256):
 			return nil, fmt.Errorf("allow[%d]: path_sha256 must be 64 hex digits", i)
+		case r.ExeSHA256 != "" && !isHexSHA256(r.ExeSHA256):
+			return nil, fmt.Errorf("allow[%d]: exe_sha256 must be 64 hex digits", i)
 		case r.PID < 0:
 			return nil, fmt.Errorf("allow[%d]: pid must be positive", i)
 		case len(r.Refs) == 0:
@@ -103,42 +122,74 @@ func matchRef(pattern, ref string) bool {
 	return pattern == ref
 }
 
-// Decide returns whether r may read ref. signed reports whether an
-// executable passes code-signature verification (macOS); nil means it cannot
-// be checked here, so require_signed rules never match.
-func (p *Policy) Decide(r Requester, ref string, signed func(path string) bool) Decision {
+// Decide returns whether r may read ref. A nil policy (no file) allows
+// everything.
+func (p *Policy) Decide(r Requester, ref string, env Env) Decision {
 	if p == nil {
 		return Decision{Allow: true, Rule: -1, Reason: "no policy file: everything is allowed"}
 	}
 	for i, rule := range p.Allow {
-		if rule.Path != "" && rule.Path != r.Path {
+		if !rule.matches(r, env) {
 			continue
 		}
-		if rule.PathSHA256 != "" && !strings.EqualFold(rule.PathSHA256, PathSHA256(r.Path)) {
-			continue
-		}
-		if rule.PID != 0 && rule.PID != r.PID {
-			continue
-		}
-		matched := false
 		for _, pat := range rule.Refs {
 			if matchRef(pat, ref) {
-				matched = true
-				break
+				return Decision{Allow: true, Rule: i, Reason: fmt.Sprintf("allowed by allow[%d]", i)}
 			}
 		}
-		if !matched {
-			continue
-		}
-		if rule.RequireSigned && (signed == nil || r.Path == "" || !signed(r.Path)) {
-			continue
-		}
-		return Decision{Allow: true, Rule: i, Reason: fmt.Sprintf("allowed by allow[%d]", i)}
 	}
 	if p.DefaultDeny {
 		return Decision{Allow: false, Rule: -1, Reason: "no allow rule matches and default_deny is on"}
 	}
 	return Decision{Allow: true, Rule: -1, Reason: "no allow rule matches; default_deny is off"}
+}
+
+// AllowsAny reports whether r may read at least one ref: what the daemon
+// asks before it lets r lock, unlock or stop it.
+func (p *Policy) AllowsAny(r Requester, env Env) bool {
+	if p == nil || !p.DefaultDeny {
+		return true
+	}
+	for _, rule := range p.Allow {
+		if rule.matches(r, env) {
+			return true
+		}
+	}
+	return false
+}
+
+// matches reports whether the rule names r (its refs aside).
+func (rule Rule) matches(r Requester, env Env) bool {
+	if rule.PID != 0 && rule.PID != r.PID {
+		return false
+	}
+	if rule.PathSHA256 != "" && !strings.EqualFold(rule.PathSHA256, PathSHA256(r.Path)) {
+		return false
+	}
+	if rule.ExeSHA256 != "" && (r.ExeSHA256 == "" || !strings.EqualFold(rule.ExeSHA256, r.ExeSHA256)) {
+		return false
+	}
+	if rule.Path != "" && (r.Path == "" || (rule.Path != r.Path && ResolvePath(rule.Path, env.Home) != r.Path)) {
+		return false
+	}
+	if rule.RequireSigned && (env.Signed == nil || r.Path == "" || !env.Signed(r.Path)) {
+		return false
+	}
+	return true
+}
+
+// UsesExeSHA256 reports whether any rule names a program by content, so
+// that the daemon hashes executables only when a rule needs it.
+func (p *Policy) UsesExeSHA256() bool {
+	if p == nil {
+		return false
+	}
+	for _, r := range p.Allow {
+		if r.ExeSHA256 != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // UnsignableRules counts require_signed rules, which cannot be satisfied on
@@ -155,79 +206,3 @@ func (p *Policy) UnsignableRules() int {
 	}
 	return n
 }
-
-// Store holds the policy of one file and picks up changes to it: each
-// Current call compares the file's modification time and size with the
-// loaded copy's. A file that no longer parses keeps the last good policy.
-type Store struct {
-	path string
-
-	mu      sync.Mutex
-	cur     *Policy
-	stamp   string
-	lastErr error
-	onError func(error)
-}
-
-// Load reads the policy at path. A missing file is no policy (allow all);
-// one that does not parse is an error naming the file. onError, if set, is
-// told when a later change to the file cannot be parsed.
-func Load(path string, onError func(error)) (*Store, error) {
-	s := &Store{path: path, onError: onError}
-	p, stamp, err := s.read()
-	if err != nil {
-		return nil, err
-	}
-	s.cur, s.stamp = p, stamp
-	return s, nil
-}
-
-func stampOf(fi os.FileInfo) string {
-	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
-}
-
-func (s *Store) read() (*Policy, string, error) {
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "-", nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("read policy %s: %w", s.path, err)
-	}
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return nil, "", fmt.Errorf("read policy %s: %w", s.path, err)
-	}
-	p, err := Parse(b)
-	if err != nil {
-		return nil, stampOf(fi), fmt.Errorf("policy %s: %w", s.path, err)
-	}
-	return p, stampOf(fi), nil
-}
-
-// Current returns the policy in force, re-reading the file when it changed.
-func (s *Store) Current() *Policy {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	stamp := "-"
-	if fi, err := os.Stat(s.path); err == nil {
-		stamp = stampOf(fi)
-	}
-	if stamp == s.stamp {
-		return s.cur
-	}
-	p, st, err := s.read()
-	if err != nil {
-		s.stamp = st // report a broken file once, not on every read
-		if s.onError != nil {
-			s.onError(err)
-		}
-		s.lastErr = err
-		return s.cur
-	}
-	s.cur, s.stamp, s.lastErr = p, st, nil
-	return s.cur
-}
-
-// Path is the policy file's path.
-func (s *Store) Path() string { return s.path }

@@ -14,6 +14,7 @@ func TestParseErrors(t *testing.T) {
 		{`{"allow": [], "default_deny": "yes"}`, "not a policy"},
 		{`{"allow": [{"path": "/bin/x", "refs": ["*"], "color": 1}]}`, `unknown field "color"`},
 		{`{"allow": [{"path": "bin/x", "refs": ["*"]}]}`, "allow[0]: path \"bin/x\" is not absolute"},
+		{`{"allow": [{"exe_sha256": "xyz", "refs": ["*"]}]}`, "allow[0]: exe_sha256 must be 64 hex digits"},
 		{`{"allow": [{"path": "/bin/x", "refs": []}]}`, "allow[0]: refs is empty"},
 		{`{"allow": [{"path_sha256": "abc", "refs": ["*"]}]}`, "allow[0]: path_sha256 must be 64 hex digits"},
 		{`{"allow": [{"pid": -1, "refs": ["*"]}]}`, "allow[0]: pid must be positive"},
@@ -60,54 +61,199 @@ func TestDecide(t *testing.T) {
 		{"stranger", Requester{PID: 9, Path: "/tmp/evil"}, "op://Production/db/password", nil, false, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := p.Decide(tc.r, tc.ref, tc.signed)
+			d := p.Decide(tc.r, tc.ref, Env{Signed: tc.signed})
 			if d.Allow != tc.allow || d.Rule != tc.rule || d.Reason == "" {
 				t.Errorf("Decide(%+v, %q) = %+v, want allow=%v rule=%d", tc.r, tc.ref, d, tc.allow, tc.rule)
 			}
 		})
 	}
 	open := &Policy{Allow: p.Allow}
-	if d := open.Decide(Requester{Path: "/tmp/evil"}, "op://x/y/z", nil); !d.Allow {
+	if d := open.Decide(Requester{Path: "/tmp/evil"}, "op://x/y/z", Env{}); !d.Allow {
 		t.Error("without default_deny an unmatched request must be allowed")
 	}
 	var none *Policy
-	if d := none.Decide(Requester{}, "op://x/y/z", nil); !d.Allow {
+	if d := none.Decide(Requester{}, "op://x/y/z", Env{}); !d.Allow {
 		t.Error("no policy must allow everything")
 	}
 }
 
-func TestStoreReloadsAndKeepsLastGood(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "policy.json")
-	var reported []error
-	s, err := Load(path, func(err error) { reported = append(reported, err) })
-	if err != nil || s.Current() != nil {
-		t.Fatalf("missing file: %v, %v; want no policy", s, err)
+func TestStoreFollowsContentAndFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.json")
+	var changes []string
+	s, err := Load(path, func(old, cur *Snapshot) { changes = append(changes, old.State+">"+cur.State) })
+	if err != nil || s.Current().State != StateNone {
+		t.Fatalf("missing file: %v, %v; want state none", s, err)
 	}
+	a := Requester{PID: 1, Path: "/a"}
+	allowed := func() bool { return s.Current().Decide(a, "op://v/i/f", Env{}).Allow }
+
+	// Every write below keeps the size and sets the same modification
+	// time (1, as in the Nix store): only the content tells them apart.
 	write := func(body string) {
-		os.WriteFile(path, []byte(body), 0o600)
-		// A later modification time, even on coarse file systems.
-		future := time.Now().Add(time.Duration(len(reported)+2) * time.Second)
-		os.Chtimes(path, future, future)
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(path, time.Unix(1, 0), time.Unix(1, 0))
 	}
 	write(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`)
-	if p := s.Current(); p == nil || len(p.Allow) != 1 {
-		t.Fatalf("new file not picked up: %+v", p)
+	if !allowed() || s.Current().State != StateLoaded {
+		t.Fatal("new file not picked up")
 	}
+	write(`{"allow": [{"path": "/b", "refs": ["*"]}], "default_deny": true}`)
+	if allowed() {
+		t.Fatal("a same-size, same-mtime edit that revokes access was not applied")
+	}
+	write(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`)
+	h := s.Current().Hash
+	if !allowed() || len(h) != 64 {
+		t.Fatalf("hash %q", h)
+	}
+
+	// A broken edit keeps the last good policy, and says so.
 	write(`{"allow": [`)
-	if p := s.Current(); p == nil || len(p.Allow) != 1 {
-		t.Fatalf("a broken edit replaced the last good policy: %+v", p)
+	if snap := s.Current(); snap.State != StateLoaded || !allowed() || !strings.Contains(snap.Reason, "does not parse") || snap.Hash != h {
+		t.Fatalf("broken edit: %+v", snap)
 	}
-	s.Current()
-	if len(reported) != 1 || !strings.Contains(reported[0].Error(), path) {
-		t.Errorf("broken edit reported %v, want once, naming the file", reported)
+
+	// Deleted, a directory, writable by others: denied, until a good file returns.
+	for _, tc := range []struct {
+		name, want string
+		spoil      func()
+	}{
+		{"deleted", "was removed", func() { os.Remove(path) }},
+		{"a directory", "not a regular file", func() { os.Remove(path); os.Mkdir(path, 0o700) }},
+		{"world-writable", "writable by others", func() { os.Chmod(path, 0o666) }},
+		{"group-writable", "writable by others", func() { os.Chmod(path, 0o620) }},
+		{"too large", "larger than", func() { os.WriteFile(path, make([]byte, 2<<20), 0o600) }},
+		{"a link to nowhere", "was removed", func() { os.Remove(path); os.Symlink(filepath.Join(dir, "gone"), path) }},
+	} {
+		write(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`)
+		if !allowed() {
+			t.Fatalf("%s: good file not in force before the test", tc.name)
+		}
+		tc.spoil()
+		snap := s.Current()
+		if snap.State != StateFailedClosed || !strings.Contains(snap.Reason, tc.want) || snap.Decide(a, "op://v/i/f", Env{}).Allow {
+			t.Errorf("%s: %+v, want failed_closed because %q", tc.name, snap, tc.want)
+		}
+		if snap.AllowsAny(a, Env{}) {
+			t.Errorf("%s: a failed-closed policy lets a program lock or unlock", tc.name)
+		}
+		os.RemoveAll(path)
 	}
-	write(`{"allow": [{"path": "/a", "refs": ["*"]}, {"path": "/b", "refs": ["*"]}]}`)
-	if p := s.Current(); p == nil || len(p.Allow) != 2 || p.DefaultDeny {
-		t.Fatalf("fixed file not picked up: %+v", p)
+	if os.Geteuid() == 0 {
+		write(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`)
+		s.Current()
+		os.Chown(path, 65534, 65534)
+		if snap := s.Current(); snap.State != StateFailedClosed || !strings.Contains(snap.Reason, "owned by uid 65534") {
+			t.Errorf("foreign-owned: %+v", snap)
+		}
+	} else {
+		t.Log("not root: the foreign-owner case needs chown")
 	}
+
+	// A good file through a link (as Home Manager writes it) is followed.
+	target := filepath.Join(dir, "store-policy.json")
+	os.WriteFile(target, []byte(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`), 0o444)
+	os.RemoveAll(path)
+	os.Symlink(target, path)
+	if snap := s.Current(); snap.State != StateLoaded || !allowed() {
+		t.Errorf("through a link: %+v", snap)
+	}
+	if len(changes) < 8 {
+		t.Errorf("changes reported: %v", changes)
+	}
+
+	// A broken file with no good policy before it fails closed, and one
+	// that is broken at start stops the load.
+	os.Remove(path)
 	os.WriteFile(path, []byte(`nope`), 0o600)
 	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("Load of a broken file = %v, want an error naming it", err)
+	}
+	os.Remove(path)
+	s2, _ := Load(path, nil)
+	os.WriteFile(path, []byte(`nope`), 0o600)
+	if snap := s2.Current(); snap.State != StateFailedClosed {
+		t.Errorf("broken file after none: %+v", snap)
+	}
+	os.Chmod(path, 0o666)
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("Load of a world-writable file = %v", err)
+	}
+}
+
+func TestResolvePathIsWhatTheKernelShows(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "python3.11")
+	os.WriteFile(real, []byte("#!"), 0o755)
+	os.Symlink("python3.11", filepath.Join(dir, "python3"))
+	home := filepath.Join(dir, "home")
+	os.MkdirAll(filepath.Join(home, ".nix-profile", "bin"), 0o755)
+	os.Symlink(real, filepath.Join(home, ".nix-profile", "bin", "py"))
+	realDir, _ := filepath.EvalSymlinks(dir)
+	want := filepath.Join(realDir, "python3.11")
+	for _, in := range []string{filepath.Join(dir, "python3"), real, "~/.nix-profile/bin/py"} {
+		if got := ResolvePath(in, home); got != want {
+			t.Errorf("ResolvePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := ResolvePath("/no/such/./bin", home); got != "/no/such/bin" {
+		t.Errorf("ResolvePath of a missing path = %q", got)
+	}
+	p, err := Parse([]byte(`{"allow": [{"path": "` + filepath.Join(dir, "python3") + `", "refs": ["*"]}, {"path": "~/.nix-profile/bin/py", "refs": ["op://Nix/*"]}], "default_deny": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Requester{PID: 3, Path: want}
+	if d := p.Decide(r, "op://x/y/z", Env{Home: home}); !d.Allow || d.Rule != 0 {
+		t.Errorf("a rule for the python3 link does not match python3.11: %+v", d)
+	}
+	// Upgrade: the link now points elsewhere; the old binary no longer matches rule 0.
+	os.Remove(filepath.Join(dir, "python3"))
+	os.WriteFile(filepath.Join(dir, "python3.12"), []byte("#!"), 0o755)
+	os.Symlink("python3.12", filepath.Join(dir, "python3"))
+	if d := p.Decide(r, "op://x/y/z", Env{Home: home}); d.Allow {
+		t.Errorf("after the link moved on, the old binary still matches: %+v", d)
+	}
+	if d := p.Decide(Requester{Path: filepath.Join(realDir, "python3.12")}, "op://x/y/z", Env{Home: home}); !d.Allow {
+		t.Errorf("after an upgrade the new binary does not match: %+v", d)
+	}
+}
+
+func TestInterpreterRulesAreFlagged(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/bin/bash", true}, {"/usr/bin/python3.11", true}, {"/usr/bin/env", true}, {"/usr/local/bin/node", true},
+		{"/usr/bin/zsh-5.9", true}, {"/usr/bin/kubectl", false}, {"/usr/bin/sleep", false}, {"/opt/homebrew/bin/op", false},
+	} {
+		why, ok := Interpreter(tc.path, "")
+		if ok != tc.want || (ok && !strings.Contains(why, "every program")) {
+			t.Errorf("Interpreter(%q) = %q, %v; want %v", tc.path, why, ok, tc.want)
+		}
+	}
+}
+
+func TestExeSHA256Rule(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	p, err := Parse([]byte(`{"allow": [{"exe_sha256": "` + sum + `", "refs": ["*"]}], "default_deny": true}`))
+	if err != nil || !p.UsesExeSHA256() {
+		t.Fatal(err)
+	}
+	if d := p.Decide(Requester{Path: "/x", ExeSHA256: strings.ToUpper(sum)}, "op://a/b/c", Env{}); !d.Allow {
+		t.Errorf("matching content hash denied: %+v", d)
+	}
+	for _, h := range []string{"", strings.Repeat("cd", 32)} {
+		if d := p.Decide(Requester{Path: "/x", ExeSHA256: h}, "op://a/b/c", Env{}); d.Allow {
+			t.Errorf("content hash %q allowed", h)
+		}
+	}
+	if p.AllowsAny(Requester{Path: "/x"}, Env{}) || !p.AllowsAny(Requester{Path: "/x", ExeSHA256: sum}, Env{}) {
+		t.Error("AllowsAny does not follow the rule's identity")
 	}
 }
 
@@ -125,7 +271,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d := p.Decide(Requester{PID: 1, Path: "/usr/bin/x"}, ref, nil)
+		d := p.Decide(Requester{PID: 1, Path: "/usr/bin/x"}, ref, Env{})
 		if d.Reason == "" || (d.Allow && d.Rule >= len(p.Allow)) {
 			t.Fatalf("Decide gave %+v", d)
 		}

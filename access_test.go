@@ -1,0 +1,317 @@
+package main
+
+// Access control tried as an attacker running as the same user would
+// (issue #10): each test is one of the reproductions, run with real
+// processes against the real daemon.
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// auditLines returns today's audit records of the env's daemon.
+func (e *testEnv) auditLines() []map[string]any {
+	e.t.Helper()
+	f, err := os.Open(filepath.Join(e.data, "audit-"+time.Now().Format(time.DateOnly)+".log"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			e.t.Errorf("audit line does not parse: %q", sc.Text())
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// A program that connects, hands the connection to a child and runs an
+// allowed program is refused, even with 200 idle connections queued before
+// it (on the old main identification ran one at a time in the accept loop,
+// so it happened after the exec and the child got the value).
+func TestConnectForkExecIsRefused(t *testing.T) {
+	a, _ := buildHelpers(t)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program to exec")
+	}
+	sleep, _ = filepath.EvalSymlinks(sleep)
+	e := newEnv(t)
+	ref := "op://Prod/db/password"
+	e.writePolicy(`{"allow": [{"path": "` + sleep + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	for _, idle := range []int{0, 200} {
+		var conns []net.Conn
+		for range idle {
+			c, err := net.Dial("unix", e.sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		r := e.helper(a, "handoff", ref, sleep)
+		for _, c := range conns {
+			c.Close()
+		}
+		if strings.Contains(r.stdout, fv(ref)) || !strings.HasPrefix(r.stdout, "403 ") {
+			t.Errorf("%d idle connections: the child of a process that exec'd %s got %q (stderr %q), want 403", idle, sleep, r.stdout, r.stderr)
+		}
+	}
+}
+
+// A rule for an allowed program does not let a process in another mount
+// namespace, which bound its own program over that path, read.
+func TestAnotherMountNamespaceIsRefused(t *testing.T) {
+	a, _ := buildHelpers(t)
+	if err := exec.Command("unshare", "-Urm", "true").Run(); err != nil {
+		t.Skipf("user and mount namespaces are not available here (unshare -Urm: %v)", err)
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program to bind over")
+	}
+	sleep, _ = filepath.EvalSymlinks(sleep)
+	e := newEnv(t)
+	ref := "op://Prod/db/password"
+	e.writePolicy(`{"allow": [{"path": "` + sleep + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	r := e.helper("unshare", "-Urm", "sh", "-c", `mount --bind "$0" "$1" && exec "$1" http "$2"`, a, sleep, ref)
+	if strings.Contains(r.stdout, fv(ref)) || !strings.HasPrefix(r.stdout, "403 ") {
+		t.Fatalf("a program bound over %s in its own mount namespace got %q (stderr %q), want 403", sleep, r.stdout, r.stderr)
+	}
+	found := false
+	for _, m := range e.auditLines() {
+		if m["event"] == "AUTH_FAILURE" && strings.Contains(m["reason"].(string), "namespace") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no AUTH_FAILURE audit line names the namespace")
+	}
+}
+
+// The borrowed parent: the opx client's parent exec'd an allowed program
+// before the client connected. The kernel keeps no record of that, so the
+// read is judged by the parent's program; the audit line says so truthfully
+// (the requester, how it was found, and the opx client itself), and the
+// README's threat model names the case.
+func TestBorrowedParentIsRecordedTruthfully(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program")
+	}
+	sleep, _ = filepath.EvalSymlinks(sleep)
+	e := newEnv(t)
+	ref := "op://Prod/db/password"
+	e.writePolicy(`{"allow": [{"path": "` + sleep + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	leak := filepath.Join(e.root, "leak")
+	cmd := exec.Command("sh", "-c", `(sleep 0.5; exec "$0" read "$1" >"$2") & exec "$3" 2`, opxBin, ref, leak, sleep)
+	cmd.Env = e.environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var rec map[string]any
+	for _, m := range e.auditLines() {
+		if m["event"] == "ACCESS_DECISION" && m["reference"] == ref {
+			rec = m
+		}
+	}
+	if rec == nil {
+		t.Fatal("no audit record of the read")
+	}
+	req, _ := rec["requester"].(map[string]any)
+	peer, _ := rec["peer_info"].(map[string]any)
+	if req["Path"] != sleep || !strings.Contains(req["via"].(string), "parent of the opx client") || peer["Path"] != opxBin {
+		t.Errorf("audit record = %v; want the requester %s found as the parent of the opx client %s", rec, sleep, opxBin)
+	}
+	readme, _ := os.ReadFile("README.md")
+	if !strings.Contains(string(readme), "borrowed parent") {
+		t.Error("the README's threat model does not name the borrowed parent")
+	}
+}
+
+// Deleting the policy, or making it writable by others, denies every read
+// until a good file returns; each change is audited and shows in status.
+func TestPolicyFailsClosed(t *testing.T) {
+	a, b := buildHelpers(t)
+	e := newEnv(t)
+	ref := "op://Prod/db/password"
+	good := `{"allow": [{"path": "` + a + `", "refs": ["op://Prod/*"]}], "default_deny": true}`
+	e.writePolicy(good)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	if r := e.helper(a, "read", ref); r.code != 0 {
+		t.Fatalf("allowed helper: %+v", r)
+	}
+	path := filepath.Join(e.config, "policy.json")
+	os.Remove(path)
+	for _, h := range []string{a, b} {
+		if r := e.helper(h, "read", ref); r.code != 1 || !strings.Contains(r.stderr, "forbidden") || !strings.Contains(r.stderr, "failed closed") {
+			t.Errorf("%s after the policy was deleted: %+v", h, r)
+		}
+	}
+	if st := e.status(); st.Policy.State != "failed_closed" || st.Policy.Loaded {
+		t.Errorf("status policy after deletion = %+v", st.Policy)
+	}
+	e.writePolicy(good)
+	if r := e.helper(a, "read", ref); r.code != 0 {
+		t.Errorf("allowed helper after the policy came back: %+v", r)
+	}
+	if st := e.status(); st.Policy.State != "loaded" || len(st.Policy.Hash) != 64 {
+		t.Errorf("status policy after it came back = %+v", st.Policy)
+	}
+	os.Chmod(path, 0o646)
+	if r := e.helper(a, "read", ref); r.code != 1 || !strings.Contains(r.stderr, "writable by others") {
+		t.Errorf("read with a world-writable policy: %+v", r)
+	}
+	os.Chmod(path, 0o600)
+	var states []string
+	for _, m := range e.auditLines() {
+		if m["event"] == "POLICY_CHANGE" {
+			states = append(states, m["state"].(string))
+		}
+	}
+	if strings.Join(states, ",") != "failed_closed,loaded,failed_closed" {
+		t.Errorf("POLICY_CHANGE states audited: %v", states)
+	}
+}
+
+// An edit that keeps the size and the modification time (as a Nix store
+// link does, mtime 1) takes effect on the next read.
+func TestPolicyEditWithSameSizeAndTimeTakesEffect(t *testing.T) {
+	a, b := buildHelpers(t)
+	e := newEnv(t)
+	ref := "op://Prod/db/password"
+	path := filepath.Join(e.config, "policy.json")
+	set := func(who string) {
+		os.MkdirAll(e.config, 0o700)
+		os.WriteFile(path, []byte(`{"allow": [{"path": "`+who+`", "refs": ["op://Prod/*"]}], "default_deny": true}`), 0o600)
+		os.Chtimes(path, time.Unix(1, 0), time.Unix(1, 0))
+	}
+	set(a)
+	e.startDaemon("", "--backend=fake")
+	if r := e.helper(a, "read", ref); r.code != 0 {
+		t.Fatalf("allowed helper: %+v", r)
+	}
+	set(b) // same length: helper-a and helper-b
+	if r := e.helper(a, "read", ref); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
+		t.Errorf("a revoked helper still reads after a same-size, same-mtime edit: %+v", r)
+	}
+	if r := e.helper(b, "read", ref); r.code != 0 {
+		t.Errorf("the newly allowed helper: %+v", r)
+	}
+	if r := e.opx("policy", "check", "--path", a, ref); r.code != 1 || !strings.Contains(r.stdout, "DENY") {
+		t.Errorf("opx policy check disagrees with the daemon: %+v", r)
+	}
+}
+
+// Lock and unlock pass the policy: a program allowed no ref can do neither.
+func TestLockAndUnlockPassThePolicy(t *testing.T) {
+	a, b := buildHelpers(t)
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	for _, p := range []string{"/v1/session/lock", "/v1/session/unlock"} {
+		if r := e.helper(b, "post", p, "{}"); !strings.HasPrefix(r.stdout, "403 ") || !strings.Contains(r.stdout, "allows this program no ref") {
+			t.Errorf("%s by a program allowed nothing: %+v", p, r)
+		}
+	}
+	if st := e.status(); st.Session.State != "unlocked" {
+		t.Errorf("session state %q after a refused lock", st.Session.State)
+	}
+	if r := e.helper(a, "post", "/v1/session/lock", "{}"); !strings.HasPrefix(r.stdout, "200 ") {
+		t.Errorf("lock by an allowed program: %+v", r)
+	}
+	if r := e.helper(b, "post", "/v1/session/unlock", "{}"); !strings.HasPrefix(r.stdout, "403 ") {
+		t.Errorf("unlock by a program allowed nothing: %+v", r)
+	}
+	if st := e.status(); st.Session.State != "locked" {
+		t.Errorf("session state %q after a refused unlock", st.Session.State)
+	}
+	if r := e.helper(a, "post", "/v1/session/unlock", "{}"); !strings.HasPrefix(r.stdout, "200 ") {
+		t.Errorf("unlock by an allowed program: %+v", r)
+	}
+}
+
+// A daemon started with other config paths than a client's is named, with
+// how to restart it, once per command.
+func TestClientWarnsWhenTheDaemonUsesOtherPaths(t *testing.T) {
+	e := newEnv(t)
+	other := filepath.Join(e.root, "nowhere")
+	if r := e.opxEnv([]string{"OP_AUTHD_BACKEND=fake", "XDG_CONFIG_HOME=" + other}, "read", "op://a/b/c"); r.code != 0 {
+		t.Fatalf("read that starts the daemon: %+v", r)
+	}
+	r := e.opx("read", "op://a/b/c", "op://a/b/d")
+	if r.code != 0 || r.stdout != fv("op://a/b/c")+"\n"+fv("op://a/b/d")+"\n" {
+		t.Fatalf("read through the daemon with other paths: %+v", r)
+	}
+	want := filepath.Join(other, "op-authd", "policy.json")
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, filepath.Join(e.config, "policy.json")) || !strings.Contains(r.stderr, "opx restart") && !strings.Contains(r.stderr, "restart") {
+		t.Errorf("stderr = %q; want a warning naming the daemon's policy %s, this client's, and how to restart", r.stderr, want)
+	}
+	if n := strings.Count(r.stderr, "warning:"); n != 1 {
+		t.Errorf("%d warnings, want 1 per command:\n%s", n, r.stderr)
+	}
+	if r := e.opx("read", "op://a/b/c"); r.code != 0 || !strings.Contains(r.stderr, "warning:") {
+		t.Errorf("second command: %+v", r)
+	}
+	e.stopDaemon()
+	if r := e.opxEnv([]string{"OP_AUTHD_BACKEND=fake"}, "read", "op://a/b/c"); r.code != 0 || r.stderr != "" {
+		t.Errorf("with the daemon on this client's paths: %+v", r)
+	}
+}
+
+// No path or ref shown to a person carries a raw control character.
+func TestErrorsEscapeControlCharacters(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	for _, ref := range []string{"op://a/b/\x1b]0;X\a", "\x1b[2Kop://x", "bad://a/\u202eb/c"} {
+		r := e.opx("read", "--", ref)
+		if r.code == 0 {
+			t.Errorf("read %q succeeded", ref)
+		}
+		for _, c := range r.stderr {
+			if (c < 0x20 && c != '\n') || c == 0x7f || c == '\u202e' {
+				t.Errorf("stderr of read %q holds %U: %q", ref, c, r.stderr)
+				break
+			}
+		}
+	}
+}
+
+// A thousand idle connections do not stop another client from being
+// identified and served.
+func TestManyIdleConnectionsDoNotBlockOthers(t *testing.T) {
+	a, _ := buildHelpers(t)
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 1000 {
+		c, err := net.Dial("unix", e.sock)
+		if err != nil {
+			t.Fatalf("after %d connections: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	if r := e.helper(a, "read", "op://a/b/c"); r.code != 0 || r.stdout != fv("op://a/b/c")+"\n" {
+		t.Errorf("read with 1,000 idle connections open: %+v", r)
+	}
+}

@@ -1,0 +1,224 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Policy states, as `opx status` shows them.
+const (
+	// StateNone: no policy file has been seen; every program may read
+	// everything.
+	StateNone = "none"
+	// StateLoaded: a policy file is in force.
+	StateLoaded = "loaded"
+	// StateFailedClosed: a policy was loaded (or a file exists) but the
+	// file is now missing, unreadable, not the user's, writable by others
+	// or broken; every decision is a denial until a good file returns.
+	StateFailedClosed = "failed_closed"
+)
+
+// maxFileSize bounds policy.json.
+const maxFileSize = 1 << 20
+
+// Snapshot is the policy in force at one moment. Its zero value is not
+// useful; a Store hands them out.
+type Snapshot struct {
+	Path   string
+	State  string  // StateNone, StateLoaded or StateFailedClosed
+	Policy *Policy // the rules in force when State is StateLoaded
+	// Hash is the hex SHA-256 of the content in force ("" when none).
+	Hash string
+	// Reason says why the state is failed_closed, or, when loaded, why the
+	// file's current content is not the one in force (it does not parse).
+	Reason string
+}
+
+// Decide returns whether r may read ref under this snapshot.
+func (s *Snapshot) Decide(r Requester, ref string, env Env) Decision {
+	switch s.State {
+	case StateLoaded:
+		return s.Policy.Decide(r, ref, env)
+	case StateFailedClosed:
+		return Decision{Rule: -1, Reason: "the policy file failed closed (" + s.Reason + "): every read is denied until it is fixed"}
+	}
+	return (*Policy)(nil).Decide(r, ref, env)
+}
+
+// AllowsAny reports whether r may read at least one ref under this
+// snapshot.
+func (s *Snapshot) AllowsAny(r Requester, env Env) bool {
+	switch s.State {
+	case StateLoaded:
+		return s.Policy.AllowsAny(r, env)
+	case StateFailedClosed:
+		return false
+	}
+	return true
+}
+
+// Store holds the policy of one file and follows its changes. Every
+// Current call reads the file (through links) and compares its content with
+// the content in force, so an edit that keeps the size and the modification
+// time (a Nix store link has mtime 1) is seen on the next decision.
+//
+// Once a policy has been loaded, a file that is missing, unreadable, not a
+// regular file, owned by another user (root is allowed: the Nix store),
+// writable by group or others, or larger than 1 MiB puts the store in
+// StateFailedClosed until a good file returns. A file whose new content does
+// not parse keeps the last good policy (and says so in Reason); with no
+// good policy before it, it fails closed.
+type Store struct {
+	path     string
+	onChange func(old, cur *Snapshot)
+
+	mu      sync.Mutex
+	cur     *Snapshot
+	content []byte // of the file as last read ("" when none)
+	missing bool   // the file was absent when last read
+}
+
+// Load reads the policy at path. A missing file is no policy (everything
+// allowed); one that does not parse, or that fails the checks above, is an
+// error naming the file. onChange, if set, is told of every later change of
+// the snapshot in force (state, content or reason), outside the store's lock.
+func Load(path string, onChange func(old, cur *Snapshot)) (*Store, error) {
+	s := &Store{path: path, onChange: onChange}
+	b, err := readPolicyFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.cur = &Snapshot{Path: path, State: StateNone}
+		s.missing = true
+		return s, nil
+	case err != nil:
+		return nil, err
+	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	s.cur = &Snapshot{Path: path, State: StateLoaded, Policy: p, Hash: hashOf(b)}
+	s.content = b
+	return s, nil
+}
+
+// Path is the policy file's path.
+func (s *Store) Path() string { return s.path }
+
+// Current returns the snapshot in force, after reading the file again.
+func (s *Store) Current() *Snapshot {
+	s.mu.Lock()
+	old := s.cur
+	b, err := readPolicyFile(s.path)
+	next := s.next(b, err)
+	s.cur = next
+	s.mu.Unlock()
+	if next != old && s.onChange != nil {
+		s.onChange(old, next)
+	}
+	return next
+}
+
+// next computes the snapshot for what reading the file gave; it returns
+// s.cur itself when nothing changed. s.mu is held.
+func (s *Store) next(b []byte, err error) *Snapshot {
+	cur := s.cur
+	if errors.Is(err, fs.ErrNotExist) && cur.State == StateNone {
+		return cur
+	}
+	if err == nil && !s.missing && bytes.Equal(b, s.content) {
+		return cur // the common case: nothing changed
+	}
+	s.missing = errors.Is(err, fs.ErrNotExist)
+	if err != nil {
+		s.content = nil
+		reason := err.Error()
+		if s.missing {
+			reason = "the file " + s.path + " was removed"
+		}
+		if cur.State == StateFailedClosed && cur.Reason == reason {
+			return cur
+		}
+		return &Snapshot{Path: s.path, State: StateFailedClosed, Reason: reason}
+	}
+	s.content = b
+	p, perr := Parse(b)
+	if perr != nil {
+		reason := fmt.Sprintf("policy %s does not parse: %v", s.path, perr)
+		if cur.State == StateLoaded {
+			// Keep the last good policy, and say why the file is not it.
+			return &Snapshot{Path: s.path, State: StateLoaded, Policy: cur.Policy, Hash: cur.Hash, Reason: reason}
+		}
+		return &Snapshot{Path: s.path, State: StateFailedClosed, Reason: reason}
+	}
+	h := hashOf(b)
+	if cur.State == StateLoaded && cur.Hash == h && cur.Reason == "" {
+		return cur
+	}
+	return &Snapshot{Path: s.path, State: StateLoaded, Policy: p, Hash: h}
+}
+
+func hashOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// readPolicyFile reads path through links, refusing a file that is not a
+// regular file, is owned by neither this user nor root, is writable by
+// group or others, or is larger than maxFileSize. A missing file gives an
+// error matching fs.ErrNotExist.
+func readPolicyFile(path string) ([]byte, error) {
+	// O_NONBLOCK: a FIFO planted here must not hang the daemon.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+			return nil, fmt.Errorf("%s is owned by uid %d, neither you nor root", path, uid)
+		}
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("%s is writable by others (mode %04o); run: chmod go-w %s", path, perm, path)
+	}
+	if fi.Size() > maxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
+	}
+	return b, nil
+}
+
+// unwrapPathError drops the *fs.PathError wrapper, whose text repeats the
+// path the caller names already.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
