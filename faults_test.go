@@ -71,3 +71,67 @@ func TestFullDiskIsAClearError(t *testing.T) {
 		t.Errorf("read with a full data dir = %+v", r)
 	}
 }
+
+// With the audit log on a full file system, a read whose decision cannot be
+// recorded is refused (audit_unavailable) and status says the log is not
+// healthy; once there is room again, reads are served and recorded. A
+// record torn by the full disk is cut off, so every line of the file parses.
+func TestAuditOnAFullDiskFailsClosed(t *testing.T) {
+	e := newEnv(t)
+	mountTmpfs(t, e.data, "size=256k,mode=0700")
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	if r := e.opx("read", "op://a/b/first"); r.code != 0 {
+		t.Fatalf("first read: %+v", r)
+	}
+	filler := filepath.Join(e.data, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1024)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	// The audit file's last page may still take a few records: read until
+	// the disk is really full, then a few more.
+	served := []string{"op://a/b/first"}
+	refused := 0
+	for i := 0; i < 100 && refused < 3; i++ {
+		ref := fmt.Sprintf("op://a/b/full%d", i)
+		r := e.opx("read", ref)
+		switch {
+		case r.code == 0 && refused == 0:
+			served = append(served, ref)
+		case r.code == 1 && r.stdout == "" && strings.Contains(r.stderr, "audit_unavailable"):
+			refused++
+		default:
+			t.Fatalf("read %s with the audit log's disk full = %+v, want audit_unavailable", ref, r)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("100 reads were served and recorded on a full disk")
+	}
+	if st := e.status(); !st.Audit.Enabled || st.Audit.Healthy || !strings.Contains(st.Audit.Error, "no space left") {
+		t.Errorf("status audit with a full disk = %+v", st.Audit)
+	}
+	os.Remove(filler)
+	if r := e.opx("read", "op://a/b/after"); r.code != 0 || r.stdout != fv("op://a/b/after")+"\n" {
+		t.Errorf("read once there is room again = %+v", r)
+	}
+	if st := e.status(); !st.Audit.Healthy || st.Audit.Error != "" {
+		t.Errorf("status audit after the disk was freed = %+v", st.Audit)
+	}
+	var refs []string
+	for _, m := range e.auditLines() { // fails the test on a line that does not parse
+		if m["event"] == "ACCESS_DECISION" {
+			refs = append(refs, m["reference"].(string))
+		}
+	}
+	served = append(served, "op://a/b/after")
+	if strings.Join(refs, " ") != strings.Join(served, " ") {
+		t.Errorf("decisions on record: %v; want exactly the two reads that were served", refs)
+	}
+}
