@@ -184,7 +184,7 @@ func TestAuditLogAndInteractiveAllow(t *testing.T) {
 	// that vault passes, without a restart.
 	cmd := exec.Command(opxBin, "audit", "--interactive", "--since", "1h")
 	cmd.Env = e.environ()
-	cmd.Stdin = strings.NewReader("1\nv\n")
+	cmd.Stdin = strings.NewReader("1\nv\ny\n")
 	outb, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(outb), "allowed "+b+" to read op://Production/*") {
 		t.Fatalf("opx audit --interactive: %v\n%s", err, outb)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -55,7 +57,11 @@ func (c *AuditCmd) Run(env *Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tPROGRAM\tREF\tDENIED\tLAST")
 	for i, d := range denials {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", i+1, orUnknown(d.Path), d.Reference, d.Count, d.Last.Local().Format("2006-01-02 15:04:05"))
+		what := Printable(d.Reference)
+		if d.Action != "" && d.Action != audit.ActionRead {
+			what = "(session " + d.Action + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", i+1, Printable(orUnknown(d.Path)), what, d.Count, d.Last.Local().Format("2006-01-02 15:04:05"))
 	}
 	tw.Flush()
 	if !c.Interactive {
@@ -87,42 +93,78 @@ func parseSince(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// interactive asks which denials to allow and at which scope, then writes
-// the rules into policy.json atomically; the daemon applies them on the next
-// read.
-func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
-	in := bufio.NewReader(env.Stdin)
-	ask := func(q string) string {
-		fmt.Fprint(env.Stdout, q)
-		line, _ := in.ReadString('\n')
-		return strings.TrimSpace(line)
+// errNoInput ends an interactive session at end of input: nothing is
+// written.
+var errNoInput = errors.New("end of input")
+
+// prompter asks questions on the terminal and reads one line per answer.
+type prompter struct {
+	in  *bufio.Reader
+	out io.Writer
+}
+
+// ask prints q and returns the answer, trimmed; errNoInput at end of input
+// (Ctrl-D) with nothing typed.
+func (p *prompter) ask(q string) (string, error) {
+	fmt.Fprint(p.out, q)
+	line, err := p.in.ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(p.out)
+		return "", errNoInput
 	}
-	answer := ask("Allow which denials? (numbers, e.g. 1 3; empty to stop) ")
-	if answer == "" {
+	return strings.TrimSpace(line), nil
+}
+
+// yes asks a yes/no question whose default is no, until the answer is one.
+func (p *prompter) yes(q string) (bool, error) {
+	for {
+		a, err := p.ask(q + " [y/N] ")
+		if err != nil {
+			return false, err
+		}
+		switch strings.ToLower(a) {
+		case "y", "yes":
+			return true, nil
+		case "", "n", "no":
+			return false, nil
+		}
+		fmt.Fprintln(p.out, "please answer y or n")
+	}
+}
+
+// grant is one allow rule to add: pattern for the program at path.
+type grant struct{ path, pattern string }
+
+// interactive asks which denials to allow and at which scope, then, once
+// the user confirms, writes the rules into policy.json atomically; the
+// daemon applies them on the next read. End of input at any question ends
+// the session without writing anything; an answer that is not one of the
+// choices asks again.
+func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
+	p := &prompter{in: bufio.NewReader(env.Stdin), out: env.Stdout}
+	grants, err := c.chooseGrants(p, env, denials)
+	if errors.Is(err, errNoInput) {
+		fmt.Fprintln(env.Stdout, "no change made")
 		return nil
 	}
-	type grant struct{ path, pattern string }
-	var grants []grant
-	for _, f := range strings.Fields(strings.ReplaceAll(answer, ",", " ")) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > len(denials) {
-			return &Error{Message: fmt.Sprintf("%q is not one of the numbers listed", f)}
-		}
-		d := denials[n-1]
-		if d.Path == "" {
-			return &Error{Message: fmt.Sprintf("denial %d has no program path to allow", n)}
-		}
-		scope := strings.ToLower(ask(fmt.Sprintf("Scope for %s reading %s: [e]xact ref, [v]ault (%s), [a]ll refs? ", d.Path, d.Reference, vaultPattern(d.Reference))))
-		switch scope {
-		case "e", "exact", "":
-			grants = append(grants, grant{d.Path, d.Reference})
-		case "v", "vault":
-			grants = append(grants, grant{d.Path, vaultPattern(d.Reference)})
-		case "a", "all":
-			grants = append(grants, grant{d.Path, "*"})
-		default:
-			return &Error{Message: fmt.Sprintf("unknown scope %q", scope)}
-		}
+	if err != nil {
+		return err
+	}
+	if len(grants) == 0 {
+		fmt.Fprintln(env.Stdout, "no change made")
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "New allow rules in %s:\n", Printable(env.Paths.PolicyFile))
+	for _, g := range grants {
+		fmt.Fprintf(env.Stdout, "  %s may read %s\n", Printable(g.path), Printable(g.pattern))
+	}
+	ok, err := p.yes("Write them?")
+	if errors.Is(err, errNoInput) || (err == nil && !ok) {
+		fmt.Fprintln(env.Stdout, "no change made")
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	pol, err := readPolicy(env.Paths)
 	if err != nil {
@@ -145,10 +187,155 @@ func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
 		return err
 	}
 	for _, g := range grants {
-		fmt.Fprintf(env.Stdout, "allowed %s to read %s\n", g.path, g.pattern)
+		fmt.Fprintf(env.Stdout, "allowed %s to read %s\n", Printable(g.path), Printable(g.pattern))
 	}
-	fmt.Fprintf(env.Stdout, "%s updated; the daemon applies it on the next read\n", env.Paths.PolicyFile)
+	fmt.Fprintf(env.Stdout, "%s updated; the daemon applies it on the next read\n", Printable(env.Paths.PolicyFile))
 	return nil
+}
+
+// chooseGrants asks which denials to allow, and how.
+func (c *AuditCmd) chooseGrants(p *prompter, env *Env, denials []audit.Denial) ([]grant, error) {
+	var chosen []audit.Denial
+	for chosen == nil {
+		answer, err := p.ask("Allow which denials? (numbers, e.g. 1 3; empty to stop) ")
+		if err != nil {
+			return nil, err
+		}
+		if answer == "" {
+			return nil, nil
+		}
+		picked, why := pickDenials(answer, denials)
+		if why != "" {
+			fmt.Fprintln(env.Stdout, why)
+			continue
+		}
+		chosen = picked
+	}
+	home := os.Getenv("HOME")
+	var grants []grant
+	for _, d := range chosen {
+		path := ruleName(d.Path)
+		if path != d.Path {
+			fmt.Fprintf(env.Stdout, "%s runs as %s; the rule names %s, which keeps matching after upgrades\n",
+				Printable(path), Printable(d.Path), Printable(path))
+		}
+		if why, ok := policy.Interpreter(d.Path, home); ok {
+			fmt.Fprintf(env.Stdout, "warning: %s\n", Printable(why))
+			ok, err := p.yes(fmt.Sprintf("Allow %s anyway?", Printable(path)))
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				fmt.Fprintf(env.Stdout, "skipped %s\n", Printable(path))
+				continue
+			}
+		}
+		pattern, err := askScope(p, path, d.Reference)
+		if err != nil {
+			return nil, err
+		}
+		grants = append(grants, grant{path, pattern})
+	}
+	return grants, nil
+}
+
+// pickDenials parses a list of denial numbers; why says what is wrong with
+// it, if anything.
+func pickDenials(answer string, denials []audit.Denial) ([]audit.Denial, string) {
+	var out []audit.Denial
+	for _, f := range strings.Fields(strings.ReplaceAll(answer, ",", " ")) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > len(denials) {
+			return nil, fmt.Sprintf("%s is not one of the numbers listed (1 to %d)", Printable(f), len(denials))
+		}
+		d := denials[n-1]
+		switch {
+		case d.Path == "":
+			return nil, fmt.Sprintf("denial %d has no program path to allow", n)
+		case d.Action != "" && d.Action != audit.ActionRead:
+			return nil, fmt.Sprintf("denial %d is a session %s: a program allowed any ref may do it, so allow it a ref instead", n, d.Action)
+		}
+		out = append(out, d)
+	}
+	return out, ""
+}
+
+// askScope asks how much of ref's neighbourhood path may read, until the
+// answer is a pattern the policy can hold.
+func askScope(p *prompter, path, ref string) (string, error) {
+	vault := vaultPattern(ref)
+	for {
+		a, err := p.ask(fmt.Sprintf("Scope for %s reading %s: [e]xact ref, [v]ault (%s), [a]ll refs? ",
+			Printable(path), Printable(ref), Printable(vault)))
+		if err != nil {
+			return "", err
+		}
+		var pattern string
+		switch strings.ToLower(a) {
+		case "e", "exact":
+			pattern = ref
+			if strings.Contains(ref, "*") {
+				prefix, ok := strings.CutSuffix(ref, "*")
+				if !ok || strings.Contains(prefix, "*") {
+					fmt.Fprintf(p.out, "%s holds a '*' that a rule cannot hold as written; choose another scope\n", Printable(ref))
+					continue
+				}
+				fmt.Fprintf(p.out, "%s ends in '*', which a rule reads as a pattern: every ref that starts with %s\n", Printable(ref), Printable(prefix))
+				ok, err := p.yes("Allow it as that pattern?")
+				if err != nil {
+					return "", err
+				}
+				if !ok {
+					continue
+				}
+			}
+		case "v", "vault":
+			pattern = vault
+		case "a", "all":
+			pattern = "*"
+		default:
+			fmt.Fprintln(p.out, "please answer e, v or a")
+			continue
+		}
+		if !policy.ValidPattern(pattern) {
+			fmt.Fprintf(p.out, "%s is not a pattern a rule can hold; choose another scope\n", Printable(pattern))
+			continue
+		}
+		return pattern, nil
+	}
+}
+
+// ruleName is the name a rule should use for the executable at exe: a link
+// on PATH that resolves to it (/usr/bin/python3 for /usr/bin/python3.11, a
+// Homebrew or Nix profile link for a versioned store path), so that the
+// rule survives upgrades; exe itself when there is none.
+func ruleName(exe string) string {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.Type()&fs.ModeSymlink == 0 {
+				continue
+			}
+			// Only a link named like the program: python3 for python3.11,
+			// op for a Cellar's op, never rbash for bash.
+			name, base := e.Name(), filepath.Base(exe)
+			rest, ok := strings.CutPrefix(base, name)
+			if !ok || (rest != "" && !strings.ContainsRune("0123456789.-", rune(rest[0]))) {
+				continue
+			}
+			link := filepath.Join(dir, name)
+			if link != exe && policy.ResolvePath(link, "") == exe {
+				return link
+			}
+		}
+	}
+	return exe
 }
 
 // readPolicy returns the current policy file's contents, or an empty policy

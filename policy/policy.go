@@ -92,7 +92,7 @@ func Parse(data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("allow[%d]: refs is empty; list the refs the rule allows, or \"*\"", i)
 		}
 		for _, pat := range r.Refs {
-			if pat == "" || strings.Contains(strings.TrimSuffix(pat, "*"), "*") {
+			if !ValidPattern(pat) {
 				return nil, fmt.Errorf("allow[%d]: ref pattern %q: use \"*\", a prefix ending in \"/*\" or \"*\", or an exact ref", i, pat)
 			}
 		}
@@ -109,6 +109,12 @@ func isHexSHA256(s string) bool {
 func PathSHA256(path string) string {
 	sum := sha256.Sum256([]byte(path))
 	return hex.EncodeToString(sum[:])
+}
+
+// ValidPattern reports whether a rule can hold pattern: "*", a prefix
+// ending in "*", or an exact ref without "*".
+func ValidPattern(pattern string) bool {
+	return pattern != "" && !strings.Contains(strings.TrimSuffix(pattern, "*"), "*")
 }
 
 // matchRef reports whether pattern covers ref.
