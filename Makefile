@@ -58,6 +58,7 @@ vet:
 fuzz:
 	$(call fuzzrun,FuzzParseRef,./backend/,80000)
 	$(call fuzzrun,FuzzSplitInject,./backend/,100000)
+	$(call fuzzrun,FuzzUnquoteJSON,./backend/,100000)
 	$(call fuzzrun,FuzzParseEnvFile,./client/,80000)
 	$(call fuzzrun,FuzzHandlers,./daemon/,60000)
 	$(call fuzzrun,FuzzAppendJSONString,./api/,60000)

@@ -56,6 +56,9 @@ func FuzzAppendJSONString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		b := AppendJSONString(nil, in)
+		if n := JSONStringLen(in); n != len(b) {
+			t.Fatalf("JSONStringLen(%q) = %d, want %d", in, n, len(b))
+		}
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("AppendJSONString(%q) = %s: not JSON: %v", in, b, err)
@@ -73,4 +76,27 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("value %q came back as %q (%v)", in, v, err)
 		}
 	})
+}
+
+// A Buf zeroes the array it leaves behind when it grows.
+func TestBufLeavesNoCopyWhenItGrows(t *testing.T) {
+	w := NewBuf(8)
+	w.WriteString("secret")
+	old := w.b[:cap(w.b)]
+	w.WriteString(" and more than eight bytes")
+	for _, c := range old {
+		if c != 0 {
+			t.Fatalf("old array after growth = %q, want zeros", old)
+		}
+	}
+	if string(w.Bytes()) != "secret and more than eight bytes" {
+		t.Errorf("content = %q", w.Bytes())
+	}
+	all := w.b[:cap(w.b)]
+	w.Wipe()
+	for _, c := range all {
+		if c != 0 {
+			t.Fatal("Wipe left bytes")
+		}
+	}
 }

@@ -32,6 +32,35 @@ func (s Secret) Wipe() { clear(s) }
 
 const hexDigits = "0123456789abcdef"
 
+// JSONStringLen is the length of AppendJSONString's encoding of b.
+func JSONStringLen(b []byte) int {
+	n := 2
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20 || c == 0x7f:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
 // AppendJSONString appends b to dst as a quoted JSON string.
 func AppendJSONString(dst, b []byte) []byte {
 	dst = append(dst, '"')

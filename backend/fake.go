@@ -23,13 +23,21 @@ type Fake struct {
 func NewFake(delay time.Duration) *Fake { return &Fake{delay: delay} }
 
 // FakeValue returns the fake backend's value for ref and account.
-func FakeValue(account, ref string) string {
+func FakeValue(account, ref string) string { return string(fakeValue(account, ref)) }
+
+// fakeValue builds the value in a slice of its own (no string), so that
+// the daemon can wipe its only copy.
+func fakeValue(account, ref string) []byte {
 	in := ref
 	if account != "" {
 		in = account + "\n" + ref
 	}
 	sum := sha256.Sum256([]byte(in))
-	return "fake_" + hex.EncodeToString(sum[:8])
+	v := make([]byte, len("fake_")+16)
+	copy(v, "fake_")
+	hex.Encode(v[len("fake_"):], sum[:8])
+	clear(sum[:])
+	return v
 }
 
 // Name implements Backend.
@@ -59,7 +67,7 @@ func (f *Fake) Read(ctx context.Context, account string, refs []string) []Result
 		}
 	}
 	for i, ref := range refs {
-		out[i].Value = []byte(FakeValue(account, ref))
+		out[i].Value = fakeValue(account, ref)
 	}
 	return out
 }

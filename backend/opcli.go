@@ -276,9 +276,11 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	cmd := exec.CommandContext(ctx, o.path, argv...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Env = o.sessionEnv()
-	var stdout bytes.Buffer
+	// The output holds secrets: collect it in a buffer that zeroes what it
+	// leaves behind when it grows (bytes.Buffer would not).
+	stdout := api.NewBuf(4 << 10)
 	stderr := &limitedBuffer{max: 16 << 10}
-	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
@@ -288,7 +290,7 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
-	clear(stdout.Bytes())
+	stdout.Wipe()
 	if ctx.Err() != nil {
 		return nil, api.Errorf(api.CodeBackendTimeout, "op %s did not finish in time (killed)", args[0])
 	}

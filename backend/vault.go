@@ -1,14 +1,17 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,6 +135,13 @@ func NewVaultClient(c VaultConfig) (*vapi.Client, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("TLS settings: %w", err)
 	}
+	if t, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
+		// Secrets must land only in buffers opx wipes: no gzip (its
+		// window would keep plaintext), and a read buffer so small that
+		// a response body is read straight into opx's own buffer.
+		t.DisableCompression = true
+		t.ReadBufferSize = minReadBuffer
+	}
 	client, err := vapi.NewClient(cfg)
 	if err != nil {
 		return nil, err
@@ -143,6 +153,12 @@ func NewVaultClient(c VaultConfig) (*vapi.Client, error) {
 	}
 	return client, nil
 }
+
+// minReadBuffer is the size of the Vault client's connection read buffer
+// (bufio's least). A body read with a larger buffer bypasses it, so a
+// secret in a response is never copied into net/http's buffer; only the
+// first bytes after the headers ("{\"request_id\":...") may be.
+const minReadBuffer = 16
 
 // Resolver reads a credential reference for a login.
 type Resolver func(ctx context.Context, ref string) ([]byte, error)
@@ -282,8 +298,20 @@ type Vault struct {
 	configured      bool   // an address is known (see Configured)
 	configuredStamp string // config.json stamp that answer is for
 
-	sf    singleflight.Group
+	sf    singleflight.Group // logins and mount lookups: nothing secret
 	calls atomic.Uint64
+
+	readsMu sync.Mutex
+	reads   map[string]*pathRead // HTTP reads of secrets in flight, by path and version
+}
+
+// pathRead is one HTTP read of a secret, shared by every batch that wants a
+// field of it while it runs; the last one to let go wipes the fields.
+type pathRead struct {
+	done   chan struct{}
+	fields map[string]json.RawMessage // set before done is closed
+	err    error
+	users  int // guarded by Vault.readsMu
 }
 
 type mountInfo struct {
@@ -293,7 +321,8 @@ type mountInfo struct {
 
 // NewVault returns the backend for kind ("vault" or "bao").
 func NewVault(kind, configFile, tokenFile string, resolve Resolver, log zerolog.Logger) *Vault {
-	return &Vault{kind: kind, configFile: configFile, tokenFile: tokenFile, resolve: resolve, log: log, mounts: map[string]mountInfo{}}
+	return &Vault{kind: kind, configFile: configFile, tokenFile: tokenFile, resolve: resolve, log: log,
+		mounts: map[string]mountInfo{}, reads: map[string]*pathRead{}}
 }
 
 // Name implements Backend.
@@ -476,13 +505,16 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r := parsed[idx[0]]
-			data, err := v.readSecret(ctx, r.Path, r.Version)
-			for _, i := range idx {
-				if err != nil {
+			read, err := v.readSecret(ctx, r.Path, r.Version)
+			if err != nil {
+				for _, i := range idx {
 					out[i].Err = err
-					continue
 				}
-				out[i].Value, out[i].Err = extract(v.kind, parsed[i], data)
+				return
+			}
+			defer v.release(read)
+			for _, i := range idx {
+				out[i].Value, out[i].Err = extract(v.kind, parsed[i], read.fields)
 			}
 		}()
 	}
@@ -490,55 +522,112 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 	return out
 }
 
-// extract takes ref's field (strings as they are, other values as JSON) or
-// the whole secret as a JSON object.
-func extract(kind string, ref Ref, data map[string]any) ([]byte, error) {
+// extract takes ref's field (strings as they are, other values as their
+// JSON) or the whole secret as a JSON object, into a new slice that the
+// daemon owns and wipes.
+func extract(kind string, ref Ref, fields map[string]json.RawMessage) ([]byte, error) {
 	if ref.KeyField == "" {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return nil, api.Errorf(api.CodeBackendError, "encode %s secret: %v", kind, err)
+		names := make([]string, 0, len(fields))
+		for k := range fields {
+			names = append(names, k)
 		}
-		return b, nil
+		sort.Strings(names)
+		w := api.NewBuf(64)
+		w.WriteByte('{')
+		for i, k := range names {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.JSONString([]byte(k))
+			w.WriteByte(':')
+			w.Write(fields[k])
+		}
+		w.WriteByte('}')
+		return w.Bytes(), nil
 	}
-	val, ok := data[ref.KeyField]
+	raw, ok := fields[ref.KeyField]
 	if !ok {
 		return nil, api.Errorf(api.CodeNotFound, "%s: no field %q in the secret at %s", ref.Raw, ref.KeyField, ref.Path)
 	}
-	if s, ok := val.(string); ok {
-		return []byte(s), nil
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) > 0 && t[0] == '"' {
+		v, err := unquoteJSON(raw)
+		if err != nil {
+			return nil, api.Errorf(api.CodeBackendError, "%s: field %q: %v", kind, ref.KeyField, err)
+		}
+		return v, nil
 	}
-	b, err := json.Marshal(val)
-	if err != nil {
-		return nil, api.Errorf(api.CodeBackendError, "encode field %q: %v", ref.KeyField, err)
-	}
-	return b, nil
+	return bytes.Clone(raw), nil
 }
 
-// readSecret reads one path (coalesced across concurrent batches) and returns
-// its data: for KV v2 the secret's own data, else the response data.
-func (v *Vault) readSecret(ctx context.Context, path string, version int) (map[string]any, error) {
-	key := "read:" + path + "?" + strconv.Itoa(version)
-	res, err, _ := v.sf.Do(key, func() (any, error) {
-		data, err := v.readOnce(ctx, path, version)
-		if isPermissionDenied(err) && v.tokenInvalid(ctx) {
-			// The token expired or was revoked: log in again, retry once.
-			v.mu.Lock()
-			v.client = nil
-			v.mu.Unlock()
-			data, err = v.readOnce(ctx, path, version)
+// readSecret reads one path, or joins the read of it already in flight
+// (across concurrent batches). The caller must release what it gets.
+func (v *Vault) readSecret(ctx context.Context, path string, version int) (*pathRead, error) {
+	key := path + "?" + strconv.Itoa(version)
+	v.readsMu.Lock()
+	r, joined := v.reads[key]
+	if joined {
+		r.users++
+	} else {
+		r = &pathRead{done: make(chan struct{}), users: 1}
+		v.reads[key] = r
+	}
+	v.readsMu.Unlock()
+	if !joined {
+		r.fields, r.err = v.readRetrying(ctx, path, version)
+		v.readsMu.Lock()
+		delete(v.reads, key)
+		v.readsMu.Unlock()
+		close(r.done)
+	} else {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			v.release(r)
+			return nil, transportError(v.kind, ctx.Err())
 		}
-		if isPermissionDenied(err) {
-			err = api.Errorf(api.CodeForbidden, "%s://%s: permission denied by the server's policy for this token", v.kind, path)
-		}
-		return data, err
-	})
-	if err != nil {
+	}
+	if r.err != nil {
+		err := r.err
+		v.release(r)
 		return nil, err
 	}
-	return res.(map[string]any), nil
+	return r, nil
 }
 
-func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[string]any, error) {
+// release lets go of r; the last user wipes its fields.
+func (v *Vault) release(r *pathRead) {
+	v.readsMu.Lock()
+	r.users--
+	last := r.users == 0
+	v.readsMu.Unlock()
+	if last {
+		for _, f := range r.fields {
+			clear(f)
+		}
+	}
+}
+
+// readRetrying reads path once, and once more after a new login when the
+// token turns out to be expired or revoked.
+func (v *Vault) readRetrying(ctx context.Context, path string, version int) (map[string]json.RawMessage, error) {
+	data, err := v.readOnce(ctx, path, version)
+	if isPermissionDenied(err) && v.tokenInvalid(ctx) {
+		v.mu.Lock()
+		v.client = nil
+		v.mu.Unlock()
+		data, err = v.readOnce(ctx, path, version)
+	}
+	if isPermissionDenied(err) {
+		err = api.Errorf(api.CodeForbidden, "%s://%s: permission denied by the server's policy for this token", v.kind, path)
+	}
+	return data, err
+}
+
+// readOnce makes one HTTP read of path and returns the secret's fields: for
+// KV v2 the secret's own data, else the response's data. The response is
+// read raw into a buffer that is wiped once the fields are copied out, so
+// no Go string (which could not be wiped) ever holds a value.
+func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[string]json.RawMessage, error) {
 	client, err := v.ensureClient(ctx)
 	if err != nil {
 		return nil, err
@@ -555,27 +644,83 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[str
 		query = map[string][]string{"version": {strconv.Itoa(version)}}
 	}
 	v.calls.Add(1)
-	s, err := client.Logical().ReadWithDataWithContext(ctx, apiPath, query)
+	resp, err := client.Logical().ReadRawWithDataWithContext(ctx, apiPath, query)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if resp != nil && resp.StatusCode == http.StatusNotFound {
+		// A KV v2 version that was deleted answers 404 with its metadata.
+		var body struct {
+			Data *struct {
+				Metadata json.RawMessage `json:"metadata"`
+			} `json:"data"`
+		}
+		if kv2 && json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) == nil && body.Data != nil && len(body.Data.Metadata) > 0 {
+			return nil, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+		}
+		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+	}
 	if err != nil {
 		if isPermissionDenied(err) {
 			return nil, err // the caller checks the token
 		}
 		return nil, transportError(v.kind, err)
 	}
-	if s == nil {
+	if resp.StatusCode == http.StatusNoContent {
 		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
-	if !kv2 {
-		if s.Data == nil {
-			return map[string]any{}, nil
+	body := api.NewBuf(max(int(resp.ContentLength)+1, 4<<10))
+	defer body.Wipe()
+	if _, err := body.ReadFrom(io.LimitReader(resp.Body, maxSecretResponse+1)); err != nil {
+		return nil, transportError(v.kind, err)
+	}
+	if body.Len() > maxSecretResponse {
+		return nil, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+	}
+	var top struct {
+		Data json.RawMessage `json:"data"`
+	}
+	defer func() { clear(top.Data) }()
+	if err := json.Unmarshal(body.Bytes(), &top); err != nil {
+		return nil, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+	}
+	data := top.Data
+	if kv2 {
+		var inner struct {
+			Data json.RawMessage `json:"data"`
 		}
-		return s.Data, nil
+		defer func() { clear(inner.Data) }()
+		if err := json.Unmarshal(data, &inner); err != nil {
+			return nil, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+		}
+		if len(inner.Data) == 0 || string(inner.Data) == "null" {
+			return nil, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+		}
+		data = inner.Data
 	}
-	data, ok := s.Data["data"].(map[string]any)
-	if !ok {
-		return nil, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+	fields := map[string]json.RawMessage{}
+	if len(data) == 0 || string(data) == "null" {
+		return fields, nil
 	}
-	return data, nil
+	if err := json.Unmarshal(data, &fields); err != nil {
+		for _, f := range fields {
+			clear(f)
+		}
+		return nil, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
+	}
+	return fields, nil
+}
+
+// maxSecretResponse bounds one secret's HTTP answer.
+const maxSecretResponse = 16 << 20
+
+// jsonError describes a decode error without quoting the input.
+func jsonError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("JSON syntax error at byte %d", se.Offset)
+	}
+	return "not the JSON shape of a secret"
 }
 
 func isPermissionDenied(err error) bool {

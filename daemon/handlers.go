@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -107,8 +108,8 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeError(w, out.err)
 		return
 	}
-	res := readResult(req.Ref, out, time.Now())
-	buf := api.AppendReadResult(make([]byte, 0, 256+len(out.value)), res)
+	buf := api.NewBuf(minSecretAnswer)
+	buf.ReadResult(readResult(req.Ref, out, time.Now()))
 	writeSecretJSON(w, buf)
 }
 
@@ -172,7 +173,9 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
-	writeSecretJSON(w, api.AppendReadsResponse(make([]byte, 0, 4096), results, errs))
+	buf := api.NewBuf(minSecretAnswer)
+	buf.ReadsResponse(results, errs)
+	writeSecretJSON(w, buf)
 }
 
 func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +248,9 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	for _, name := range names {
 		env[name] = outs[index[req.Env[name]]].value
 	}
-	writeSecretJSON(w, api.AppendResolveResponse(make([]byte, 0, 4096), env))
+	buf := api.NewBuf(minSecretAnswer)
+	buf.ResolveResponse(env)
+	writeSecretJSON(w, buf)
 }
 
 // resolveError names every variable that failed; the code is theirs when
@@ -611,14 +616,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// writeSecretJSON writes an answer that holds secrets and zeroes it.
-func writeSecretJSON(w http.ResponseWriter, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+// minSecretAnswer is the least size of an answer that holds secrets: one
+// byte more than net/http's per-connection write buffer (4 KiB). With the
+// header flushed first and a known Content-Length, net/http hands a body that
+// large straight to the TLS connection, which seals it in place, so no copy
+// of a value is left in net/http's pooled buffers. Shorter answers are padded
+// with spaces after the JSON (which any JSON reader skips).
+const minSecretAnswer = 4<<10 + 1
+
+// writeSecretJSON writes an answer that holds secrets in one call from buf,
+// and wipes buf.
+func writeSecretJSON(w http.ResponseWriter, buf *api.Buf) {
+	defer buf.Wipe()
+	buf.WriteByte('\n')
+	buf.Pad(minSecretAnswer)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
-	w.Write(b)
-	w.Write([]byte{'\n'})
-	clear(b[:cap(b)])
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return
+	}
+	w.Write(buf.Bytes())
 }
 
 // newStdLogger sends net/http's own log lines into zerolog.

@@ -26,6 +26,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("LoginWithTokenRef", s.loginTokenRef)
 	t.Run("LoginWithLiteralToken", s.loginLiteral)
 	t.Run("MultiWithoutServerSaysHow", s.multiUnconfigured)
+	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
 type suite struct {
