@@ -6,6 +6,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net"
 	"os"
@@ -314,4 +316,56 @@ func TestManyIdleConnectionsDoNotBlockOthers(t *testing.T) {
 	if r := e.helper(a, "read", "op://a/b/c"); r.code != 0 || r.stdout != fv("op://a/b/c")+"\n" {
 		t.Errorf("read with 1,000 idle connections open: %+v", r)
 	}
+}
+
+// A rule may name a program by its content (exe_sha256) or by a link to
+// it; opx policy check decides as the daemon does, and flags a shell.
+func TestRulesByContentAndByLink(t *testing.T) {
+	a, b := buildHelpers(t)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	sum := sha256File(t, a)
+	link := filepath.Join(filepath.Dir(a), "helper-link")
+	if err := os.Symlink(filepath.Base(b), link); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"exe_sha256": "` + sum + `", "refs": ["op://Content/*"]}, {"path": "` + link + `", "refs": ["op://Link/*"]}, {"path": "` + sh + `", "refs": ["op://Shell/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake")
+	// helper-b is a copy of helper-a: the same content, so the same hash.
+	for _, h := range []string{a, b} {
+		if r := e.helper(h, "read", "op://Content/x/y"); r.code != 0 {
+			t.Errorf("%s, allowed by content: %+v", h, r)
+		}
+	}
+	cmd := exec.Command(sh, "-c", `"$0" read op://Content/x/y`, opxBin)
+	cmd.Env = e.environ()
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "forbidden") {
+		t.Errorf("sh is not the allowed content but read: %v %s", err, out)
+	}
+	if r := e.helper(b, "read", "op://Link/x/y"); r.code != 0 {
+		t.Errorf("helper-b through a rule for a link to it: %+v", r)
+	}
+	if r := e.helper(a, "read", "op://Link/x/y"); r.code != 1 {
+		t.Errorf("helper-a through a rule for a link to helper-b: %+v", r)
+	}
+	r := e.opx("policy", "check", "--path", link, "op://Link/x/y", "op://Content/x/y")
+	if r.code != 0 || !strings.Contains(r.stdout, "ALLOW op://Link/x/y") || !strings.Contains(r.stdout, "ALLOW op://Content/x/y") {
+		t.Errorf("opx policy check --path LINK = %+v", r)
+	}
+	if !strings.Contains(r.stdout, "warning: allow[2] names "+sh) || !strings.Contains(r.stdout, "is a shell") {
+		t.Errorf("opx policy check does not flag the rule for sh:\n%s", r.stdout)
+	}
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

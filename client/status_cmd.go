@@ -61,14 +61,30 @@ func formatStatus(st *api.Status) string {
 		fmt.Fprintf(&b, "  session   unlocked; locks after %s without a read (in %s)\n", sec(s.IdleTimeoutSeconds), sec(s.TimeUntilLockSeconds))
 	}
 	p := st.Policy
-	if p.Loaded {
+	switch {
+	case p.State == "failed_closed":
+		fmt.Fprintf(&b, "  policy    %s: FAILED CLOSED, every read is denied: %s\n", Printable(p.Path), Printable(p.Reason))
+	case p.Loaded:
 		deny := "allow"
 		if p.DefaultDeny {
 			deny = "deny"
 		}
-		fmt.Fprintf(&b, "  policy    %s: %d rules, default %s\n", p.Path, p.Rules, deny)
-	} else {
-		fmt.Fprintf(&b, "  policy    none (%s): every program of yours may read\n", p.Path)
+		fmt.Fprintf(&b, "  policy    %s: %d rules, default %s (sha256 %.12s)\n", Printable(p.Path), p.Rules, deny, p.Hash)
+		if p.Reason != "" {
+			fmt.Fprintf(&b, "            the file's new content is not in force: %s\n", Printable(p.Reason))
+		}
+	default:
+		fmt.Fprintf(&b, "  policy    none (%s): every program of yours may read\n", Printable(p.Path))
 	}
+	a := st.Audit
+	switch {
+	case !a.Enabled:
+		fmt.Fprintf(&b, "  audit     off\n")
+	case a.Healthy:
+		fmt.Fprintf(&b, "  audit     %s\n", Printable(a.Path))
+	default:
+		fmt.Fprintf(&b, "  audit     %s: NOT WRITABLE, reads are refused: %s\n", Printable(a.Path), Printable(a.Error))
+	}
+	fmt.Fprintf(&b, "  config    %s\n", Printable(st.Paths.Config))
 	return b.String()
 }
