@@ -53,7 +53,6 @@ func (s *server) routes() http.Handler {
 				writeError(w, api.Errorf(api.CodeInternal, "internal error"))
 			}
 		}()
-		w.Header().Set(api.PathsHeader, s.pathsHeader)
 		if e := s.checkPeer(r); e != nil {
 			writeError(w, e)
 			return
@@ -68,6 +67,7 @@ func (s *server) routes() http.Handler {
 			writeError(w, api.Errorf(api.CodeUnauthorized, "%s", msg))
 			return
 		}
+		w.Header().Set(api.PathsHeader, s.pathsHeader)
 		rt, ok := table[r.URL.Path]
 		if !ok {
 			writeError(w, api.Errorf(api.CodeNotFound, "no endpoint %s", r.URL.Path))
@@ -347,15 +347,17 @@ func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: fmt.Sprintf("session locked; %d cached values wiped", n)})
 }
 
-// checkPeer refuses a connection whose peer credentials could not be read
-// (fail closed) or that comes from another user.
+// checkPeer refuses a connection whose peer credentials could not be read,
+// that comes from another user, or whose peer could not be identified (fail
+// closed). A foreign uid is named as such even when the rest of the
+// identification failed too.
 func (s *server) checkPeer(r *http.Request) *api.Error {
 	p := peerFrom(r.Context())
 	switch {
 	case p == nil:
 		s.audit.AuthFailure(nil, "peer credentials unknown")
 		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials are unknown")
-	case p.Err != nil:
+	case p.PID == 0 && p.Err != nil:
 		s.log.Warn().Err(p.Err).Msg("connection refused: peer credentials unreadable")
 		s.audit.AuthFailure(auditPeer(p), "peer credentials unreadable: "+p.Err.Error())
 		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials could not be read")
@@ -363,6 +365,12 @@ func (s *server) checkPeer(r *http.Request) *api.Error {
 		s.log.Warn().Int("peer_uid", p.UID).Int("peer_pid", p.PID).Str("peer_path", p.Path).Msg("connection from another user refused")
 		s.audit.AuthFailure(auditPeer(p), fmt.Sprintf("peer uid %d is not the daemon's uid %d", p.UID, s.euid))
 		return api.Errorf(api.CodeForbidden, "connection refused: uid %d is not the daemon's user", p.UID)
+	case p.Err != nil:
+		// The reason names pids, paths and namespaces: nothing secret,
+		// and what the user needs to see why.
+		s.log.Warn().Err(p.Err).Int("peer_pid", p.PID).Msg("connection refused: the peer could not be identified")
+		s.audit.AuthFailure(auditPeer(p), "peer not identified: "+p.Err.Error())
+		return api.Errorf(api.CodeForbidden, "connection refused: the peer could not be identified: %v", p.Err)
 	}
 	return nil
 }

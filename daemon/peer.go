@@ -115,7 +115,7 @@ func (l peerListener) identify(c net.Conn) *Peer {
 	exited := func() error { return fmt.Errorf("process %d exited before it could be identified", p.PID) }
 	clientEnd, err := peerSocketInode(uc)
 	if err != nil {
-		return fail(fmt.Errorf("find the client's end of the connection: %w", err))
+		return fail(fmt.Errorf("find the client's end of the connection (Linux needs sock_diag for Unix sockets, CONFIG_UNIX_DIAG): %w", err))
 	}
 	if !pin.alive() {
 		return fail(exited())

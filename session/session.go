@@ -57,15 +57,9 @@ func (s *Session) Locked() bool {
 	return s.locked
 }
 
-// Epoch returns a number that changes every time the session locks. A value
-// fetched under one epoch must not be cached under another.
-func (s *Session) Epoch() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.epoch
-}
-
-// State reports whether the session is locked and its epoch, read together:
+// State reports whether the session is locked and its epoch (a number that
+// changes every time the session locks; a value fetched under one epoch must
+// not be cached under another), read together:
 // a request that found the session unlocked holds the epoch of that unlocked
 // period, so anything it fetches is dropped if a lock comes in between.
 // (Reading Locked and then Epoch could pair "unlocked" with the epoch of a
