@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,37 +92,18 @@ func TestSecretsLeaveTheDaemonsMemory(t *testing.T) {
 			e.mustOpx(append([]string{"resolve"}, env...)...)
 			e.mustOpx("lock")
 
-			hits, err := harness.ScanMemory(cmd.Process.Pid, values)
-			if errors.Is(err, harness.ErrNoAccess) {
-				t.Skipf("reading the daemon's memory needs root (it is not dumpable): %v", err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, h := range hits {
-				t.Errorf("secret left in the daemon's memory after lock: %s", h)
-			}
+			harness.AssertNoSecrets(t, cmd.Process.Pid, values)
 		})
 	}
 }
 
-// writeFixture writes the fake op's items: the repository's fixture plus
-// an item "Infra/mem" with the given fields.
+// writeFixture points the fake op at the repository's fixture plus an item
+// "Infra/mem" with the given fields.
 func writeFixture(t *testing.T, e *testEnv, fields map[string]string) {
-	b, err := os.ReadFile("testdata/fakeop/fixture.json")
+	out, err := harness.FixtureWithItem("testdata/fakeop/fixture.json", "mem", fields)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fx map[string]any
-	json.Unmarshal(b, &fx)
-	var fl []map[string]any
-	for k, v := range fields {
-		fl = append(fl, map[string]any{"id": k, "label": k, "type": "CONCEALED", "value": v})
-	}
-	acct := fx["accounts"].([]any)[0].(map[string]any)
-	acct["vaults"] = append(acct["vaults"].([]any), map[string]any{"id": "vinfra", "name": "Infra",
-		"items": []any{map[string]any{"id": "imem", "title": "mem", "fields": fl}}})
-	out, _ := json.Marshal(fx)
 	path := filepath.Join(e.root, "fixture.json")
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)

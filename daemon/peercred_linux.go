@@ -130,11 +130,11 @@ func peerSocketInode(c *net.UnixConn) (uint32, error) {
 	if serr != nil {
 		return 0, fmt.Errorf("stat the connection: %w", serr)
 	}
-	return unixDiagPeer32(uint32(st.Ino))
+	return sockDiagPeer(uint32(st.Ino))
 }
 
-// unixDiagPeer32 asks sock_diag for the peer of the Unix socket with inode ino.
-func unixDiagPeer32(ino uint32) (uint32, error) {
+// sockDiagPeer asks sock_diag for the peer of the Unix socket with inode ino.
+func sockDiagPeer(ino uint32) (uint32, error) {
 	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return 0, fmt.Errorf("sock_diag: %w", err)
@@ -174,8 +174,9 @@ func unixDiagPeer32(ino uint32) (uint32, error) {
 				}
 			}
 		case unix.SOCK_DIAG_BY_FAMILY:
-			// unix_diag_msg is 16 bytes, then attributes.
-			if len(m.Data) < 16 {
+			// unix_diag_msg is 16 bytes (its inode at offset 4), then
+			// attributes.
+			if len(m.Data) < 16 || ne.Uint32(m.Data[4:]) != ino {
 				continue
 			}
 			attrs := m.Data[16:]

@@ -308,7 +308,7 @@ func removeStaleSocket(path string) error {
 		return fmt.Errorf("check the socket path %s: %w", path, err)
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("socket path %s is not a socket (%s); opx removes only a stale socket there: move it away or choose another --sock", path, fileKind(fi.Mode()))
+		return fmt.Errorf("socket path %s is not a socket (%s); opx removes only a stale socket there: move it away or choose another --sock", path, xdg.FileKind(fi.Mode()))
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale socket: %w", err)
@@ -327,25 +327,6 @@ func removeOwnSocket(path string, ln net.Listener) {
 		return
 	}
 	os.Remove(path)
-}
-
-// fileKind names the type of a file for error messages.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "a regular file"
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }
 
 // listenUnix listens on path with a socket file only the owner can use.

@@ -83,7 +83,7 @@ func ReadPrivateFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("private file %s is %s, not a regular file; remove it and restart the daemon to write a new one", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("private file %s is %s, not a regular file; remove it and restart the daemon to write a new one", path, FileKind(fi.Mode()))
 	}
 	if err := checkOwner("private file", path, fi); err != nil {
 		return nil, err

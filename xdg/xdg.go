@@ -179,7 +179,7 @@ func CheckPrivateDir(dir string) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return fmt.Errorf("directory %s is a symlink; opx needs a real directory it owns: remove the link and let opx create the directory", dir)
 	case !fi.IsDir():
-		return fmt.Errorf("directory %s is not a directory (%s); move it away and let opx create the directory", dir, fileKind(fi.Mode()))
+		return fmt.Errorf("directory %s is not a directory (%s); move it away and let opx create the directory", dir, FileKind(fi.Mode()))
 	}
 	if err := checkOwner("directory", dir, fi); err != nil {
 		return err
@@ -203,8 +203,8 @@ func checkOwner(what, path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// fileKind names the type of a file for error messages.
-func fileKind(m fs.FileMode) string {
+// FileKind names the type of a file for error messages ("a regular file").
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m.IsRegular():
 		return "a regular file"

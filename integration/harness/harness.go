@@ -138,23 +138,35 @@ func NewEnv(t *testing.T, kind string, bins Bins, srv Server) *Env {
 // WriteFixture writes the fake op's items: the repository's fixture plus an
 // item "Infra/<kind>" with the given fields.
 func (e *Env) WriteFixture(fields map[string]string) {
-	b, err := os.ReadFile(filepath.Join(e.Bins.Root, "testdata", "fakeop", "fixture.json"))
+	out, err := FixtureWithItem(filepath.Join(e.Bins.Root, "testdata", "fakeop", "fixture.json"), e.Kind, fields)
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	if err := os.WriteFile(e.Vars["FAKEOP_FIXTURE"], out, 0o600); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// FixtureWithItem returns the fake op fixture at path with a vault "Infra"
+// added to its first account, holding one item titled title with fields
+// (concealed).
+func FixtureWithItem(path, title string, fields map[string]string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
 	var fx map[string]any
-	json.Unmarshal(b, &fx)
+	if err := json.Unmarshal(b, &fx); err != nil {
+		return nil, err
+	}
 	var fl []map[string]any
 	for k, v := range fields {
 		fl = append(fl, map[string]any{"id": k, "label": k, "type": "CONCEALED", "value": v})
 	}
 	acct := fx["accounts"].([]any)[0].(map[string]any)
 	acct["vaults"] = append(acct["vaults"].([]any), map[string]any{"id": "vinfra", "name": "Infra",
-		"items": []any{map[string]any{"id": "i" + e.Kind, "title": e.Kind, "fields": fl}}})
-	out, _ := json.Marshal(fx)
-	if err := os.WriteFile(e.Vars["FAKEOP_FIXTURE"], out, 0o600); err != nil {
-		e.T.Fatal(err)
-	}
+		"items": []any{map[string]any{"id": "i" + title, "title": title, "fields": fl}}})
+	return json.Marshal(fx)
 }
 
 // SetConfig writes config.json.

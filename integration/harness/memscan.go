@@ -9,7 +9,24 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 )
+
+// AssertNoSecrets fails t for every copy of a value left in the memory of
+// process pid, or skips t when this process may not read it.
+func AssertNoSecrets(t *testing.T, pid int, values [][]byte) {
+	t.Helper()
+	hits, err := ScanMemory(pid, values)
+	if errors.Is(err, ErrNoAccess) {
+		t.Skipf("reading the daemon's memory needs root (it is not dumpable): %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hits {
+		t.Errorf("secret left in the daemon's memory after lock: %s", h)
+	}
+}
 
 // Hit is one copy of a needle found in a process's memory.
 type Hit struct {
