@@ -669,7 +669,11 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[str
 	if resp.StatusCode == http.StatusNoContent {
 		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
-	body := api.NewBuf(max(int(resp.ContentLength)+1, 4<<10))
+	if resp.ContentLength > maxSecretResponse {
+		return nil, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+	}
+	// The declared length is only a hint for the first allocation.
+	body := api.NewBuf(int(max(resp.ContentLength+1, 4<<10)))
 	defer body.Wipe()
 	if _, err := body.ReadFrom(io.LimitReader(resp.Body, maxSecretResponse+1)); err != nil {
 		return nil, transportError(v.kind, err)

@@ -127,7 +127,7 @@ func TestStoreFollowsContentAndFailsClosed(t *testing.T) {
 		{"world-writable", "writable by others", func() { os.Chmod(path, 0o666) }},
 		{"group-writable", "writable by others", func() { os.Chmod(path, 0o620) }},
 		{"too large", "larger than", func() { os.WriteFile(path, make([]byte, 2<<20), 0o600) }},
-		{"a link to nowhere", "was removed", func() { os.Remove(path); os.Symlink(filepath.Join(dir, "gone"), path) }},
+		{"a link to nowhere", "which does not exist", func() { os.Remove(path); os.Symlink(filepath.Join(dir, "gone"), path) }},
 	} {
 		write(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`)
 		if !allowed() {
@@ -182,6 +182,25 @@ func TestStoreFollowsContentAndFailsClosed(t *testing.T) {
 	os.Chmod(path, 0o666)
 	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Errorf("Load of a world-writable file = %v", err)
+	}
+
+	// A link to a missing file (a Nix store path not built yet) is a
+	// policy the user meant: it fails closed at start and after none.
+	os.Remove(path)
+	os.Symlink(filepath.Join(dir, "not-built-yet.json"), path)
+	s3, err := Load(path, nil)
+	if err != nil || s3.Current().State != StateFailedClosed || s3.Current().Decide(a, "op://v/i/f", Env{}).Allow {
+		t.Errorf("Load of a dangling link = %+v, %v; want failed_closed", s3.Current(), err)
+	}
+	os.Remove(path)
+	s4, _ := Load(path, nil)
+	os.Symlink(filepath.Join(dir, "not-built-yet.json"), path)
+	if snap := s4.Current(); snap.State != StateFailedClosed || !strings.Contains(snap.Reason, "does not exist") {
+		t.Errorf("a dangling link after none: %+v", snap)
+	}
+	os.WriteFile(filepath.Join(dir, "not-built-yet.json"), []byte(`{"allow": [{"path": "/a", "refs": ["*"]}], "default_deny": true}`), 0o444)
+	if snap := s4.Current(); snap.State != StateLoaded {
+		t.Errorf("once the link's target exists: %+v", snap)
 	}
 }
 

@@ -87,16 +87,19 @@ type Store struct {
 }
 
 // Load reads the policy at path. A missing file is no policy (everything
-// allowed); one that does not parse, or that fails the checks above, is an
-// error naming the file. onChange, if set, is told of every later change of
+// allowed), but a link to a missing file fails closed; one that does not
+// parse, or that fails the checks above, is an error naming the file. onChange, if set, is told of every later change of
 // the snapshot in force (state, content or reason), outside the store's lock.
 func Load(path string, onChange func(old, cur *Snapshot)) (*Store, error) {
 	s := &Store{path: path, onChange: onChange}
 	b, err := readPolicyFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		s.cur = &Snapshot{Path: path, State: StateNone}
 		s.missing = true
+		s.cur = &Snapshot{Path: path, State: StateNone}
+		if reason := danglingLink(path); reason != "" {
+			s.cur = &Snapshot{Path: path, State: StateFailedClosed, Reason: reason}
+		}
 		return s, nil
 	case err != nil:
 		return nil, err
@@ -132,7 +135,12 @@ func (s *Store) Current() *Snapshot {
 func (s *Store) next(b []byte, err error) *Snapshot {
 	cur := s.cur
 	if errors.Is(err, fs.ErrNotExist) && cur.State == StateNone {
-		return cur
+		reason := danglingLink(s.path)
+		if reason == "" {
+			return cur
+		}
+		s.missing, s.content = true, nil
+		return &Snapshot{Path: s.path, State: StateFailedClosed, Reason: reason}
 	}
 	if err == nil && !s.missing && bytes.Equal(b, s.content) {
 		return cur // the common case: nothing changed
@@ -143,6 +151,9 @@ func (s *Store) next(b []byte, err error) *Snapshot {
 		reason := err.Error()
 		if s.missing {
 			reason = "the file " + s.path + " was removed"
+			if r := danglingLink(s.path); r != "" {
+				reason = r
+			}
 		}
 		if cur.State == StateFailedClosed && cur.Reason == reason {
 			return cur
@@ -164,6 +175,19 @@ func (s *Store) next(b []byte, err error) *Snapshot {
 		return cur
 	}
 	return &Snapshot{Path: s.path, State: StateLoaded, Policy: p, Hash: h}
+}
+
+// danglingLink says why path is a policy even though it cannot be read: a
+// link to a missing file (a Nix store path not built yet, or collected) is
+// a policy the user meant, not the absence of one. "" when nothing is at
+// path.
+func danglingLink(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return ""
+	}
+	target, _ := os.Readlink(path)
+	return fmt.Sprintf("%s is a link to %s, which does not exist", path, target)
 }
 
 func hashOf(b []byte) string {
