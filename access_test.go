@@ -293,8 +293,10 @@ func TestErrorsEscapeControlCharacters(t *testing.T) {
 	}
 }
 
-// A thousand idle connections do not stop another client from being
-// identified and served.
+// A daemon with a thousand idle connections open still identifies and
+// serves another client (file descriptors, goroutines). That no
+// identification waits on another's is TestIdentificationDoesNotWaitForAnother
+// in the daemon package.
 func TestManyIdleConnectionsDoNotBlockOthers(t *testing.T) {
 	a, _ := buildHelpers(t)
 	e := newEnv(t)
@@ -368,4 +370,42 @@ func sha256File(t *testing.T, path string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// An opx client whose parent is gone is judged as whatever adopted it (init
+// or a subreaper; refused when that cannot be read), never as opx itself, so a rule naming opx (which every
+// program can run) does not let an orphaned client read; opx policy check
+// flags such a rule.
+func TestOrphanedClientIsNotJudgedAsOpx(t *testing.T) {
+	e := newEnv(t)
+	e.writePolicy(`{"allow": [{"path": "` + opxBin + `", "refs": ["*"]}], "default_deny": true}`)
+	e.startDaemon("", "--backend=fake", "--enable-audit-log")
+	out := filepath.Join(e.root, "out")
+	cmd := exec.Command("sh", "-c", `"$0" read op://a/b/orphan >"$1" 2>&1 & exit 0`, opxBin, out)
+	cmd.Env = e.environ()
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for i := 0; i < 500; i++ {
+		if got, _ = os.ReadFile(out); len(got) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	got, _ = os.ReadFile(out)
+	if strings.Contains(string(got), fv("op://a/b/orphan")) || !strings.Contains(string(got), "forbidden") && !strings.Contains(string(got), "cannot be identified") {
+		t.Errorf("orphaned opx client under a rule for opx itself: %q", got)
+	}
+	for _, m := range e.auditLines() {
+		if m["event"] == "ACCESS_DECISION" && m["reference"] == "op://a/b/orphan" {
+			if req := m["requester"].(map[string]any); req["Path"] == opxBin {
+				t.Errorf("the orphaned client was judged as opx itself: %v", m)
+			}
+		}
+	}
+	if r := e.opx("policy", "check", "--path", "/bin/true", "op://a/b/c"); !strings.Contains(r.stdout, "is opx itself") {
+		t.Errorf("opx policy check does not flag a rule for opx:\n%s", r.stdout)
+	}
 }

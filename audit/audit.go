@@ -101,7 +101,7 @@ func Open(dir string, retentionDays int) (*Log, error) {
 // removes files past the retention period.
 func (l *Log) rotateLocked(now time.Time) error {
 	day := now.Format(time.DateOnly)
-	if day == l.day && l.file != nil {
+	if day == l.day && l.file != nil && l.stillThere() {
 		return nil
 	}
 	f, err := os.OpenFile(filepath.Join(l.dir, FileName(now)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -114,6 +114,18 @@ func (l *Log) rotateLocked(now time.Time) error {
 	l.file, l.day = f, day
 	l.pruneLocked(now)
 	return nil
+}
+
+// stillThere reports whether the open file is still the one at its path:
+// a record written to a file that was removed or replaced would be lost
+// without a word.
+func (l *Log) stillThere() bool {
+	open, err := l.file.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(l.file.Name())
+	return err == nil && os.SameFile(open, named)
 }
 
 func (l *Log) pruneLocked(now time.Time) {

@@ -74,3 +74,24 @@ func TestNilLogRecordsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A record is never written to a file that was removed or replaced: the
+// log opens the day's file again.
+func TestRemovedFileIsOpenedAgain(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Session(SessionLock, "first")
+	path := filepath.Join(dir, FileName(time.Now()))
+	os.Remove(path)
+	if err := l.Session(SessionLock, "after removal"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "after removal") {
+		t.Errorf("after the file was removed: %q, %v", b, err)
+	}
+}

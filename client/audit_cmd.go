@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -219,7 +220,7 @@ func (c *AuditCmd) chooseGrants(p *prompter, env *Env, denials []audit.Denial) (
 			fmt.Fprintf(env.Stdout, "%s runs as %s; the rule names %s, which keeps matching after upgrades\n",
 				Printable(path), Printable(d.Path), Printable(path))
 		}
-		if why, ok := policy.Interpreter(d.Path, home); ok {
+		if why, ok := weakRule(d.Path, home); ok {
 			fmt.Fprintf(env.Stdout, "warning: %s\n", Printable(why))
 			ok, err := p.yes(fmt.Sprintf("Allow %s anyway?", Printable(path)))
 			if err != nil {
@@ -306,9 +307,11 @@ func askScope(p *prompter, path, ref string) (string, error) {
 }
 
 // ruleName is the name a rule should use for the executable at exe: a link
-// on PATH that resolves to it (/usr/bin/python3 for /usr/bin/python3.11, a
-// Homebrew or Nix profile link for a versioned store path), so that the
-// rule survives upgrades; exe itself when there is none.
+// on PATH that resolves to it (/usr/bin/python3 for /usr/bin/python3.11),
+// so that the rule survives upgrades; exe itself when there is none. Only a
+// link that root owns, in a directory only root can write, is used: a rule
+// through a link the user (or any of the user's programs) can re-point
+// would move to whatever the link names next.
 func ruleName(exe string) string {
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
 		if !filepath.IsAbs(dir) {
@@ -330,7 +333,7 @@ func ruleName(exe string) string {
 				continue
 			}
 			link := filepath.Join(dir, name)
-			if link != exe && policy.ResolvePath(link, "") == exe {
+			if link != exe && policy.ResolvePath(link, "") == exe && rootOwned(link) {
 				return link
 			}
 		}
@@ -359,7 +362,7 @@ func readPolicy(p xdg.Paths) (*policy.Policy, error) {
 // addGrant adds pattern to the rule for exactly path, or a new rule.
 func addGrant(p *policy.Policy, path, pattern string) {
 	for i, r := range p.Allow {
-		if r.Path == path && r.PathSHA256 == "" && r.PID == 0 && !r.RequireSigned {
+		if r.Path == path && r.PathSHA256 == "" && r.ExeSHA256 == "" && r.PID == 0 && !r.RequireSigned {
 			for _, existing := range r.Refs {
 				if existing == pattern {
 					return
@@ -386,4 +389,34 @@ func vaultPattern(ref string) string {
 		first, _, _ := strings.Cut(r.Path, "/")
 		return r.Scheme + "://" + first + "/*"
 	}
+}
+
+// rootOwned reports whether path (a link) and its directory belong to root
+// and are writable by nobody else, so that no program of the user can
+// re-point it. As root, nothing counts: root can re-point anything.
+func rootOwned(path string) bool {
+	if os.Geteuid() == 0 {
+		return false
+	}
+	for _, p := range []string{path, filepath.Dir(path)} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Uid != 0 || (fi.Mode()&fs.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// weakRule says why a rule for the program at path would allow more than
+// it seems: a shell, interpreter or launcher, or opx itself (every program
+// can run opx read).
+func weakRule(path, home string) (string, bool) {
+	if self, err := os.Executable(); err == nil && policy.ResolvePath(self, home) == policy.ResolvePath(path, home) {
+		return path + " is opx itself: a rule for it lets every program read through opx read", true
+	}
+	return policy.Interpreter(path, home)
 }

@@ -85,7 +85,7 @@ func (c *PolicyCheckCmd) Run(env *Env) error {
 			if r.Path == "" {
 				continue
 			}
-			if why, ok := policy.Interpreter(r.Path, penv.Home); ok {
+			if why, ok := weakRule(r.Path, penv.Home); ok {
 				fmt.Fprintf(env.Stdout, "warning: allow[%d] names %s: %s\n", i, Printable(r.Path), why)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Peer is the process at the other end of a connection, read from the raw
@@ -43,10 +44,23 @@ type peerConn struct {
 	peer *Peer
 }
 
-// wait returns the peer once it is identified.
-func (c *peerConn) wait() *Peer {
-	<-c.done
-	return c.peer
+// identifyTimeout bounds the wait for a peer's identification (reading
+// /proc and, for exe_sha256 rules, hashing an executable).
+const identifyTimeout = 10 * time.Second
+
+// wait returns the peer once it is identified, or a refused peer when that
+// takes longer than identifyTimeout or ctx ends.
+func (c *peerConn) wait(ctx context.Context) *Peer {
+	t := time.NewTimer(identifyTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return c.peer
+	case <-t.C:
+		return &Peer{Err: fmt.Errorf("the peer's identification did not finish within %s", identifyTimeout)}
+	case <-ctx.Done():
+		return &Peer{Err: fmt.Errorf("the request ended before the peer was identified")}
+	}
 }
 
 // peerListener identifies each connection as it is accepted.
@@ -55,6 +69,8 @@ type peerListener struct {
 	self     string      // this executable, to recognise the opx client
 	hashes   *exeHashes  // content hashes of executables, for exe_sha256 rules
 	wantHash func() bool // whether the policy in force has exe_sha256 rules
+	// started, if set, is called as each identification begins (tests).
+	started func(net.Conn)
 }
 
 // Accept returns the next connection at once and identifies its peer in a
@@ -67,8 +83,12 @@ func (l peerListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	pc := &peerConn{Conn: c, done: make(chan struct{})}
+	accepted := nowTicks() // before any wait: it bounds a pid reuse
 	go func() {
-		pc.peer = l.identify(c)
+		if l.started != nil {
+			l.started(c)
+		}
+		pc.peer = l.identify(c, accepted)
 		close(pc.done)
 	}()
 	return pc, nil
@@ -93,12 +113,11 @@ func (l peerListener) Accept() (net.Conn, error) {
 // when the client still has it as parent afterwards (a child whose parent
 // exits is re-parented at once), or, without a pidfd, when it is older than
 // the client.
-func (l peerListener) identify(c net.Conn) *Peer {
+func (l peerListener) identify(c net.Conn, accepted uint64) *Peer {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return &Peer{Err: fmt.Errorf("not a Unix socket connection")}
 	}
-	accepted := nowTicks()
 	p, pin, err := peerCred(uc)
 	defer pin.release()
 	if err != nil {
@@ -130,16 +149,16 @@ func (l peerListener) identify(c net.Conn) *Peer {
 	if err := sameNamespaces(p.PID); err != nil {
 		return fail(err)
 	}
-	hash := func(pid int) (string, error) {
+	// A content hash that cannot be computed (an execute-only binary)
+	// only means that no exe_sha256 rule can match.
+	hash := func(pid int) string {
 		if l.hashes == nil || l.wantHash == nil || !l.wantHash() {
-			return "", nil
+			return ""
 		}
-		return l.hashes.of(pid)
+		sum, _ := l.hashes.of(pid)
+		return sum
 	}
-	sum, err := hash(p.PID)
-	if err != nil {
-		return fail(err)
-	}
+	sum := hash(p.PID)
 	// Last: everything read above belongs to the program holding the
 	// connection now (an exec since would have closed it).
 	if err := holdsSocket(p.PID, clientEnd); err != nil {
@@ -150,27 +169,34 @@ func (l peerListener) identify(c net.Conn) *Peer {
 	}
 	p.Path, p.ExeSHA256 = info.path, sum
 	p.Requester = ProcInfo{PID: p.PID, Path: info.path, ExeSHA256: sum}
-	if l.self == "" || info.path != l.self || info.ppid <= 1 {
+	if l.self == "" || info.path != l.self {
 		return p
+	}
+	// The peer is the opx client: the requester is the program that ran
+	// it. When that cannot be established, the request is refused: judged
+	// as opx itself, it would pass any rule naming opx, which every
+	// program can run.
+	noParent := func(why string) *Peer {
+		return fail(fmt.Errorf("the program that ran the opx client (pid %d) cannot be identified: %s", p.PID, why))
+	}
+	if info.ppid <= 0 {
+		return noParent("it has no parent in the daemon's pid namespace")
 	}
 	parent, err := procInfo(info.ppid)
 	if err != nil {
-		return p
+		return noParent(fmt.Sprintf("read process %d: %v", info.ppid, err))
 	}
 	if err := sameNamespaces(info.ppid); err != nil {
-		return fail(fmt.Errorf("the program that ran opx: %w", err))
+		return noParent(err.Error())
 	}
-	psum, err := hash(info.ppid)
-	if err != nil {
-		return fail(fmt.Errorf("the program that ran opx: %w", err))
-	}
+	psum := hash(info.ppid)
 	if pin.exact() {
 		again, err := procInfo(p.PID)
 		if err != nil || again.ppid != info.ppid || !pin.alive() {
-			return p
+			return noParent(fmt.Sprintf("its parent %d exited while it was identified", info.ppid))
 		}
 	} else if parent.start != 0 && parent.start > info.start {
-		return p
+		return noParent(fmt.Sprintf("process %d is younger than the client (pid reused)", info.ppid))
 	}
 	p.Requester = ProcInfo{PID: info.ppid, Path: parent.path, ExeSHA256: psum, ViaClient: true}
 	return p
@@ -199,7 +225,7 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 func peerFrom(ctx context.Context) *Peer {
 	switch v := ctx.Value(peerKey{}).(type) {
 	case *peerConn:
-		return v.wait()
+		return v.wait(ctx)
 	case *Peer:
 		return v
 	}

@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,7 +67,7 @@ func TestIdentifyPinsThePeer(t *testing.T) {
 	}
 
 	exe, _ := os.Executable()
-	got := peerListener{}.identify(sc)
+	got := peerListener{}.identify(sc, nowTicks())
 	if got.Err != nil || got.PID != os.Getpid() || got.Path != exe || got.Requester.PID != os.Getpid() {
 		t.Errorf("identify = %+v, want this process (%d, %s)", got, os.Getpid(), exe)
 	}
@@ -99,7 +101,7 @@ func TestIdentifyRequesterIsTheParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := peerListener{self: exe}.identify(sc)
+	p := peerListener{self: exe}.identify(sc, nowTicks())
 	if p.Err != nil || p.PID != cmd.Process.Pid || p.Requester.PID != os.Getpid() || p.Requester.Path != exe {
 		t.Errorf("identify = %+v, want peer %d with requester %d", p, cmd.Process.Pid, os.Getpid())
 	}
@@ -126,7 +128,7 @@ func TestIdentifyRefusesAPeerThatExited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := peerListener{self: exe}.identify(sc)
+	p := peerListener{self: exe}.identify(sc, nowTicks())
 	if p.Err == nil {
 		t.Fatalf("a peer that exited was identified as %+v", p)
 	}
@@ -136,5 +138,48 @@ func TestIdentifyRefusesAPeerThatExited(t *testing.T) {
 	}
 	if kernelAtLeast(t, 6, 5) && !strings.Contains(p.Err.Error(), "exited before it could be identified") {
 		t.Errorf("with a pidfd the error should say the peer exited: %q", p.Err)
+	}
+}
+
+// Identification runs in a goroutine per connection: a connection whose
+// identification is stuck does not hold up the next one (in the accept loop,
+// the next Accept would not even return).
+func TestIdentificationDoesNotWaitForAnother(t *testing.T) {
+	ln, sock := listenTemp(t)
+	release := make(chan struct{})
+	var n atomic.Int32
+	pl := peerListener{Listener: ln, started: func(net.Conn) {
+		if n.Add(1) == 1 {
+			<-release // the first connection's identification is stuck
+		}
+	}}
+	defer close(release)
+	for range 2 {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	// Whichever identification starts first is stuck; the other must
+	// finish meanwhile.
+	got := make(chan *Peer, 2)
+	go func() {
+		for range 2 {
+			c, err := pl.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			go func() { got <- c.(*peerConn).wait(context.Background()) }()
+		}
+	}()
+	select {
+	case p := <-got:
+		if p.Err != nil || p.PID != os.Getpid() {
+			t.Errorf("second connection identified as %+v, want this process", p)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the second connection was not identified while the first one's identification was stuck")
 	}
 }

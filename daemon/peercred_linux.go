@@ -39,11 +39,12 @@ func peerCred(c *net.UnixConn) (*Peer, peerPin, error) {
 	switch {
 	case perr == nil: // the kernel opens it close-on-exec
 		return p, peerPin{fd: pidfd}, nil
-	case errors.Is(perr, unix.ESRCH):
-		return p, noPin, fmt.Errorf("process %d exited before it could be identified", p.PID)
-	default:
-		// An older kernel: identify falls back to comparing start times.
+	case errors.Is(perr, unix.ENOPROTOOPT):
+		// A kernel before 6.5: identify falls back to comparing start times.
 		return p, noPin, nil
+	default:
+		// ESRCH, or EINVAL from 6.5 to 6.14 for a peer already reaped.
+		return p, noPin, fmt.Errorf("process %d exited before it could be identified", p.PID)
 	}
 }
 
@@ -92,7 +93,16 @@ func procInfo(pid int) (procDetails, error) {
 	if len(fields) > 19 {
 		start, _ = strconv.ParseUint(fields[19], 10, 64) // field 22: starttime, in clock ticks since boot
 	}
-	return procDetails{path: strings.TrimSuffix(exe, " (deleted)"), ppid: ppid, start: start}, nil
+	// The kernel marks an executable that was removed (an upgrade
+	// replaced it) with " (deleted)"; a file that is really named so
+	// still has links.
+	if trimmed, ok := strings.CutSuffix(exe, " (deleted)"); ok {
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st) == nil && st.Nlink == 0 {
+			exe = trimmed
+		}
+	}
+	return procDetails{path: exe, ppid: ppid, start: start}, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
@@ -201,7 +211,18 @@ func sockDiagPeer(ino uint32) (uint32, error) {
 
 // holdsSocket reports an error unless process pid has the socket with inode
 // ino among its open files.
+//
+// It first waits out an exec the process may be in: opening its environ
+// takes the lock an exec holds from replacing the program until it has
+// closed the close-on-exec files, so the check never sees the new program
+// with the old program's connection still open.
 func holdsSocket(pid int, ino uint32) error {
+	if ino == 0 {
+		return fmt.Errorf("the client's end of the connection of process %d is gone", pid)
+	}
+	if f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ"); err == nil {
+		f.Close()
+	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
 	ents, err := os.ReadDir(dir)
 	if err != nil {

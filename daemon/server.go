@@ -122,11 +122,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		defer al.Close()
 	}
 
-	// wantHash follows the policy in force: executables are hashed only
-	// while some rule names one by content.
-	var wantHash atomic.Bool
 	pol, err := policy.Load(paths.PolicyFile, func(old, cur *policy.Snapshot) {
-		wantHash.Store(cur.State == policy.StateLoaded && cur.Policy.UsesExeSHA256())
 		ev := log.Info()
 		if cur.State == policy.StateFailedClosed || cur.Reason != "" {
 			ev = log.Error()
@@ -140,7 +136,12 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		return err
 	}
 	first := pol.Current()
-	wantHash.Store(first.State == policy.StateLoaded && first.Policy.UsesExeSHA256())
+	// Executables are hashed only while the policy in force (read as each
+	// connection is identified) names one by content.
+	wantHash := func() bool {
+		snap := pol.Current()
+		return snap.State == policy.StateLoaded && snap.Policy.UsesExeSHA256()
+	}
 	if first.State == policy.StateLoaded {
 		if n := first.Policy.UnsignableRules(); n > 0 {
 			log.Warn().Int("rules", n).Msg("require_signed rules cannot be satisfied on this system; they allow nothing")
@@ -216,7 +217,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}
 	errc := make(chan error, 1)
 	// Peer credentials are read from the raw Unix connection, before TLS.
-	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash.Load}
+	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash}
 	go func() { errc <- srv.Serve(tls.NewListener(peers, srv.TLSConfig)) }()
 
 	log.Info().

@@ -88,8 +88,10 @@ type Store struct {
 
 // Load reads the policy at path. A missing file is no policy (everything
 // allowed), but a link to a missing file fails closed; one that does not
-// parse, or that fails the checks above, is an error naming the file. onChange, if set, is told of every later change of
-// the snapshot in force (state, content or reason), outside the store's lock.
+// parse, or that fails the checks above, is an error naming the file.
+// onChange, if set, is told of every later change of the snapshot in force
+// (state, content or reason), in order, under the store's lock: it must not
+// call the store.
 func Load(path string, onChange func(old, cur *Snapshot)) (*Store, error) {
 	s := &Store{path: path, onChange: onChange}
 	b, err := readPolicyFile(path)
@@ -117,17 +119,18 @@ func Load(path string, onChange func(old, cur *Snapshot)) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Current returns the snapshot in force, after reading the file again.
+// onChange runs under the store's lock, so that changes are told in the
+// order they happened.
 func (s *Store) Current() *Snapshot {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	old := s.cur
 	b, err := readPolicyFile(s.path)
-	next := s.next(b, err)
-	s.cur = next
-	s.mu.Unlock()
-	if next != old && s.onChange != nil {
-		s.onChange(old, next)
+	s.cur = s.next(b, err)
+	if s.cur != old && s.onChange != nil {
+		s.onChange(old, s.cur)
 	}
-	return next
+	return s.cur
 }
 
 // next computes the snapshot for what reading the file gave; it returns
