@@ -24,25 +24,25 @@ func ResolvePath(path, home string) string {
 	return filepath.Clean(path)
 }
 
-// interpreters are programs that run whatever they are told: a rule naming
-// one allows every program that can start it with its own commands.
-var interpreters = map[string]string{
-	"sh": "a shell", "bash": "a shell", "dash": "a shell", "zsh": "a shell", "fish": "a shell",
-	"ksh": "a shell", "mksh": "a shell", "pdksh": "a shell", "tcsh": "a shell", "csh": "a shell",
-	"ash": "a shell", "busybox": "a shell", "elvish": "a shell", "nu": "a shell", "xonsh": "a shell",
-	"pwsh": "a shell", "powershell": "a shell", "rc": "a shell", "yash": "a shell", "osh": "a shell",
-	"python": "an interpreter", "pypy": "an interpreter", "perl": "an interpreter", "ruby": "an interpreter",
-	"node": "an interpreter", "nodejs": "an interpreter", "deno": "an interpreter", "bun": "an interpreter",
-	"php": "an interpreter", "lua": "an interpreter", "luajit": "an interpreter", "tclsh": "an interpreter",
-	"wish": "an interpreter", "expect": "an interpreter", "awk": "an interpreter", "gawk": "an interpreter",
-	"mawk": "an interpreter", "nawk": "an interpreter", "osascript": "an interpreter", "java": "an interpreter",
-	"guile": "an interpreter", "racket": "an interpreter", "R": "an interpreter", "Rscript": "an interpreter",
-	"julia": "an interpreter", "env": "a launcher", "xargs": "a launcher", "nohup": "a launcher",
-	"nice": "a launcher", "timeout": "a launcher", "stdbuf": "a launcher", "setsid": "a launcher",
-	"sudo": "a launcher", "doas": "a launcher", "script": "a launcher", "time": "a launcher",
-	"watch": "a launcher", "make": "a launcher", "find": "a launcher", "flock": "a launcher",
-	"strace": "a launcher", "ltrace": "a launcher", "gdb": "a launcher", "vim": "an editor that runs commands",
-	"nvim": "an editor that runs commands", "emacs": "an editor that runs commands",
+// interpreterKind says what kind of program name is when it runs whatever
+// it is told ("a shell"), or "". A switch, not a map: nothing is built when
+// the program starts.
+func interpreterKind(name string) string {
+	switch name {
+	case "sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "pdksh", "tcsh", "csh", "ash", "busybox",
+		"elvish", "nu", "xonsh", "pwsh", "powershell", "rc", "yash", "osh":
+		return "a shell"
+	case "python", "pypy", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit",
+		"tclsh", "wish", "expect", "awk", "gawk", "mawk", "nawk", "osascript", "java", "guile", "racket",
+		"R", "Rscript", "julia":
+		return "an interpreter"
+	case "env", "xargs", "nohup", "nice", "timeout", "stdbuf", "setsid", "sudo", "doas", "script",
+		"time", "watch", "make", "find", "flock", "strace", "ltrace", "gdb":
+		return "a launcher"
+	case "vim", "nvim", "emacs":
+		return "an editor that runs commands"
+	}
+	return ""
 }
 
 // Interpreter reports whether the executable at path (a real path, or one
@@ -53,7 +53,7 @@ func Interpreter(path, home string) (string, bool) {
 		base := filepath.Base(p)
 		name := strings.TrimRight(base, "0123456789.-")
 		for _, n := range []string{base, name} {
-			if kind, ok := interpreters[n]; ok {
+			if kind := interpreterKind(n); kind != "" {
 				return base + " is " + kind + ": a rule for it lets every program that can run it (with its own script or command) read what the rule allows", true
 			}
 		}
