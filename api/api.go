@@ -1,5 +1,6 @@
 // Package api holds the wire types of the opx daemon's HTTP API, shared by the
 // daemon and the client, and the error codes both sides agree on.
+// docs/protocol.md describes the protocol they make up.
 package api
 
 import (
@@ -20,7 +21,7 @@ const (
 	MaxAccountLen = 256
 )
 
-// Error codes of the wire protocol (DESIGN §3).
+// Error codes of the wire protocol (docs/protocol.md, Errors).
 const (
 	CodeBadRequest     = "bad_request"
 	CodeUnauthorized   = "unauthorized"

@@ -1,7 +1,8 @@
 // Package client talks to the opx daemon: it finds the socket, starts the
 // daemon when none is running, pins its certificate, sends the bearer token
 // and turns answers into values and typed errors. It also holds the client
-// subcommands of the opx binary.
+// subcommands of the opx binary. docs/protocol.md is the wire it speaks;
+// docs/architecture.md places it among the other packages.
 package client
 
 import (

@@ -1,6 +1,8 @@
-// Package daemon is the opx daemon: it serves the HTTP API of DESIGN §3 over
-// a TLS-encrypted Unix socket, and owns the cache, the coalescing of reads
-// in flight and their batching into backend calls.
+// Package daemon is the opx daemon: it serves the HTTP API of
+// docs/protocol.md over a TLS-encrypted Unix socket, identifies each peer,
+// applies the access policy, and owns the cache, the coalescing of reads in
+// flight and their batching into backend calls (docs/architecture.md traces
+// one read through it).
 package daemon
 
 import (
