@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/opxhq/opx/daemon"
 	"github.com/opxhq/opx/policy"
 )
 
@@ -33,13 +32,14 @@ func (c *PolicyCheckCmd) Run(env *Env) error {
 	if err != nil {
 		return &Error{Message: err.Error(), Hint: "fix the file; a running daemon keeps its last good policy meanwhile"}
 	}
-	penv := policy.Env{Home: os.Getenv("HOME"), Signed: daemon.SignedCheck()}
+	penv := policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()}
 	req := policy.Requester{PID: c.PID}
 	if c.Path != "" {
 		req.Path = policy.ResolvePath(c.Path, penv.Home)
 	} else {
 		ppid := os.Getppid()
-		path, err := daemon.ProcessPath(ppid)
+		proc, err := policy.ReadProcess(ppid)
+		path := proc.Path
 		if err != nil {
 			return &Error{Message: fmt.Sprintf("find the program that runs opx: %v", err), Hint: "pass --path EXE"}
 		}

@@ -244,21 +244,3 @@ func FuzzHandlers(f *testing.F) {
 		}
 	})
 }
-
-func TestProcInfoOfThisProcess(t *testing.T) {
-	info, err := procInfo(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe, _ := os.Executable()
-	if info.path != exe || info.ppid != os.Getppid() {
-		t.Errorf("procInfo(self) = %+v, want path %s and ppid %d", info, exe, os.Getppid())
-	}
-	if now := nowTicks(); info.start == 0 || info.start > now {
-		t.Errorf("start time %d, now %d: a running process started in the past", info.start, now)
-	}
-	parent, err := procInfo(os.Getppid())
-	if err != nil || parent.start > info.start {
-		t.Errorf("parent start %d after child start %d (%v)", parent.start, info.start, err)
-	}
-}

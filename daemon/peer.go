@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/opxhq/opx/policy"
 )
 
 // Peer is the process at the other end of a connection, read from the raw
@@ -83,7 +85,7 @@ func (l peerListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	pc := &peerConn{Conn: c, done: make(chan struct{})}
-	accepted := nowTicks() // before any wait: it bounds a pid reuse
+	accepted := policy.Now() // before any wait: it bounds a pid reuse
 	go func() {
 		if l.started != nil {
 			l.started(c)
@@ -139,11 +141,11 @@ func (l peerListener) identify(c net.Conn, accepted uint64) *Peer {
 	if !pin.alive() {
 		return fail(exited())
 	}
-	info, err := procInfo(p.PID)
+	info, err := policy.ReadProcess(p.PID)
 	if err != nil {
 		return fail(fmt.Errorf("read process %d: %w", p.PID, err))
 	}
-	if !pin.exact() && info.start != 0 && accepted != 0 && info.start > accepted+1 {
+	if !pin.exact() && info.Start != 0 && accepted != 0 && info.Start > accepted+1 {
 		return fail(fmt.Errorf("process %d started after it connected (pid reused)", p.PID))
 	}
 	if err := sameNamespaces(p.PID); err != nil {
@@ -167,9 +169,9 @@ func (l peerListener) identify(c net.Conn, accepted uint64) *Peer {
 	if !pin.alive() {
 		return fail(exited())
 	}
-	p.Path, p.ExeSHA256 = info.path, sum
-	p.Requester = ProcInfo{PID: p.PID, Path: info.path, ExeSHA256: sum}
-	if l.self == "" || info.path != l.self {
+	p.Path, p.ExeSHA256 = info.Path, sum
+	p.Requester = ProcInfo{PID: p.PID, Path: info.Path, ExeSHA256: sum}
+	if l.self == "" || info.Path != l.self {
 		return p
 	}
 	// The peer is the opx client: the requester is the program that ran
@@ -179,34 +181,27 @@ func (l peerListener) identify(c net.Conn, accepted uint64) *Peer {
 	noParent := func(why string) *Peer {
 		return fail(fmt.Errorf("the program that ran the opx client (pid %d) cannot be identified: %s", p.PID, why))
 	}
-	if info.ppid <= 0 {
+	if info.PPID <= 0 {
 		return noParent("it has no parent in the daemon's pid namespace")
 	}
-	parent, err := procInfo(info.ppid)
+	parent, err := policy.ReadProcess(info.PPID)
 	if err != nil {
-		return noParent(fmt.Sprintf("read process %d: %v", info.ppid, err))
+		return noParent(fmt.Sprintf("read process %d: %v", info.PPID, err))
 	}
-	if err := sameNamespaces(info.ppid); err != nil {
+	if err := sameNamespaces(info.PPID); err != nil {
 		return noParent(err.Error())
 	}
-	psum := hash(info.ppid)
+	psum := hash(info.PPID)
 	if pin.exact() {
-		again, err := procInfo(p.PID)
-		if err != nil || again.ppid != info.ppid || !pin.alive() {
-			return noParent(fmt.Sprintf("its parent %d exited while it was identified", info.ppid))
+		again, err := policy.ReadProcess(p.PID)
+		if err != nil || again.PPID != info.PPID || !pin.alive() {
+			return noParent(fmt.Sprintf("its parent %d exited while it was identified", info.PPID))
 		}
-	} else if parent.start != 0 && parent.start > info.start {
-		return noParent(fmt.Sprintf("process %d is younger than the client (pid reused)", info.ppid))
+	} else if parent.Start != 0 && parent.Start > info.Start {
+		return noParent(fmt.Sprintf("process %d is younger than the client (pid reused)", info.PPID))
 	}
-	p.Requester = ProcInfo{PID: info.ppid, Path: parent.path, ExeSHA256: psum, ViaClient: true}
+	p.Requester = ProcInfo{PID: info.PPID, Path: parent.Path, ExeSHA256: psum, ViaClient: true}
 	return p
-}
-
-// procDetails is what procInfo reads about a process.
-type procDetails struct {
-	path  string
-	ppid  int
-	start uint64 // start time, in the OS's unit (see nowTicks); 0 if unknown
 }
 
 // connContext puts the connection in each request's context, for
@@ -243,13 +238,3 @@ func selfExecutable() string {
 	}
 	return exe
 }
-
-// ProcessPath returns the executable of process pid, as the daemon sees it.
-func ProcessPath(pid int) (string, error) {
-	d, err := procInfo(pid)
-	return d.path, err
-}
-
-// SignedCheck verifies code signatures where the system has them (macOS);
-// it is nil elsewhere.
-func SignedCheck() func(path string) bool { return signedCheck() }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/opxhq/opx/policy"
 )
 
 // kernelAtLeast reports whether the running kernel is at least major.minor.
@@ -67,7 +69,7 @@ func TestIdentifyPinsThePeer(t *testing.T) {
 	}
 
 	exe, _ := os.Executable()
-	got := peerListener{}.identify(sc, nowTicks())
+	got := peerListener{}.identify(sc, policy.Now())
 	if got.Err != nil || got.PID != os.Getpid() || got.Path != exe || got.Requester.PID != os.Getpid() {
 		t.Errorf("identify = %+v, want this process (%d, %s)", got, os.Getpid(), exe)
 	}
@@ -101,7 +103,7 @@ func TestIdentifyRequesterIsTheParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := peerListener{self: exe}.identify(sc, nowTicks())
+	p := peerListener{self: exe}.identify(sc, policy.Now())
 	if p.Err != nil || p.PID != cmd.Process.Pid || p.Requester.PID != os.Getpid() || p.Requester.Path != exe {
 		t.Errorf("identify = %+v, want peer %d with requester %d", p, cmd.Process.Pid, os.Getpid())
 	}
@@ -128,7 +130,7 @@ func TestIdentifyRefusesAPeerThatExited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := peerListener{self: exe}.identify(sc, nowTicks())
+	p := peerListener{self: exe}.identify(sc, policy.Now())
 	if p.Err == nil {
 		t.Fatalf("a peer that exited was identified as %+v", p)
 	}

@@ -1,12 +1,13 @@
 package daemon
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/opxhq/opx/policy"
 )
 
 // peerCred reads LOCAL_PEERCRED (uid, gid) and LOCAL_PEERPID (pid). macOS
@@ -46,40 +47,6 @@ func (peerPin) exact() bool { return false }
 func (peerPin) alive() bool { return true }
 func (peerPin) release()    {}
 
-// procInfo reads a process's executable (kern.procargs2) and parent
-// (kern.proc.pid).
-func procInfo(pid int) (procDetails, error) {
-	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
-	if err != nil {
-		return procDetails{}, err
-	}
-	args, err := unix.SysctlRaw("kern.procargs2", pid)
-	if err != nil {
-		return procDetails{}, err
-	}
-	// argc (int32), then the executable path, NUL-terminated.
-	if len(args) < 5 {
-		return procDetails{}, fmt.Errorf("malformed kern.procargs2 for %d", pid)
-	}
-	path := args[4:]
-	if i := bytes.IndexByte(path, 0); i >= 0 {
-		path = path[:i]
-	}
-	st := kp.Proc.P_starttime
-	start := uint64(st.Sec)*1e6 + uint64(st.Usec)
-	return procDetails{path: string(path), ppid: int(kp.Eproc.Ppid), start: start}, nil
-}
-
-// nowTicks is the time in the unit of process start times (microseconds
-// since the epoch).
-func nowTicks() uint64 {
-	var tv unix.Timeval
-	if err := unix.Gettimeofday(&tv); err != nil {
-		return 0
-	}
-	return uint64(tv.Sec)*1e6 + uint64(tv.Usec)
-}
-
 // peerSocketInode: macOS offers no way to find the client's end of a
 // connection among a process's files without libproc; 0 means "not
 // checked" (see holdsSocket).
@@ -96,9 +63,9 @@ func sameNamespaces(int) error { return nil }
 // openExe opens the executable at the path the process was started from;
 // unlike Linux's /proc/PID/exe, that path may since name another file.
 func openExe(pid int) (*os.File, error) {
-	d, err := procInfo(pid)
+	d, err := policy.ReadProcess(pid)
 	if err != nil {
 		return nil, err
 	}
-	return os.Open(d.path)
+	return os.Open(d.Path)
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -69,53 +68,6 @@ func (p peerPin) release() {
 	if p.fd >= 0 {
 		unix.Close(p.fd)
 	}
-}
-
-// procInfo reads a process's executable and parent from /proc.
-func procInfo(pid int) (procDetails, error) {
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-	if err != nil {
-		return procDetails{}, err
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procDetails{}, err
-	}
-	// The command name may hold spaces and parentheses: fields start
-	// after the last ')'.
-	s := string(stat)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 2 {
-		return procDetails{}, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	ppid, _ := strconv.Atoi(fields[1])
-	var start uint64
-	if len(fields) > 19 {
-		start, _ = strconv.ParseUint(fields[19], 10, 64) // field 22: starttime, in clock ticks since boot
-	}
-	// The kernel marks an executable that was removed (an upgrade
-	// replaced it) with " (deleted)"; a file that is really named so
-	// still has links.
-	if trimmed, ok := strings.CutSuffix(exe, " (deleted)"); ok {
-		var st unix.Stat_t
-		if unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st) == nil && st.Nlink == 0 {
-			exe = trimmed
-		}
-	}
-	return procDetails{path: exe, ppid: ppid, start: start}, nil
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
-// nowTicks is the time since boot in the unit of process start times.
-func nowTicks() uint64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return 0
-	}
-	return uint64(ts.Sec)*clockTicks + uint64(ts.Nsec)/(1e9/clockTicks)
 }
 
 // sock_diag for AF_UNIX (linux/unix_diag.h); x/sys/unix has no types for it.

@@ -176,7 +176,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		started:  time.Now(),
 		accounts: make(map[string]bool),
 
-		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: signedCheck()},
+		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
