@@ -56,7 +56,7 @@ vet:
 
 ## fuzz: each fuzz target, about 8 s each on two cores (budgets in executions)
 fuzz:
-	$(call fuzzrun,FuzzParseRef,./backend/,80000)
+	$(call fuzzrun,FuzzParseRef,./api/,80000)
 	$(call fuzzrun,FuzzSplitInject,./backend/,100000)
 	$(call fuzzrun,FuzzUnquoteJSON,./backend/,100000)
 	$(call fuzzrun,FuzzParseEnvFile,./client/,80000)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/daemon"
 )
@@ -64,7 +65,7 @@ func FuzzConfigFile(f *testing.F) {
 			t.Fatal(err)
 		}
 		parseDaemon(t, path) // errors are fine; panics are not
-		for _, kind := range []string{backend.SchemeVault, backend.SchemeBao} {
+		for _, kind := range []string{api.SchemeVault, api.SchemeBao} {
 			if c, err := backend.LoadVaultConfig(kind, path); err == nil {
 				c.Validate(kind)
 			}

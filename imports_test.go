@@ -8,7 +8,7 @@ import (
 
 // The client knows the wire, not the daemon: package client, and everything
 // it imports, never imports package daemon (docs/architecture.md). The
-// backend package is still imported for ref parsing and opx login vault.
+// backend package is still imported, for opx login vault alone.
 func TestClientDoesNotImportTheDaemon(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin"} {
 		cmd := exec.Command("go", "list", "-deps", "./client")

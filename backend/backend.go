@@ -1,6 +1,7 @@
-// Package backend defines what a secrets backend is to the opx daemon, parses
-// and validates secret references, and implements the backends: the
-// deterministic fake used by tests and CI, and the real ones.
+// Package backend defines what a secrets backend is to the opx daemon and
+// implements the backends: the deterministic fake used by tests and CI, the
+// 1Password CLI, Vault and OpenBao, and the multi router. The grammar of
+// references lives in package api, which the client shares.
 package backend
 
 import (
@@ -40,7 +41,7 @@ type Backend interface {
 	Read(ctx context.Context, account string, refs []string) []Result
 	// Check reports whether ref (already syntactically valid) can be read
 	// by this backend, with an *api.Error saying why not.
-	Check(ref Ref) error
+	Check(ref api.Ref) error
 	// Validate checks that the backend is usable (signed in) for the given
 	// accounts; the daemon calls it on unlock.
 	Validate(ctx context.Context, accounts []string) error
@@ -86,12 +87,12 @@ func New(name string, opts Options) (Backend, error) {
 		return NewFake(opts.FakeDelay), nil
 	}
 	op := NewOPCLI(opts.OPPath, cmp.Or(opts.MaxProcs, 4), opts.OPSessionsFile)
-	router := map[string]Backend{SchemeOP: op}
+	router := map[string]Backend{api.SchemeOP: op}
 	// Credentials given as refs are read straight from the backend of
 	// their scheme (not through the daemon's cache), at login time.
 	resolve := func(kind string) Resolver {
 		return func(ctx context.Context, raw string) ([]byte, error) {
-			ref, err := ParseRef(raw)
+			ref, err := api.ParseRef(raw)
 			if err != nil {
 				return nil, err
 			}
@@ -109,10 +110,10 @@ func New(name string, opts Options) (Backend, error) {
 		}
 		return filepath.Join(opts.DataDir, n)
 	}
-	vault := NewVault(SchemeVault, opts.ConfigFile, dataFile("vault-token"), resolve(SchemeVault), opts.Log)
-	bao := NewVault(SchemeBao, opts.ConfigFile, dataFile("bao-token"), resolve(SchemeBao), opts.Log)
+	vault := NewVault(api.SchemeVault, opts.ConfigFile, dataFile("vault-token"), resolve(api.SchemeVault), opts.Log)
+	bao := NewVault(api.SchemeBao, opts.ConfigFile, dataFile("bao-token"), resolve(api.SchemeBao), opts.Log)
 	vault.onLogin, bao.onLogin = opts.OnLogin, opts.OnLogin
-	router[SchemeVault], router[SchemeBao] = vault, bao
+	router[api.SchemeVault], router[api.SchemeBao] = vault, bao
 	switch name {
 	case "opcli":
 		return op, nil
@@ -127,6 +128,6 @@ func New(name string, opts Options) (Backend, error) {
 }
 
 // errNotHandled returns the error for a ref whose scheme b does not read.
-func errNotHandled(b Backend, ref Ref) error {
+func errNotHandled(b Backend, ref api.Ref) error {
 	return api.Errorf(api.CodeBadRequest, "%s: the %s backend does not read %s:// references; start the daemon with --backend=multi to read several kinds", ref.Raw, b.Name(), ref.Scheme)
 }

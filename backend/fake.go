@@ -47,7 +47,7 @@ func (f *Fake) Name() string { return "fake" }
 func (f *Fake) BatchWindow() time.Duration { return defaultWindow }
 
 // Check implements Backend: every scheme is accepted.
-func (f *Fake) Check(Ref) error { return nil }
+func (f *Fake) Check(api.Ref) error { return nil }
 
 // Read implements Backend.
 func (f *Fake) Read(ctx context.Context, account string, refs []string) []Result {

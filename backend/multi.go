@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/opxhq/opx/api"
 )
 
 // Multi routes each ref by its scheme: op:// to the 1Password CLI, vault://
@@ -31,26 +33,26 @@ func (m *Multi) BatchWindow() time.Duration { return defaultWindow }
 
 func (m *Multi) route(scheme string) Backend {
 	switch scheme {
-	case SchemeOP:
+	case api.SchemeOP:
 		return m.op
-	case SchemeVault:
+	case api.SchemeVault:
 		return m.vault
-	case SchemeBao:
+	case api.SchemeBao:
 		return m.bao
 	}
 	return nil
 }
 
 // Check implements Backend.
-func (m *Multi) Check(ref Ref) error {
+func (m *Multi) Check(ref api.Ref) error {
 	switch ref.Scheme {
-	case SchemeVault:
+	case api.SchemeVault:
 		if !m.vault.Configured() {
-			return notConfigured(SchemeVault)
+			return notConfigured(api.SchemeVault)
 		}
-	case SchemeBao:
+	case api.SchemeBao:
 		if !m.bao.Configured() {
-			return notConfigured(SchemeBao)
+			return notConfigured(api.SchemeBao)
 		}
 	}
 	return nil
@@ -61,7 +63,7 @@ func (m *Multi) Read(ctx context.Context, account string, refs []string) []Resul
 	out := make([]Result, len(refs))
 	groups := map[string][]int{}
 	for i, raw := range refs {
-		r, err := ParseRef(raw)
+		r, err := api.ParseRef(raw)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -71,11 +73,11 @@ func (m *Multi) Read(ctx context.Context, account string, refs []string) []Resul
 	var wg sync.WaitGroup
 	for scheme, idx := range groups {
 		switch scheme {
-		case SchemeVault:
+		case api.SchemeVault:
 			m.usedVault.Store(true)
-		case SchemeBao:
+		case api.SchemeBao:
 			m.usedBao.Store(true)
-		case SchemeOP:
+		case api.SchemeOP:
 			m.usedOP.Store(true)
 		}
 		wg.Add(1)

@@ -78,8 +78,8 @@ func (o *OPCLI) Name() string { return "opcli" }
 func (o *OPCLI) BatchWindow() time.Duration { return defaultWindow }
 
 // Check implements Backend.
-func (o *OPCLI) Check(ref Ref) error {
-	if ref.Scheme != SchemeOP {
+func (o *OPCLI) Check(ref api.Ref) error {
+	if ref.Scheme != api.SchemeOP {
 		return errNotHandled(o, ref)
 	}
 	return nil
@@ -183,7 +183,7 @@ func fatalForBatch(ctx context.Context, err error) bool {
 // the end of its 30-second step.
 func (o *OPCLI) result(ref string, v []byte) Result {
 	r := Result{Value: v}
-	if p, err := ParseRef(ref); err == nil && p.IsOTP() {
+	if p, err := api.ParseRef(ref); err == nil && p.IsOTP() {
 		r.TTL = OTPTTL(time.Now())
 	}
 	return r

@@ -49,7 +49,7 @@ type VaultConfig struct {
 
 // envPrefix is VAULT or BAO.
 func envPrefix(kind string) string {
-	if kind == SchemeBao {
+	if kind == api.SchemeBao {
 		return "BAO"
 	}
 	return "VAULT"
@@ -72,9 +72,9 @@ func LoadVaultConfig(kind, configFile string) (VaultConfig, error) {
 		}
 	}
 	var c VaultConfig
-	if kind == SchemeBao && file.Bao != nil {
+	if kind == api.SchemeBao && file.Bao != nil {
 		c = *file.Bao
-	} else if kind == SchemeVault && file.Vault != nil {
+	} else if kind == api.SchemeVault && file.Vault != nil {
 		c = *file.Vault
 	}
 	p := envPrefix(kind)
@@ -329,7 +329,7 @@ func NewVault(kind, configFile, tokenFile string, resolve Resolver, log zerolog.
 func (v *Vault) Name() string { return v.kind }
 
 // Check implements Backend.
-func (v *Vault) Check(ref Ref) error {
+func (v *Vault) Check(ref api.Ref) error {
 	if ref.Scheme != v.kind {
 		return errNotHandled(v, ref)
 	}
@@ -484,10 +484,10 @@ func (v *Vault) Validate(ctx context.Context, _ []string) error {
 // Read implements Backend.
 func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 	out := make([]Result, len(refs))
-	parsed := make([]Ref, len(refs))
+	parsed := make([]api.Ref, len(refs))
 	byPath := map[string][]int{}
 	for i, raw := range refs {
-		r, err := ParseRef(raw)
+		r, err := api.ParseRef(raw)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -525,7 +525,7 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 // extract takes ref's field (strings as they are, other values as their
 // JSON) or the whole secret as a JSON object, into a new slice that the
 // daemon owns and wipes.
-func extract(kind string, ref Ref, fields map[string]json.RawMessage) ([]byte, error) {
+func extract(kind string, ref api.Ref, fields map[string]json.RawMessage) ([]byte, error) {
 	if ref.KeyField == "" {
 		names := make([]string, 0, len(fields))
 		for k := range fields {

@@ -42,7 +42,7 @@ func TestVaultHugeContentLengthIsAnError(t *testing.T) {
 		os.WriteFile(cfg, []byte(`{"vault": {"address": "`+srv.URL+`"}}`), 0o600)
 		tok := filepath.Join(dir, "vault-token")
 		os.WriteFile(tok, []byte("root"), 0o600)
-		v := NewVault(SchemeVault, cfg, tok, nil, zerolog.Nop())
+		v := NewVault(api.SchemeVault, cfg, tok, nil, zerolog.Nop())
 		res := v.Read(context.Background(), "", []string{"vault://secret/x#k"})
 		v.Close()
 		srv.Close()

@@ -15,8 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
-	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/xdg"
 )
@@ -378,12 +378,12 @@ func addGrant(p *policy.Policy, path, pattern string) {
 // vaultPattern is the pattern for the whole vault (op://Vault/*) or mount
 // (vault://secret/*) of ref.
 func vaultPattern(ref string) string {
-	r, err := backend.ParseRef(ref)
+	r, err := api.ParseRef(ref)
 	if err != nil {
 		return ref
 	}
 	switch r.Scheme {
-	case backend.SchemeOP:
+	case api.SchemeOP:
 		return "op://" + r.Vault + "/*"
 	default:
 		first, _, _ := strings.Cut(r.Path, "/")

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/xdg"
 )
@@ -42,10 +43,10 @@ type LoginVaultCmd struct{ LoginServerCmd }
 type LoginBaoCmd struct{ LoginServerCmd }
 
 // Run logs in to Vault.
-func (c *LoginVaultCmd) Run(env *Env) error { return c.login(backend.SchemeVault, env) }
+func (c *LoginVaultCmd) Run(env *Env) error { return c.login(api.SchemeVault, env) }
 
 // Run logs in to OpenBao.
-func (c *LoginBaoCmd) Run(env *Env) error { return c.login(backend.SchemeBao, env) }
+func (c *LoginBaoCmd) Run(env *Env) error { return c.login(api.SchemeBao, env) }
 
 // login checks the credentials against the server, then stores what the
 // daemon needs: the settings and references in config.json, a literal token
@@ -177,7 +178,7 @@ func (c *LoginServerCmd) config(kind string, p xdg.Paths) (backend.VaultConfig, 
 	}
 	for _, ref := range []string{c.TokenRef, c.UsernameRef, c.PasswordRef, c.RoleIDRef, c.SecretIDRef} {
 		if ref != "" {
-			if _, err := backend.ParseRef(ref); err != nil {
+			if _, err := api.ParseRef(ref); err != nil {
 				return cfg, &Error{Message: err.Error()}
 			}
 		}

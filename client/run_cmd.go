@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/api"
 )
 
 // RunCmd is `opx run [--env NAME=REF]... [--env-file FILE]... -- CMD ARGS...`.
@@ -107,7 +107,7 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 
 // IsRef reports whether s looks like a secret reference of a known scheme.
 func IsRef(s string) bool {
-	for _, scheme := range backend.Schemes {
+	for _, scheme := range api.Schemes {
 		if strings.HasPrefix(s, scheme+"://") {
 			return true
 		}

@@ -238,7 +238,7 @@ type scripted struct {
 }
 
 func (s *scripted) Name() string                             { return "scripted" }
-func (s *scripted) Check(backend.Ref) error                  { return nil }
+func (s *scripted) Check(api.Ref) error                      { return nil }
 func (s *scripted) Validate(context.Context, []string) error { return nil }
 func (s *scripted) Calls() uint64                            { return s.calls.Load() }
 func (s *scripted) Close() error                             { return nil }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
-	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
 )
@@ -501,7 +500,7 @@ func (s *server) auditStatus() api.AuditStatus {
 
 // check validates ref for this daemon's backend.
 func (s *server) check(raw string) *api.Error {
-	ref, err := backend.ParseRef(raw)
+	ref, err := api.ParseRef(raw)
 	if err == nil {
 		err = s.backend.Check(ref)
 	}

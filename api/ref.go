@@ -1,4 +1,4 @@
-package backend
+package api
 
 import (
 	"net/url"
@@ -6,9 +6,11 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/opxhq/opx/api"
 )
+
+// The grammar of secret references, shared by the daemon (which reads them)
+// and the client (which recognises them in an environment): see
+// docs/protocol.md.
 
 // Reference schemes.
 const (
@@ -45,7 +47,7 @@ type Ref struct {
 func (r Ref) IsOTP() bool { return r.Attribute == "otp" || r.Attribute == "totp" }
 
 func badRef(raw, format string, args ...any) error {
-	e := api.Errorf(api.CodeBadRequest, format, args...)
+	e := Errorf(CodeBadRequest, format, args...)
 	e.Message = quoteRef(raw) + ": " + e.Message
 	return e
 }
@@ -71,9 +73,9 @@ func quoteRef(raw string) string {
 func ParseRef(raw string) (Ref, error) {
 	switch {
 	case raw == "":
-		return Ref{}, api.Errorf(api.CodeBadRequest, "empty reference")
-	case len(raw) > api.MaxRefLen:
-		return Ref{}, badRef(raw, "reference is %d bytes; the limit is %d", len(raw), api.MaxRefLen)
+		return Ref{}, Errorf(CodeBadRequest, "empty reference")
+	case len(raw) > MaxRefLen:
+		return Ref{}, badRef(raw, "reference is %d bytes; the limit is %d", len(raw), MaxRefLen)
 	case strings.HasPrefix(raw, "-"):
 		return Ref{}, badRef(raw, "a reference may not start with '-'")
 	case !utf8.ValidString(raw):
@@ -99,9 +101,14 @@ func ParseRef(raw string) (Ref, error) {
 	}
 }
 
-var opAttributes = map[string]bool{
-	"type": true, "value": true, "id": true, "purpose": true, "label": true,
-	"otp": true, "totp": true,
+// opAttribute reports whether op accepts attribute a in a reference (a
+// switch, so that nothing is built at start-up).
+func opAttribute(a string) bool {
+	switch a {
+	case "type", "value", "id", "purpose", "label", "otp", "totp":
+		return true
+	}
+	return false
 }
 
 // parseOP parses op://vault/item/[section/]field[?query].
@@ -129,7 +136,7 @@ func parseOP(ref *Ref, rest string) error {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
 		case "attribute":
-			if !opAttributes[v] {
+			if !opAttribute(v) {
 				return badRef(ref.Raw, "unknown attribute %q", v)
 			}
 			ref.Attribute = v

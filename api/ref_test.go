@@ -1,4 +1,4 @@
-package backend
+package api
 
 import (
 	"errors"
@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/opxhq/opx/api"
 )
 
 func TestParseRefValid(t *testing.T) {
@@ -63,13 +61,13 @@ func TestParseRefInvalid(t *testing.T) {
 		{"vault://secret/x?version=abc", "whole number"},
 		{"vault://secret/x?version=-1", "whole number"},
 		{"vault://secret/x?ver=1", "unknown query parameter"},
-		{"op://" + strings.Repeat("a", api.MaxRefLen), "the limit is"},
+		{"op://" + strings.Repeat("a", MaxRefLen), "the limit is"},
 		{"op://v/i/\xff", "not valid UTF-8"},
 	} {
 		t.Run(tc.raw, func(t *testing.T) {
 			_, err := ParseRef(tc.raw)
-			var ae *api.Error
-			if !errors.As(err, &ae) || ae.Code != api.CodeBadRequest {
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Code != CodeBadRequest {
 				t.Fatalf("ParseRef(%q) = %v, want a bad_request error", tc.raw, err)
 			}
 			if !strings.Contains(ae.Message, tc.msg) {
@@ -79,19 +77,6 @@ func TestParseRefInvalid(t *testing.T) {
 				t.Errorf("message is %d bytes; a hostile ref must be cut", len(ae.Message))
 			}
 		})
-	}
-}
-
-func TestFakeValue(t *testing.T) {
-	// sha256("op://a/b/c") starts with these 16 hex digits.
-	if got := FakeValue("", "op://a/b/c"); len(got) != 21 || !strings.HasPrefix(got, "fake_") {
-		t.Fatalf("FakeValue = %q, want fake_ and 16 hex digits", got)
-	}
-	if FakeValue("", "op://a/b/c") == FakeValue("acct", "op://a/b/c") {
-		t.Error("the account must change the value")
-	}
-	if FakeValue("x", "op://a/b/c") != FakeValue("x", "op://a/b/c") {
-		t.Error("FakeValue is not deterministic")
 	}
 }
 
@@ -109,9 +94,9 @@ func FuzzParseRef(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		ref, err := ParseRef(raw)
 		if err != nil {
-			var ae *api.Error
-			if !errors.As(err, &ae) || ae.Code != api.CodeBadRequest {
-				t.Fatalf("ParseRef(%q) error %v is not a bad_request *api.Error", raw, err)
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Code != CodeBadRequest {
+				t.Fatalf("ParseRef(%q) error %v is not a bad_request *Error", raw, err)
 			}
 			return
 		}
