@@ -219,7 +219,8 @@ func TestPolicyEditWithSameSizeAndTimeTakesEffect(t *testing.T) {
 	}
 }
 
-// Lock and unlock pass the policy: a program allowed no ref can do neither.
+// Lock, unlock and backend/verify pass the policy: a program allowed no ref
+// can do none of them.
 func TestLockAndUnlockPassThePolicy(t *testing.T) {
 	a, b := buildHelpers(t)
 	e := newEnv(t)
@@ -232,6 +233,13 @@ func TestLockAndUnlockPassThePolicy(t *testing.T) {
 	}
 	if st := e.status(); st.Session.State != "unlocked" {
 		t.Errorf("session state %q after a refused lock", st.Session.State)
+	}
+	verify := `{"kind": "vault", "config": {"address": "http://127.0.0.1:1", "method": "token"}, "token": "x"}`
+	if r := e.helper(b, "post", "/v1/backend/verify", verify); !strings.HasPrefix(r.stdout, "403 ") || !strings.Contains(r.stdout, "allows this program no ref") {
+		t.Errorf("backend/verify by a program allowed nothing: %+v", r)
+	}
+	if r := e.helper(a, "post", "/v1/backend/verify", verify); !strings.HasPrefix(r.stdout, "502 ") || !strings.Contains(r.stdout, "cannot connect") {
+		t.Errorf("backend/verify of an address where nothing listens: %+v", r)
 	}
 	if r := e.helper(a, "post", "/v1/session/lock", "{}"); !strings.HasPrefix(r.stdout, "200 ") {
 		t.Errorf("lock by an allowed program: %+v", r)

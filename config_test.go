@@ -8,7 +8,6 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/opxhq/opx/api"
-	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/daemon"
 )
 
@@ -66,7 +65,7 @@ func FuzzConfigFile(f *testing.F) {
 		}
 		parseDaemon(t, path) // errors are fine; panics are not
 		for _, kind := range []string{api.SchemeVault, api.SchemeBao} {
-			if c, err := backend.LoadVaultConfig(kind, path); err == nil {
+			if c, err := api.LoadVaultConfig(kind, path); err == nil {
 				c.Validate(kind)
 			}
 		}

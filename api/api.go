@@ -138,6 +138,22 @@ type ResolveResponse struct {
 	Encodings map[string]string `json:"encodings,omitempty"`
 }
 
+// VerifyRequest is the body of POST /v1/backend/verify: the settings of a
+// Vault or OpenBao login for the daemon to try, with the literal token when
+// the method is token and the settings name no token_ref. Credential refs
+// are read by the daemon, under the policy, as reads of the requester.
+type VerifyRequest struct {
+	Kind   string      `json:"kind"` // "vault" or "bao"
+	Config VaultConfig `json:"config"`
+	Token  string      `json:"token,omitempty"`
+}
+
+// VerifyResponse is the answer of POST /v1/backend/verify: who the server
+// says the login is.
+type VerifyResponse struct {
+	DisplayName string `json:"display_name"`
+}
+
 // SessionResponse is the answer of /v1/session/unlock and /v1/session/lock.
 type SessionResponse struct {
 	Success bool   `json:"success"`

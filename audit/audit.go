@@ -42,6 +42,8 @@ const (
 	ActionRead   = "read"
 	ActionLock   = "lock"
 	ActionUnlock = "unlock"
+	// ActionVerify: a Vault or OpenBao login checked for opx login.
+	ActionVerify = "verify"
 )
 
 // Decisions.

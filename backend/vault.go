@@ -26,103 +26,9 @@ import (
 	"github.com/opxhq/opx/xdg"
 )
 
-// VaultConfig is the "vault" (or "bao") object of config.json. Credentials
-// are references (resolved through the daemon's other backends at login
-// time), never values; a literal token lives only in the 0600 token file.
-type VaultConfig struct {
-	Address       string `json:"address,omitempty"`
-	Namespace     string `json:"namespace,omitempty"`
-	Method        string `json:"method,omitempty"`     // token (default), userpass, approle
-	AuthMount     string `json:"auth_mount,omitempty"` // default: the method's name
-	TokenRef      string `json:"token_ref,omitempty"`
-	UsernameRef   string `json:"username_ref,omitempty"`
-	PasswordRef   string `json:"password_ref,omitempty"`
-	RoleIDRef     string `json:"role_id_ref,omitempty"`
-	SecretIDRef   string `json:"secret_id_ref,omitempty"`
-	CACert        string `json:"ca_cert,omitempty"`
-	CAPath        string `json:"ca_path,omitempty"`
-	ClientCert    string `json:"client_cert,omitempty"`
-	ClientKey     string `json:"client_key,omitempty"`
-	TLSServerName string `json:"tls_server_name,omitempty"`
-	SkipVerify    bool   `json:"skip_verify,omitempty"`
-}
-
-// envPrefix is VAULT or BAO.
-func envPrefix(kind string) string {
-	if kind == api.SchemeBao {
-		return "BAO"
-	}
-	return "VAULT"
-}
-
-// LoadVaultConfig returns the kind's settings: config.json's object, then the
-// VAULT_* (or BAO_*) environment for what the file leaves out.
-func LoadVaultConfig(kind, configFile string) (VaultConfig, error) {
-	var file struct {
-		Vault *VaultConfig `json:"vault"`
-		Bao   *VaultConfig `json:"bao"`
-	}
-	b, err := os.ReadFile(configFile)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return VaultConfig{}, fmt.Errorf("read config %s: %w", configFile, err)
-	}
-	if err == nil {
-		if err := json.Unmarshal(b, &file); err != nil {
-			return VaultConfig{}, fmt.Errorf("config %s: %w", configFile, err)
-		}
-	}
-	var c VaultConfig
-	if kind == api.SchemeBao && file.Bao != nil {
-		c = *file.Bao
-	} else if kind == api.SchemeVault && file.Vault != nil {
-		c = *file.Vault
-	}
-	p := envPrefix(kind)
-	env := func(dst *string, name string) {
-		if *dst == "" {
-			*dst = os.Getenv(p + "_" + name)
-		}
-	}
-	env(&c.Address, "ADDR")
-	env(&c.Namespace, "NAMESPACE")
-	env(&c.CACert, "CACERT")
-	env(&c.CAPath, "CAPATH")
-	env(&c.ClientCert, "CLIENT_CERT")
-	env(&c.ClientKey, "CLIENT_KEY")
-	env(&c.TLSServerName, "TLS_SERVER_NAME")
-	if !c.SkipVerify {
-		c.SkipVerify, _ = strconv.ParseBool(os.Getenv(p + "_SKIP_VERIFY"))
-	}
-	if c.Method == "" {
-		c.Method = "token"
-	}
-	if c.AuthMount == "" {
-		c.AuthMount = c.Method
-	}
-	return c, nil
-}
-
-// Validate reports a configuration that cannot work, saying what to fix.
-func (c VaultConfig) Validate(kind string) error {
-	switch c.Method {
-	case "token":
-	case "userpass":
-		if c.UsernameRef == "" || c.PasswordRef == "" {
-			return fmt.Errorf("%s userpass login needs username_ref and password_ref", kind)
-		}
-	case "approle":
-		if c.RoleIDRef == "" || c.SecretIDRef == "" {
-			return fmt.Errorf("%s approle login needs role_id_ref and secret_id_ref", kind)
-		}
-	default:
-		return fmt.Errorf("%s: unknown auth method %q (want token, userpass or approle)", kind, c.Method)
-	}
-	return nil
-}
-
 // NewVaultClient returns a vault/api client for c, with no token set and
 // none of the VAULT_* environment applied beyond what c holds.
-func NewVaultClient(c VaultConfig) (*vapi.Client, error) {
+func NewVaultClient(c api.VaultConfig) (*vapi.Client, error) {
 	cfg := vapi.DefaultConfig()
 	cfg.Address = c.Address
 	cfg.MaxRetries = 1
@@ -167,7 +73,7 @@ type Resolver func(ctx context.Context, ref string) ([]byte, error)
 // resolve; token comes from the token file, the environment or
 // ~/.vault-token when no token_ref is set. It returns the auth secret, for
 // renewal.
-func Login(ctx context.Context, kind string, client *vapi.Client, c VaultConfig, resolve Resolver, tokenFile string) (*vapi.Secret, error) {
+func Login(ctx context.Context, kind string, client *vapi.Client, c api.VaultConfig, resolve Resolver, tokenFile string) (*vapi.Secret, error) {
 	get := func(ref string) (string, error) {
 		b, err := resolve(ctx, ref)
 		if err != nil {
@@ -218,6 +124,31 @@ func Login(ctx context.Context, kind string, client *vapi.Client, c VaultConfig,
 	return nil, c.Validate(kind)
 }
 
+// VerifyLogin logs in to the kind's server with c on a client of its own
+// (with token when it is not "", else with c's method, its credential refs
+// read through resolve) and returns the display name the server reports for
+// the login: what opx login checks before it stores anything.
+func VerifyLogin(ctx context.Context, kind string, c api.VaultConfig, token string, resolve Resolver) (string, error) {
+	if err := c.Validate(kind); err != nil {
+		return "", api.Errorf(api.CodeBadRequest, "%v", err)
+	}
+	client, err := NewVaultClient(c)
+	if err != nil {
+		return "", api.Errorf(api.CodeBadRequest, "%s client: %v", kind, err)
+	}
+	if token != "" {
+		client.SetToken(token)
+	} else if _, err := Login(ctx, kind, client, c, resolve, ""); err != nil {
+		return "", err
+	}
+	self, err := client.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		return "", authError(kind, "token lookup", err)
+	}
+	name, _ := self.Data["display_name"].(string)
+	return name, nil
+}
+
 func writeLogin(ctx context.Context, kind string, client *vapi.Client, path string, body map[string]any) (*vapi.Secret, error) {
 	client.ClearToken()
 	s, err := client.Logical().WriteWithContext(ctx, path, body)
@@ -241,7 +172,7 @@ func literalToken(kind, tokenFile string) (string, error) {
 			return "", err
 		}
 	}
-	if t := os.Getenv(envPrefix(kind) + "_TOKEN"); t != "" {
+	if t := os.Getenv(api.EnvPrefix(kind) + "_TOKEN"); t != "" {
 		return t, nil
 	}
 	if home, err := os.UserHomeDir(); err == nil {
@@ -250,7 +181,7 @@ func literalToken(kind, tokenFile string) (string, error) {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	return "", api.Errorf(api.CodeUnauthorized, "no %s token: run opx login %s, or set %s_TOKEN", kind, kind, envPrefix(kind))
+	return "", api.Errorf(api.CodeUnauthorized, "no %s token: run opx login %s, or set %s_TOKEN", kind, kind, api.EnvPrefix(kind))
 }
 
 // authError maps a failed login or lookup.
@@ -343,7 +274,7 @@ func (v *Vault) Configured() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.configuredStamp != stamp {
-		c, err := LoadVaultConfig(v.kind, v.configFile)
+		c, err := api.LoadVaultConfig(v.kind, v.configFile)
 		v.configured, v.configuredStamp = err == nil && c.Address != "", stamp
 	}
 	return v.configured
@@ -391,7 +322,7 @@ func (v *Vault) ensureClient(ctx context.Context) (*vapi.Client, error) {
 
 // login makes a new client and logs in; coalesced by ensureClient.
 func (v *Vault) login(ctx context.Context, stamp string) (*vapi.Client, error) {
-	cfg, err := LoadVaultConfig(v.kind, v.configFile)
+	cfg, err := api.LoadVaultConfig(v.kind, v.configFile)
 	if err != nil {
 		return nil, api.Errorf(api.CodeBackendError, "%v", err)
 	}
@@ -465,7 +396,7 @@ func (v *Vault) drop(client *vapi.Client) {
 }
 
 func notConfigured(kind string) error {
-	return api.Errorf(api.CodeBadRequest, "no %s server is configured: run opx login %s --address URL, or set %s_ADDR", kind, kind, envPrefix(kind))
+	return api.Errorf(api.CodeBadRequest, "no %s server is configured: run opx login %s --address URL, or set %s_ADDR", kind, kind, api.EnvPrefix(kind))
 }
 
 // Validate implements Backend: a token lookup.

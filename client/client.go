@@ -386,6 +386,13 @@ func (c *Client) Unlock(ctx context.Context) (*api.SessionResponse, error) {
 	return &out, err
 }
 
+// Verify asks the daemon to try a Vault or OpenBao login.
+func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*api.VerifyResponse, error) {
+	var out api.VerifyResponse
+	err := c.do(ctx, http.MethodPost, "/v1/backend/verify", req, &out)
+	return &out, err
+}
+
 // Lock asks the daemon to lock the session now.
 func (c *Client) Lock(ctx context.Context) (*api.SessionResponse, error) {
 	var out api.SessionResponse

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/opxhq/opx/api"
-	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -60,39 +59,26 @@ func (c *LoginServerCmd) login(kind string, env *Env) error {
 	if err := cfg.Validate(kind); err != nil {
 		return &Error{Message: err.Error(), Hint: "see: opx login " + kind + " --help"}
 	}
-	client, err := backend.NewVaultClient(cfg)
-	if err != nil {
-		return &Error{Message: fmt.Sprintf("%s client: %v", kind, err), Err: err}
-	}
 	tokenFile := filepath.Join(env.Paths.DataDir, kind+"-token")
 	var literal string
 	if cfg.Method == "token" && cfg.TokenRef == "" {
-		literal, err = readToken(env, kind)
-		if err != nil {
+		if literal, err = readToken(env, kind); err != nil {
 			return err
 		}
-		client.SetToken(literal)
-		if _, err := client.Auth().Token().LookupSelfWithContext(ctx); err != nil {
-			return &Error{Message: fmt.Sprintf("%s rejected the token: %v", kind, backendMessage(err)), Err: err}
-		}
-	} else {
-		resolve := func(ctx context.Context, ref string) ([]byte, error) {
-			res, err := env.Client.Read(ctx, "", []string{ref})
-			if err != nil {
-				return nil, err
-			}
-			if e := res.Errors[ref]; e != nil {
-				return nil, e
-			}
-			return res.Results[ref].Value, nil
-		}
-		if _, err := backend.Login(ctx, kind, client, cfg, resolve, ""); err != nil {
-			return &Error{Message: fmt.Sprintf("%s login failed: %v", kind, backendMessage(err)), Err: err}
-		}
 	}
-	self, err := client.Auth().Token().LookupSelfWithContext(ctx)
+	// The daemon tries the login: the client needs no Vault client, and
+	// credential refs are read there, under the policy.
+	res, err := env.Client.Verify(ctx, api.VerifyRequest{Kind: kind, Config: cfg, Token: literal})
 	if err != nil {
-		return &Error{Message: fmt.Sprintf("%s token lookup after login: %v", kind, backendMessage(err)), Err: err}
+		switch {
+		case IsCode(err, api.CodeUnauthorized) && literal != "":
+			return &Error{Message: fmt.Sprintf("%s rejected the token: %v", kind, err), Err: err}
+		case IsCode(err, api.CodeUnauthorized):
+			return &Error{Message: fmt.Sprintf("%s login failed: %v", kind, err), Err: err}
+		case IsCode(err, api.CodeBackendError), IsCode(err, api.CodeBackendTimeout):
+			return &Error{Message: fmt.Sprintf("cannot check the login with %s at %s: %v", kind, cfg.Address, err), Err: err}
+		}
+		return err
 	}
 	if literal != "" {
 		if err := xdg.EnsureDir(env.Paths.DataDir); err != nil {
@@ -107,8 +93,7 @@ func (c *LoginServerCmd) login(kind string, env *Env) error {
 	if err := setConfig(env.Paths, kind, stored(cfg)); err != nil {
 		return err
 	}
-	name, _ := self.Data["display_name"].(string)
-	fmt.Fprintf(env.Stdout, "logged in to %s at %s as %s (method %s)\n", kind, cfg.Address, name, cfg.Method)
+	fmt.Fprintf(env.Stdout, "logged in to %s at %s as %s (method %s)\n", kind, cfg.Address, Printable(res.DisplayName), cfg.Method)
 	if literal != "" {
 		fmt.Fprintf(env.Stdout, "the token is kept in %s (mode 0600)\n", tokenFile)
 	}
@@ -153,8 +138,8 @@ func (c *LoginServerCmd) useMulti(kind string, env *Env) error {
 }
 
 // config starts from config.json's object for kind and applies the flags.
-func (c *LoginServerCmd) config(kind string, p xdg.Paths) (backend.VaultConfig, error) {
-	cfg, err := backend.LoadVaultConfig(kind, p.ConfigFile)
+func (c *LoginServerCmd) config(kind string, p xdg.Paths) (api.VaultConfig, error) {
+	cfg, err := api.LoadVaultConfig(kind, p.ConfigFile)
 	if err != nil {
 		return cfg, &Error{Message: err.Error()}
 	}
@@ -187,7 +172,7 @@ func (c *LoginServerCmd) config(kind string, p xdg.Paths) (backend.VaultConfig, 
 }
 
 // stored is what config.json keeps: settings and references, no values.
-func stored(c backend.VaultConfig) backend.VaultConfig {
+func stored(c api.VaultConfig) api.VaultConfig {
 	if c.AuthMount == c.Method {
 		c.AuthMount = ""
 	}
@@ -218,8 +203,4 @@ func readToken(env *Env, kind string) (string, error) {
 		return "", &Error{Message: "no token on standard input", Hint: "pipe the token in, or use --token-ref REF", Err: err}
 	}
 	return "", &Error{Message: "empty token on standard input"}
-}
-
-func backendMessage(err error) string {
-	return err.Error()
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
+	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
 )
@@ -40,6 +42,7 @@ func (s *server) routes() http.Handler {
 		"/v1/status":         {http.MethodGet, s.handleStatus},
 		"/v1/session/unlock": {http.MethodPost, s.handleUnlock},
 		"/v1/session/lock":   {http.MethodPost, s.handleLock},
+		"/v1/backend/verify": {http.MethodPost, s.handleVerify},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -344,6 +347,51 @@ func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: fmt.Sprintf("session locked; %d cached values wiped", n)})
+}
+
+// handleVerify tries a Vault or OpenBao login for opx login, so that the
+// client needs no Vault client of its own. It needs a requester the policy
+// allows some ref, and the credential refs it reads pass the policy as reads
+// of that requester.
+func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
+	var req api.VerifyRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if req.Kind != api.SchemeVault && req.Kind != api.SchemeBao {
+		writeError(w, api.Errorf(api.CodeBadRequest, "kind %q: want vault or bao", req.Kind))
+		return
+	}
+	if e := s.authorizeSession(r, audit.ActionVerify); e != nil {
+		writeError(w, e)
+		return
+	}
+	pol := s.policy.Current()
+	resolve := func(ctx context.Context, ref string) ([]byte, error) {
+		if e := s.check(ref); e != nil {
+			return nil, e
+		}
+		if e := s.authorize(r, pol, ref); e != nil {
+			return nil, e
+		}
+		out := s.core.resolve(ctx, "", []string{ref})[0]
+		if out.err != nil {
+			return nil, out.err
+		}
+		return out.value, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	name, err := backend.VerifyLogin(ctx, req.Kind, req.Config, req.Token, resolve)
+	if err != nil {
+		e := toAPIError(err)
+		s.log.Warn().Str("backend", req.Kind).Str("method", req.Config.Method).Str("code", e.Code).Msg("login check failed")
+		writeError(w, e)
+		return
+	}
+	s.log.Info().Str("backend", req.Kind).Str("method", req.Config.Method).Str("address", req.Config.Address).Msg("login checked")
+	writeJSON(w, http.StatusOK, api.VerifyResponse{DisplayName: name})
 }
 
 // checkPeer refuses a connection whose peer credentials could not be read,
