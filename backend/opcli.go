@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,7 +306,26 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	return nil, api.Errorf(api.CodeBackendError, "run op: %v", err)
 }
 
-var opLogPrefix = regexp.MustCompile(`^\[ERROR\] \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} `)
+// trimOPLogPrefix drops the "[ERROR] 2006/01/02 15:04:05 " that op puts
+// before its messages (by hand: a regexp would be compiled at start-up in
+// every opx process).
+func trimOPLogPrefix(msg string) string {
+	const layout = "[ERROR] 0000/00/00 00:00:00 "
+	if len(msg) < len(layout) {
+		return msg
+	}
+	for i := 0; i < len(layout); i++ {
+		c, want := msg[i], layout[i]
+		if want == '0' {
+			if c < '0' || c > '9' {
+				return msg
+			}
+		} else if c != want {
+			return msg
+		}
+	}
+	return msg[len(layout):]
+}
 
 // classifyOPError turns op's stderr into a coded error. op's messages name
 // vaults, items, fields and accounts, never values.
@@ -316,7 +334,7 @@ func classifyOPError(stderr string) *api.Error {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	msg = opLogPrefix.ReplaceAllString(msg, "")
+	msg = trimOPLogPrefix(msg)
 	if len(msg) > 400 {
 		msg = msg[:400] + "..."
 	}

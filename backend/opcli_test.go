@@ -87,3 +87,17 @@ func TestOTPTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimOPLogPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"[ERROR] 2026/11/28 10:00:00 not signed in": "not signed in",
+		"[ERROR] 2026/11/28 10:00:00 ":              "",
+		"[ERROR] 2026-11-28 10:00:00 kept":          "[ERROR] 2026-11-28 10:00:00 kept",
+		"[ERROR] soon":                              "[ERROR] soon",
+		"plain message":                             "plain message",
+	} {
+		if got := trimOPLogPrefix(in); got != want {
+			t.Errorf("trimOPLogPrefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
