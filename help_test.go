@@ -1,0 +1,87 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+)
+
+var updateHelp = flag.Bool("update-help", false, "rewrite testdata/help from the current binary")
+
+// helpCases are the command lines whose output a user reads to learn opx:
+// --help of the program and of every command and subcommand, the errors of a
+// mistyped command line, and the completion scripts. Each one's output is
+// kept in testdata/help; the grammar is built per command to save start-up
+// time, and none of this may change because of it.
+func helpCases(t *testing.T) map[string][]string {
+	t.Helper()
+	cases := map[string][]string{
+		"opx":                   {},
+		"opx --help":            {"--help"},
+		"opx -h":                {"-h"},
+		"opx reed":              {"reed", "op://a/b/c"},
+		"opx read":              {"read"},
+		"opx read --bogus":      {"read", "--bogus", "op://a/b/c"},
+		"opx login":             {"login"},
+		"opx login vaul":        {"login", "vaul"},
+		"opx completion":        {"completion"},
+		"opx completion tcsh":   {"completion", "tcsh"},
+		"opx completion bash":   {"completion", "bash"},
+		"opx completion zsh":    {"completion", "zsh"},
+		"opx completion fish":   {"completion", "fish"},
+		"opx --account":         {"--account"},
+		"opx --account x read":  {"--account", "x", "read"},
+		"opx read --help extra": {"read", "--help", "op://a/b/c"},
+		"opx daemon --ttl=soon": {"daemon", "--ttl=soon"},
+		"opx -- read":           {"--", "read"},
+	}
+	var grammar cli
+	parser, err := kong.New(&grammar, kong.Name("opx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *kong.Node, path []string)
+	walk = func(n *kong.Node, path []string) {
+		for _, c := range n.Children {
+			if c.Type != kong.CommandNode {
+				continue
+			}
+			p := append(append([]string(nil), path...), c.Name)
+			cases["opx "+strings.Join(p, " ")+" --help"] = append(append([]string(nil), p...), "--help")
+			walk(c, p)
+		}
+	}
+	walk(parser.Model.Node, nil)
+	return cases
+}
+
+func TestHelpAndErrorsStayTheSame(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join("testdata", "help")
+	if *updateHelp {
+		os.MkdirAll(dir, 0o755)
+	}
+	for name, args := range helpCases(t) {
+		r := e.opxEnv([]string{"COLUMNS=80", "OPX_AUTOSTART=0"}, args...)
+		got := "exit " + string(rune('0'+r.code)) + "\n--- stdout\n" + r.stdout + "--- stderr\n" + r.stderr
+		file := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".txt")
+		if *updateHelp {
+			if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("%s: %v (run go test -run TestHelpAndErrorsStayTheSame -update-help to record it)", name, err)
+			continue
+		}
+		if got != string(want) {
+			t.Errorf("%q prints something else than before:\n--- want\n%s\n--- got\n%s", name, want, got)
+		}
+	}
+}
