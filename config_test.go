@@ -12,18 +12,19 @@ import (
 )
 
 // parseDaemon parses `opx daemon ARGS` with config file path, as main does.
-func parseDaemon(t testing.TB, path string, args ...string) (*cli, error) {
+func parseDaemon(t testing.TB, path string, args ...string) (*daemon.Cmd, error) {
 	resolver, err := configResolver(path)
 	if err != nil {
 		return nil, err
 	}
-	var g cli
-	parser, err := kong.New(&g, kong.Resolvers(resolver), kong.Exit(func(int) { t.Fatal("kong tried to exit") }))
+	var d daemon.Cmd
+	parser, err := kong.New(&root{}, kong.DynamicCommand("daemon", "", "", &d),
+		kong.Resolvers(resolver), kong.Exit(func(int) { t.Fatal("kong tried to exit") }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = parser.Parse(append([]string{"daemon"}, args...))
-	return &g, err
+	return &d, err
 }
 
 func TestConfigValues(t *testing.T) {
@@ -34,16 +35,16 @@ func TestConfigValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := g.Daemon
+	d := g
 	if d.Backend != "fake" || d.TTL != daemon.Seconds(30e9) || d.SessionTimeout != daemon.Hours(1800e9) || d.CacheSize != 50 || d.FakeDelay != daemon.Seconds(250e6) {
 		t.Errorf("daemon flags from config = %+v", d)
 	}
 	t.Setenv("OP_AUTHD_BACKEND", "opcli")
-	if g, _ := parseDaemon(t, path); g.Daemon.Backend != "opcli" {
-		t.Errorf("environment did not beat the file: %q", g.Daemon.Backend)
+	if g, _ := parseDaemon(t, path); g.Backend != "opcli" {
+		t.Errorf("environment did not beat the file: %q", g.Backend)
 	}
-	if g, _ := parseDaemon(t, path, "--backend=vault"); g.Daemon.Backend != "vault" {
-		t.Errorf("flag did not beat the environment: %q", g.Daemon.Backend)
+	if g, _ := parseDaemon(t, path, "--backend=vault"); g.Backend != "vault" {
+		t.Errorf("flag did not beat the environment: %q", g.Backend)
 	}
 	for _, bad := range []string{`{"backend": "nope"}`, `{"ttl": "soon"}`, `{"ttl": -1}`, `{"backend": {"x": 1}}`} {
 		os.WriteFile(path, []byte(bad), 0o600)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/opxhq/opx/client"
 )
 
 var updateHelp = flag.Bool("update-help", false, "rewrite testdata/help from the current binary")
@@ -39,8 +41,7 @@ func helpCases(t *testing.T) map[string][]string {
 		"opx daemon --ttl=soon": {"daemon", "--ttl=soon"},
 		"opx -- read":           {"--", "read"},
 	}
-	var grammar cli
-	parser, err := kong.New(&grammar, kong.Name("opx"))
+	parser, _, err := newParser(wholeGrammar, &client.Env{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

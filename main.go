@@ -30,23 +30,89 @@ Examples:
   opx login 1password --account my
   opx status`
 
-// cli is the whole command-line grammar.
-type cli struct {
+// root is the grammar above the commands: the global flags. The commands
+// are added to it one by one (see commands).
+type root struct {
 	client.Globals
+}
 
-	Read       client.ReadCmd       `cmd:"" help:"Print the values of secret references, one per line."`
-	Run        client.RunCmd        `cmd:"" help:"Run a command with secrets in its environment."`
-	Resolve    client.ResolveCmd    `cmd:"" help:"Print NAME=value for NAME=REF pairs."`
-	Status     client.StatusCmd     `cmd:"" help:"Show the daemon's state and counters."`
-	Unlock     client.UnlockCmd     `cmd:"" help:"Unlock the session (checks the backend sign-in)."`
-	Lock       client.LockCmd       `cmd:"" help:"Lock the session now and wipe the cache."`
-	Login      client.LoginCmd      `cmd:"" help:"Sign in to a backend and make it opx's default."`
-	Policy     client.PolicyCmd     `cmd:"" help:"Check the access policy (policy.json)."`
-	Audit      client.AuditCmd      `cmd:"" help:"Summarise access denials from the audit log; --interactive turns them into allow rules."`
-	Service    client.ServiceCmd    `cmd:"" help:"Run the daemon as a systemd user service (Linux) or launchd agent (macOS)."`
-	Completion client.CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
-	Version    versionCmd           `cmd:"" help:"Print the version."`
-	Daemon     daemon.Cmd           `cmd:"" help:"Run the daemon (also: the opx-authd link)."`
+// command is one subcommand of opx: its name, its line in `opx --help`, and
+// a fresh value to parse its flags and arguments into.
+type command struct {
+	name, help string
+	grammar    func() any
+}
+
+// commands is the whole command-line grammar, in the order --help lists it.
+// A call builds only the command it names: kong reads every struct tag and
+// help text of what it is given, and for the whole tree that cost more than
+// the rest of a cached read. Help, usage errors and completion scripts, which
+// need every command, get the whole tree.
+var commands = [...]command{
+	{"read", "Print the values of secret references, one per line.", func() any { return &client.ReadCmd{} }},
+	{"run", "Run a command with secrets in its environment.", func() any { return &client.RunCmd{} }},
+	{"resolve", "Print NAME=value for NAME=REF pairs.", func() any { return &client.ResolveCmd{} }},
+	{"status", "Show the daemon's state and counters.", func() any { return &client.StatusCmd{} }},
+	{"unlock", "Unlock the session (checks the backend sign-in).", func() any { return &client.UnlockCmd{} }},
+	{"lock", "Lock the session now and wipe the cache.", func() any { return &client.LockCmd{} }},
+	{"login", "Sign in to a backend and make it opx's default.", func() any { return &client.LoginCmd{} }},
+	{"policy", "Check the access policy (policy.json).", func() any { return &client.PolicyCmd{} }},
+	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &client.AuditCmd{} }},
+	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &client.ServiceCmd{} }},
+	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &client.CompletionCmd{} }},
+	{"version", "Print the version.", func() any { return &versionCmd{} }},
+	{"daemon", "Run the daemon (also: the opx-authd link).", func() any { return &daemon.Cmd{} }},
+}
+
+// wholeGrammar asks newParser for every command.
+const wholeGrammar = -1
+
+// commandIn returns the index in commands of the command that args name, or
+// wholeGrammar when the call needs the whole tree: no command, an unknown one
+// (kong suggests the nearest), or `completion`, whose scripts describe every
+// command. The command is the first argument that is not a flag or the value
+// of --account, the only global flag that takes one.
+func commandIn(args []string) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return wholeGrammar
+		case a == "--account":
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			for j := range commands {
+				if commands[j].name == a && a != "completion" {
+					return j
+				}
+			}
+			return wholeGrammar
+		}
+	}
+	return wholeGrammar
+}
+
+// newParser builds the grammar of commands[which], or of every command for
+// wholeGrammar.
+func newParser(which int, env *client.Env, resolver kong.Resolver) (*kong.Kong, *root, error) {
+	grammar := &root{}
+	opts := []kong.Option{
+		kong.Name("opx"),
+		kong.Description(description),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Resolvers(resolver),
+		kong.Bind(env, daemon.BuildInfo{Version: version}),
+	}
+	for i := range commands {
+		if which == wholeGrammar || which == i {
+			c := &commands[i]
+			opts = append(opts, kong.DynamicCommand(c.name, c.help, "", c.grammar()))
+		}
+	}
+	parser, err := kong.New(grammar, opts...)
+	return parser, grammar, err
 }
 
 type versionCmd struct{}
@@ -74,16 +140,8 @@ func run(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	var grammar cli
 	env := client.NewEnv(paths)
-	parser, err := kong.New(&grammar,
-		kong.Name("opx"),
-		kong.Description(description),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Resolvers(resolver),
-		kong.Bind(env, daemon.BuildInfo{Version: version}),
-	)
+	parser, grammar, err := newParser(commandIn(rest), env, resolver)
 	if err != nil {
 		return fail(err)
 	}
