@@ -40,8 +40,11 @@ func helpCases(t *testing.T) map[string][]string {
 		"opx read --help extra": {"read", "--help", "op://a/b/c"},
 		"opx daemon --ttl=soon": {"daemon", "--ttl=soon"},
 		"opx -- read":           {"--", "read"},
+		"opx read -nh":          {"read", "-nh"},
+		"opx status --json x":   {"status", "--json", "x"},
+		"opx run":               {"run"},
 	}
-	parser, _, err := newParser(wholeGrammar, &client.Env{}, nil)
+	parser, _, err := newParser(wholeGrammar, false, &client.Env{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +86,36 @@ func TestHelpAndErrorsStayTheSame(t *testing.T) {
 		}
 		if got != string(want) {
 			t.Errorf("%q prints something else than before:\n--- want\n%s\n--- got\n%s", name, want, got)
+		}
+	}
+}
+
+func TestTheCommandIsFoundBeforeParsing(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // "" for the whole grammar
+		help bool
+	}{
+		{[]string{"read", "op://a/b/c"}, "read", false},
+		{[]string{"--account", "read", "status"}, "status", false},
+		{[]string{"--account=x", "run", "--", "env"}, "run", false},
+		{[]string{"-n", "read", "x"}, "read", false},
+		{[]string{"completion", "bash"}, "", false},
+		{[]string{"reed"}, "", false},
+		{[]string{"--", "read"}, "", false},
+		{nil, "", false},
+		{[]string{"read", "--help"}, "read", true},
+		{[]string{"read", "-nh"}, "read", true},
+		{[]string{"login", "vault", "--help=true"}, "login", true},
+		{[]string{"run", "--", "ls", "-h"}, "run", false},
+		{[]string{"read", "--no-newline", "op://a/b/c"}, "read", false},
+	} {
+		got := ""
+		if i := commandIn(c.args); i != wholeGrammar {
+			got = commands[i].name
+		}
+		if got != c.want || asksForHelp(c.args) != c.help {
+			t.Errorf("%q: command %q, help %v; want %q, %v", c.args, got, asksForHelp(c.args), c.want, c.help)
 		}
 	}
 }

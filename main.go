@@ -93,9 +93,47 @@ func commandIn(args []string) int {
 	return wholeGrammar
 }
 
+// asksForHelp reports whether args ask for help (--help, -h, or -h among
+// other short flags such as -nh) before a "--".
+func asksForHelp(args []string) bool {
+	for _, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--help" || strings.HasPrefix(a, "--help="):
+			return true
+		case len(a) > 1 && a[0] == '-' && a[1] != '-' && strings.IndexByte(a, 'h') > 0:
+			return true
+		}
+	}
+	return false
+}
+
+// stripHelp drops every help text from a built grammar before kong
+// interpolates them (with a regular expression, text by text): a call that
+// neither asks for help nor fails never shows one. run parses again with the
+// texts when parsing fails, so errors read as they always did.
+func stripHelp(k *kong.Kong) error {
+	var strip func(n *kong.Node)
+	strip = func(n *kong.Node) {
+		n.Help, n.Detail = "", ""
+		for _, f := range n.Flags {
+			f.Help = ""
+		}
+		for _, p := range n.Positional {
+			p.Help = ""
+		}
+		for _, c := range n.Children {
+			strip(c)
+		}
+	}
+	strip(k.Model.Node)
+	return nil
+}
+
 // newParser builds the grammar of commands[which], or of every command for
-// wholeGrammar.
-func newParser(which int, env *client.Env, resolver kong.Resolver) (*kong.Kong, *root, error) {
+// wholeGrammar; lean leaves out the help texts (see stripHelp).
+func newParser(which int, lean bool, env *client.Env, resolver kong.Resolver) (*kong.Kong, *root, error) {
 	grammar := &root{}
 	opts := []kong.Option{
 		kong.Name("opx"),
@@ -104,6 +142,9 @@ func newParser(which int, env *client.Env, resolver kong.Resolver) (*kong.Kong, 
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Resolvers(resolver),
 		kong.Bind(env, daemon.BuildInfo{Version: version}),
+	}
+	if lean {
+		opts = append(opts, kong.PostBuild(stripHelp))
 	}
 	for i := range commands {
 		if which == wholeGrammar || which == i {
@@ -128,6 +169,7 @@ func main() {
 
 // run executes the command line and returns the exit status.
 func run(args []string) int {
+	trace := newStartupTrace()
 	rest := args[1:]
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)
@@ -140,12 +182,25 @@ func run(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	env := client.NewEnv(paths)
-	parser, grammar, err := newParser(commandIn(rest), env, resolver)
+	var beforeRequest func()
+	if trace != nil {
+		beforeRequest = trace.beforeRequest
+	}
+	env := client.NewEnv(paths, beforeRequest)
+	which := commandIn(rest)
+	lean := which != wholeGrammar && !asksForHelp(rest)
+	parser, grammar, err := newParser(which, lean, env, resolver)
 	if err != nil {
 		return fail(err)
 	}
 	ctx, err := parser.Parse(rest)
+	if err != nil && lean {
+		// The error may show help texts: parse again with them.
+		if parser, grammar, err = newParser(which, false, env, resolver); err != nil {
+			return fail(err)
+		}
+		ctx, err = parser.Parse(rest)
+	}
 	if err != nil {
 		parser.Errorf("%s", client.Printable(err.Error()))
 		return 2

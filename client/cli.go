@@ -32,12 +32,14 @@ type Env struct {
 	NoStart *Client
 }
 
-// NewEnv returns the environment of the opx process itself.
-func NewEnv(paths xdg.Paths) *Env {
+// NewEnv returns the environment of the opx process itself. beforeRequest,
+// if not nil, is called once, just before the first request to the daemon.
+func NewEnv(paths xdg.Paths, beforeRequest func()) *Env {
 	opts := Options{
-		Paths:      paths,
-		Autostart:  os.Getenv("OPX_AUTOSTART") != "0",
-		DaemonPath: os.Getenv("OPX_AUTHD_PATH"),
+		BeforeRequest: beforeRequest,
+		Paths:         paths,
+		Autostart:     os.Getenv("OPX_AUTOSTART") != "0",
+		DaemonPath:    os.Getenv("OPX_AUTHD_PATH"),
 		Warn: func(msg string) {
 			fmt.Fprintf(os.Stderr, "opx: warning: %s\n", Printable(msg))
 		},

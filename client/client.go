@@ -62,6 +62,9 @@ type Options struct {
 	// when the daemon uses other config or policy files than Paths names.
 	Warn     func(msg string)
 	WarnOnce *sync.Once
+	// BeforeRequest, if set, is called once, just before the first request
+	// is written (the start-up trace, OPX_STARTUP_TRACE).
+	BeforeRequest func()
 }
 
 // Client is a connection to the daemon. It is safe for concurrent use.
@@ -294,6 +297,10 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 				return nil, nil, err
 			}
 			req.Body = body
+		}
+		if c.opts.BeforeRequest != nil {
+			c.opts.BeforeRequest()
+			c.opts.BeforeRequest = nil
 		}
 		err := req.Write(c.conn)
 		var resp *http.Response
