@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -23,26 +24,39 @@ type cacheKey struct {
 }
 
 // secret is a cached value. It is wiped (zeroed) when it leaves the cache;
-// readers copy it under the lock, so a wipe never races a read.
+// readers copy it under the lock, so a wipe never races a read. It is kept
+// small (64 bytes and the value), since the cache holds one per entry: the
+// times are integers, not time.Time (24 bytes each).
 type secret struct {
-	mu    sync.RWMutex
-	b     []byte
+	mu    sync.Mutex
 	wiped bool
-	at    time.Time // when it was fetched
-	exp   time.Time // when it stops being served
+	b     []byte
+	at    int64         // when it was fetched, in Unix nanoseconds
+	exp   time.Duration // when it stops being served, after core.base
 }
 
-// newSecret returns a secret holding its own copy of v.
-func newSecret(v []byte, at, exp time.Time) *secret {
-	b := make([]byte, len(v))
-	copy(b, v)
-	return &secret{b: b, at: at, exp: exp}
+// newSecret returns a secret holding v (its own copy when copied is true)
+// fetched at now and served for ttl.
+func (c *core) newSecret(v []byte, copied bool, now time.Time, ttl time.Duration) *secret {
+	if copied {
+		v = bytes.Clone(v)
+	}
+	return &secret{b: v, at: now.UnixNano(), exp: now.Sub(c.base) + ttl}
+}
+
+// outcome is what a reader gets of s: a copy of the value and its times.
+func (c *core) outcome(s *secret, fromCache bool) outcome {
+	v, ok := s.copyValue()
+	if !ok {
+		return outcome{}
+	}
+	return outcome{ok: true, value: v, fromCache: fromCache, at: time.Unix(0, s.at), exp: c.base.Add(s.exp)}
 }
 
 // copyValue returns a copy of the value, or false when it was wiped.
 func (s *secret) copyValue() ([]byte, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.wiped {
 		return nil, false
 	}
@@ -104,6 +118,7 @@ type core struct {
 	session *session.Session
 	log     zerolog.Logger
 	window  time.Duration
+	base    time.Time // secrets' expiry is kept as a duration after it
 
 	cache *ttlcache.Cache[cacheKey, *secret]
 
@@ -148,6 +163,7 @@ func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.
 		pending:  make(map[string]*batch),
 		busy:     make(map[string]int),
 		sem:      make(chan struct{}, max(cfg.MaxConcurrent, 1)),
+		base:     time.Now(),
 	}
 	c.epochCtx, c.epochCancel = context.WithCancel(context.Background())
 	if w, ok := b.(backend.Windowed); ok {
@@ -189,8 +205,8 @@ func (c *core) resolve(ctx context.Context, account string, refs []string) []out
 	for i, ref := range refs {
 		key := cacheKey{account, ref}
 		if s := c.lookup(key, now); s != nil {
-			if v, ok := s.copyValue(); ok {
-				out[i] = outcome{ok: true, value: v, fromCache: true, at: s.at, exp: s.exp}
+			if o := c.outcome(s, true); o.ok {
+				out[i] = o
 				c.hits.Add(1)
 				continue
 			}
@@ -248,11 +264,11 @@ func (c *core) await(ctx context.Context, cl *call) outcome {
 	if cl.err != nil {
 		return outcome{err: toAPIError(cl.err)}
 	}
-	v, ok := cl.val.copyValue()
-	if !ok { // wiped: cannot happen while we hold a waiter's place
+	o := c.outcome(cl.val, false)
+	if !o.ok { // wiped: cannot happen while we hold a waiter's place
 		return outcome{err: api.Errorf(api.CodeInternal, "value dropped before it was served")}
 	}
-	return outcome{ok: true, value: v, at: cl.val.at, exp: cl.val.exp}
+	return o
 }
 
 // release gives up one waiter's place on cl; the last one out, once the
@@ -274,7 +290,7 @@ func (c *core) lookup(key cacheKey, now time.Time) *secret {
 		return nil
 	}
 	s := it.Value()
-	if !now.Before(s.exp) {
+	if now.Sub(c.base) >= s.exp {
 		return nil
 	}
 	return s
@@ -394,9 +410,9 @@ func (c *core) run(b *batch) {
 		}
 		// The waiters get their own secret: the cache may evict (and wipe)
 		// its copy at any time.
-		cl.val = &secret{b: r.Value, at: now, exp: now.Add(ttl)}
+		cl.val = c.newSecret(r.Value, false, now, ttl)
 		c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
-		c.cache.Set(cl.key, newSecret(r.Value, now, now.Add(ttl)), ttl)
+		c.cache.Set(cl.key, c.newSecret(r.Value, true, now, ttl), ttl)
 	}
 	c.storeMu.RUnlock()
 

@@ -26,9 +26,15 @@ const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc
 // newTestServer returns the daemon's handler over a fake backend.
 func newTestServer(t testing.TB, delay time.Duration) (*server, http.Handler) {
 	t.Helper()
+	return newTestServerSized(t, delay, 100)
+}
+
+// newTestServerSized is newTestServer with a cache of capacity entries.
+func newTestServerSized(t testing.TB, delay time.Duration, capacity int) (*server, http.Handler) {
+	t.Helper()
 	be := backend.NewFake(delay)
 	s := &server{
-		cfg:      Config{TTL: time.Minute, CacheSize: 100},
+		cfg:      Config{TTL: time.Minute, CacheSize: capacity},
 		info:     BuildInfo{Version: "test"},
 		log:      zerolog.Nop(),
 		token:    []byte(testToken),
@@ -43,7 +49,7 @@ func newTestServer(t testing.TB, delay time.Duration) (*server, http.Handler) {
 	}
 	s.policy = pol
 	s.session = session.New(true, time.Hour, s.onLock)
-	s.core = newCore(coreConfig{TTL: time.Minute, Capacity: 100, BackendTimeout: 5 * time.Second, MaxConcurrent: 4}, be, s.session, s.log)
+	s.core = newCore(coreConfig{TTL: time.Minute, Capacity: capacity, BackendTimeout: 5 * time.Second, MaxConcurrent: 4}, be, s.session, s.log)
 	t.Cleanup(func() { s.core.close(); s.session.Close() })
 	self := &Peer{PID: os.Getpid(), UID: os.Geteuid(), GID: os.Getegid(), Requester: ProcInfo{PID: os.Getpid()}}
 	routes := s.routes()
