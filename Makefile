@@ -69,7 +69,7 @@ fuzz:
 ## requests per workload against real Vault and OpenBao, as Markdown tables
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/
-	$(GO) test -tags 'bench soak' -run='^(TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m .
+	$(GO) test -tags 'bench soak' -run='^(TestBenchStartup|TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m .
 	cd integration/vault && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
 	cd integration/openbao && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
 

@@ -97,8 +97,17 @@ func TestBenchStartup(t *testing.T) {
 		argv []string
 		runs []sample
 	}
+	minclient := filepath.Join(t.TempDir(), "minclient")
+	build := exec.Command("go", "build", "-o", minclient, "./testdata/minclient")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build minclient: %v\n%s", err, out)
+	}
+	env = append(env, "OPX_SOCKET_PATH="+e.sock, "OPX_TOKEN_FILE="+filepath.Join(e.data, "token"),
+		"OPX_CERT_FILE="+filepath.Join(e.data, "tls.crt"))
 	subjects := []*subject{
 		{what: "static Go hello-world (the floor)", argv: []string{helloWorld(t)}},
+		{what: "minimal client, testdata/minclient: the same TLS handshake and request only (the limit with TLS kept)", argv: []string{minclient, refs[0]}},
 		{what: "`opx version`", argv: []string{opx, "version"}},
 		{what: "cached `opx read` of 1 ref", argv: []string{opx, "read", refs[0]}},
 		{what: "cached `opx read` of 20 refs", argv: append([]string{opx, "read"}, refs...)},
@@ -140,20 +149,20 @@ func TestBenchStartup(t *testing.T) {
 
 	// 200 processes from 20 at a time, interleaved the same way.
 	const bursts = 7
-	var helloB, readB []time.Duration
+	burstOf := []*subject{subjects[0], subjects[1], subjects[3]}
+	walls200 := make([][]time.Duration, len(burstOf))
 	for r := range bursts {
-		if r%2 == 0 {
-			helloB = append(helloB, burst(t, env, subjects[0].argv...))
-			readB = append(readB, burst(t, env, subjects[2].argv...))
-		} else {
-			readB = append(readB, burst(t, env, subjects[2].argv...))
-			helloB = append(helloB, burst(t, env, subjects[0].argv...))
+		for i := range burstOf {
+			k := (r + i) % len(burstOf)
+			walls200[k] = append(walls200[k], burst(t, env, burstOf[k].argv...))
 		}
 	}
-	hb, rb := medianOf(helloB), medianOf(readB)
+	floor200 := medianOf(walls200[0])
 	fmt.Fprintf(&b, "\n200 processes from 20 at a time, median of %d interleaved bursts\n\n| processes | wall | × floor |\n|---|---|---|\n", bursts)
-	fmt.Fprintf(&b, "| 200 static hello-worlds (the floor) | %.0f ms | 1.00× |\n", ms(hb))
-	fmt.Fprintf(&b, "| 200 cached `opx read` | %.0f ms | %.2f× |\n", ms(rb), float64(rb)/float64(hb))
+	for i, s := range burstOf {
+		m := medianOf(walls200[i])
+		fmt.Fprintf(&b, "| 200 × %s | %.0f ms | %.2f× |\n", s.what, ms(m), float64(m)/float64(floor200))
+	}
 	fmt.Print(b.String())
 }
 

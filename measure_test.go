@@ -15,17 +15,21 @@ import (
 	"testing"
 )
 
-func rssKB(t *testing.T, pid int) int {
+func rssKB(t *testing.T, pid int) int { return rssKBField(t, pid, "VmRSS:") }
+
+// rssKBField reads one kB field of /proc/PID/status (VmRSS:, RssAnon:, …).
+func rssKBField(t *testing.T, pid int, field string) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			n, _ := strconv.Atoi(f[1])
 			return n
 		}
 	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 
