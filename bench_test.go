@@ -6,7 +6,9 @@ package main
 // it and prints a Markdown table. It asserts nothing about speed.
 
 import (
+	"bufio"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +47,35 @@ func TestBenchReport(t *testing.T) {
 		row{"daemon RSS, idle (of which anonymous)", fmt.Sprintf("%.1f MB (%.1f MB)", float64(idle)/1024, float64(idleAnon)/1024), "≤ 20 MB"},
 		row{"daemon RSS, 10,000 cached refs (right after the reads / 3 s later)", fmt.Sprintf("%.1f / %.1f MB", float64(full)/1024, float64(settled)/1024), "≤ 16 MB settled"},
 		row{"… of which the binary's mapped pages / anonymous memory, settled", fmt.Sprintf("%.1f / %.1f MB", float64(settledFile)/1024, float64(settledAnon)/1024), ""})
+
+	// One short line through opx run's masker and back: cat echoes what
+	// the bench writes; the same with --no-masking (opx becomes cat) is
+	// the reference.
+	roundTrip := func(masking string) time.Duration {
+		cmd := exec.Command(opxBin, "run", masking, "--env", "A=op://v/i/a", "--", "cat")
+		cmd.Env = e.environ()
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer in.Close()
+		r := bufio.NewReader(out)
+		var d []time.Duration
+		for i := range 301 {
+			start := time.Now()
+			fmt.Fprintf(in, "line %d\n", i)
+			if _, err := r.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			d = append(d, time.Since(start))
+		}
+		return medianOf(d)
+	}
+	masked, plain := roundTrip("--no-masking=false"), roundTrip("--no-masking")
+	rows = append(rows, row{"one short line through `opx run` and back (cat), median of 301: concealing / `--no-masking`",
+		fmt.Sprintf("%d µs / %d µs (added: %d µs)", masked.Microseconds(), plain.Microseconds(), (masked - plain).Microseconds()), "added ≤ 1 ms"})
 
 	slow := newEnv(t)
 	slow.startDaemon("", "--backend=fake", "--fake-delay=300ms")

@@ -142,6 +142,9 @@ func (e *testEnv) opxEnv(extra []string, args ...string) result {
 			e.t.Fatalf("run opx %v: %v", args, err)
 		}
 		code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal()) // as a shell reports it
+		}
 	}
 	return result{out.String(), errb.String(), code}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,14 +15,19 @@ import (
 
 // RunCmd is `opx run [--env NAME=REF]... [--env-file FILE]... -- CMD ARGS...`.
 type RunCmd struct {
-	Env     []string `short:"e" name:"env" help:"Set NAME to the value of REF in the command's environment (repeatable)." placeholder:"NAME=REF"`
-	EnvFile []string `name:"env-file" type:"path" help:"Read NAME=VALUE lines from FILE (dotenv syntax); values that are refs are resolved (repeatable)." placeholder:"FILE"`
-	Command []string `arg:"" passthrough:"" name:"command" help:"The command to run, after --."`
+	Env       []string `short:"e" name:"env" sep:"none" help:"Set NAME to the value of REF in the command's environment (repeatable)." placeholder:"NAME=REF"`
+	EnvFile   []string `name:"env-file" type:"path" sep:"none" help:"Read NAME=VALUE lines from FILE (dotenv syntax); values that are refs are resolved (repeatable)." placeholder:"FILE"`
+	NoMasking bool     `name:"no-masking" env:"OPX_NO_MASKING" help:"Do not conceal the secrets in the command's output: resolve them, then become the command."`
+	Command   []string `arg:"" passthrough:"partial" name:"command" help:"The command to run, after --."`
 }
 
 // Run resolves every ref of the command's environment in one round trip,
-// then replaces this process with the command, so that its exit status and
-// signals are the command's own and no timeout applies.
+// then runs the command with every resolved value concealed in its output
+// (see runMasked), or, with --no-masking or nothing to conceal, replaces
+// this process with the command, so that its exit status and signals are
+// the command's own. Either way no timeout applies to the command, and opx
+// exits with the command's status (127 when it is not found, 126 when it
+// cannot be run).
 func (c *RunCmd) Run(g *Globals, env *Env) error {
 	if len(c.Command) > 0 && c.Command[0] == "--" {
 		c.Command = c.Command[1:]
@@ -35,8 +41,16 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 	}
 	path, err := exec.LookPath(c.Command[0])
 	if err != nil {
-		return &Error{Message: fmt.Sprintf("%s: command not found", c.Command[0]), Err: err}
+		code := startFailure(err)
+		msg := "command not found"
+		if code == 126 {
+			msg = "cannot run it: " + errors.Unwrap(err).Error()
+		}
+		fmt.Fprintf(env.Stderr, "opx: %s: %s\n", Printable(c.Command[0]), msg)
+		return &ExitError{Code: code}
 	}
+	var conceal [][]byte
+	var visible []string
 	if len(refs) > 0 {
 		ctx := context.Background()
 		var vals map[string][]byte
@@ -50,6 +64,11 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		}
 		for name, v := range vals {
 			vars[name] = string(v)
+			if len(v) >= MinConcealLen {
+				conceal = append(conceal, v)
+			} else if len(v) > 0 {
+				visible = append(visible, name)
+			}
 		}
 	}
 	env.Client.Close()
@@ -59,8 +78,26 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		list = append(list, name+"="+v)
 	}
 	sort.Strings(list)
-	err = syscall.Exec(path, c.Command, list)
-	return &Error{Message: fmt.Sprintf("run %s: %v", c.Command[0], err), Err: err}
+	if !c.NoMasking && len(visible) > 0 {
+		sort.Strings(visible)
+		fmt.Fprintf(env.Stderr, "opx: warning: not concealed in the output, shorter than %d bytes: %s\n", MinConcealLen, strings.Join(visible, ", "))
+	}
+	if c.NoMasking || len(conceal) == 0 {
+		err = syscall.Exec(path, c.Command, list)
+		fmt.Fprintf(env.Stderr, "opx: %s: %v\n", Printable(c.Command[0]), err)
+		return &ExitError{Code: startFailure(err)}
+	}
+	stdin, _ := env.Stdin.(*os.File)
+	stdout, _ := env.Stdout.(*os.File)
+	stderr, _ := env.Stderr.(*os.File)
+	if stdin == nil || stdout == nil || stderr == nil {
+		return &Error{Message: "opx run needs its standard streams to be files"}
+	}
+	code, err := runMasked(path, c.Command, list, conceal, stdin, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "opx: %s: %v\n", Printable(c.Command[0]), err)
+	}
+	return &ExitError{Code: code}
 }
 
 // environment builds the command's environment from the inherited one,

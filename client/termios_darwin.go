@@ -1,0 +1,11 @@
+package client
+
+import "golang.org/x/sys/unix"
+
+const (
+	ioctlGetTermios = unix.TIOCGETA
+	ioctlSetTermios = unix.TIOCSETA
+)
+
+// ioctlGetPgrp reads a terminal's foreground process group.
+const ioctlGetPgrp = unix.TIOCGPGRP

@@ -1,0 +1,11 @@
+package client
+
+import "golang.org/x/sys/unix"
+
+const (
+	ioctlGetTermios = unix.TCGETS
+	ioctlSetTermios = unix.TCSETS
+)
+
+// ioctlGetPgrp reads a terminal's foreground process group.
+const ioctlGetPgrp = unix.TIOCGPGRP

@@ -1,0 +1,385 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/opxhq/opx/mask"
+)
+
+func TestRunConcealsSecretsInTheOutput(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	a, b := fv("op://v/i/a"), fv("op://v/i/b")
+	const marker = mask.Marker
+	for _, c := range []struct {
+		name, script, stdout, stderr string
+	}{
+		{"stdout", `echo "A=$A"`, "A=" + marker + "\n", ""},
+		{"stderr", `echo "A=$A" >&2`, "", "A=" + marker + "\n"},
+		{"inside a longer line", `echo "x${A}y"`, "x" + marker + "y\n", ""},
+		{"several in one line", `echo "$A $B $A"`, marker + " " + marker + " " + marker + "\n", ""},
+		{"split across writes", `printf %s "$(echo "$A" | cut -c1-9)"; sleep 0.1; printf '%s\n' "$(echo "$A" | cut -c10-)"`, marker + "\n", ""},
+		{"nothing to conceal", `echo plain`, "plain\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.opx("run", "--env", "A=op://v/i/a", "--env", "B=op://v/i/b", "--", "sh", "-c", c.script)
+			if r.code != 0 || r.stdout != c.stdout || r.stderr != c.stderr {
+				t.Errorf("got exit %d, stdout %q, stderr %q; want stdout %q, stderr %q", r.code, r.stdout, r.stderr, c.stdout, c.stderr)
+			}
+		})
+	}
+
+	r := e.opx("run", "--no-masking", "--env", "A=op://v/i/a", "--", "sh", "-c", `echo "$A"`)
+	if r.stdout != a+"\n" {
+		t.Errorf("--no-masking: %q, want the value", r.stdout)
+	}
+	r = e.opxEnv([]string{"OPX_NO_MASKING=1"}, "run", "--env", "B=op://v/i/b", "--", "sh", "-c", `echo "$B"`)
+	if r.stdout != b+"\n" {
+		t.Errorf("OPX_NO_MASKING=1: %q, want the value", r.stdout)
+	}
+}
+
+// A secret shorter than mask.MinConcealLen bytes stays visible, and opx
+// says which variable that is.
+func TestRunWarnsAboutValuesTooShortToConceal(t *testing.T) {
+	e := newOPEnv(t)
+	writeFixture(t, e, map[string]string{"pin": "4711", "key": "long-enough-secret"})
+	e.signIn("my")
+	e.startDaemon("")
+	r := e.opx("run", "--env", "PIN=op://Infra/mem/pin", "--env", "KEY=op://Infra/mem/key", "--", "sh", "-c", `echo "$PIN $KEY"`)
+	if r.code != 0 || r.stdout != "4711 "+mask.Marker+"\n" {
+		t.Fatalf("got exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "PIN") || strings.Contains(r.stderr, "KEY") || strings.Contains(r.stderr, "4711") {
+		t.Errorf("the warning should name PIN only, without its value: %q", r.stderr)
+	}
+}
+
+func TestRunExitStatuses(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	notExec := e.root + "/not-executable"
+	os.WriteFile(notExec, []byte("#!/bin/sh\necho hi\n"), 0o600)
+	for _, masking := range []string{"--env=A=op://v/i/a", "--no-masking"} {
+		for _, c := range []struct {
+			argv []string
+			code int
+		}{
+			{[]string{"true"}, 0},
+			{[]string{"sh", "-c", "exit 7"}, 7},
+			{[]string{"opx-no-such-command"}, 127},
+			{[]string{notExec}, 126},
+			{[]string{"sh", "-c", "kill -TERM $$"}, 128 + 15},
+		} {
+			r := e.opx(append([]string{"run", masking, "--env", "B=op://v/i/b", "--"}, c.argv...)...)
+			if r.code != c.code {
+				t.Errorf("%s %q: exit %d, want %d (stderr %q)", masking, c.argv, r.code, c.code, r.stderr)
+			}
+		}
+	}
+}
+
+// Every signal opx run passes on reaches the command, whose status opx
+// then exits with.
+func TestRunForwardsSignals(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
+		name := strings.TrimPrefix(fmt.Sprint(sig), "signal ")
+		trap := map[syscall.Signal]string{syscall.SIGINT: "INT", syscall.SIGTERM: "TERM", syscall.SIGHUP: "HUP",
+			syscall.SIGQUIT: "QUIT", syscall.SIGUSR1: "USR1", syscall.SIGUSR2: "USR2"}[sig]
+		cmd := exec.Command(opxBin, "run", "--env", "A=op://v/i/a", "--", "sh", "-c",
+			`trap 'echo "got `+trap+` $A"; exit 3' `+trap+`; echo ready; while :; do sleep 0.02; done`)
+		cmd.Env = e.environ()
+		var out syncBuf
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, &out, "ready\n")
+		cmd.Process.Signal(sig)
+		cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != 3 || out.String() != "ready\ngot "+trap+" "+mask.Marker+"\n" {
+			t.Errorf("%s: exit %d, output %q", name, code, out.String())
+		}
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, b *syncBuf, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %q; have %q", want, b.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// terminal runs opx on a pseudo-terminal held by the test, as a user at a
+// terminal would: each of stdin, stdout and stderr is the terminal when
+// tty says so, and a pipe (or /dev/null for stdin) otherwise.
+type terminal struct {
+	cmd            *exec.Cmd
+	master         *os.File
+	screen         syncBuf // what the terminal shows
+	stdout, stderr syncBuf // what went to the pipes
+	done           chan struct{}
+}
+
+func (e *testEnv) inTerminal(tty [3]bool, rows, cols uint16, args ...string) *terminal {
+	e.t.Helper()
+	return e.inTerminalProgram(opxBin, tty, rows, cols, args...)
+}
+
+// inTerminalProgram is inTerminal for another program (a shell).
+func (e *testEnv) inTerminalProgram(prog string, tty [3]bool, rows, cols uint16, args ...string) *terminal {
+	e.t.Helper()
+	master, slave, err := pty.Open()
+	if err != nil {
+		e.t.Skipf("no pseudo-terminal on this machine: %v", err)
+	}
+	pty.Setsize(master, &pty.Winsize{Rows: rows, Cols: cols})
+	term := &terminal{master: master, done: make(chan struct{})}
+	cmd := exec.Command(prog, args...)
+	cmd.Env = e.environ()
+	ctty := -1
+	if tty[0] {
+		cmd.Stdin, ctty = slave, 0
+	}
+	if tty[1] {
+		cmd.Stdout = slave
+		if ctty < 0 {
+			ctty = 1
+		}
+	} else {
+		cmd.Stdout = &term.stdout
+	}
+	if tty[2] {
+		cmd.Stderr = slave
+		if ctty < 0 {
+			ctty = 2
+		}
+	} else {
+		cmd.Stderr = &term.stderr
+	}
+	if ctty >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: ctty}
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	slave.Close()
+	term.cmd = cmd
+	go func() {
+		defer close(term.done)
+		io.Copy(&term.screen, master)
+	}()
+	e.t.Cleanup(func() {
+		cmd.Process.Kill()
+		master.Close()
+	})
+	return term
+}
+
+func (tm *terminal) wait(t *testing.T) int {
+	t.Helper()
+	tm.cmd.Wait()
+	select {
+	case <-tm.done:
+	case <-time.After(5 * time.Second):
+	}
+	return tm.cmd.ProcessState.ExitCode()
+}
+
+// Inside opx run, `test -t N` is true exactly when it is true for opx, for
+// every mix of terminal and pipe, and the secret is concealed wherever it
+// is printed.
+func TestRunKeepsTheTerminal(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	script := `for f in 0 1 2; do if test -t $f; then printf 'tty%s ' $f; else printf 'pipe%s ' $f; fi; done; echo "$A"; echo "err $A" >&2`
+	for bits := range 8 {
+		tty := [3]bool{bits&1 != 0, bits&2 != 0, bits&4 != 0}
+		t.Run(fmt.Sprintf("stdin=%v,stdout=%v,stderr=%v", tty[0], tty[1], tty[2]), func(t *testing.T) {
+			tm := e.inTerminal(tty, 24, 80, "run", "--env", "A=op://v/i/a", "--", "sh", "-c", script)
+			if code := tm.wait(t); code != 0 {
+				t.Fatalf("exit %d; screen %q, stdout %q, stderr %q", code, tm.screen.String(), tm.stdout.String(), tm.stderr.String())
+			}
+			var want string
+			for f := range 3 {
+				if tty[f] {
+					want += fmt.Sprintf("tty%d ", f)
+				} else {
+					want += fmt.Sprintf("pipe%d ", f)
+				}
+			}
+			want += mask.Marker
+			out := tm.stdout.String()
+			if tty[1] {
+				out = strings.ReplaceAll(tm.screen.String(), "\r\n", "\n")
+			}
+			errOut := tm.stderr.String()
+			if tty[2] {
+				errOut = strings.ReplaceAll(tm.screen.String(), "\r\n", "\n")
+			}
+			if !strings.Contains(out, want+"\n") {
+				t.Errorf("stdout %q, want %q", out, want)
+			}
+			if !strings.Contains(errOut, "err "+mask.Marker+"\n") {
+				t.Errorf("stderr %q, want the concealed value", errOut)
+			}
+			all := tm.screen.String() + tm.stdout.String() + tm.stderr.String()
+			if strings.Contains(all, fv("op://v/i/a")) {
+				t.Errorf("the value was shown: %q", all)
+			}
+		})
+	}
+}
+
+// The command sees the terminal's size, and a change of it (SIGWINCH); what
+// is typed reaches it; opx leaves the terminal as it found it.
+func TestRunPassesTheTerminalThrough(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	tm := e.inTerminal([3]bool{true, true, true}, 30, 90, "run", "--env", "A=op://v/i/a", "--", "sh", "-c",
+		`stty size; trap 'stty size; trap - WINCH' WINCH; echo ready; read line; echo "got $line"; read line; echo "got $line"; while :; do sleep 0.02; done`)
+	before, err := unix.IoctlGetTermios(int(tm.master.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Skipf("cannot read the terminal's settings: %v", err)
+	}
+	waitFor(t, &tm.screen, "ready")
+	if s := tm.screen.String(); !strings.Contains(s, "30 90") {
+		t.Errorf("the command saw another size: %q", s)
+	}
+	if raw, _ := unix.IoctlGetTermios(int(tm.master.Fd()), unix.TCGETS); raw.Lflag&(unix.ICANON|unix.ECHO) != 0 {
+		t.Errorf("the terminal is not in raw mode while the command runs: keys would be cooked twice")
+	}
+	tm.master.Write([]byte("hello\r"))
+	waitFor(t, &tm.screen, "got hello")
+	tm.master.Write([]byte("again\r"))
+	waitFor(t, &tm.screen, "got again")
+	pty.Setsize(tm.master, &pty.Winsize{Rows: 50, Cols: 120})
+	waitFor(t, &tm.screen, "50 120")
+	tm.cmd.Process.Signal(syscall.SIGTERM)
+	if code := tm.wait(t); code != 128+15 {
+		t.Errorf("exit %d, want 143; screen %q", code, tm.screen.String())
+	}
+	after, err := unix.IoctlGetTermios(int(tm.master.Fd()), unix.TCGETS)
+	if err == nil && (after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag) {
+		t.Errorf("opx left the terminal changed: lflag %#x, was %#x", after.Lflag, before.Lflag)
+	}
+	if strings.Contains(tm.screen.String(), fv("op://v/i/a")) {
+		t.Errorf("the value was shown")
+	}
+}
+
+// Ctrl-Z stops the command and opx with it, so that the shell's job
+// control works: the shell gets its terminal back (cooked), and `fg`
+// continues both. Driven through a real interactive bash on a terminal.
+func TestRunSuspendsAndResumesWithTheShell(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed: job control cannot be driven")
+	}
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	e.vars["PS1"] = "PROMPT> "
+	e.vars["TERM"] = "dumb"
+	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
+	waitFor(t, &tm.screen, "PROMPT> ")
+	tm.master.Write([]byte(opxBin + ` run --env A=op://v/i/a -- sh -c 'read l; echo "got $l $A"; read l; echo "got $l"'` + "\r"))
+	time.Sleep(200 * time.Millisecond)
+	tm.master.Write([]byte("one\r"))
+	waitFor(t, &tm.screen, "got one "+mask.Marker)
+	tm.master.Write([]byte{0x1a}) // Ctrl-Z
+	waitFor(t, &tm.screen, "Stopped")
+	// Raw mode turns output processing and signal keys off; bash's line
+	// editor keeps both.
+	if back, _ := unix.IoctlGetTermios(int(tm.master.Fd()), unix.TCGETS); back.Oflag&unix.OPOST == 0 || back.Lflag&unix.ISIG == 0 {
+		t.Errorf("the shell got its terminal back in opx's raw mode")
+	}
+	tm.master.Write([]byte("fg\r"))
+	time.Sleep(200 * time.Millisecond)
+	tm.master.Write([]byte("two\r"))
+	waitFor(t, &tm.screen, "got two")
+	tm.master.Write([]byte("exit\r"))
+	tm.wait(t)
+	if strings.Contains(tm.screen.String(), fv("op://v/i/a")) {
+		t.Errorf("the value was shown")
+	}
+}
+
+// A process CMD leaves running with its output open does not keep opx run
+// waiting for it: opx ends with CMD.
+func TestRunDoesNotWaitForWhatTheCommandLeftRunning(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	marker := fmt.Sprintf("opx-left-running-%d", os.Getpid())
+	r := e.opx("run", "--env", "A=op://v/i/a", "--", "sh", "-c", `sh -c "sleep 60; : `+marker+`" & echo "started $A"`)
+	defer exec.Command("pkill", "-f", marker).Run()
+	if r.code != 0 || r.stdout != "started "+mask.Marker+"\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if err := exec.Command("pgrep", "-f", marker).Run(); err != nil {
+		t.Fatalf("the background process is gone, so this test proved nothing: %v", err)
+	}
+}
+
+// --env takes one NAME=REF each time, commas and all; an unknown flag
+// before the command is a usage error naming it, never the command; what
+// follows the command, flags too, is the command's.
+func TestRunCommandLine(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	ref := "op://Private/Smith, John/password"
+	r := e.opx("run", "--no-masking", "--env", "X="+ref, "--", "sh", "-c", `echo "$X"`)
+	if r.code != 0 || r.stdout != fv(ref)+"\n" {
+		t.Errorf("--env with a comma: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, args := range [][]string{
+		{"run", "--bogus", "--", "true"},
+		{"run", "--env", "A=op://v/i/a", "--bogus", "echo", "hi"},
+	} {
+		r := e.opx(args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "unknown flag --bogus") || strings.Contains(r.stderr, "not found") {
+			t.Errorf("%q: exit %d, stderr %q; want a usage error naming --bogus", args, r.code, r.stderr)
+		}
+	}
+	r = e.opx("run", "--env", "A=op://v/i/a", "echo", "--bogus", "-n")
+	if r.code != 0 || r.stdout != "--bogus -n\n" {
+		t.Errorf("flags after the command are the command's: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
