@@ -19,6 +19,13 @@ type ReadCmd struct {
 // failed ref on stderr and exits 1.
 func (c *ReadCmd) Run(g *Globals, env *Env) error {
 	ctx := context.Background()
+	for i, ref := range c.Refs {
+		expanded, err := expandRef(ref, osLookup)
+		if err != nil {
+			return &Error{Message: err.Error()}
+		}
+		c.Refs[i] = expanded
+	}
 	unique := dedupe(c.Refs)
 	res := &api.ReadsResponse{Results: map[string]*api.ReadResult{}, Errors: map[string]*api.Error{}}
 	// One round trip per MaxRefs refs: the daemon takes no more in one.

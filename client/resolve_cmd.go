@@ -24,6 +24,10 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 		if !ok || !validName(name) {
 			return &Error{Message: fmt.Sprintf("%q: want NAME=REF", truncate(kv))}
 		}
+		ref, err := expandRef(ref, osLookup)
+		if err != nil {
+			return &Error{Message: fmt.Sprintf("%s: %v", name, err)}
+		}
 		req[name] = ref
 	}
 	ctx := context.Background()

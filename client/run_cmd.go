@@ -134,9 +134,14 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 		vars[name] = ref
 	}
 	refs := make(map[string]string)
+	lookup := lookupIn(inherited)
 	for name, v := range vars {
 		if IsRef(v) {
-			refs[name] = v
+			ref, err := expandRef(v, lookup)
+			if err != nil {
+				return nil, nil, &Error{Message: fmt.Sprintf("%s: %v", name, err)}
+			}
+			refs[name] = ref
 		}
 	}
 	return vars, refs, nil
