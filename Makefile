@@ -65,6 +65,7 @@ fuzz:
 	$(call fuzzrun,FuzzParse,./policy/,150000)
 	$(call fuzzrun,FuzzConfigFile,.,10000)
 	$(call fuzzrun,FuzzConceal,./mask/,100000)
+	$(call fuzzrun,FuzzParseTemplate,./client/,80000)
 
 ## bench: Go benchmarks, then the whole-process report, the soak and the server
 ## requests per workload against real Vault and OpenBao, as Markdown tables

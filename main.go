@@ -52,6 +52,7 @@ var commands = [...]command{
 	{"read", "Print the values of secret references, one per line.", func() any { return &client.ReadCmd{} }},
 	{"run", "Run a command with secrets in its environment.", func() any { return &client.RunCmd{} }},
 	{"resolve", "Print NAME=value for NAME=REF pairs.", func() any { return &client.ResolveCmd{} }},
+	{"inject", "Fill in the secret references of a template (op inject's syntax).", func() any { return &client.InjectCmd{} }},
 	{"status", "Show the daemon's state and counters.", func() any { return &client.StatusCmd{} }},
 	{"unlock", "Unlock the session (checks the backend sign-in).", func() any { return &client.UnlockCmd{} }},
 	{"lock", "Lock the session now and wipe the cache.", func() any { return &client.LockCmd{} }},

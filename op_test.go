@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,12 +102,20 @@ func TestOPEveryRefFormByteExact(t *testing.T) {
 	sshWant := e.opDirect("read", "-n", sshRef)
 	refs = append(refs, sshRef)
 	want.WriteString(sshWant + "\n")
-	// All at once: one op inject.
+	// All at once: one op inject for the two refs its template syntax can
+	// hold whole, and one op read for each of the 8 others (spaces, '=').
 	if out := e.mustOpx(append([]string{"read"}, refs...)...); out != want.String() {
 		t.Errorf("batch read =\n%q\nwant\n%q", out, want.String())
 	}
-	if n := len(e.opCalls()); n != 1 {
-		t.Errorf("%d op processes for one batch, want 1", n)
+	calls := e.opCalls()
+	injects := 0
+	for _, c := range calls {
+		if slices.Contains(c, "inject") {
+			injects++
+		}
+	}
+	if len(calls) != 9 || injects != 1 {
+		t.Errorf("%d op processes (%d inject) for one batch, want 9 (1 inject): %q", len(calls), injects, calls)
 	}
 	// One by one, uncached (a fresh daemon), through op read.
 	e.stopDaemon()

@@ -25,7 +25,10 @@ import (
 // it are refs (validated, after "--" or inside an inject template) and the
 // account (validated, as one --account=X argument). The misses of one batch
 // go to one `op inject`; only when that fails does it fall back to one
-// `op read` per ref, so that each error lands on its own ref.
+// `op read` per ref, so that each error lands on its own ref. A ref that op
+// inject's template syntax cannot hold whole (a space, '=', or any character
+// outside letters, digits and - ? _ . /) is read with `op read` on its own:
+// in a template, op would read a shorter ref than the one asked for.
 type OPCLI struct {
 	path     string
 	sessions string        // file of OP_SESSION_* tokens kept by opx login
@@ -108,9 +111,12 @@ func (o *OPCLI) Read(ctx context.Context, account string, refs []string) []Resul
 	out := make([]Result, len(refs))
 	var batch []int // refs that can go in an inject template
 	for i, ref := range refs {
-		if len(refs) > 1 && !strings.Contains(ref, "{{") && !strings.Contains(ref, "}}") {
+		if injectSafe(ref) {
 			batch = append(batch, i)
 		}
+	}
+	if len(batch) < 2 {
+		batch = nil // one ref: op read is as cheap, and says more on failure
 	}
 	var single []int
 	if len(batch) > 0 {
@@ -156,6 +162,22 @@ func (o *OPCLI) Read(ctx context.Context, account string, refs []string) []Resul
 	}
 	wg.Wait()
 	return out
+}
+
+// injectSafe reports whether op inject's template syntax reads ref whole:
+// "op://" and then only letters, digits, '-', '?', '_', '.' and '/'.
+func injectSafe(ref string) bool {
+	rest, ok := strings.CutPrefix(ref, "op://")
+	if !ok || rest == "" {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-?_./", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // fatalForBatch reports whether a failed inject means every ref would fail

@@ -101,3 +101,23 @@ func TestTrimOPLogPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestInjectSafe(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"op://Private/db/password":                true,
+		"op://d3v/stripe.keys/s3ct10n/public_key": true,
+		"op://v/i/otp?attribute":                  true,
+		"op://v/i/otp?attribute=otp":              false,
+		"op://Private/Multi Line Note/notesPlain": false,
+		"op://v/i/pa$":                            false,
+		"op://v/i/{{x}}":                          false,
+		"op://":                                   false,
+		"vault://secret/app#k":                    false,
+		"op://Private/db/naïve":                   false,
+		"op://Private/Smith, John/password":       false,
+	} {
+		if got := injectSafe(ref); got != want {
+			t.Errorf("injectSafe(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}

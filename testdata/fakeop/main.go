@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -443,34 +444,108 @@ func (it *item) sectionField(section, name string) *field {
 	return nil
 }
 
-// inject replaces every {{ op://... }} in tmpl; any failing ref fails the
-// whole command and nothing is written, as op inject does.
+// The template syntax of op inject, written from 1Password's "Template
+// syntax" documentation with regular expressions, independently of opx's
+// own scanner (the tests compare the two):
+//   - unenclosed: op:// not preceded by [A-Za-z0-9-+\.], then the longest
+//     run of [A-Za-z0-9-?_.], the / delimiter, and $var / ${var} variables;
+//   - enclosed: {{, spaces, an unenclosed reference, spaces, }};
+//   - escape: {{, spaces, a double-quoted string (\" and \\), spaces, }}.
+var (
+	refBody     = `op://(?:[A-Za-z0-9\-?_./]|\$[A-Za-z_][A-Za-z0-9_]*|\$\{(?:[^}\\]|\\.)*\})+`
+	reEnclosed  = regexp.MustCompile(`^\{\{ *(` + refBody + `) *\}\}`)
+	reEscape    = regexp.MustCompile(`^\{\{ *"((?:[^"\\]|\\.)*)" *\}\}`)
+	reUnenclose = regexp.MustCompile(`^` + refBody)
+	reVariable  = regexp.MustCompile(`\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{((?:[^}\\]|\\.)*)\})`)
+)
+
+// inject renders tmpl; any failing ref fails the whole command and nothing
+// is written, as op inject does.
 func inject(a *account, tmpl string) (string, error) {
 	var b strings.Builder
-	for {
-		i := strings.Index(tmpl, "{{")
-		if i < 0 {
-			b.WriteString(tmpl)
-			return b.String(), nil
-		}
-		j := strings.Index(tmpl[i:], "}}")
-		if j < 0 {
-			b.WriteString(tmpl)
-			return b.String(), nil
-		}
-		ref := strings.TrimSpace(tmpl[i+2 : i+j])
-		b.WriteString(tmpl[:i])
-		if !strings.HasPrefix(ref, "op://") {
-			b.WriteString(tmpl[i : i+j+2]) // not a secret reference: kept as is
-		} else {
-			v, err := a.resolve(ref)
+	for i := 0; i < len(tmpl); {
+		rest := tmpl[i:]
+		if m := reEnclosed.FindStringSubmatch(rest); m != nil {
+			v, err := injectRef(a, m[1])
 			if err != nil {
-				return "", fail("could not resolve secret reference '%s': %s", ref, err)
+				return "", err
 			}
 			b.WriteString(v)
+			i += len(m[0])
+			continue
 		}
-		tmpl = tmpl[i+j+2:]
+		if m := reEscape.FindStringSubmatch(rest); m != nil {
+			b.WriteString(strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(m[1]))
+			i += len(m[0])
+			continue
+		}
+		if m := reUnenclose.FindString(rest); m != "" && (i == 0 || !strings.ContainsRune("-+\\.", rune(tmpl[i-1])) && !isAlnum(tmpl[i-1])) {
+			v, err := injectRef(a, m)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(v)
+			i += len(m)
+			continue
+		}
+		b.WriteByte(tmpl[i])
+		i++
 	}
+	return b.String(), nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// injectRef expands the variables of ref from the environment and resolves it.
+func injectRef(a *account, ref string) (string, error) {
+	var verr error
+	ref = reVariable.ReplaceAllStringFunc(ref, func(v string) string {
+		m := reVariable.FindStringSubmatch(v)
+		name, def, hasDef := m[1], "", false
+		if m[1] == "" {
+			name = m[2]
+			if k := strings.Index(name, ":-"); k >= 0 {
+				name, def, hasDef = name[:k], name[k+2:], true
+			}
+			name = strings.TrimSpace(name)
+		}
+		if val, ok := lookupEnv(name); ok && val != "" {
+			return val
+		}
+		if hasDef {
+			return def
+		}
+		verr = fail("could not resolve secret reference '%s': environment variable %q is not set", ref, name)
+		return ""
+	})
+	if verr != nil {
+		return "", verr
+	}
+	v, err := a.resolve(ref)
+	if err != nil {
+		return "", fail("could not resolve secret reference '%s': %s", ref, err)
+	}
+	return v, nil
+}
+
+// lookupEnv finds a variable by name, exactly or else without regard to
+// case (op's variable names are case-insensitive).
+func lookupEnv(name string) (string, bool) {
+	if v, ok := os.LookupEnv(name); ok {
+		return v, true
+	}
+	var found []string
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, name) {
+			found = append(found, v)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return "", false
 }
 
 // totp computes an RFC 6238 code (SHA-1, 6 digits, 30 s) from an otpauth

@@ -1,0 +1,73 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/opxhq/opx/xdg"
+)
+
+// FileOutput is the flags of a command that can write its secrets to a
+// file instead of stdout.
+type FileOutput struct {
+	FileMode string `name:"file-mode" default:"0600" help:"Mode of the file that --out-file writes (octal; default ${default})." placeholder:"MODE"`
+	Force    bool   `short:"f" help:"Overwrite the --out-file file without asking."`
+}
+
+// mode parses --file-mode.
+func (o *FileOutput) mode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(strings.TrimPrefix(o.FileMode, "0o"), 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, &Error{Message: fmt.Sprintf("--file-mode %q: want an octal mode such as 0600", o.FileMode)}
+	}
+	return os.FileMode(m), nil
+}
+
+// check refuses, before anything is read, what write would refuse after:
+// a bad mode, or an existing file the user does not want replaced.
+func (o *FileOutput) check(env *Env, path string) error {
+	if _, err := o.mode(); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("%s: %v", path, err), Err: err}
+	}
+	if fi.IsDir() {
+		return &Error{Message: fmt.Sprintf("%s is a directory", path)}
+	}
+	if o.Force {
+		return nil
+	}
+	if !env.interactive() {
+		return &Error{Message: fmt.Sprintf("%s exists", path), Hint: "add --force to replace it"}
+	}
+	fmt.Fprintf(env.Stderr, "opx: %s exists. Replace it? [y/N] ", Printable(path))
+	var answer string
+	fmt.Fscanln(env.Stdin, &answer)
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return &Error{Message: fmt.Sprintf("%s left as it was", path)}
+	}
+	o.Force = true
+	return nil
+}
+
+// write puts data in path atomically (a temporary file in the same
+// directory, flushed, renamed over path) with the --file-mode mode.
+func (o *FileOutput) write(path string, data []byte) error {
+	mode, err := o.mode()
+	if err != nil {
+		return err
+	}
+	if err := xdg.WriteFileAtomic(path, data, mode); err != nil {
+		return &Error{Message: err.Error(), Err: err}
+	}
+	return nil
+}
