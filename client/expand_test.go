@@ -17,8 +17,8 @@ func TestExpandRef(t *testing.T) {
 		{"op://${EMPTY:-dev}/x/y", "op://dev/x/y", ""},
 		{"op://$region/db/$APP_ENV", "op://eu/db/prod", ""}, // names match without regard to case
 		{"vault://secret/${APP_ENV}/app#key", "vault://secret/prod/app#key", ""},
-		{"op://v/i/pa$", "op://v/i/pa$", ""},   // a $ that starts no variable stays
-		{"op://v/i/$1x", "op://v/i/$1x", ""},   // nor does one before a digit
+		{"op://v/i/pa$", "op://v/i/pa$", ""}, // a $ that starts no variable stays
+		{"op://v/i/$1x", "op://v/i/$1x", ""}, // nor does one before a digit
 		{"op://$APP_ENV_X/db", "", "APP_ENV_X is not set"},
 		{"op://${NOPE}/db", "", "NOPE is not set"},
 		{"op://$EMPTY/db", "", "EMPTY is empty"},

@@ -236,4 +236,3 @@ func lineList(lines []int) string {
 	}
 	return b.String()
 }
-
