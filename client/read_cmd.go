@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/opxhq/opx/api"
 )
@@ -11,7 +13,10 @@ import (
 // ReadCmd is `opx read REF...`.
 type ReadCmd struct {
 	NoNewline bool     `short:"n" help:"Do not print a newline after the last value."`
+	JSON      bool     `help:"Print a JSON object of each REF to its value." xor:"out"`
+	Out       string   `short:"o" name:"out-file" type:"path" help:"Write the value of the one REF to FILE, atomically, as it is (no newline)." placeholder:"FILE" xor:"out"`
 	Refs      []string `arg:"" name:"ref" help:"Secret references (op://, vault://, bao://). Put -- before a ref that starts with '-'."`
+	FileOutput
 }
 
 // Run reads every ref in one round trip and prints the values in argument
@@ -19,6 +24,15 @@ type ReadCmd struct {
 // failed ref on stderr and exits 1.
 func (c *ReadCmd) Run(g *Globals, env *Env) error {
 	ctx := context.Background()
+	if c.Out != "" {
+		if len(c.Refs) != 1 {
+			return &Error{Message: fmt.Sprintf("--out-file writes one value; %d refs given", len(c.Refs))}
+		}
+		if err := c.check(env, c.Out); err != nil {
+			return err
+		}
+	}
+	given := append([]string(nil), c.Refs...)
 	for i, ref := range c.Refs {
 		expanded, err := expandRef(ref, osLookup)
 		if err != nil {
@@ -61,21 +75,76 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 		}
 		return &ExitError{Code: 1}
 	}
-	out := make([]byte, 0, 64*len(c.Refs))
-	var err error
+	values := make([][]byte, len(c.Refs))
+	defer func() {
+		for _, v := range values {
+			clear(v)
+		}
+	}()
 	for i, ref := range c.Refs {
 		r := res.Results[ref]
 		v, err := api.Decode(r.Value, r.Encoding)
 		if err != nil {
 			return fmt.Errorf("%s: malformed value from the daemon", Printable(ref))
 		}
+		values[i] = v
+	}
+	switch {
+	case c.Out != "":
+		return c.write(c.Out, values[0])
+	case c.JSON:
+		return c.printJSON(env, given, values)
+	}
+	out := make([]byte, 0, 64*len(c.Refs))
+	defer clear(out)
+	for i, v := range values {
 		out = append(out, v...)
-		if i < len(c.Refs)-1 || !c.NoNewline {
+		if i < len(values)-1 || !c.NoNewline {
 			out = append(out, '\n')
 		}
 	}
-	_, err = env.Stdout.Write(out)
-	clear(out)
+	_, err := env.Stdout.Write(out)
+	return err
+}
+
+// printJSON prints {"REF": "value", ...} for the refs as given (before
+// variables were expanded), in the order given. A value that is not UTF-8
+// has no JSON string form; it is refused rather than mangled.
+func (c *ReadCmd) printJSON(env *Env, refs []string, values [][]byte) error {
+	var bad []string
+	for i, v := range values {
+		if !utf8.Valid(v) {
+			bad = append(bad, refs[i])
+		}
+	}
+	if len(bad) > 0 {
+		return &Error{Message: fmt.Sprintf("not text (UTF-8), so not in JSON: %s", Printable(strings.Join(bad, ", "))),
+			Hint: "read such a value into a file as it is: opx read -o FILE REF"}
+	}
+	out := api.NewBuf(256)
+	defer out.Wipe()
+	out.WriteByte('{')
+	seen := map[string]bool{}
+	first := true
+	for i, ref := range refs {
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if !first {
+			out.WriteByte(',')
+		}
+		first = false
+		out.WriteString("\n  ")
+		out.JSONString([]byte(ref))
+		out.WriteString(": ")
+		out.JSONString(values[i])
+	}
+	if !first {
+		out.WriteByte('\n')
+	}
+	out.WriteString("}\n")
+	_, err := env.Stdout.Write(out.Bytes())
 	return err
 }
 

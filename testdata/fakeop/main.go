@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -74,6 +75,9 @@ type field struct {
 	Purpose string `json:"purpose"`
 	Value   string `json:"value"`
 	OpenSSH string `json:"openssh"` // SSHKEY: the key in OpenSSH format
+	// ContentBase64 is a file attachment's content (FILE), which op read
+	// prints as it is, bytes that are not text included.
+	ContentBase64 string `json:"content_base64"`
 }
 
 // opError is an error op prints as "[ERROR] date time message", exit 1.
@@ -376,6 +380,13 @@ func (a *account) resolve(ref string) (string, error) {
 	}
 	switch attr := q.Get("attribute"); attr {
 	case "", "value":
+		if fl.ContentBase64 != "" {
+			b, err := base64.StdEncoding.DecodeString(fl.ContentBase64)
+			if err != nil {
+				return "", fmt.Errorf("file '%s' is damaged", fl.Label)
+			}
+			return string(b), nil
+		}
 		return fl.Value, nil
 	case "otp", "totp":
 		if fl.Type != "OTP" {
