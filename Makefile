@@ -101,7 +101,8 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/opx $(DESTDIR)$(BINDIR)/opx-authd
 
 ## release: dist/opx_VERSION_OS_ARCH.tar.gz for each platform (opx, the
-## opx-authd link, completions, the systemd unit, README) and SHA256SUMS
+## opx-authd link, completions, the systemd unit, the direnv library, README)
+## and SHA256SUMS
 release: build
 	rm -rf dist && mkdir -p dist
 	set -e; for p in $(PLATFORMS); do \
@@ -112,7 +113,7 @@ release: build
 	  bin/opx completion bash > $$d/completions/opx.bash; \
 	  bin/opx completion zsh > $$d/completions/_opx; \
 	  bin/opx completion fish > $$d/completions/opx.fish; \
-	  cp README.md packaging/systemd/opx.service $$d/; \
+	  cp README.md packaging/systemd/opx.service packaging/direnv/opx.sh $$d/; \
 	  tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf $$d; \
 	done
 	cd dist && sha256sum *.tar.gz > SHA256SUMS

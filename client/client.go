@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -362,19 +363,51 @@ func (c *Client) ReadOne(ctx context.Context, account, ref string) (*api.ReadRes
 	return &out, err
 }
 
-// Resolve resolves an environment of NAME to ref.
+// Resolve resolves an environment of NAME to ref: in one round trip per
+// api.MaxRefs variables (the most the daemon takes in one). When variables
+// fail, every failure is in the error, from every round trip.
 func (c *Client) Resolve(ctx context.Context, account string, env map[string]string) (map[string][]byte, error) {
-	var out api.ResolveResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: env, Account: account}, &out); err != nil {
-		return nil, err
+	names := make([]string, 0, len(env))
+	for name := range env {
+		names = append(names, name)
 	}
-	vals := make(map[string][]byte, len(out.Env))
-	for name, v := range out.Env {
-		b, err := api.Decode(v, out.Encodings[name])
-		if err != nil {
-			return nil, &Error{Message: fmt.Sprintf("malformed value for %s from the daemon", name)}
+	sort.Strings(names)
+	vals := make(map[string][]byte, len(env))
+	var failed *Error
+	for start := 0; start < len(names); start += api.MaxRefs {
+		chunk := make(map[string]string, min(api.MaxRefs, len(names)-start))
+		for _, name := range names[start:min(start+api.MaxRefs, len(names))] {
+			chunk[name] = env[name]
 		}
-		vals[name] = b
+		var out api.ResolveResponse
+		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: chunk, Account: account}, &out); err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Code == "" || len(names) <= api.MaxRefs {
+				return nil, err
+			}
+			if failed == nil {
+				failed = e
+			} else {
+				if failed.Code != e.Code {
+					failed.Code = api.CodeBackendError
+				}
+				failed.Message += "; " + e.Message
+			}
+			continue
+		}
+		for name, v := range out.Env {
+			b, err := api.Decode(v, out.Encodings[name])
+			if err != nil {
+				return nil, &Error{Message: fmt.Sprintf("malformed value for %s from the daemon", name)}
+			}
+			vals[name] = b
+		}
+	}
+	if failed != nil {
+		for _, v := range vals {
+			clear(v)
+		}
+		return nil, failed
 	}
 	return vals, nil
 }

@@ -8,17 +8,43 @@ import (
 	"strings"
 )
 
-// ResolveCmd is `opx resolve NAME=REF...`.
+// ResolveCmd is `opx resolve [--env-file FILE]... [NAME=REF...]`.
 type ResolveCmd struct {
-	JSON   bool     `help:"Print a JSON object of NAME to value." xor:"format"`
-	Export bool     `help:"Print shell-quoted 'export NAME=value' lines, for eval." xor:"format"`
-	Pairs  []string `arg:"" name:"NAME=REF" help:"Variables to resolve."`
+	JSON    bool     `help:"Print a JSON object of NAME to value." xor:"format"`
+	Export  bool     `help:"Print shell-quoted 'export NAME=value' lines, for eval." xor:"format"`
+	EnvFile []string `name:"env-file" type:"path" sep:"none" help:"Read NAME=VALUE lines from FILE (dotenv syntax, as opx run reads them): refs are resolved, other values printed as they are (repeatable)." placeholder:"FILE"`
+	Pairs   []string `arg:"" optional:"" name:"NAME=REF" help:"Variables to resolve; they beat the env files."`
 }
 
-// Run resolves every pair in one round trip and prints NAME=value lines
-// (sorted by name), or JSON, or export lines.
+// Run resolves every ref in one round trip (per api.MaxRefs) and prints
+// NAME=value lines (sorted by name), or JSON, or export lines: the
+// variables of the env files, in order, then the pairs, later beating
+// earlier.
 func (c *ResolveCmd) Run(g *Globals, env *Env) error {
+	if len(c.Pairs) == 0 && len(c.EnvFile) == 0 {
+		return &Error{Message: "nothing to resolve", Hint: "opx resolve NAME=REF... or opx resolve --env-file FILE"}
+	}
 	req := make(map[string]string, len(c.Pairs))
+	literal := map[string]string{}
+	for _, file := range c.EnvFile {
+		vars, err := readEnvFile(file)
+		if err != nil {
+			return err
+		}
+		for _, v := range vars {
+			if IsRef(v.Value) {
+				ref, err := expandRef(v.Value, osLookup)
+				if err != nil {
+					return &Error{Message: fmt.Sprintf("%s: %s: %v", file, v.Name, err)}
+				}
+				req[v.Name] = ref
+				delete(literal, v.Name)
+			} else {
+				literal[v.Name] = v.Value
+				delete(req, v.Name)
+			}
+		}
+	}
 	for _, kv := range c.Pairs {
 		name, ref, ok := strings.Cut(kv, "=")
 		if !ok || !validName(name) {
@@ -29,16 +55,22 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 			return &Error{Message: fmt.Sprintf("%s: %v", name, err)}
 		}
 		req[name] = ref
+		delete(literal, name)
 	}
 	ctx := context.Background()
-	var vals map[string][]byte
-	err := env.retryUnlocked(ctx, func() error {
-		var err error
-		vals, err = env.Client.Resolve(ctx, g.Account, req)
-		return err
-	})
-	if err != nil {
-		return err
+	vals := map[string][]byte{}
+	if len(req) > 0 {
+		err := env.retryUnlocked(ctx, func() error {
+			var err error
+			vals, err = env.Client.Resolve(ctx, g.Account, req)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for name, v := range literal {
+		vals[name] = []byte(v)
 	}
 	names := make([]string, 0, len(vals))
 	for name := range vals {
@@ -67,7 +99,7 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 			fmt.Fprintf(&b, "%s=%s\n", name, vals[name])
 		}
 	}
-	_, err = fmt.Fprint(env.Stdout, b.String())
+	_, err := fmt.Fprint(env.Stdout, b.String())
 	return err
 }
 

@@ -111,13 +111,9 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 		}
 	}
 	for _, file := range c.EnvFile {
-		data, err := os.ReadFile(file)
+		parsed, err := readEnvFile(file)
 		if err != nil {
-			return nil, nil, &Error{Message: fmt.Sprintf("read env file: %v", err), Err: err}
-		}
-		parsed, err := ParseEnvFile(file, data)
-		if err != nil {
-			return nil, nil, &Error{Message: err.Error(), Err: err}
+			return nil, nil, err
 		}
 		for _, v := range parsed {
 			vars[v.Name] = v.Value
@@ -145,6 +141,19 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 		}
 	}
 	return vars, refs, nil
+}
+
+// readEnvFile reads and parses a dotenv file.
+func readEnvFile(file string) ([]EnvVar, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &Error{Message: fmt.Sprintf("read env file: %v", err), Err: err}
+	}
+	parsed, err := ParseEnvFile(file, data)
+	if err != nil {
+		return nil, &Error{Message: err.Error(), Err: err}
+	}
+	return parsed, nil
 }
 
 // IsRef reports whether s looks like a secret reference of a known scheme.
