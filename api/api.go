@@ -98,6 +98,9 @@ type ErrorBody struct {
 type ReadRequest struct {
 	Ref     string `json:"ref"`
 	Account string `json:"account,omitempty"`
+	// MaxAgeSeconds, when present, is the oldest a cached value may be to
+	// answer; an older one is fetched again. 0 fetches it again always.
+	MaxAgeSeconds *float64 `json:"max_age_seconds,omitempty"`
 }
 
 // ReadResult is the answer of POST /v1/read, and one entry of a /v1/reads
@@ -114,8 +117,9 @@ type ReadResult struct {
 
 // ReadsRequest is the body of POST /v1/reads.
 type ReadsRequest struct {
-	Refs    []string `json:"refs"`
-	Account string   `json:"account,omitempty"`
+	Refs          []string `json:"refs"`
+	Account       string   `json:"account,omitempty"`
+	MaxAgeSeconds *float64 `json:"max_age_seconds,omitempty"` // as in ReadRequest
 }
 
 // ReadsResponse is the answer of POST /v1/reads: every ref is in exactly one
@@ -127,8 +131,9 @@ type ReadsResponse struct {
 
 // ResolveRequest is the body of POST /v1/resolve: environment names to refs.
 type ResolveRequest struct {
-	Env     map[string]string `json:"env"`
-	Account string            `json:"account,omitempty"`
+	Env           map[string]string `json:"env"`
+	Account       string            `json:"account,omitempty"`
+	MaxAgeSeconds *float64          `json:"max_age_seconds,omitempty"` // as in ReadRequest
 }
 
 // ResolveResponse is the answer of POST /v1/resolve. Encodings names the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/term"
 
@@ -18,6 +19,30 @@ import (
 // subcommand.
 type Globals struct {
 	Account string `help:"1Password account (shorthand, email or ID) to read with; part of the cache key." env:"OPX_ACCOUNT,OP_ACCOUNT" placeholder:"ACCOUNT"`
+}
+
+// Freshness is the flags of the commands that read: a value may be asked
+// fresher than the daemon's cache keeps it.
+type Freshness struct {
+	MaxAge  *time.Duration `name:"max-age" help:"Fetch a value again when the cached one is older than DURATION (e.g. 30s)." placeholder:"DURATION"`
+	NoCache bool           `name:"no-cache" help:"Fetch every value again (--max-age 0)."`
+}
+
+// query is the request's account and freshness.
+func (f *Freshness) query(g *Globals) (Query, error) {
+	q := Query{Account: g.Account}
+	switch {
+	case f.NoCache:
+		zero := 0.0
+		q.MaxAge = &zero
+	case f.MaxAge != nil:
+		if *f.MaxAge < 0 {
+			return q, &Error{Message: fmt.Sprintf("--max-age %v: want 0 or more", *f.MaxAge)}
+		}
+		s := f.MaxAge.Seconds()
+		q.MaxAge = &s
+	}
+	return q, nil
 }
 
 // Env is what the client commands run with: the terminal streams and a way

@@ -349,24 +349,24 @@ func withHint(e *Error, p xdg.Paths) *Error {
 	return e
 }
 
-// Read reads refs (in one round trip) for account.
-func (c *Client) Read(ctx context.Context, account string, refs []string) (*api.ReadsResponse, error) {
-	var out api.ReadsResponse
-	err := c.do(ctx, http.MethodPost, "/v1/reads", api.ReadsRequest{Refs: refs, Account: account}, &out)
-	return &out, err
+// Query is what every read asks besides its refs.
+type Query struct {
+	Account string
+	// MaxAge, when set, is the oldest a cached value may be, in seconds.
+	MaxAge *float64
 }
 
-// ReadOne reads one ref through /v1/read.
-func (c *Client) ReadOne(ctx context.Context, account, ref string) (*api.ReadResult, error) {
-	var out api.ReadResult
-	err := c.do(ctx, http.MethodPost, "/v1/read", api.ReadRequest{Ref: ref, Account: account}, &out)
+// Read reads refs (in one round trip).
+func (c *Client) Read(ctx context.Context, q Query, refs []string) (*api.ReadsResponse, error) {
+	var out api.ReadsResponse
+	err := c.do(ctx, http.MethodPost, "/v1/reads", api.ReadsRequest{Refs: refs, Account: q.Account, MaxAgeSeconds: q.MaxAge}, &out)
 	return &out, err
 }
 
 // Resolve resolves an environment of NAME to ref: in one round trip per
 // api.MaxRefs variables (the most the daemon takes in one). When variables
 // fail, every failure is in the error, from every round trip.
-func (c *Client) Resolve(ctx context.Context, account string, env map[string]string) (map[string][]byte, error) {
+func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (map[string][]byte, error) {
 	names := make([]string, 0, len(env))
 	for name := range env {
 		names = append(names, name)
@@ -380,7 +380,7 @@ func (c *Client) Resolve(ctx context.Context, account string, env map[string]str
 			chunk[name] = env[name]
 		}
 		var out api.ResolveResponse
-		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: chunk, Account: account}, &out); err != nil {
+		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: chunk, Account: q.Account, MaxAgeSeconds: q.MaxAge}, &out); err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Code == "" || len(names) <= api.MaxRefs {
 				return nil, err

@@ -18,12 +18,17 @@ type InjectCmd struct {
 	In  string `short:"i" name:"in-file" type:"path" help:"The template (default: stdin)." placeholder:"FILE"`
 	Out string `short:"o" name:"out-file" type:"path" help:"Write the result to FILE, atomically (default: stdout)." placeholder:"FILE"`
 	FileOutput
+	Freshness
 }
 
 // Run renders a template written in op inject's syntax: every reference is
 // resolved in one round trip (of up to api.MaxRefs each), and the result
 // is written only when all of them resolved.
 func (c *InjectCmd) Run(g *Globals, env *Env) error {
+	q, err := c.query(g)
+	if err != nil {
+		return err
+	}
 	if c.Out != "" {
 		if err := c.check(env, c.Out); err != nil {
 			return err
@@ -74,7 +79,7 @@ func (c *InjectCmd) Run(g *Globals, env *Env) error {
 		var got *api.ReadsResponse
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
-			got, err = env.Client.Read(ctx, g.Account, chunk)
+			got, err = env.Client.Read(ctx, q, chunk)
 			return err
 		})
 		if err != nil {

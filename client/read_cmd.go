@@ -17,6 +17,7 @@ type ReadCmd struct {
 	Out       string   `short:"o" name:"out-file" type:"path" help:"Write the value of the one REF to FILE, atomically, as it is (no newline)." placeholder:"FILE" xor:"out"`
 	Refs      []string `arg:"" name:"ref" help:"Secret references (op://, vault://, bao://). Put -- before a ref that starts with '-'."`
 	FileOutput
+	Freshness
 }
 
 // Run reads every ref in one round trip and prints the values in argument
@@ -24,6 +25,10 @@ type ReadCmd struct {
 // failed ref on stderr and exits 1.
 func (c *ReadCmd) Run(g *Globals, env *Env) error {
 	ctx := context.Background()
+	q, err := c.query(g)
+	if err != nil {
+		return err
+	}
 	if c.Out != "" {
 		if len(c.Refs) != 1 {
 			return &Error{Message: fmt.Sprintf("--out-file writes one value; %d refs given", len(c.Refs))}
@@ -48,7 +53,7 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 		var part *api.ReadsResponse
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
-			part, err = env.Client.Read(ctx, g.Account, chunk)
+			part, err = env.Client.Read(ctx, q, chunk)
 			return err
 		})
 		if err != nil {
@@ -103,7 +108,7 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 			out = append(out, '\n')
 		}
 	}
-	_, err := env.Stdout.Write(out)
+	_, err = env.Stdout.Write(out)
 	return err
 }
 

@@ -14,6 +14,7 @@ type ResolveCmd struct {
 	Export  bool     `help:"Print shell-quoted 'export NAME=value' lines, for eval." xor:"format"`
 	EnvFile []string `name:"env-file" type:"path" sep:"none" help:"Read NAME=VALUE lines from FILE (dotenv syntax, as opx run reads them): refs are resolved, other values printed as they are (repeatable)." placeholder:"FILE"`
 	Pairs   []string `arg:"" optional:"" name:"NAME=REF" help:"Variables to resolve; they beat the env files."`
+	Freshness
 }
 
 // Run resolves every ref in one round trip (per api.MaxRefs) and prints
@@ -21,6 +22,10 @@ type ResolveCmd struct {
 // variables of the env files, in order, then the pairs, later beating
 // earlier.
 func (c *ResolveCmd) Run(g *Globals, env *Env) error {
+	q, err := c.query(g)
+	if err != nil {
+		return err
+	}
 	if len(c.Pairs) == 0 && len(c.EnvFile) == 0 {
 		return &Error{Message: "nothing to resolve", Hint: "opx resolve NAME=REF... or opx resolve --env-file FILE"}
 	}
@@ -62,7 +67,7 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 	if len(req) > 0 {
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
-			vals, err = env.Client.Resolve(ctx, g.Account, req)
+			vals, err = env.Client.Resolve(ctx, q, req)
 			return err
 		})
 		if err != nil {
@@ -99,7 +104,7 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 			fmt.Fprintf(&b, "%s=%s\n", name, vals[name])
 		}
 	}
-	_, err := fmt.Fprint(env.Stdout, b.String())
+	_, err = fmt.Fprint(env.Stdout, b.String())
 	return err
 }
 

@@ -19,6 +19,7 @@ type RunCmd struct {
 	EnvFile   []string `name:"env-file" type:"path" sep:"none" help:"Read NAME=VALUE lines from FILE (dotenv syntax); values that are refs are resolved (repeatable)." placeholder:"FILE"`
 	NoMasking bool     `name:"no-masking" env:"OPX_NO_MASKING" help:"Do not conceal the secrets in the command's output: resolve them, then become the command."`
 	Command   []string `arg:"" passthrough:"partial" name:"command" help:"The command to run, after --."`
+	Freshness
 }
 
 // Run resolves every ref of the command's environment in one round trip,
@@ -29,6 +30,10 @@ type RunCmd struct {
 // exits with the command's status (127 when it is not found, 126 when it
 // cannot be run).
 func (c *RunCmd) Run(g *Globals, env *Env) error {
+	q, err := c.query(g)
+	if err != nil {
+		return err
+	}
 	if len(c.Command) > 0 && c.Command[0] == "--" {
 		c.Command = c.Command[1:]
 	}
@@ -56,7 +61,7 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		var vals map[string][]byte
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
-			vals, err = env.Client.Resolve(ctx, g.Account, refs)
+			vals, err = env.Client.Resolve(ctx, q, refs)
 			return err
 		})
 		if err != nil {

@@ -189,7 +189,12 @@ var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked; run: o
 // to the batcher as one group so that they become one backend call. It
 // returns when every ref has an outcome or ctx ends; a fetch it started goes
 // on without it, for the requests that share it and for the cache.
-func (c *core) resolve(ctx context.Context, account string, refs []string) []outcome {
+//
+// maxAge, when not negative, is the oldest a cached value may be to answer
+// this request; an older one is fetched again (and replaces the cached one
+// for everyone). A fetch already in flight is joined whatever maxAge says:
+// its value is being fetched now.
+func (c *core) resolve(ctx context.Context, account string, refs []string, maxAge time.Duration) []outcome {
 	out := make([]outcome, len(refs))
 	locked, epoch := c.session.State()
 	if locked {
@@ -204,7 +209,7 @@ func (c *core) resolve(ctx context.Context, account string, refs []string) []out
 	missing := false
 	for i, ref := range refs {
 		key := cacheKey{account, ref}
-		if s := c.lookup(key, now); s != nil {
+		if s := c.lookup(key, now, maxAge); s != nil {
 			if o := c.outcome(s, true); o.ok {
 				out[i] = o
 				c.hits.Add(1)
@@ -283,14 +288,18 @@ func (c *core) release(cl *call) {
 	}
 }
 
-// lookup returns the cached secret for key if it is still to be served.
-func (c *core) lookup(key cacheKey, now time.Time) *secret {
+// lookup returns the cached secret for key if it is still to be served,
+// and, when maxAge is not negative, was fetched at most maxAge ago.
+func (c *core) lookup(key cacheKey, now time.Time, maxAge time.Duration) *secret {
 	it := c.cache.Get(key)
 	if it == nil {
 		return nil
 	}
 	s := it.Value()
 	if now.Sub(c.base) >= s.exp {
+		return nil
+	}
+	if maxAge >= 0 && now.UnixNano()-s.at > int64(maxAge) {
 		return nil
 	}
 	return s

@@ -54,7 +54,7 @@ func TestCoreCoalescesConcurrentReadsOfOneRef(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i] = c.resolve(context.Background(), "", []string{"op://v/i/f"})[0]
+			got[i] = c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0]
 		}()
 	}
 	wg.Wait()
@@ -79,7 +79,7 @@ func TestCoreBatchesTheMissesOfOneRequest(t *testing.T) {
 	for i := range refs {
 		refs[i] = fmt.Sprintf("op://v/item%d/f", i)
 	}
-	outs := c.resolve(context.Background(), "acct", refs)
+	outs := c.resolve(context.Background(), "acct", refs, -1)
 	for i, o := range outs {
 		if v, want := value(t, o), backend.FakeValue("acct", refs[i]); v != want {
 			t.Fatalf("ref %s = %q, want %q", refs[i], v, want)
@@ -89,7 +89,7 @@ func TestCoreBatchesTheMissesOfOneRequest(t *testing.T) {
 		t.Errorf("backend calls = %d, want 1 for one request", calls)
 	}
 	// All cached now: a second read makes no call.
-	for _, o := range c.resolve(context.Background(), "acct", refs) {
+	for _, o := range c.resolve(context.Background(), "acct", refs, -1) {
 		if !o.fromCache {
 			t.Fatal("second read was not served from the cache")
 		}
@@ -109,7 +109,7 @@ func TestCoreJoinsConcurrentRequestsInOneWindow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			value(t, c.resolve(context.Background(), "", []string{fmt.Sprintf("vault://kv/app%d#k", i)})[0])
+			value(t, c.resolve(context.Background(), "", []string{fmt.Sprintf("vault://kv/app%d#k", i)}, -1)[0])
 		}()
 	}
 	close(start)
@@ -124,10 +124,10 @@ func TestCoreCallerHangingUpDoesNotFailOthers(t *testing.T) {
 	c, _ := newTestCore(t, fake, coreConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan outcome, 1)
-	go func() { first <- c.resolve(ctx, "", []string{"op://v/i/f"})[0] }()
+	go func() { first <- c.resolve(ctx, "", []string{"op://v/i/f"}, -1)[0] }()
 	time.Sleep(20 * time.Millisecond) // the first request owns the fetch
 	second := make(chan outcome, 1)
-	go func() { second <- c.resolve(context.Background(), "", []string{"op://v/i/f"})[0] }()
+	go func() { second <- c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0] }()
 	time.Sleep(20 * time.Millisecond)
 	cancel()
 	if o := <-first; o.err == nil {
@@ -145,12 +145,12 @@ func TestCoreTTLExpiryFetchesAgain(t *testing.T) {
 	fake := backend.NewFake(0)
 	c, _ := newTestCore(t, fake, coreConfig{TTL: 50 * time.Millisecond})
 	ref := []string{"op://v/i/f"}
-	value(t, c.resolve(context.Background(), "", ref)[0])
-	if o := c.resolve(context.Background(), "", ref)[0]; !o.fromCache {
+	value(t, c.resolve(context.Background(), "", ref, -1)[0])
+	if o := c.resolve(context.Background(), "", ref, -1)[0]; !o.fromCache {
 		t.Fatal("read within the TTL was not a cache hit")
 	}
 	time.Sleep(80 * time.Millisecond)
-	if o := c.resolve(context.Background(), "", ref)[0]; o.fromCache {
+	if o := c.resolve(context.Background(), "", ref, -1)[0]; o.fromCache {
 		t.Fatal("read after the TTL was served from the cache")
 	}
 	if calls := fake.Calls(); calls != 2 {
@@ -161,7 +161,7 @@ func TestCoreTTLExpiryFetchesAgain(t *testing.T) {
 func TestCoreLockWipesAndRefuses(t *testing.T) {
 	fake := backend.NewFake(0)
 	c, s := newTestCore(t, fake, coreConfig{})
-	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"})[0])
+	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0])
 	it := c.cache.Get(cacheKey{"", "op://v/i/f"})
 	if it == nil {
 		t.Fatal("value not cached")
@@ -180,19 +180,19 @@ func TestCoreLockWipesAndRefuses(t *testing.T) {
 			t.Fatal("cached secret not zeroed")
 		}
 	}
-	o := c.resolve(context.Background(), "", []string{"op://v/i/f"})[0]
+	o := c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0]
 	if o.err == nil || o.err.Code != api.CodeSessionLocked {
 		t.Fatalf("read while locked = %+v, want session_locked", o.err)
 	}
 	s.Unlock()
-	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"})[0])
+	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0])
 }
 
 func TestCoreLockDuringFetchKeepsNothing(t *testing.T) {
 	fake := backend.NewFake(150 * time.Millisecond)
 	c, s := newTestCore(t, fake, coreConfig{})
 	done := make(chan outcome, 1)
-	go func() { done <- c.resolve(context.Background(), "", []string{"op://v/i/f"})[0] }()
+	go func() { done <- c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0] }()
 	time.Sleep(30 * time.Millisecond)
 	s.Lock(session.ReasonManual)
 	o := <-done
@@ -211,7 +211,7 @@ func TestCoreCapacityEvictsAndWipes(t *testing.T) {
 	for i := range refs {
 		refs[i] = fmt.Sprintf("op://v/i%d/f", i)
 	}
-	for _, o := range c.resolve(context.Background(), "", refs) {
+	for _, o := range c.resolve(context.Background(), "", refs, -1) {
 		value(t, o)
 	}
 	if n := c.cache.Len(); n != 10 {
@@ -222,7 +222,7 @@ func TestCoreCapacityEvictsAndWipes(t *testing.T) {
 func TestCoreBackendTimeout(t *testing.T) {
 	fake := backend.NewFake(time.Second)
 	c, _ := newTestCore(t, fake, coreConfig{BackendTimeout: 50 * time.Millisecond})
-	o := c.resolve(context.Background(), "", []string{"op://v/i/f"})[0]
+	o := c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0]
 	if o.err == nil || o.err.Code != api.CodeBackendTimeout {
 		t.Fatalf("slow backend = %+v, want backend_timeout", o.err)
 	}
@@ -262,17 +262,17 @@ func TestCorePerRefErrorsAndAuthLock(t *testing.T) {
 		return backend.Result{Value: []byte("ok:" + ref)}
 	}}
 	c, s := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
-	outs := c.resolve(context.Background(), "", []string{"op://v/good/f", "op://v/missing/f"})
+	outs := c.resolve(context.Background(), "", []string{"op://v/good/f", "op://v/missing/f"}, -1)
 	if v := value(t, outs[0]); v != "ok:op://v/good/f" {
 		t.Errorf("good ref = %q", v)
 	}
 	if outs[1].err == nil || outs[1].err.Code != api.CodeNotFound {
 		t.Errorf("missing ref = %+v, want not_found", outs[1].err)
 	}
-	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"})[0]; !o.fromCache {
+	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
 		t.Error("good ref of a batch with an error was not cached")
 	}
-	c.resolve(context.Background(), "", []string{"op://v/auth/f"})
+	c.resolve(context.Background(), "", []string{"op://v/auth/f"}, -1)
 	if !s.Locked() {
 		t.Error("session not locked after an auth failure with lock-on-auth-failure")
 	}
@@ -283,9 +283,9 @@ func TestCoreShortTTLFromBackend(t *testing.T) {
 		return backend.Result{Value: []byte("123456"), TTL: 40 * time.Millisecond}
 	}}
 	c, _ := newTestCore(t, b, coreConfig{TTL: time.Hour})
-	value(t, c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"})[0])
+	value(t, c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"}, -1)[0])
 	time.Sleep(60 * time.Millisecond)
-	if o := c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"})[0]; o.fromCache {
+	if o := c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"}, -1)[0]; o.fromCache {
 		t.Error("value served past the TTL its backend gave")
 	}
 }
@@ -294,12 +294,41 @@ func TestCoreEmptyValueIsAValue(t *testing.T) {
 	b := &scripted{answer: func(string) backend.Result { return backend.Result{Value: []byte{}} }}
 	c, _ := newTestCore(t, b, coreConfig{})
 	for range 2 {
-		o := c.resolve(context.Background(), "", []string{"op://v/i/empty"})[0]
+		o := c.resolve(context.Background(), "", []string{"op://v/i/empty"}, -1)[0]
 		if o.err != nil || len(o.value) != 0 {
 			t.Fatalf("empty value = %+v", o)
 		}
 	}
 	if n := b.Calls(); n != 1 {
 		t.Errorf("backend calls = %d, want 1 (empty value cached)", n)
+	}
+}
+
+// A request's max age sends an older cached value back to the backend,
+// and the fresh value replaces it for everyone; requests that want a
+// fresh value at once share one backend call.
+func TestCoreMaxAge(t *testing.T) {
+	fake := backend.NewFake(50 * time.Millisecond)
+	c, _ := newTestCore(t, fake, coreConfig{})
+	ref := []string{"op://v/i/f"}
+	ctx := context.Background()
+	value(t, c.resolve(ctx, "", ref, -1)[0])
+	if o := c.resolve(ctx, "", ref, time.Hour)[0]; !o.fromCache || fake.Calls() != 1 {
+		t.Fatalf("max age 1h: from cache %v, %d backend calls", o.fromCache, fake.Calls())
+	}
+	time.Sleep(5 * time.Millisecond)
+	if o := c.resolve(ctx, "", ref, time.Millisecond)[0]; o.fromCache || fake.Calls() != 2 {
+		t.Fatalf("max age 1ms on a 5ms-old value: from cache %v, %d backend calls", o.fromCache, fake.Calls())
+	}
+	if o := c.resolve(ctx, "", ref, -1)[0]; !o.fromCache || fake.Calls() != 2 {
+		t.Errorf("the fresh value did not replace the cached one: from cache %v, %d calls", o.fromCache, fake.Calls())
+	}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { value(t, c.resolve(ctx, "", ref, 0)[0]) })
+	}
+	wg.Wait()
+	if calls := fake.Calls(); calls != 3 {
+		t.Errorf("10 concurrent reads with max age 0 made %d backend calls, want 1", calls-2)
 	}
 }

@@ -94,6 +94,10 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if e := validMaxAge(req.MaxAgeSeconds); e != nil {
+		writeError(w, e)
+		return
+	}
 	if e := s.check(req.Ref); e != nil {
 		writeError(w, e)
 		return
@@ -103,7 +107,7 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.rememberAccount(req.Account)
-	out := s.core.resolve(r.Context(), req.Account, []string{req.Ref})[0]
+	out := s.core.resolve(r.Context(), req.Account, []string{req.Ref}, maxAge(req.MaxAgeSeconds))[0]
 	defer clear(out.value)
 	if out.err != nil {
 		s.logRefError(req.Ref, out.err)
@@ -122,6 +126,10 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := validAccount(req.Account); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := validMaxAge(req.MaxAgeSeconds); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -159,7 +167,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	s.rememberAccount(req.Account)
 	results := make(map[string]*api.ReadResult, len(refs))
 	if len(refs) > 0 {
-		outs := s.core.resolve(r.Context(), req.Account, refs)
+		outs := s.core.resolve(r.Context(), req.Account, refs, maxAge(req.MaxAgeSeconds))
 		now := time.Now()
 		for i, out := range outs {
 			if out.err != nil {
@@ -187,6 +195,10 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := validAccount(req.Account); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := validMaxAge(req.MaxAgeSeconds); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -229,7 +241,7 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	var outs []outcome
 	if len(failed) == 0 {
 		s.rememberAccount(req.Account)
-		outs = s.core.resolve(r.Context(), req.Account, refs)
+		outs = s.core.resolve(r.Context(), req.Account, refs, maxAge(req.MaxAgeSeconds))
 		defer func() {
 			for _, out := range outs {
 				clear(out.value)
@@ -375,7 +387,7 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		if e := s.authorize(r, pol, ref); e != nil {
 			return nil, e
 		}
-		out := s.core.resolve(ctx, "", []string{ref})[0]
+		out := s.core.resolve(ctx, "", []string{ref}, -1)[0]
 		if out.err != nil {
 			return nil, out.err
 		}
@@ -608,6 +620,23 @@ func validEnvName(name string) bool {
 		}
 	}
 	return true
+}
+
+// validMaxAge checks a request's max_age_seconds.
+func validMaxAge(v *float64) *api.Error {
+	if v != nil && !(*v >= 0) {
+		return api.Errorf(api.CodeBadRequest, "max_age_seconds must be 0 or more")
+	}
+	return nil
+}
+
+// maxAge is a request's max_age_seconds as the core takes it: -1 for none
+// (or for one beyond any TTL).
+func maxAge(v *float64) time.Duration {
+	if v == nil || *v > 1e9 {
+		return -1
+	}
+	return time.Duration(*v * float64(time.Second))
 }
 
 // decodeBody reads one JSON object of at most api.MaxBodyBytes into v,
