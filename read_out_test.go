@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadJSONAndFiles(t *testing.T) {
@@ -78,5 +81,64 @@ func TestReadBinaryValues(t *testing.T) {
 	e.mustOpx("read", "-o", file, ref)
 	if got, _ := os.ReadFile(file); string(got) != want || !strings.Contains(want, "\xff") {
 		t.Errorf("read -o wrote %q, want %q", got, want)
+	}
+}
+
+// -o writes only regular files: a link or a FIFO at the path is refused,
+// --force or not, and left as it was.
+func TestOutputFileRefusesWhatIsNotAFile(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	target := filepath.Join(e.root, "target")
+	os.WriteFile(target, []byte("keep"), 0o600)
+	link := filepath.Join(e.root, "link")
+	os.Symlink(target, link)
+	fifo := filepath.Join(e.root, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{link, fifo, e.root} {
+		for _, force := range []string{"--force=false", "--force"} {
+			r := e.opx("read", "-o", path, force, "op://v/i/a")
+			if r.code == 0 {
+				t.Errorf("read -o %s %s: written", path, force)
+			}
+		}
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced")
+	}
+	if got, _ := os.ReadFile(target); string(got) != "keep" {
+		t.Errorf("the link's target was written: %q", got)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced")
+	}
+}
+
+// A file that appears at the -o path while the value is being read is
+// left alone (without --force), not replaced.
+func TestOutputFileThatAppearsMeanwhileIsKept(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake", "--fake-delay=1s")
+	path := filepath.Join(e.root, "late")
+	cmd := exec.Command(opxBin, "read", "-o", path, "op://v/i/a")
+	cmd.Env = e.environ()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.status().InFlight == 0 { // the request is in: the check is behind it
+		if time.Now().After(deadline) {
+			t.Fatal("the read never reached the daemon")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.WriteFile(path, []byte("theirs"), 0o600)
+	err := cmd.Wait()
+	if got, _ := os.ReadFile(path); err == nil || string(got) != "theirs" || !strings.Contains(stderr.String(), "appeared") {
+		t.Errorf("exit %v, file %q, stderr %q", err, got, stderr.String())
 	}
 }

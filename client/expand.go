@@ -43,8 +43,9 @@ func lookupIn(environ []string) lookupFunc {
 }
 
 // expandRef replaces the variables in ref. A variable that is not set, or
-// set to nothing, is an error naming it, unless it has a default: a ref
-// with an empty segment would read the wrong secret, or none.
+// set to nothing, is an error naming it, unless it has a default that is
+// not empty: a ref with an empty segment would read the wrong secret, or
+// none. (A value may hold '/': a variable can name a path.)
 func expandRef(ref string, lookup lookupFunc) (string, error) {
 	i := strings.IndexByte(ref, '$')
 	if i < 0 {
@@ -77,7 +78,9 @@ func expandRef(ref string, lookup lookupFunc) (string, error) {
 				}
 				return "", fmt.Errorf("%s: the variable %s %s (set it, or give a default: ${%s:-value})", ref, name, what, name)
 			}
-			v = def
+			if v = def; v == "" {
+				return "", fmt.Errorf("%s: the variable %s is not set and its default is empty", ref, name)
+			}
 		}
 		b.WriteString(v)
 		i += n

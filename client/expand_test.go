@@ -26,6 +26,7 @@ func TestExpandRef(t *testing.T) {
 		{"op://${APP_ENV/db", "", "no closing brace"},
 		{"op://${APP_ENV\\}/db", "", "no closing brace"},
 		{"op://${2nd}/db", "", "not a variable name"},
+		{"op://v/${UNSET:-}/f", "", "default is empty"},
 	} {
 		got, err := expandRef(c.in, lookup)
 		if c.err != "" {

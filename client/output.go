@@ -40,8 +40,11 @@ func (o *FileOutput) check(env *Env, path string) error {
 	if err != nil {
 		return &Error{Message: fmt.Sprintf("%s: %v", path, err), Err: err}
 	}
-	if fi.IsDir() {
-		return &Error{Message: fmt.Sprintf("%s is a directory", path)}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return &Error{Message: fmt.Sprintf("%s is a symbolic link", path), Hint: "give the file it points to: opx replaces the file at the path it is given"}
+	case !fi.Mode().IsRegular():
+		return &Error{Message: fmt.Sprintf("%s is not a regular file", path)}
 	}
 	if o.Force {
 		return nil
@@ -60,13 +63,24 @@ func (o *FileOutput) check(env *Env, path string) error {
 }
 
 // write puts data in path atomically (a temporary file in the same
-// directory, flushed, renamed over path) with the --file-mode mode.
+// directory, flushed, then renamed over path) with the --file-mode mode.
+// Unless replacing was allowed (--force, or a yes), a file that appeared
+// at path since check is left alone: the temporary file is linked into
+// place, which never replaces anything.
 func (o *FileOutput) write(path string, data []byte) error {
 	mode, err := o.mode()
 	if err != nil {
 		return err
 	}
-	if err := xdg.WriteFileAtomic(path, data, mode); err != nil {
+	if o.Force {
+		err = xdg.WriteFileAtomic(path, data, mode)
+	} else {
+		err = xdg.WriteFileNew(path, data, mode)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return &Error{Message: fmt.Sprintf("%s appeared while opx was reading; left as it is", path), Hint: "add --force to replace it"}
+	}
+	if err != nil {
 		return &Error{Message: err.Error(), Err: err}
 	}
 	return nil

@@ -109,29 +109,51 @@ func unenclosedLen(s []byte) int {
 	return i
 }
 
-// variableLen is the length of the $name or ${...} at the start of s, or
-// 0. What is between the braces is checked when the variable is expanded.
+// variableLen is the length of the variable at the start of s, or 0 when
+// none starts there (and the reference ends before the '$'): $NAME, or
+// ${ NAME } or ${ NAME :-DEFAULT } on one line, the default at most
+// maxDefault bytes and without '}'.
 func variableLen(s []byte) int {
-	if len(s) > 1 && s[1] == '{' {
-		for j := 2; j < len(s); j++ {
-			switch s[j] {
-			case '\\':
+	name := func(j int) int { // the end of a name starting at j, or j
+		if j < len(s) && (isLetter(s[j]) || s[j] == '_') {
+			j++
+			for j < len(s) && (isLetter(s[j]) || isDigit(s[j]) || s[j] == '_') {
 				j++
-			case '}':
-				return j + 1
 			}
+		}
+		return j
+	}
+	if len(s) < 2 || s[1] != '{' {
+		if j := name(1); j > 1 {
+			return j
 		}
 		return 0
 	}
-	j := 1
-	for j < len(s) && (isLetter(s[j]) || s[j] == '_' || j > 1 && isDigit(s[j])) {
+	j := 2
+	for j < len(s) && s[j] == ' ' {
 		j++
 	}
-	if j == 1 {
+	end := name(j)
+	if end == j {
 		return 0
 	}
-	return j
+	j = end
+	for j < len(s) && s[j] == ' ' {
+		j++
+	}
+	if j+1 < len(s) && s[j] == ':' && s[j+1] == '-' {
+		j += 2
+		for k := 0; j < len(s) && s[j] != '}' && s[j] != '\n' && k < maxDefault; j, k = j+1, k+1 {
+		}
+	}
+	if j < len(s) && s[j] == '}' {
+		return j + 1
+	}
+	return 0
 }
+
+// maxDefault bounds a variable's default value in a template.
+const maxDefault = 256
 
 // enclosedRef reads "{{ REF }}" at the start of s and returns REF and the
 // length read, or n == 0.

@@ -59,6 +59,12 @@ func TestTemplateSyntax(t *testing.T) {
 		{`{{ "a" b }}`, `{{ "a" b }}`},
 		{"", ""},
 		{"no refs at all\n", "no refs at all\n"},
+		// A variable is one line, a name and an optional default; anything
+		// else after a '$' ends the reference there.
+		{"op://v/i/f${not a var}", "<op://v/i/f>${not a var}"},
+		{"op://v/${X\n}/f", "<op://v/>${X\n}/f"},
+		{"op://v/${ X :-a b}/f", "<op://v/${ X :-a b}/f>"},
+		{"op://v/${X:-" + strings.Repeat("d", 257) + "}/f", "<op://v/>${X:-" + strings.Repeat("d", 257) + "}/f"},
 	} {
 		if got := render(parseTemplate([]byte(c.in))); got != c.want {
 			t.Errorf("%q:\n got %q\nwant %q", c.in, got, c.want)

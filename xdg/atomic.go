@@ -97,3 +97,31 @@ func ReadPrivateFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// WriteFileNew is WriteFileAtomic for a path that must not exist: the
+// finished temporary file is linked into place, which fails with an error
+// matching fs.ErrExist when something took the name meanwhile, and never
+// replaces it.
+func WriteFileNew(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := writeSync(f, data, perm); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -463,11 +463,12 @@ func (it *item) sectionField(section, name string) *field {
 //   - enclosed: {{, spaces, an unenclosed reference, spaces, }};
 //   - escape: {{, spaces, a double-quoted string (\" and \\), spaces, }}.
 var (
-	refBody     = `op://(?:[A-Za-z0-9\-?_./]|\$[A-Za-z_][A-Za-z0-9_]*|\$\{(?:[^}\\]|\\.)*\})+`
+	variable    = `\$(?:[A-Za-z_][A-Za-z0-9_]*|\{ *[A-Za-z_][A-Za-z0-9_]* *(?::-[^}\n]{0,256})?\})`
+	refBody     = `op://(?:[A-Za-z0-9\-?_./]|` + variable + `)+`
 	reEnclosed  = regexp.MustCompile(`^\{\{ *(` + refBody + `) *\}\}`)
-	reEscape    = regexp.MustCompile(`^\{\{ *"((?:[^"\\]|\\.)*)" *\}\}`)
+	reEscape    = regexp.MustCompile(`(?s)^\{\{ *"((?:[^"\\]|\\.)*)" *\}\}`)
 	reUnenclose = regexp.MustCompile(`^` + refBody)
-	reVariable  = regexp.MustCompile(`\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{((?:[^}\\]|\\.)*)\})`)
+	reVariable  = regexp.MustCompile(`\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{ *([A-Za-z_][A-Za-z0-9_]*) *(?::-([^}\n]*))?\})`)
 )
 
 // inject renders tmpl; any failing ref fails the whole command and nothing
@@ -514,13 +515,9 @@ func injectRef(a *account, ref string) (string, error) {
 	var verr error
 	ref = reVariable.ReplaceAllStringFunc(ref, func(v string) string {
 		m := reVariable.FindStringSubmatch(v)
-		name, def, hasDef := m[1], "", false
+		name, def, hasDef := m[1], m[3], strings.Contains(v, ":-")
 		if m[1] == "" {
 			name = m[2]
-			if k := strings.Index(name, ":-"); k >= 0 {
-				name, def, hasDef = name[:k], name[k+2:], true
-			}
-			name = strings.TrimSpace(name)
 		}
 		if val, ok := lookupEnv(name); ok && val != "" {
 			return val
