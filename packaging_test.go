@@ -25,7 +25,7 @@ func TestCompletionsLoadInBash(t *testing.T) {
 complete -p opx >/dev/null || exit 8
 try() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=(); _opx; echo "${COMPREPLY[*]}"; }
 try opx re
-try opx read --no
+try opx read --no-n
 try opx login ''
 try opx login vault --token
 try opx daemon --enable-s

@@ -157,6 +157,7 @@ type terminal struct {
 	screen         syncBuf // what the terminal shows
 	stdout, stderr syncBuf // what went to the pipes
 	done           chan struct{}
+	initial        *unix.Termios // the terminal's settings before the program ran
 }
 
 func (e *testEnv) inTerminal(tty [3]bool, rows, cols uint16, args ...string) *terminal {
@@ -173,6 +174,11 @@ func (e *testEnv) inTerminalProgram(prog string, tty [3]bool, rows, cols uint16,
 	}
 	pty.Setsize(master, &pty.Winsize{Rows: rows, Cols: cols})
 	term := &terminal{master: master, done: make(chan struct{})}
+	if t, err := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS); err == nil {
+		term.initial = t
+	} else {
+		e.t.Skipf("cannot read a terminal's settings here: %v", err)
+	}
 	cmd := exec.Command(prog, args...)
 	cmd.Env = e.environ()
 	ctty := -1
@@ -216,7 +222,15 @@ func (e *testEnv) inTerminalProgram(prog string, tty [3]bool, rows, cols uint16,
 
 func (tm *terminal) wait(t *testing.T) int {
 	t.Helper()
-	tm.cmd.Wait()
+	exited := make(chan struct{})
+	go func() { tm.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		tm.cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the program did not end within 30 s; the terminal showed %q", tm.screen.String())
+	}
 	select {
 	case <-tm.done:
 	case <-time.After(5 * time.Second):
@@ -276,10 +290,7 @@ func TestRunPassesTheTerminalThrough(t *testing.T) {
 	e.startDaemon("", "--backend=fake")
 	tm := e.inTerminal([3]bool{true, true, true}, 30, 90, "run", "--env", "A=op://v/i/a", "--", "sh", "-c",
 		`stty size; trap 'stty size; trap - WINCH' WINCH; echo ready; read line; echo "got $line"; read line; echo "got $line"; while :; do sleep 0.02; done`)
-	before, err := unix.IoctlGetTermios(int(tm.master.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Skipf("cannot read the terminal's settings: %v", err)
-	}
+	before := tm.initial
 	waitFor(t, &tm.screen, "ready")
 	if s := tm.screen.String(); !strings.Contains(s, "30 90") {
 		t.Errorf("the command saw another size: %q", s)
@@ -335,6 +346,18 @@ func TestRunSuspendsAndResumesWithTheShell(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	tm.master.Write([]byte("two\r"))
 	waitFor(t, &tm.screen, "got two")
+	// The shell's next prompt: opx has ended, and what is typed now is
+	// the shell's.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(tm.screen.String(), "PROMPT> ") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no prompt after the command: %q", tm.screen.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := tm.screen.String(); strings.Contains(s, "\r\r\n") || strings.Count(s, "two") != 2 {
+		t.Errorf("after fg the terminal is not raw again (keys echoed twice, or lines end twice): %q", s)
+	}
 	tm.master.Write([]byte("exit\r"))
 	tm.wait(t)
 	if strings.Contains(tm.screen.String(), fv("op://v/i/a")) {
@@ -382,4 +405,61 @@ func TestRunCommandLine(t *testing.T) {
 	if r.code != 0 || r.stdout != "--bogus -n\n" {
 		t.Errorf("flags after the command are the command's: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+}
+
+// Errors about a command line never echo a value that is not a ref: it
+// may be the secret itself, typed where a ref belongs.
+func TestCommandLineErrorsDoNotEchoValues(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	const secret = "hunter2-plain-secret"
+	for _, args := range [][]string{
+		{"run", "--env", "PASS=" + secret, "--", "true"},
+		{"resolve", "1PASS=" + secret},
+	} {
+		r := e.opx(args...)
+		if r.code == 0 || strings.Contains(r.stderr+r.stdout, secret) {
+			t.Errorf("%q: exit %d, output %q", args, r.code, r.stderr+r.stdout)
+		}
+	}
+}
+
+// opx run ... | head: the reader goes away; opx does not die of SIGPIPE
+// with the terminal left raw, and the command ends as it would have.
+func TestRunWhenTheReaderGoesAway(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	tm := e.inTerminalProgram("sh", [3]bool{true, false, true}, 24, 80, "-c",
+		opxBin+` run --env A=op://v/i/a -- sh -c 'while :; do echo "$A"; done' | head -n 3; echo "status $?"`)
+	before := tm.initial
+	tm.wait(t)
+	if out := tm.stdout.String(); out != strings.Repeat(mask.Marker+"\n", 3)+"status 0\n" {
+		t.Errorf("stdout %q", out)
+	}
+	after, _ := unix.IoctlGetTermios(int(tm.master.Fd()), unix.TCGETS)
+	if after.Lflag != before.Lflag {
+		t.Errorf("the terminal was left changed: lflag %#x, was %#x", after.Lflag, before.Lflag)
+	}
+}
+
+// opx run in the background (cmd &) leaves the terminal alone, instead of
+// being stopped for touching it.
+func TestRunInTheBackground(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed: job control cannot be driven")
+	}
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	e.vars["PS1"] = "PROMPT> "
+	e.vars["TERM"] = "dumb"
+	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
+	waitFor(t, &tm.screen, "PROMPT> ")
+	tm.master.Write([]byte(opxBin + ` run --env A=op://v/i/a -- sh -c 'sleep 0.3; echo "in the background: $A"' & wait; echo "waited $?"` + "\r"))
+	waitFor(t, &tm.screen, "waited 0")
+	if s := tm.screen.String(); !strings.Contains(s, "in the background: "+mask.Marker) || strings.Contains(s, "Stopped") {
+		t.Errorf("screen %q", s)
+	}
+	tm.master.Write([]byte("exit\r"))
+	tm.wait(t)
 }

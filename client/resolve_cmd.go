@@ -53,7 +53,8 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 	for _, kv := range c.Pairs {
 		name, ref, ok := strings.Cut(kv, "=")
 		if !ok || !validName(name) {
-			return &Error{Message: fmt.Sprintf("%q: want NAME=REF", truncate(kv))}
+			// Only the name is shown: the value may be the secret itself.
+			return &Error{Message: fmt.Sprintf("%q: want NAME=REF, NAME of letters, digits and _", truncate(name))}
 		}
 		ref, err := expandRef(ref, osLookup)
 		if err != nil {

@@ -130,7 +130,8 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 			return nil, nil, &Error{Message: fmt.Sprintf("--env %q: want NAME=REF", name), Hint: "for example: --env DB_PASS=op://Private/db/password"}
 		}
 		if !IsRef(ref) {
-			return nil, nil, &Error{Message: fmt.Sprintf("--env %s: %q is not a secret reference (op://, vault://, bao://)", name, truncate(ref))}
+			// The value is not echoed: it may be the secret itself.
+			return nil, nil, &Error{Message: fmt.Sprintf("--env %s: the value is not a secret reference (op://, vault://, bao://)", name)}
 		}
 		vars[name] = ref
 	}

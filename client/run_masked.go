@@ -120,6 +120,12 @@ func runMasked(path string, argv, environ []string, values [][]byte, stdin, stdo
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
+	// A reader that went away (opx run ... | head) makes writes fail with
+	// EPIPE instead of killing opx with the terminal still raw; the
+	// command then gets its own SIGPIPE, or hang-up, when it writes on.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
 
 	if err := cmd.Start(); err != nil {
 		if slave != nil {
@@ -130,52 +136,17 @@ func runMasked(path string, argv, environ []string, values [][]byte, stdin, stdo
 	var ptyDone chan struct{}
 	if usePTY {
 		slave.Close()
-		if isTTY[0] {
-			// Keys pass through as they are; the command's terminal
-			// does what the real one would have done with them.
-			if old, err := term.MakeRaw(int(stdin.Fd())); err == nil {
-				var mu sync.Mutex
-				defer func() {
-					mu.Lock()
-					term.Restore(int(stdin.Fd()), old)
-					mu.Unlock()
-				}()
-				suspend := func() {
-					mu.Lock()
-					defer mu.Unlock()
-					pgrp, err := unix.IoctlGetInt(int(master.Fd()), ioctlGetPgrp)
-					if err != nil || pgrp <= 0 {
-						pgrp = cmd.Process.Pid
-					}
-					syscall.Kill(-pgrp, syscall.SIGSTOP)
-					term.Restore(int(stdin.Fd()), old)
-					// Stopped here until the shell continues opx (fg, bg).
-					syscall.Kill(os.Getpid(), syscall.SIGTSTP)
-					if o, err := term.MakeRaw(int(stdin.Fd())); err == nil {
-						old = o
-					}
-					pty.InheritSize(stdin, master)
-					syscall.Kill(-pgrp, syscall.SIGCONT)
-				}
-				go forwardKeys(master, stdin, suspend)
-			} else {
-				go io.Copy(master, stdin)
-			}
-		} else if out := ttyOutFile(isTTY, stdout, stderr); out != nil {
-			// The command's terminal already turned "\n" into "\r\n":
-			// the real one must not do it again.
-			if t, err := unix.IoctlGetTermios(int(out.Fd()), ioctlGetTermios); err == nil {
-				saved := *t
-				t.Oflag &^= unix.OPOST
-				if unix.IoctlSetTermios(int(out.Fd()), ioctlSetTermios, t) == nil {
-					defer unix.IoctlSetTermios(int(out.Fd()), ioctlSetTermios, &saved)
-				}
-			}
-		}
+		restore := takeTerminal(cmd, master, stdin, isTTY, ttyOutFile(isTTY, stdout, stderr))
+		defer restore()
 		ptyDone = make(chan struct{})
 		go func() {
 			defer close(ptyDone)
-			io.Copy(ttyOut, master) // ends with EIO when every holder of the other side is gone
+			// Ends with EIO when every holder of the other side is gone,
+			// or when the real terminal cannot be written: then the
+			// command's terminal hangs up, as the real one did.
+			if _, err := io.Copy(ttyOut, master); err != nil && !isEIO(err) {
+				master.Close()
+			}
 		}()
 	}
 
@@ -198,7 +169,11 @@ func runMasked(path string, argv, environ []string, values [][]byte, stdin, stdo
 			pty.InheritSize(real, master)
 			return
 		}
-		cmd.Process.Signal(sig)
+		// To the command's process group, as a terminal sends Ctrl-C:
+		// what the command started gets it too.
+		if syscall.Kill(-cmd.Process.Pid, sig.(syscall.Signal)) != nil {
+			cmd.Process.Signal(sig)
+		}
 	}
 loop:
 	for {
@@ -234,37 +209,168 @@ loop:
 	}
 }
 
-// forwardKeys copies what is typed to the command's terminal. The
-// suspend character (Ctrl-Z), when that terminal makes signals of keys,
-// calls suspend instead: the command runs in a session of its own, where
-// the terminal's own SIGTSTP would be discarded (its process group has no
-// parent in its session), so opx stops it and then itself, and the shell's
-// job control works as it would without opx.
-func forwardKeys(master, stdin *os.File, suspend func()) {
+// takeTerminal gives the real terminal to the command's pseudo-terminal
+// and returns what gives it back. The keyboard is opx's stdin when that is
+// a terminal, else the controlling terminal (/dev/tty), so that a command
+// whose stdin is a pipe can still ask for a password on its terminal.
+// While opx runs in the foreground, the keyboard is in raw mode and keys go
+// to the command's terminal; in the background (opx run ... &) opx leaves
+// the terminal alone, as touching it would stop opx (SIGTTOU, SIGTTIN).
+func takeTerminal(cmd *exec.Cmd, master, stdin *os.File, isTTY [3]bool, out *os.File) (restore func()) {
+	keyboard := stdin
+	closeKeyboard := func() {}
+	if !isTTY[0] {
+		keyboard = nil
+		if tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
+			keyboard, closeKeyboard = tty, func() { tty.Close() }
+		}
+	}
+	if keyboard == nil || !foreground(keyboard) {
+		closeKeyboard()
+		if out != nil && foreground(out) {
+			// The command's terminal already turned "\n" into "\r\n":
+			// the real one must not do it again.
+			if t, err := unix.IoctlGetTermios(int(out.Fd()), ioctlGetTermios); err == nil {
+				saved := *t
+				t.Oflag &^= unix.OPOST
+				if unix.IoctlSetTermios(int(out.Fd()), ioctlSetTermios, t) == nil {
+					return func() { unix.IoctlSetTermios(int(out.Fd()), ioctlSetTermios, &saved) }
+				}
+			}
+		}
+		return func() {}
+	}
+	old, err := term.MakeRaw(int(keyboard.Fd()))
+	if err != nil {
+		closeKeyboard()
+		return func() {}
+	}
+	var mu sync.Mutex
+	done := false
+	suspend := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		pgrp, err := unix.IoctlGetInt(int(master.Fd()), ioctlGetPgrp)
+		if err != nil || pgrp <= 0 {
+			return
+		}
+		syscall.Kill(-pgrp, syscall.SIGSTOP)
+		term.Restore(int(keyboard.Fd()), old)
+		// Stop until the shell continues opx (fg, bg). The signal may
+		// stop opx from another thread, a moment after this call
+		// returns: wait for the SIGCONT. When the stop is discarded (a
+		// process group with no shell to continue it), go on shortly.
+		cont := make(chan os.Signal, 1)
+		signal.Notify(cont, syscall.SIGCONT)
+		syscall.Kill(os.Getpid(), syscall.SIGTSTP)
+		select {
+		case <-cont:
+		case <-time.After(500 * time.Millisecond):
+		}
+		signal.Stop(cont)
+		if foreground(keyboard) {
+			if o, err := term.MakeRaw(int(keyboard.Fd())); err == nil {
+				old = o
+			}
+		}
+		pty.InheritSize(keyboard, master)
+		syscall.Kill(-pgrp, syscall.SIGCONT)
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		forwardKeys(master, keyboard, suspend, stop)
+	}()
+	return func() {
+		close(stop)
+		<-stopped // before the caller closes master
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		term.Restore(int(keyboard.Fd()), old)
+		closeKeyboard()
+	}
+}
+
+// foreground reports whether opx's process group is the foreground one of
+// the terminal f.
+func foreground(f *os.File) bool {
+	pgrp, err := unix.IoctlGetInt(int(f.Fd()), ioctlGetPgrp)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// isEIO reports whether err is the EIO a pseudo-terminal's master reads
+// once the other side is closed.
+func isEIO(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && pe.Err == syscall.EIO
+}
+
+// forwardKeys copies what is typed to the command's terminal until stop
+// is closed. The suspend character (Ctrl-Z), when that terminal makes
+// signals of keys, calls suspend instead: the command runs in a session of
+// its own, where the terminal's own SIGTSTP would be discarded (its process
+// group has no parent in its session), so opx stops it and then itself,
+// and the shell's job control works as it would without opx. It reads only
+// when a key is waiting, so that it stops without taking keys meant for
+// the shell once the command has ended.
+func forwardKeys(master, keyboard *os.File, suspend func(), stop <-chan struct{}) {
+	kfd, mfd := int(keyboard.Fd()), int(master.Fd())
 	buf := make([]byte, 4096)
+	write := func(p []byte) bool {
+		for len(p) > 0 {
+			n, err := unix.Write(mfd, p)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return false
+			}
+			p = p[n:]
+		}
+		return true
+	}
 	for {
-		n, err := stdin.Read(buf)
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		ready, err := unix.Poll([]unix.PollFd{{Fd: int32(kfd), Events: unix.POLLIN}}, 50)
+		if err == unix.EINTR || err == nil && ready == 0 {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		n, err := unix.Read(kfd, buf)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return
+		}
 		p := buf[:n]
 		for len(p) > 0 {
-			t, terr := unix.IoctlGetTermios(int(master.Fd()), ioctlGetTermios)
+			t, terr := unix.IoctlGetTermios(mfd, ioctlGetTermios)
 			i := -1
-			if terr == nil && t.Lflag&unix.ISIG != 0 && t.Cc[unix.VSUSP] != 0 {
+			if terr == nil && t.Lflag&unix.ISIG != 0 && t.Cc[unix.VSUSP] != vdisable {
 				i = bytes.IndexByte(p, t.Cc[unix.VSUSP])
 			}
 			if i < 0 {
-				if _, werr := master.Write(p); werr != nil {
+				if !write(p) {
 					return
 				}
 				break
 			}
-			if _, werr := master.Write(p[:i]); werr != nil {
+			if !write(p[:i]) {
 				return
 			}
 			suspend()
 			p = p[i+1:]
-		}
-		if err != nil {
-			return
 		}
 	}
 }

@@ -9,3 +9,6 @@ const (
 
 // ioctlGetPgrp reads a terminal's foreground process group.
 const ioctlGetPgrp = unix.TIOCGPGRP
+
+// vdisable is the value of a terminal's special character that is off.
+const vdisable = 0

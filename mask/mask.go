@@ -225,9 +225,13 @@ type Writer struct {
 	floor int64  // bytes before it were written: nothing before it is concealed any more
 	// The runs of concealed bytes not yet written, in stream order, apart
 	// from each other: a run is final once no occurrence can touch it.
-	runs  []run
+	runs []run
+	// open: the marker of runs[0] is written, and its bytes are dropped
+	// as they come.
+	open  bool
 	timer *time.Timer
 	idle  time.Duration
+	due   time.Time // when the idle timer may flush
 }
 
 // run is [start, end) of the stream, to be replaced by one marker.
@@ -287,15 +291,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	// Bytes before the start of the current partial match can be part of
 	// no future occurrence: they are written, and a run that ends before
 	// them can grow no more.
-	safe := w.pos - int64(m.depth[s])
-	for len(w.runs) > 0 && w.runs[0].end < safe {
-		w.commit(p, start)
-	}
-	limit := safe
-	if len(w.runs) > 0 {
-		limit = min(limit, w.runs[0].start)
-	}
-	w.emit(p, start, limit)
+	w.settle(p, start, w.pos-int64(m.depth[s]))
 	w.hold(p, start)
 	if w.err != nil {
 		return 0, w.err
@@ -324,15 +320,35 @@ func (w *Writer) add(r run) {
 	w.runs = append(w.runs[:k], r)
 }
 
-// commit writes everything before the first pending run, then the marker,
-// and skips the run.
-func (w *Writer) commit(p []byte, start int64) {
-	r := w.runs[0]
-	w.emit(p, start, r.start)
-	w.write(w.m.marker)
-	w.base = r.end
-	w.floor = max(w.floor, r.end)
-	w.runs = append(w.runs[:0], w.runs[1:]...)
+// settle writes what is decided now that nothing can start before safe:
+// the bytes before safe that no run covers, and the marker of a run as soon
+// as its start is certain. The bytes of a run are dropped as they come,
+// even while the run can still grow, so that what is held back is never
+// more than the current partial match.
+func (w *Writer) settle(p []byte, start, safe int64) {
+	for len(w.runs) > 0 {
+		r := w.runs[0]
+		if !w.open {
+			if r.start >= safe {
+				break
+			}
+			w.emit(p, start, r.start)
+			w.write(w.m.marker)
+			w.open = true
+		}
+		w.base = max(w.base, r.end)
+		w.floor = max(w.floor, w.base)
+		if r.end >= safe {
+			return // it may grow yet; all it covers so far is dropped
+		}
+		w.runs = append(w.runs[:0], w.runs[1:]...)
+		w.open = false
+	}
+	limit := safe
+	if len(w.runs) > 0 {
+		limit = min(limit, w.runs[0].start)
+	}
+	w.emit(p, start, limit)
 }
 
 // emit writes the stream from w.base up to limit, taking bytes from pend
@@ -375,6 +391,7 @@ func (w *Writer) hold(p []byte, start int64) {
 		}
 		return
 	}
+	w.due = time.Now().Add(w.idle)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(w.idle, w.flushIdle)
 	} else {
@@ -382,9 +399,15 @@ func (w *Writer) hold(p []byte, start int64) {
 	}
 }
 
+// flushIdle is the idle timer's: it flushes unless a Write came since the
+// timer was armed (it may have waited for the lock while that Write held
+// bytes back just now; the timer that Write armed comes later).
 func (w *Writer) flushIdle() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if time.Now().Before(w.due) {
+		return
+	}
 	w.flushLocked()
 }
 
@@ -398,9 +421,15 @@ func (w *Writer) Flush() error {
 }
 
 func (w *Writer) flushLocked() {
-	for len(w.runs) > 0 {
-		w.commit(nil, w.pos)
+	for _, r := range w.runs {
+		if !w.open {
+			w.emit(nil, w.pos, r.start)
+			w.write(w.m.marker)
+		}
+		w.base = max(w.base, r.end)
+		w.open = false
 	}
+	w.runs = w.runs[:0]
 	w.emit(nil, w.pos, w.pos)
 	clear(w.pend)
 	w.pend = w.pend[:0]

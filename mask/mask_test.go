@@ -192,3 +192,56 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// slowWriter blocks every write that contains 'X', as a terminal or pipe
+// whose reader is slow does.
+type slowWriter struct {
+	syncBuffer
+	delay time.Duration
+}
+
+func (s *slowWriter) Write(p []byte) (int, error) {
+	if bytes.IndexByte(p, 'X') >= 0 {
+		time.Sleep(s.delay)
+	}
+	return s.syncBuffer.Write(p)
+}
+
+// An idle timer that fired while a Write held the lock must not flush what
+// that Write has just held back: the start of a value.
+func TestIdleFlushDoesNotLeakWhatAWriteJustHeld(t *testing.T) {
+	m := NewMatcher(bs("secret-value"))
+	out := &slowWriter{delay: 150 * time.Millisecond}
+	w := NewWriter(m, out)
+	w.idle = 40 * time.Millisecond
+	w.Write([]byte("aaa secr"))        // held; the timer is armed
+	w.Write([]byte("X line secret-v")) // the slow write outlasts the timer
+	time.Sleep(10 * time.Millisecond)  // the stale timer has had its go
+	w.Write([]byte("alue\n"))
+	w.Close()
+	if got, want := out.String(), "aaa secrX line "+Marker+"\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// What a Writer holds back never exceeds the longest value, even when
+// occurrences keep touching each other.
+func TestHoldBackStaysBounded(t *testing.T) {
+	m := NewMatcher(bs("ab", "abcdef"))
+	var out bytes.Buffer
+	w := NewWriter(m, &out)
+	w.idle = time.Hour
+	for range 10000 {
+		w.Write([]byte("ab"))
+		if len(w.pend) > m.MaxLen()-1 {
+			t.Fatalf("%d bytes held back, more than the longest value", len(w.pend))
+		}
+	}
+	if out.String() != Marker {
+		t.Errorf("got %q before the end, want the one marker", out.String())
+	}
+	w.Close()
+	if out.String() != Marker {
+		t.Errorf("got %q, want one marker", out.String())
+	}
+}
