@@ -120,7 +120,7 @@ func TestOutputFileRefusesWhatIsNotAFile(t *testing.T) {
 // left alone (without --force), not replaced.
 func TestOutputFileThatAppearsMeanwhileIsKept(t *testing.T) {
 	e := newEnv(t)
-	e.startDaemon("", "--backend=fake", "--fake-delay=1s")
+	e.startDaemon("", "--backend=fake", "--fake-delay=3s")
 	path := filepath.Join(e.root, "late")
 	cmd := exec.Command(opxBin, "read", "-o", path, "op://v/i/a")
 	cmd.Env = e.environ()
@@ -129,15 +129,22 @@ func TestOutputFileThatAppearsMeanwhileIsKept(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
 	for e.status().InFlight == 0 { // the request is in: the check is behind it
+		select {
+		case err := <-exited:
+			t.Fatalf("the read ended before it was seen at the daemon: %v, %s", err, stderr.String())
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the read never reached the daemon")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	os.WriteFile(path, []byte("theirs"), 0o600)
-	err := cmd.Wait()
+	err := <-exited
 	if got, _ := os.ReadFile(path); err == nil || string(got) != "theirs" || !strings.Contains(stderr.String(), "appeared") {
 		t.Errorf("exit %v, file %q, stderr %q", err, got, stderr.String())
 	}
