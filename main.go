@@ -56,6 +56,8 @@ var commands = [...]command{
 	{"status", "Show the daemon's state and counters.", func() any { return &client.StatusCmd{} }},
 	{"unlock", "Unlock the session (checks the backend sign-in).", func() any { return &client.UnlockCmd{} }},
 	{"lock", "Lock the session now and wipe the cache.", func() any { return &client.LockCmd{} }},
+	{"stop", "Stop the daemon once its requests in flight have finished.", func() any { return &client.StopCmd{} }},
+	{"restart", "Stop the daemon and start a new one with this environment's settings.", func() any { return &client.RestartCmd{} }},
 	{"login", "Sign in to a backend and make it opx's default.", func() any { return &client.LoginCmd{} }},
 	{"policy", "Check the access policy (policy.json).", func() any { return &client.PolicyCmd{} }},
 	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &client.AuditCmd{} }},
@@ -227,6 +229,7 @@ func fail(err error) int {
 		fmt.Fprintf(os.Stderr, "opx: hint: %s\n", client.Printable(ce.Hint))
 	}
 	if errors.Is(err, daemon.ErrAlreadyRunning) {
+		fmt.Fprintln(os.Stderr, "opx: hint: stop it with: opx stop (or opx restart to start one with these settings)")
 		return daemon.ExitAlreadyRunning
 	}
 	return 1

@@ -34,7 +34,7 @@ try opx daemon --enable-s
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
-	want := "read resolve\n--no-newline\n1password bao vault\n--token-ref\n--enable-session-lock\n"
+	want := "read resolve restart\n--no-newline\n1password bao vault\n--token-ref\n--enable-session-lock\n"
 	if string(out) != want {
 		t.Errorf("completions =\n%s\nwant\n%s", out, want)
 	}

@@ -166,6 +166,14 @@ type SessionResponse struct {
 	Message string `json:"message"`
 }
 
+// StopResponse is the answer of POST /v1/daemon/stop: the daemon stops
+// once the requests in flight have finished.
+type StopResponse struct {
+	Success bool   `json:"success"`
+	PID     int    `json:"pid"`
+	Message string `json:"message"`
+}
+
 // Session states.
 const (
 	StateUnlocked = "unlocked"

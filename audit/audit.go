@@ -42,6 +42,7 @@ const (
 	ActionRead   = "read"
 	ActionLock   = "lock"
 	ActionUnlock = "unlock"
+	ActionStop   = "stop"
 	// ActionVerify: a Vault or OpenBao login checked for opx login.
 	ActionVerify = "verify"
 )

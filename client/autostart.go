@@ -56,6 +56,7 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	args = append(args, c.opts.DaemonArgs...)
 	if err := xdg.EnsureDir(p.DataDir); err != nil {
 		return nil, &Error{Message: err.Error(), Err: err}
 	}

@@ -66,6 +66,8 @@ type Options struct {
 	// BeforeRequest, if set, is called once, just before the first request
 	// is written (the start-up trace, OPX_STARTUP_TRACE).
 	BeforeRequest func()
+	// DaemonArgs are flags for a daemon this client starts.
+	DaemonArgs []string
 }
 
 // Client is a connection to the daemon. It is safe for concurrent use.
@@ -93,6 +95,14 @@ func New(opts Options) *Client {
 		opts.StartTimeout = 10 * time.Second
 	}
 	return &Client{opts: opts}
+}
+
+// Starting returns a client that, when it starts a daemon, gives it args.
+func (c *Client) Starting(args []string) *Client {
+	opts := c.opts
+	opts.Autostart = true
+	opts.DaemonArgs = args
+	return New(opts)
 }
 
 // Close drops the connection.
@@ -430,6 +440,13 @@ func (c *Client) Unlock(ctx context.Context) (*api.SessionResponse, error) {
 func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*api.VerifyResponse, error) {
 	var out api.VerifyResponse
 	err := c.do(ctx, http.MethodPost, "/v1/backend/verify", req, &out)
+	return &out, err
+}
+
+// Stop asks the daemon to stop once its requests in flight have finished.
+func (c *Client) Stop(ctx context.Context) (*api.StopResponse, error) {
+	var out api.StopResponse
+	err := c.do(ctx, http.MethodPost, "/v1/daemon/stop", struct{}{}, &out)
 	return &out, err
 }
 

@@ -43,6 +43,7 @@ func (s *server) routes() http.Handler {
 		"/v1/session/unlock": {http.MethodPost, s.handleUnlock},
 		"/v1/session/lock":   {http.MethodPost, s.handleLock},
 		"/v1/backend/verify": {http.MethodPost, s.handleVerify},
+		"/v1/daemon/stop":    {http.MethodPost, s.handleStop},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -361,6 +362,26 @@ func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: fmt.Sprintf("session locked; %d cached values wiped", n)})
 }
 
+// handleStop stops the daemon gracefully, for opx stop and opx restart:
+// it answers, then the server stops taking connections, lets the requests
+// in flight finish, wipes the cache and exits. Like lock, it needs a
+// requester the policy allows some ref.
+func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.authorizeSession(r, audit.ActionStop); e != nil {
+		writeError(w, e)
+		return
+	}
+	p := peerFrom(r.Context())
+	s.log.Info().Int("requester_pid", requesterOf(p).PID).Str("requester", requesterOf(p).Path).Msg("stop requested")
+	writeJSON(w, http.StatusOK, api.StopResponse{Success: true, PID: os.Getpid(), Message: "stopping once the requests in flight have finished"})
+	s.requestStop()
+}
+
 // handleVerify tries a Vault or OpenBao login for opx login, so that the
 // client needs no Vault client of its own. It needs a requester the policy
 // allows some ref, and the credential refs it reads pass the policy as reads
@@ -501,7 +522,8 @@ func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
 	}
 	if err := s.audit.Access(*auditPeer(p), auditRequester(p), action, "", decision, reason, pol.Path); err != nil {
 		s.auditFailed(err)
-		if allowed && action != audit.ActionLock {
+		// Lock and stop wipe secrets: they go ahead unrecorded.
+		if allowed && action != audit.ActionLock && action != audit.ActionStop {
 			return api.Errorf(api.CodeAuditUnavailable, "the audit log cannot record this %s, so it is refused: %v", action, err)
 		}
 	}

@@ -41,6 +41,7 @@ func newTestServerSized(t testing.TB, delay time.Duration, capacity int) (*serve
 		backend:  be,
 		started:  time.Now(),
 		accounts: map[string]bool{},
+		stopping: make(chan struct{}),
 	}
 	s.euid = os.Geteuid()
 	pol, err := policy.Load(filepath.Join(t.TempDir(), "policy.json"), nil)

@@ -51,6 +51,14 @@ type server struct {
 
 	accountsMu sync.Mutex
 	accounts   map[string]bool // accounts read so far, validated on unlock
+
+	stopping chan struct{} // closed by POST /v1/daemon/stop
+	stopOnce sync.Once
+}
+
+// requestStop makes serve shut down as it does on SIGTERM.
+func (s *server) requestStop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
 }
 
 // Serve runs the daemon with cfg until SIGINT or SIGTERM, then shuts down
@@ -175,6 +183,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		euid:     os.Geteuid(),
 		started:  time.Now(),
 		accounts: make(map[string]bool),
+		stopping: make(chan struct{}),
 
 		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
@@ -243,6 +252,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	case <-s.stopping:
 	}
 	log.Info().Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.BackendTimeout+5*time.Second)

@@ -1,0 +1,90 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// stopWait bounds how long opx stop waits for the daemon to finish its
+// requests in flight and go.
+const stopWait = 2 * time.Minute
+
+// StopCmd is `opx stop`.
+type StopCmd struct{}
+
+// Run asks the daemon to stop once its requests in flight have finished,
+// and waits until it is gone. No daemon is not an error.
+func (StopCmd) Run(env *Env) error {
+	pid, err := stopDaemon(env)
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		fmt.Fprintln(env.Stdout, "no opx daemon is running")
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "stopped the opx daemon (pid %d)\n", pid)
+	return nil
+}
+
+// RestartCmd is `opx restart [-- DAEMON FLAGS...]`.
+type RestartCmd struct {
+	Flags []string `arg:"" optional:"" passthrough:"" name:"daemon-flags" help:"Flags for the new daemon, after -- (as opx daemon takes them)."`
+}
+
+// Run stops the running daemon (if any) as opx stop does, then starts a
+// new one as autostart would (this command's environment and config.json,
+// and the flags given), and waits until it answers.
+func (c *RestartCmd) Run(env *Env) error {
+	flags := c.Flags
+	if len(flags) > 0 && flags[0] == "--" {
+		flags = flags[1:]
+	}
+	old, err := stopDaemon(env)
+	if err != nil {
+		return err
+	}
+	fresh := env.Client.Starting(flags)
+	defer fresh.Close()
+	st, err := fresh.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	if old != 0 {
+		fmt.Fprintf(env.Stdout, "restarted the opx daemon (pid %d, was %d)\n", st.PID, old)
+	} else {
+		fmt.Fprintf(env.Stdout, "started the opx daemon (pid %d)\n", st.PID)
+	}
+	return nil
+}
+
+// stopDaemon stops the running daemon and waits until its socket is gone;
+// it returns the daemon's pid, or 0 when none was running.
+func stopDaemon(env *Env) (int, error) {
+	res, err := env.NoStart.Stop(context.Background())
+	if isNotRunning(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	env.NoStart.Close()
+	sock := env.Paths.SocketPath
+	deadline := time.Now().Add(stopWait)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err != nil && daemonAbsent(err) {
+			return res.PID, nil
+		}
+		if c != nil {
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			return 0, &Error{Message: fmt.Sprintf("the daemon (pid %d) has not stopped within %s", res.PID, stopWait),
+				Hint: fmt.Sprintf("it may be finishing a slow backend call; or stop it with: kill %d", res.PID)}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// opx stop lets a read in flight finish, then the daemon is gone; opx
+// restart starts one with the flags given; a second daemon names the
+// first's pid and how to stop it.
+func TestStopAndRestart(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("", "--backend=fake", "--fake-delay=1s")
+
+	read := exec.Command(opxBin, "read", "op://v/i/slow")
+	read.Env = e.environ()
+	var out strings.Builder
+	read.Stdout = &out
+	if err := read.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for e.status().InFlight == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the read never reached the daemon")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := e.opx("stop")
+	if r.code != 0 || !strings.Contains(r.stdout, "stopped the opx daemon") {
+		t.Fatalf("opx stop: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if err := read.Wait(); err != nil || out.String() != fv("op://v/i/slow")+"\n" {
+		t.Errorf("the read in flight: %v, %q; want it to finish", err, out.String())
+	}
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(d.Process.Pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon (pid %d) is still running after opx stop", d.Process.Pid)
+		}
+	}
+	if r := e.opx("status"); r.code != 3 {
+		t.Errorf("status after stop: exit %d, want 3 (not running)", r.code)
+	}
+	if r := e.opx("stop"); r.code != 0 || !strings.Contains(r.stdout, "no opx daemon is running") {
+		t.Errorf("opx stop with none running: exit %d, stdout %q", r.code, r.stdout)
+	}
+
+	r = e.opx("restart", "--", "--backend=fake", "--ttl=45s")
+	if r.code != 0 || !strings.Contains(r.stdout, "started the opx daemon") {
+		t.Fatalf("opx restart with none running: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	first := e.status()
+	if first.TTLSeconds != 45 {
+		t.Errorf("the restarted daemon's TTL is %v, want the 45 s given", first.TTLSeconds)
+	}
+	r = e.opx("restart", "--", "--backend=fake")
+	second := e.status()
+	if r.code != 0 || second.PID == first.PID || !strings.Contains(r.stdout, "was") {
+		t.Errorf("opx restart: exit %d, stdout %q; pid %d then %d", r.code, r.stdout, first.PID, second.PID)
+	}
+
+	r = e.opx("daemon", "--backend=fake")
+	if r.code != 75 || !strings.Contains(r.stderr, "opx stop") || !strings.Contains(r.stderr, "pid") {
+		t.Errorf("a second daemon: exit %d, stderr %q", r.code, r.stderr)
+	}
+	e.mustOpx("stop")
+}
