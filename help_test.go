@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"runtime"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,9 @@ func helpCases(t *testing.T) map[string][]string {
 		"opx read -nh":          {"read", "-nh"},
 		"opx status --json x":   {"status", "--json", "x"},
 		"opx run":               {"run"},
+		"opx help read":         {"help", "read"},
+		"opx help login vault":  {"help", "login", "vault"},
+		"opx help":              {"help"},
 	}
 	parser, _, err := newParser(wholeGrammar, false, &client.Env{}, nil)
 	if err != nil {
@@ -117,5 +121,27 @@ func TestTheCommandIsFoundBeforeParsing(t *testing.T) {
 		if got != c.want || asksForHelp(c.args) != c.help {
 			t.Errorf("%q: command %q, help %v; want %q, %v", c.args, got, asksForHelp(c.args), c.want, c.help)
 		}
+	}
+}
+
+func TestVersionBareAndHelp(t *testing.T) {
+	e := newEnv(t)
+	for _, args := range [][]string{{"--version"}, {"version"}, {"--account", "x", "--version"}} {
+		r := e.opx(args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "opx ") || !strings.Contains(r.stdout, "(commit ") || !strings.Contains(r.stdout, runtime.Version()) || !strings.Contains(r.stdout, runtime.GOOS+"/"+runtime.GOARCH) {
+			t.Errorf("%q: exit %d, stdout %q", args, r.code, r.stdout)
+		}
+	}
+	// --version after the command to run is the command's.
+	r := e.opxEnv([]string{"OP_AUTHD_BACKEND=fake"}, "run", "--env", "A=op://v/i/a", "sh", "-c", `echo "$1"`, "sh", "--version")
+	if r.stdout != "--version\n" {
+		t.Errorf("opx run ... echo --version printed %q", r.stdout)
+	}
+	r = e.opx()
+	if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "Usage: opx <command>") || !strings.Contains(r.stderr, "Examples:") {
+		t.Errorf("bare opx: exit %d, stdout %q, stderr %.200q", r.code, r.stdout, r.stderr)
+	}
+	if a, b := e.opx("help", "read"), e.opx("read", "--help"); a.code != 0 || a.stdout != b.stdout {
+		t.Errorf("opx help read differs from opx read --help:\n%s\n%s", a.stdout, b.stdout)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -17,8 +19,11 @@ import (
 	"github.com/opxhq/opx/xdg"
 )
 
-// version is stamped by the Makefile (-ldflags -X main.version=...).
-var version = "dev"
+// version and commit are stamped by the Makefile (-ldflags -X main.version=...).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 const description = `opx caches secrets from 1Password, Vault and OpenBao in a per-user daemon,
 so that tools read them fast and without repeated prompts. The first command
@@ -34,6 +39,7 @@ Examples:
 // are added to it one by one (see commands).
 type root struct {
 	client.Globals
+	Version bool `help:"Print the version (commit, Go version, OS/arch) and exit."`
 }
 
 // command is one subcommand of opx: its name, its line in `opx --help`, and
@@ -64,6 +70,7 @@ var commands = [...]command{
 	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &client.ServiceCmd{} }},
 	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &client.CompletionCmd{} }},
 	{"version", "Print the version.", func() any { return &versionCmd{} }},
+	{"help", "Show the help of a command: opx help [COMMAND...].", func() any { return &helpCmd{} }},
 	{"daemon", "Run the daemon (also: the opx-authd link).", func() any { return &daemon.Cmd{} }},
 }
 
@@ -161,9 +168,58 @@ func newParser(which int, lean bool, env *client.Env, resolver kong.Resolver) (*
 
 type versionCmd struct{}
 
+// helpCmd is listed for --help and completion; run rewrites `opx help X` to
+// `opx X --help` before parsing, so its Run is never reached.
+type helpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command."`
+}
+
+func (helpCmd) Run() error { return nil }
+
 func (versionCmd) Run(env *client.Env) error {
-	_, err := fmt.Fprintf(env.Stdout, "opx %s\n", version)
+	_, err := fmt.Fprintln(env.Stdout, versionLine())
 	return err
+}
+
+// versionLine is "opx VERSION (commit C, GO, OS/ARCH)", the commit read from
+// the build's VCS stamp when there is one.
+func versionLine() string {
+	commit := commit
+	if bi, ok := debug.ReadBuildInfo(); ok && commit == "" {
+		modified := false
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				commit = kv.Value[:min(12, len(kv.Value))]
+			case "vcs.modified":
+				modified = kv.Value == "true"
+			}
+		}
+		if modified && commit != "" {
+			commit += "+changes"
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	return fmt.Sprintf("opx %s (commit %s, %s, %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// globalFlag reports whether flag comes before any command in args (where
+// it is opx's own, not a command's to run).
+func globalFlag(args []string, flag string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == flag:
+			return true
+		case a == "--account":
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 func main() {
@@ -176,6 +232,14 @@ func run(args []string) int {
 	rest := args[1:]
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)
+	}
+	switch {
+	case globalFlag(rest, "--version"):
+		fmt.Println(versionLine())
+		return 0
+	case len(rest) > 0 && rest[0] == "help":
+		// opx help [COMMAND...] is opx [COMMAND...] --help.
+		rest = append(append([]string(nil), rest[1:]...), "--help")
 	}
 	paths, err := xdg.Resolve(os.Getenv)
 	if err != nil {
@@ -195,6 +259,13 @@ func run(args []string) int {
 	parser, grammar, err := newParser(which, lean, env, resolver)
 	if err != nil {
 		return fail(err)
+	}
+	if len(rest) == 0 {
+		// A bare opx: the usage, on stderr, as a usage error.
+		parser.Stdout = os.Stderr
+		parser.Exit = func(int) {}
+		parser.Parse([]string{"--help"})
+		return 2
 	}
 	ctx, err := parser.Parse(rest)
 	if err != nil && lean {
