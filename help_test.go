@@ -2,9 +2,9 @@ package main
 
 import (
 	"flag"
-	"runtime"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
