@@ -463,3 +463,30 @@ func TestRunInTheBackground(t *testing.T) {
 	tm.master.Write([]byte("exit\r"))
 	tm.wait(t)
 }
+
+// A read that waits more than a second says so on a terminal, and erases
+// the line when the answer comes; through a pipe, or with OPX_QUIET=1,
+// it says nothing.
+func TestProgressLine(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake", "--fake-delay=2s")
+	tm := e.inTerminal([3]bool{false, false, true}, 24, 80, "read", "op://v/i/slow1")
+	tm.wait(t)
+	screen := tm.screen.String()
+	if !strings.Contains(screen, "waiting for 1Password: 1 ref") || !strings.HasSuffix(screen, "\r\x1b[K") {
+		t.Errorf("terminal stderr %q: want the waiting line, erased at the end", screen)
+	}
+	if tm.stdout.String() != fv("op://v/i/slow1")+"\n" {
+		t.Errorf("stdout %q", tm.stdout.String())
+	}
+	r := e.opx("read", "op://v/i/slow2")
+	if r.stderr != "" {
+		t.Errorf("through a pipe, stderr %q", r.stderr)
+	}
+	e.vars["OPX_QUIET"] = "1"
+	tm = e.inTerminal([3]bool{false, false, true}, 24, 80, "read", "op://v/i/slow3")
+	tm.wait(t)
+	if s := tm.screen.String(); s != "" {
+		t.Errorf("OPX_QUIET=1 on a terminal: %q", s)
+	}
+}

@@ -77,11 +77,13 @@ func (c *InjectCmd) Run(g *Globals, env *Env) error {
 	for start := 0; start < len(refs); start += api.MaxRefs {
 		chunk := refs[start:min(start+api.MaxRefs, len(refs))]
 		var got *api.ReadsResponse
+		done := env.progress(waitingFor(chunk))
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
 			got, err = env.Client.Read(ctx, q, chunk)
 			return err
 		})
+		done()
 		if err != nil {
 			return err
 		}

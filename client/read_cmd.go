@@ -51,11 +51,13 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 	for start := 0; start < len(unique); start += api.MaxRefs {
 		chunk := unique[start:min(start+api.MaxRefs, len(unique))]
 		var part *api.ReadsResponse
+		done := env.progress(waitingFor(chunk))
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
 			part, err = env.Client.Read(ctx, q, chunk)
 			return err
 		})
+		done()
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -66,11 +68,13 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 	ctx := context.Background()
 	vals := map[string][]byte{}
 	if len(req) > 0 {
+		done := env.progress(waitingFor(slices.Collect(maps.Values(req))))
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
 			vals, err = env.Client.Resolve(ctx, q, req)
 			return err
 		})
+		done()
 		if err != nil {
 			return err
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -59,11 +61,13 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 	if len(refs) > 0 {
 		ctx := context.Background()
 		var vals map[string][]byte
+		done := env.progress(waitingFor(slices.Collect(maps.Values(refs))))
 		err := env.retryUnlocked(ctx, func() error {
 			var err error
 			vals, err = env.Client.Resolve(ctx, q, refs)
 			return err
 		})
+		done()
 		if err != nil {
 			return err
 		}
