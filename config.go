@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -17,16 +18,9 @@ import (
 // environment variable beats the file. A missing file is no error; a file
 // that does not parse is, naming the file.
 func configResolver(path string) (kong.Resolver, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return kong.ResolverFunc(func(*kong.Context, *kong.Path, *kong.Flag) (any, error) { return nil, nil }), nil
-	}
+	values, err := readConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
-	}
-	var values map[string]any
-	if err := json.Unmarshal(data, &values); err != nil {
-		return nil, fmt.Errorf("config %s is not a JSON object: %w", path, err)
+		return nil, err
 	}
 	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
 		for _, env := range flag.Envs {
@@ -44,4 +38,82 @@ func configResolver(path string) (kong.Resolver, error) {
 		}
 		return nil, nil
 	}), nil
+}
+
+// readConfig reads config.json's top-level object; a missing file is an
+// empty one.
+func readConfig(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(data, &values); err != nil {
+		return nil, fmt.Errorf("config %s is not a JSON object: %w", path, err)
+	}
+	return values, nil
+}
+
+// otherConfigKeys are config.json's keys that are not flags: the Vault and
+// OpenBao settings, and the default 1Password account.
+var otherConfigKeys = [...]string{"vault", "bao", "account"}
+
+// unknownConfigKeys names the keys of config.json that set nothing, each
+// with the closest key that does, when one is close: a typo ("backnd")
+// would otherwise be ignored without a word. flags are the flag names of
+// the daemon's grammar.
+func unknownConfigKeys(values map[string]any, flags []string) []string {
+	known := map[string]bool{}
+	var all []string
+	for _, name := range append(flags, otherConfigKeys[:]...) {
+		for _, k := range []string{name, strings.ReplaceAll(name, "-", "_")} {
+			if !known[k] {
+				known[k] = true
+				all = append(all, k)
+			}
+		}
+	}
+	var out []string
+	for key := range values {
+		if known[key] {
+			continue
+		}
+		msg := fmt.Sprintf("%q sets nothing", key)
+		best, dist := "", 3
+		for _, k := range all {
+			if d := editDistance(key, k); d < dist {
+				best, dist = k, d
+			}
+		}
+		if best != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", best)
+		}
+		out = append(out, msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/alecthomas/kong"
@@ -71,4 +72,27 @@ func FuzzConfigFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNumbersThatMeanNothingAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	for _, args := range [][]string{{"--max-concurrent=0"}, {"--audit-log-retention-days=-1"}, {"--cache-size=0"}, {"--ttl=0"}, {"--backend-timeout=0"}, {"--session-timeout=-1"}} {
+		if _, err := parseDaemon(t, path, args...); err == nil {
+			t.Errorf("%q was accepted", args)
+		}
+	}
+	os.WriteFile(path, []byte(`{"max_concurrent": 0}`), 0o600)
+	if _, err := parseDaemon(t, path); err == nil {
+		t.Errorf("max_concurrent 0 in config.json was accepted")
+	}
+}
+
+func TestUnknownConfigKeysAreNamed(t *testing.T) {
+	flags := []string{"backend", "ttl", "session-timeout", "cache-size"}
+	got := unknownConfigKeys(map[string]any{"backnd": "fake", "ttl": 1, "session_timeout": 2, "vault": map[string]any{}, "account": "my", "qqqqqqqq": 1}, flags)
+	want := []string{`"backnd" sets nothing (did you mean "backend"?)`, `"qqqqqqqq" sets nothing`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }

@@ -279,6 +279,19 @@ func run(args []string) int {
 		parser.Errorf("%s", client.Printable(err.Error()))
 		return 2
 	}
+	if ctx.Command() == "daemon" {
+		// The daemon is what config.json configures: say which keys in
+		// it set nothing.
+		if values, err := readConfig(paths.ConfigFile); err == nil {
+			var flags []string
+			for _, f := range ctx.Flags() {
+				flags = append(flags, f.Name)
+			}
+			for _, msg := range unknownConfigKeys(values, flags) {
+				fmt.Fprintf(os.Stderr, "opx: warning: %s: %s\n", paths.ConfigFile, msg)
+			}
+		}
+	}
 	err = ctx.Run(&grammar.Globals)
 	env.Client.Close()
 	env.NoStart.Close()

@@ -149,3 +149,22 @@ func TestOutputFileThatAppearsMeanwhileIsKept(t *testing.T) {
 		t.Errorf("exit %v, file %q, stderr %q", err, got, stderr.String())
 	}
 }
+
+// A value with a NUL byte cannot be an environment variable: opx run and
+// resolve --export say which variable, instead of failing vaguely or
+// dropping the byte.
+func TestNULInValues(t *testing.T) {
+	e := newOPEnv(t)
+	writeFixture(t, e, map[string]string{"nul": "before\x00after"})
+	e.signIn("my")
+	e.startDaemon("")
+	for _, args := range [][]string{
+		{"run", "--env", "WITH_NUL=op://Infra/mem/nul", "--", "true"},
+		{"resolve", "--export", "WITH_NUL=op://Infra/mem/nul"},
+	} {
+		r := e.opx(args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "WITH_NUL") || !strings.Contains(r.stderr, "NUL") || r.stdout != "" || strings.Contains(r.stderr, "before") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}

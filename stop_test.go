@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,4 +69,25 @@ func TestStopAndRestart(t *testing.T) {
 		t.Errorf("a second daemon: exit %d, stderr %q", r.code, r.stderr)
 	}
 	e.mustOpx("stop")
+}
+
+// A key in config.json that sets nothing is named when the daemon starts,
+// with the key it probably meant.
+func TestDaemonNamesUnknownConfigKeys(t *testing.T) {
+	e := newEnv(t)
+	os.MkdirAll(e.config, 0o700)
+	os.WriteFile(filepath.Join(e.config, "config.json"), []byte(`{"backend": "fake", "backnd": "opcli"}`), 0o600)
+	cmd := exec.Command(opxBin, "daemon")
+	cmd.Env = e.environ()
+	var stderr syncBuf
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	waitFor(t, &stderr, "daemon started")
+	e.mustOpx("stop")
+	if s := stderr.String(); !strings.Contains(s, `"backnd" sets nothing (did you mean "backend"?)`) {
+		t.Errorf("daemon stderr %q", s)
+	}
 }

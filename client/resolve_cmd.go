@@ -101,6 +101,9 @@ func (c *ResolveCmd) Run(g *Globals, env *Env) error {
 		b.Write(enc)
 		b.WriteByte('\n')
 	case c.Export:
+		if err := noNUL(vals); err != nil {
+			return err
+		}
 		for _, name := range names {
 			fmt.Fprintf(&b, "export %s=%s\n", name, shellQuote(string(vals[name])))
 		}

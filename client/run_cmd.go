@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,9 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		})
 		done()
 		if err != nil {
+			return err
+		}
+		if err := noNUL(vals); err != nil {
 			return err
 		}
 		for name, v := range vals {
@@ -151,6 +155,23 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 		}
 	}
 	return vars, refs, nil
+}
+
+// noNUL refuses values an environment variable cannot hold: a NUL byte
+// would end it there, and the program would see a shorter value.
+func noNUL(vals map[string][]byte) error {
+	var names []string
+	for name, v := range vals {
+		if bytes.IndexByte(v, 0) >= 0 {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	return &Error{Message: fmt.Sprintf("the value of %s holds a NUL byte, which an environment variable cannot", strings.Join(names, ", ")),
+		Hint: "read such a value into a file: opx read -o FILE REF"}
 }
 
 // readEnvFile reads and parses a dotenv file.

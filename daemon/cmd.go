@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,6 +33,28 @@ type Cmd struct {
 	OPPath            string  `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
 	EnableAuditLog    bool    `help:"Write the audit log (audit-YYYY-MM-DD.log in the data dir)." env:"OP_AUTHD_ENABLE_AUDIT_LOG"`
 	AuditLogRetention int     `name:"audit-log-retention-days" help:"Days to keep audit files; 0 keeps all." default:"30" env:"OP_AUTHD_AUDIT_LOG_RETENTION_DAYS"`
+}
+
+// Validate refuses numbers that mean nothing, from flags, the environment
+// or config.json alike (kong calls it after parsing).
+func (c *Cmd) Validate() error {
+	switch {
+	case c.TTL <= 0:
+		return fmt.Errorf("--ttl must be more than 0")
+	case c.SessionTimeout < 0:
+		return fmt.Errorf("--session-timeout must be 0 (never) or more")
+	case c.FakeDelay < 0:
+		return fmt.Errorf("--fake-delay must be 0 or more")
+	case c.CacheSize < 1:
+		return fmt.Errorf("--cache-size must be at least 1")
+	case c.BackendTimeout <= 0:
+		return fmt.Errorf("--backend-timeout must be more than 0")
+	case c.MaxConcurrent < 1:
+		return fmt.Errorf("--max-concurrent must be at least 1")
+	case c.AuditLogRetention < 0:
+		return fmt.Errorf("--audit-log-retention-days must be 0 (keep all) or more")
+	}
+	return nil
 }
 
 // BuildInfo carries what the binary knows about itself.

@@ -463,7 +463,7 @@ func (c *core) fetch(ctx context.Context, account string, refs []string) []backe
 	defer cancel()
 	start := time.Now()
 	results := c.backend.Read(ctx, account, refs)
-	c.log.Debug().Int("refs", len(refs)).Dur("took", time.Since(start)).Msg("backend call")
+	c.log.Debug().Int("refs", len(refs)).Str("took", time.Since(start).Round(time.Microsecond).String()).Msg("backend call")
 	if len(results) != len(refs) {
 		for _, r := range results {
 			clear(r.Value)

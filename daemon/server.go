@@ -238,9 +238,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		Str("policy", paths.PolicyFile).
 		Str("policy_state", first.State).
 		Str("data_dir", paths.DataDir).
-		Dur("ttl", cfg.TTL).
+		Str("ttl", cfg.TTL.String()).
 		Bool("session_lock", cfg.EnableSessionLock && cfg.SessionTimeout > 0).
-		Dur("session_timeout", cfg.SessionTimeout).
+		Str("session_timeout", cfg.SessionTimeout.String()).
 		Msg("daemon started")
 	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
 	defer al.Daemon(audit.DaemonStop, os.Getpid(), info.Version)
