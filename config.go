@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/opxhq/opx/daemon"
 )
 
 // configResolver returns a kong resolver that takes flag values from
@@ -22,6 +26,11 @@ func configResolver(path string) (kong.Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
+	return resolverOf(path, values), nil
+}
+
+// resolverOf is configResolver for config.json's values already read.
+func resolverOf(path string, values map[string]any) kong.Resolver {
 	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
 		for _, env := range flag.Envs {
 			if _, ok := os.LookupEnv(env); ok {
@@ -37,7 +46,7 @@ func configResolver(path string) (kong.Resolver, error) {
 			}
 		}
 		return nil, nil
-	}), nil
+	})
 }
 
 // readConfig reads config.json's top-level object; a missing file is an
@@ -116,4 +125,40 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// expectedSettings are the settings a daemon started by this command would
+// have, from the environment, config.json and the daemon's defaults, as
+// api.SettingsHeader states them: the client compares them with the running
+// daemon's.
+func expectedSettings(values map[string]any) url.Values {
+	pick := func(env string, keys ...string) (any, bool) {
+		if v, ok := os.LookupEnv(env); ok {
+			return v, true
+		}
+		for _, k := range keys {
+			if v, ok := values[k]; ok {
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	out := url.Values{"backend": {daemon.DefaultBackend}, "ttl": {daemon.DefaultTTL.String()}, "op_path": {""}, "version": {version}}
+	if v, ok := pick("OP_AUTHD_BACKEND", "backend"); ok {
+		out.Set("backend", fmt.Sprint(v))
+	}
+	if v, ok := pick("OP_AUTHD_TTL", "ttl"); ok {
+		switch t := v.(type) {
+		case float64:
+			out.Set("ttl", time.Duration(t*float64(time.Second)).String())
+		case string:
+			if d, err := daemon.ParseSeconds(t); err == nil {
+				out.Set("ttl", d.String())
+			}
+		}
+	}
+	if v, ok := pick("OPX_OP_PATH", "op-path", "op_path"); ok {
+		out.Set("op_path", fmt.Sprint(v))
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -94,5 +95,17 @@ func TestUnknownConfigKeysAreNamed(t *testing.T) {
 	want := []string{`"backnd" sets nothing (did you mean "backend"?)`, `"qqqqqqqq" sets nothing`}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// The defaults a client compares with the running daemon's settings are
+// the daemon's own.
+func TestDaemonDefaults(t *testing.T) {
+	d, err := parseDaemon(t, filepath.Join(t.TempDir(), "none.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Backend != daemon.DefaultBackend || time.Duration(d.TTL) != daemon.DefaultTTL || d.OPPath != "" {
+		t.Errorf("daemon defaults: backend %q, TTL %v, op path %q; daemon.Default* say %q, %v", d.Backend, time.Duration(d.TTL), d.OPPath, daemon.DefaultBackend, daemon.DefaultTTL)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/opxhq/opx/integration/harness"
 	"io"
 	"net"
 	"net/http"
@@ -163,6 +164,12 @@ func (e *testEnv) mustOpx(args ...string) string {
 // so) and waits until it accepts connections.
 func (e *testEnv) startDaemon(prog string, args ...string) *exec.Cmd {
 	e.t.Helper()
+	// The settings among args go in the clients' environment too, as a
+	// user who starts a daemon with them would set them (a client warns
+	// when the running daemon's settings differ from its own).
+	for k, v := range harness.SettingsEnv(args) {
+		e.vars[k] = v
+	}
 	if prog == "" {
 		prog = opxBin
 		args = append([]string{"daemon"}, args...)

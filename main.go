@@ -245,15 +245,16 @@ func run(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	resolver, err := configResolver(paths.ConfigFile)
+	values, err := readConfig(paths.ConfigFile)
 	if err != nil {
 		return fail(err)
 	}
+	resolver := resolverOf(paths.ConfigFile, values)
 	var beforeRequest func()
 	if trace != nil {
 		beforeRequest = trace.beforeRequest
 	}
-	env := client.NewEnv(paths, beforeRequest)
+	env := client.NewEnv(paths, beforeRequest, expectedSettings(values))
 	which := commandIn(rest)
 	lean := which != wholeGrammar && !asksForHelp(rest)
 	parser, grammar, err := newParser(which, lean, env, resolver)
@@ -282,7 +283,7 @@ func run(args []string) int {
 	if ctx.Command() == "daemon" {
 		// The daemon is what config.json configures: say which keys in
 		// it set nothing.
-		if values, err := readConfig(paths.ConfigFile); err == nil {
+		{
 			var flags []string
 			for _, f := range ctx.Flags() {
 				flags = append(flags, f.Name)

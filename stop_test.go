@@ -15,17 +15,24 @@ import (
 // first's pid and how to stop it.
 func TestStopAndRestart(t *testing.T) {
 	e := newEnv(t)
-	d := e.startDaemon("", "--backend=fake", "--fake-delay=1s")
+	d := e.startDaemon("", "--backend=fake", "--fake-delay=3s")
 
 	read := exec.Command(opxBin, "read", "op://v/i/slow")
 	read.Env = e.environ()
-	var out strings.Builder
-	read.Stdout = &out
+	var out, errOut syncBuf
+	read.Stdout, read.Stderr = &out, &errOut
 	if err := read.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	readDone := make(chan error, 1)
+	go func() { readDone <- read.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
 	for e.status().InFlight == 0 {
+		select {
+		case err := <-readDone:
+			t.Fatalf("the read ended before it was seen at the daemon: %v, %q", err, errOut.String())
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the read never reached the daemon")
 		}
@@ -35,8 +42,8 @@ func TestStopAndRestart(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "stopped the opx daemon") {
 		t.Fatalf("opx stop: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if err := read.Wait(); err != nil || out.String() != fv("op://v/i/slow")+"\n" {
-		t.Errorf("the read in flight: %v, %q; want it to finish", err, out.String())
+	if err := <-readDone; err != nil || out.String() != fv("op://v/i/slow")+"\n" {
+		t.Errorf("the read in flight: %v, %q, %q; want it to finish", err, out.String(), errOut.String())
 	}
 	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(d.Process.Pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -89,5 +96,40 @@ func TestDaemonNamesUnknownConfigKeys(t *testing.T) {
 	e.mustOpx("stop")
 	if s := stderr.String(); !strings.Contains(s, `"backnd" sets nothing (did you mean "backend"?)`) {
 		t.Errorf("daemon stderr %q", s)
+	}
+}
+
+// A client whose environment would give a daemon other settings than the
+// running one's says so, in both directions, and OPX_STRICT=1 refuses.
+func TestClientWarnsWhenTheDaemonIsNotItsOwn(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake", "--ttl=90s")
+	if r := e.opx("read", "op://v/i/a"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("same settings: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// A plain opx, as after OP_AUTHD_BACKEND=fake opx read ...
+	r := e.opxEnv([]string{"OP_AUTHD_BACKEND=opcli", "OP_AUTHD_TTL=120"}, "read", "op://v/i/a")
+	if r.code != 0 || !strings.Contains(r.stderr, "backend fake (this command's settings give opcli)") ||
+		!strings.Contains(r.stderr, "TTL 1m30s (this command's settings give 2m0s)") || !strings.Contains(r.stderr, "opx restart") {
+		t.Errorf("other settings: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if strings.Count(r.stderr, "warning") != 1 {
+		t.Errorf("want one warning: %q", r.stderr)
+	}
+	r = e.opxEnv([]string{"OP_AUTHD_BACKEND=opcli", "OPX_STRICT=1"}, "read", "op://v/i/a")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "backend fake") {
+		t.Errorf("OPX_STRICT=1: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// status shows the daemon as it is, without a warning.
+	if r := e.opxEnv([]string{"OP_AUTHD_BACKEND=opcli"}, "status"); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Errorf("status: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// The other direction: an opcli daemon, and a client that asks for fake.
+	o := newOPEnv(t)
+	o.signIn("my")
+	o.startDaemon("")
+	r = o.opxEnv([]string{"OP_AUTHD_BACKEND=fake"}, "read", "op://Private/db/username")
+	if !strings.Contains(r.stderr, "backend opcli (this command's settings give fake)") {
+		t.Errorf("fake client, opcli daemon: stderr %q", r.stderr)
 	}
 }

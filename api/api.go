@@ -45,6 +45,11 @@ const (
 // client whose own paths differ can say so.
 const PathsHeader = "Opx-Paths"
 
+// SettingsHeader is the response header in which the daemon states the
+// settings a client compares with its own environment's (URL-encoded):
+// backend, ttl (a Go duration), op_path ("" for op from PATH) and version.
+const SettingsHeader = "Opx-Settings"
+
 // HTTPStatus returns the HTTP status the daemon sends with code.
 func HTTPStatus(code string) int {
 	switch code {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -59,8 +60,10 @@ type Env struct {
 
 // NewEnv returns the environment of the opx process itself. beforeRequest,
 // if not nil, is called once, just before the first request to the daemon.
-func NewEnv(paths xdg.Paths, beforeRequest func()) *Env {
+func NewEnv(paths xdg.Paths, beforeRequest func(), expect url.Values) *Env {
 	opts := Options{
+		Expect:        expect,
+		Strict:        os.Getenv("OPX_STRICT") == "1",
 		BeforeRequest: beforeRequest,
 		Paths:         paths,
 		Autostart:     os.Getenv("OPX_AUTOSTART") != "0",
@@ -72,6 +75,7 @@ func NewEnv(paths xdg.Paths, beforeRequest func()) *Env {
 	}
 	noStart := opts
 	noStart.Autostart = false
+	noStart.Expect = nil // status, lock, stop: they show or end the daemon as it is
 	return &Env{
 		Stdin:   os.Stdin,
 		Stdout:  os.Stdout,

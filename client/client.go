@@ -68,6 +68,11 @@ type Options struct {
 	BeforeRequest func()
 	// DaemonArgs are flags for a daemon this client starts.
 	DaemonArgs []string
+	// Expect, when set, is the settings a daemon started by this command
+	// would have (api.SettingsHeader's keys): when the running daemon's
+	// differ, Warn is told once, or with Strict the request fails.
+	Expect url.Values
+	Strict bool
 }
 
 // Client is a connection to the daemon. It is safe for concurrent use.
@@ -235,7 +240,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &Error{Message: fmt.Sprintf("request to the daemon failed: %v", err), Err: err,
 			Hint: "the daemon may have stopped or crashed; run the command again to start a new one, or see " + c.opts.Paths.LogFile}
 	}
-	c.comparePaths(resp.Header.Get(api.PathsHeader))
+	if err := c.compareDaemon(resp.Header.Get(api.PathsHeader), resp.Header.Get(api.SettingsHeader)); err != nil {
+		return err
+	}
 	if resp.StatusCode != http.StatusOK {
 		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
@@ -250,16 +257,49 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// comparePaths warns when the daemon's config or policy file (from its
-// api.PathsHeader) is not this client's: it was started in another
-// environment, and its policy is not the one the user edits.
-func (c *Client) comparePaths(header string) {
-	if c.opts.Warn == nil || header == "" {
-		return
+// compareDaemon warns, once per command, when the running daemon is not
+// the one this command would start: other config or policy files (from
+// api.PathsHeader: another HOME or XDG settings, so its policy is not the
+// one the user edits), or other settings (from api.SettingsHeader, against
+// Expect: OP_AUTHD_BACKEND=fake, another TTL or op, another version), which
+// would otherwise go on serving without a word. With Strict, other settings
+// fail the request instead.
+func (c *Client) compareDaemon(pathsHeader, settingsHeader string) error {
+	paths := c.pathDiffs(pathsHeader)
+	settings := c.settingDiffs(settingsHeader)
+	if len(settings) > 0 && c.opts.Strict {
+		return &Error{Message: "the running daemon has " + strings.Join(settings, ", "),
+			Hint: "to use this command's settings, run: opx restart (OPX_STRICT=1 makes this an error)"}
+	}
+	var parts []string
+	if len(paths) > 0 {
+		parts = append(parts, "uses "+strings.Join(paths, " and ")+", so it was started with other HOME or XDG settings")
+	}
+	if len(settings) > 0 {
+		parts = append(parts, "has "+strings.Join(settings, ", "))
+	}
+	if len(parts) == 0 || c.opts.Warn == nil {
+		return nil
+	}
+	once := c.opts.WarnOnce
+	if once == nil {
+		once = &c.warnOnce
+	}
+	once.Do(func() {
+		c.opts.Warn("the running daemon " + strings.Join(parts, "; it ") + ". To use this command's, run: opx restart")
+	})
+	return nil
+}
+
+// pathDiffs names the daemon's config and policy files that are not this
+// client's.
+func (c *Client) pathDiffs(header string) []string {
+	if header == "" {
+		return nil
 	}
 	theirs, err := url.ParseQuery(header)
 	if err != nil {
-		return
+		return nil
 	}
 	p := c.opts.Paths
 	var diffs []string
@@ -269,17 +309,42 @@ func (c *Client) comparePaths(header string) {
 	if got := theirs.Get("config"); got != p.ConfigFile {
 		diffs = append(diffs, fmt.Sprintf("the config %s (this command's is %s)", got, p.ConfigFile))
 	}
-	if len(diffs) == 0 {
-		return
+	return diffs
+}
+
+// settingDiffs names the daemon's settings that differ from Expect.
+func (c *Client) settingDiffs(header string) []string {
+	if c.opts.Expect == nil || header == "" {
+		return nil
 	}
-	once := c.opts.WarnOnce
-	if once == nil {
-		once = &c.warnOnce
+	theirs, err := url.ParseQuery(header)
+	if err != nil {
+		return nil
 	}
-	once.Do(func() {
-		c.opts.Warn(fmt.Sprintf("the running daemon uses %s: it was started with other HOME or XDG settings. "+
-			"To use this command's, restart it: stop it (kill the pid that opx status shows) and run the command again", strings.Join(diffs, " and ")))
-	})
+	want := c.opts.Expect
+	var diffs []string
+	if got, w := theirs.Get("backend"), want.Get("backend"); got != w {
+		diffs = append(diffs, fmt.Sprintf("backend %s (this command's settings give %s)", got, w))
+	}
+	got, err1 := time.ParseDuration(theirs.Get("ttl"))
+	w, err2 := time.ParseDuration(want.Get("ttl"))
+	if err1 == nil && err2 == nil && got != w {
+		diffs = append(diffs, fmt.Sprintf("TTL %s (this command's settings give %s)", got, w))
+	}
+	if got, w := theirs.Get("op_path"), want.Get("op_path"); got != w {
+		diffs = append(diffs, fmt.Sprintf("the op program %s (this command's settings give %s)", orDefault(got, "op from PATH"), orDefault(w, "op from PATH")))
+	}
+	if got, w := theirs.Get("version"), want.Get("version"); got != w {
+		diffs = append(diffs, fmt.Sprintf("version %s (this is opx %s)", got, w))
+	}
+	return diffs
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // roundTrip sends req on the kept connection, or a new one. A kept

@@ -12,6 +12,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// The daemon's defaults that a client compares with the running daemon's
+// settings; Cmd's tags say the same (TestDaemonDefaults).
+const (
+	DefaultBackend = "opcli"
+	DefaultTTL     = 120 * time.Second
+)
+
 // ExitAlreadyRunning is the exit status of a daemon that found another
 // daemon serving its socket; an autostarting client waits for that one.
 const ExitAlreadyRunning = 75

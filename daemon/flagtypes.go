@@ -69,3 +69,7 @@ func parseDuration(s string, unit time.Duration) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// ParseSeconds parses a Seconds value as written in the environment or
+// config.json: a Go duration, or a plain number of seconds.
+func ParseSeconds(s string) (time.Duration, error) { return parseDuration(s, time.Second) }

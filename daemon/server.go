@@ -45,9 +45,10 @@ type server struct {
 	euid    int
 	started time.Time
 
-	policyEnv   policy.Env // home for ~/ rules, code signatures
-	pathsHeader string     // api.PathsHeader's value
-	auditDown   atomic.Bool
+	policyEnv      policy.Env // home for ~/ rules, code signatures
+	pathsHeader    string     // api.PathsHeader's value
+	settingsHeader string     // api.SettingsHeader's value
+	auditDown      atomic.Bool
 
 	accountsMu sync.Mutex
 	accounts   map[string]bool // accounts read so far, validated on unlock
@@ -187,6 +188,8 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 
 		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
+		settingsHeader: url.Values{"backend": {cfg.Backend}, "ttl": {cfg.TTL.String()},
+			"op_path": {cfg.OPPath}, "version": {info.Version}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	defer s.session.Close()

@@ -225,9 +225,15 @@ func (e *Env) MustOpx(args ...string) string {
 	return r.Stdout
 }
 
-// StartDaemon runs opx daemon with args and waits for its socket.
+// StartDaemon runs opx daemon with args and waits for its socket. The
+// settings among args are also put in the clients' environment, as a user
+// who starts a daemon with them would set them: a client compares them with
+// the daemon's and warns when they differ.
 func (e *Env) StartDaemon(args ...string) {
 	e.T.Helper()
+	for k, v := range SettingsEnv(args) {
+		e.Vars[k] = v
+	}
 	cmd := exec.Command(e.Bins.Opx, append([]string{"daemon"}, args...)...)
 	cmd.Env = e.environ()
 	logf, _ := os.Create(filepath.Join(e.Dir, "daemon.log"))
@@ -245,6 +251,20 @@ func (e *Env) StartDaemon(args ...string) {
 	}
 	b, _ := os.ReadFile(filepath.Join(e.Dir, "daemon.log"))
 	e.T.Fatalf("daemon did not start:\n%s", b)
+}
+
+// SettingsEnv maps the daemon flags among args that a client compares
+// (--backend, --ttl, --op-path) to their environment variables.
+func SettingsEnv(args []string) map[string]string {
+	env := map[string]string{}
+	for _, a := range args {
+		for flag, name := range map[string]string{"--backend=": "OP_AUTHD_BACKEND", "--ttl=": "OP_AUTHD_TTL", "--op-path=": "OPX_OP_PATH"} {
+			if v, ok := strings.CutPrefix(a, flag); ok {
+				env[name] = v
+			}
+		}
+	}
+	return env
 }
 
 // DaemonLog is what the daemon started by StartDaemon logged so far.
