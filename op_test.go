@@ -400,3 +400,27 @@ func TestOPLogin(t *testing.T) {
 		t.Errorf("read after login = %q, want the team account's value", out)
 	}
 }
+
+// op installed after the daemon started is found at the next read: the
+// daemon looks it up on PATH for every call, not once.
+func TestOPFoundOnceInstalled(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	bin := filepath.Join(e.root, "bin")
+	os.Mkdir(bin, 0o700)
+	delete(e.vars, "OPX_OP_PATH")
+	e.vars["PATH"] = bin + string(os.PathListSeparator) + e.vars["PATH"]
+	e.startDaemon("")
+	r := e.opx("read", "op://Private/db/username")
+	if r.code != 1 || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("without op: exit %d, stderr %q", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(fakeOpBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(bin, "op"), data, 0o700)
+	if out := e.mustOpx("read", "op://Private/db/username"); out != "app\n" {
+		t.Errorf("after installing op: %q", out)
+	}
+}
