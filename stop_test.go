@@ -133,3 +133,20 @@ func TestClientWarnsWhenTheDaemonIsNotItsOwn(t *testing.T) {
 		t.Errorf("fake client, opcli daemon: stderr %q", r.stderr)
 	}
 }
+
+// A token file removed under a running daemon comes back: the next command
+// works, and opx restart too.
+func TestRemovedTokenFileComesBack(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	e.mustOpx("read", "op://v/i/a")
+	if err := os.Remove(filepath.Join(e.data, "token")); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.opx("read", "op://v/i/a"); r.code != 0 {
+		t.Fatalf("read after the token file was removed: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(e.data, "token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the token file: %v, %v", fi, err)
+	}
+}

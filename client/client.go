@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -146,9 +147,15 @@ func (c *Client) connect(ctx context.Context) error {
 func (c *Client) loadCredentials() error {
 	p := c.opts.Paths
 	tok, err := xdg.ReadPrivateFile(p.TokenFile)
+	// A daemon puts its token file back when it is gone, as it accepts a
+	// connection (this one): give it a moment.
+	for wait := 5 * time.Millisecond; errors.Is(err, fs.ErrNotExist) && wait < 500*time.Millisecond; wait *= 2 {
+		time.Sleep(wait)
+		tok, err = xdg.ReadPrivateFile(p.TokenFile)
+	}
 	if err != nil {
 		return &Error{Message: fmt.Sprintf("read the daemon's token: %v", err), Err: err,
-			Hint: "the daemon writes it on start; is the daemon running with the same HOME and XDG settings as this client?"}
+			Hint: "the daemon writes it on start and puts it back when it is gone; if a daemon answers at " + p.SocketPath + " but never writes it, it runs with other HOME or XDG settings: stop it (opx status names its pid) and run the command again"}
 	}
 	c.token = strings.TrimSpace(string(tok))
 	certPEM, err := os.ReadFile(p.CertFile)

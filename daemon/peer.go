@@ -73,6 +73,8 @@ type peerListener struct {
 	wantHash func() bool // whether the policy in force has exe_sha256 rules
 	// started, if set, is called as each identification begins (tests).
 	started func(net.Conn)
+	// accepted, if set, is called for each connection, in its goroutine.
+	accepted func()
 }
 
 // Accept returns the next connection at once and identifies its peer in a
@@ -87,6 +89,9 @@ func (l peerListener) Accept() (net.Conn, error) {
 	pc := &peerConn{Conn: c, done: make(chan struct{})}
 	accepted := policy.Now() // before any wait: it bounds a pid reuse
 	go func() {
+		if l.accepted != nil {
+			l.accepted()
+		}
 		if l.started != nil {
 			l.started(c)
 		}

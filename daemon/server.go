@@ -229,7 +229,8 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}
 	errc := make(chan error, 1)
 	// Peer credentials are read from the raw Unix connection, before TLS.
-	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash}
+	keeper := &tokenKeeper{path: paths.TokenFile, token: token, log: func(msg string) { log.Warn().Str("file", paths.TokenFile).Msg(msg) }}
+	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash, accepted: keeper.check}
 	go func() { errc <- srv.Serve(tls.NewListener(peers, srv.TLSConfig)) }()
 
 	log.Info().

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
+	"sync"
 
 	"github.com/opxhq/opx/xdg"
 )
@@ -57,4 +59,30 @@ func tokenMatches(header string, token []byte) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(got), token) == 1
+}
+
+// tokenKeeper puts the token file back when it is gone (a cleaner, a user
+// who removed the data dir's files): without it no client could talk to
+// this daemon, nor stop it. A file that is there is left as it is.
+type tokenKeeper struct {
+	path  string
+	token []byte
+	mu    sync.Mutex
+	log   func(msg string)
+}
+
+func (k *tokenKeeper) check() {
+	if _, err := os.Lstat(k.path); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, err := os.Lstat(k.path); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err := xdg.WriteFileAtomic(k.path, k.token, 0o600); err != nil {
+		k.log("the token file is gone and could not be written again: " + err.Error())
+		return
+	}
+	k.log("the token file was gone; written again")
 }
