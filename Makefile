@@ -80,17 +80,17 @@ bench: build
 soak:
 	$(GO) test -tags soak -run='^TestSoak$$' -count=1 -v -timeout=30m .
 
-## demo: build, start a daemon on the fake backend, read through it, stop it
+## demo: build, start a daemon on the fake backend in a temporary HOME, read
+## through it, stop it, and remove the temporary HOME
 demo: build
-	@set -e; dir=$$(mktemp -d); \
-	export OPX_SOCKET_PATH="$$dir/opx.sock" OP_AUTHD_BACKEND=fake; \
+	@set -e; dir=$$(mktemp -d); trap 'bin/opx stop >/dev/null 2>&1 || true; rm -rf "$$dir"' EXIT; \
+	export HOME="$$dir" XDG_DATA_HOME="$$dir/data" XDG_CONFIG_HOME="$$dir/config" XDG_RUNTIME_DIR="$$dir/run" OP_AUTHD_BACKEND=fake; \
 	echo '$$ opx read op://Private/db/password vault://secret/app#key'; \
 	bin/opx read op://Private/db/password 'vault://secret/app#key'; \
 	echo "\$$ opx run --env DB_PASS=op://Private/db/password -- sh -c 'echo \"DB_PASS=\$$DB_PASS\"'"; \
 	bin/opx run --env DB_PASS=op://Private/db/password -- sh -c 'echo "DB_PASS=$$DB_PASS"'; \
 	echo '$$ opx status'; bin/opx status; \
-	pid=$$(bin/opx status --json | sed -n 's/^  "pid": \([0-9]*\),/\1/p'); \
-	kill $$pid; rmdir "$$dir" 2>/dev/null || true
+	echo '$$ opx stop'; bin/opx stop
 
 ## install: opx and the opx-authd link into BINDIR
 install: build

@@ -419,6 +419,8 @@ func withHint(e *Error, p xdg.Paths) *Error {
 	switch e.Code {
 	case api.CodeSessionLocked:
 		e.Hint = "run: opx unlock"
+	case api.CodeForbidden:
+		e.Hint = "the policy refused it; to see what was refused and allow it: opx audit -i"
 	case api.CodeUnauthorized:
 		if strings.Contains(e.Message, "bearer token") {
 			e.Hint = "the token in " + p.TokenFile + " is not the running daemon's; restart the daemon"

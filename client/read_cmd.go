@@ -174,6 +174,8 @@ func hintFor(errs map[string]*api.Error) string {
 			return signInHint
 		case api.CodeBackendTimeout:
 			return "the backend is slow or hanging; try again, or raise the daemon's --backend-timeout"
+		case api.CodeForbidden:
+			return "the policy refused it; to see what was refused and allow it: opx audit -i"
 		}
 	}
 	return ""

@@ -49,8 +49,8 @@ func formatStatus(st *api.Status) string {
 	fmt.Fprintf(&b, "  backend   %s\n", st.Backend)
 	fmt.Fprintf(&b, "  socket    %s\n", st.SocketPath)
 	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
-	fmt.Fprintf(&b, "  reads     %d hits, %d misses (%d joined a read in flight), %d backend calls, %d in flight\n",
-		st.Hits, st.Misses, st.Coalesced, st.BackendCalls, st.InFlight)
+	fmt.Fprintf(&b, "  reads     %s, %s (%d joined a read in flight), %s, %d in flight\n",
+		count(st.Hits, "hit", "hits"), count(st.Misses, "miss", "misses"), st.Coalesced, count(st.BackendCalls, "backend call", "backend calls"), st.InFlight)
 	s := st.Session
 	switch {
 	case s.State == api.StateLocked:
@@ -69,7 +69,7 @@ func formatStatus(st *api.Status) string {
 		if p.DefaultDeny {
 			deny = "deny"
 		}
-		fmt.Fprintf(&b, "  policy    %s: %d rules, default %s (sha256 %.12s)\n", Printable(p.Path), p.Rules, deny, p.Hash)
+		fmt.Fprintf(&b, "  policy    %s: %s, default %s (sha256 %.12s)\n", Printable(p.Path), count(p.Rules, "rule", "rules"), deny, p.Hash)
 		if p.Reason != "" {
 			fmt.Fprintf(&b, "            the file's new content is not in force: %s\n", Printable(p.Reason))
 		}
@@ -87,4 +87,12 @@ func formatStatus(st *api.Status) string {
 	}
 	fmt.Fprintf(&b, "  config    %s\n", Printable(st.Paths.Config))
 	return b.String()
+}
+
+// count is "1 hit" or "2 hits".
+func count[N int | int64 | uint64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

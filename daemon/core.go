@@ -182,7 +182,7 @@ func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.
 }
 
 // errLocked is the answer to every read while the session is locked.
-var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked; run: opx unlock")
+var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked")
 
 // resolve reads refs (unique, each valid) for account. It answers hits from
 // the cache, joins fetches already in flight, and hands the remaining misses
