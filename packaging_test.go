@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -49,8 +50,12 @@ func TestServiceUnitAndPlist(t *testing.T) {
 	e := newEnv(t)
 	envFile := filepath.Join(e.root, "opx.env")
 	os.WriteFile(envFile, []byte("OP_AUTHD_BACKEND=multi\n"), 0o600)
+	opDir := filepath.Join(e.root, "op-here")
+	os.Mkdir(opDir, 0o700)
+	e.vars["OPX_OP_PATH"] = filepath.Join(opDir, "op")
 	unit := e.mustOpx("service", "install", "--print", "--env-file", envFile, "--", "--ttl=60s")
-	for _, want := range []string{"ExecStart=" + opxBin + " daemon --ttl=60s", "Restart=on-failure", "EnvironmentFile=" + envFile, "WantedBy=default.target"} {
+	for _, want := range []string{"ExecStart=" + opxBin + " daemon --ttl=60s", "Restart=on-failure", "EnvironmentFile=" + envFile, "WantedBy=default.target",
+		"EnvironmentFile=-" + filepath.Join(e.config, "opx.env"), "Environment=PATH=" + opDir + ":/usr/local/bin:/usr/bin:/bin"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q:\n%s", want, unit)
 		}
@@ -73,7 +78,7 @@ func TestServiceUnitAndPlist(t *testing.T) {
 			}
 		}
 	}
-	plist := client.LaunchdPlist("/opt/homebrew/bin/opx", "/Users/me/opx env", "/Users/me/log", []string{"--backend=multi"})
+	plist := client.LaunchdPlist("/opt/homebrew/bin/opx", client.ServiceSettings{Path: "/opt/homebrew/bin:/usr/bin", DefaultEnvFile: "/Users/me/.config/op-authd/opx.env", EnvFile: "/Users/me/opx env"}, "/Users/me/log", []string{"--backend=multi"})
 	d := xml.NewDecoder(strings.NewReader(plist))
 	for {
 		if _, err := d.Token(); err != nil {
@@ -83,9 +88,32 @@ func TestServiceUnitAndPlist(t *testing.T) {
 			break
 		}
 	}
-	for _, want := range []string{"<string>dev.opx.authd</string>", "<string>/opt/homebrew/bin/opx</string>", "<string>daemon</string>", "<string>--backend=multi</string>", "<key>KeepAlive</key>", "/Users/me/opx env"} {
+	for _, want := range []string{"<string>dev.opx.authd</string>", "<string>/opt/homebrew/bin/opx</string>", "<string>daemon</string>", "<string>--backend=multi</string>", "<key>KeepAlive</key>", "/Users/me/opx env",
+		"<key>PATH</key><string>/opt/homebrew/bin:/usr/bin</string>", "/Users/me/.config/op-authd/opx.env"} {
 		if !strings.Contains(plist, want) {
 			t.Errorf("plist lacks %q", want)
 		}
+	}
+}
+
+// An install that cannot enable the service (here: no systemd user
+// session, or no systemctl) leaves no unit behind, and says why.
+func TestFailedServiceInstallLeavesNothing(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("systemd units are Linux's")
+	}
+	e := newEnv(t)
+	unit := filepath.Join(e.vars["XDG_CONFIG_HOME"], "systemd", "user", "opx.service")
+	e.vars["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + filepath.Join(e.root, "no-bus")
+	e.vars["XDG_RUNTIME_DIR"] = filepath.Join(e.root, "r")
+	r := e.opx("service", "install")
+	if r.code == 0 {
+		t.Skipf("this machine has a systemd user session: the install succeeded (%s)", r.stdout)
+	}
+	if _, err := os.Stat(unit); err == nil {
+		t.Errorf("a failed install left %s behind", unit)
+	}
+	if !strings.Contains(r.stderr, "opx: hint:") {
+		t.Errorf("no hint on why: %q", r.stderr)
 	}
 }

@@ -2,11 +2,14 @@ package client
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,14 +52,31 @@ func servicePaths() (file string, err error) {
 	return filepath.Join(cfg, "systemd", "user", systemdUnitName), nil
 }
 
+// ServiceSettings is what a generated unit or plist carries besides the
+// daemon's flags.
+type ServiceSettings struct {
+	// Path is the daemon's PATH: a service manager starts it with a bare
+	// one, where op installed by Homebrew or in ~/bin is not found.
+	Path string
+	// DefaultEnvFile is config dir/opx.env, read when it exists (as the
+	// packaged unit does); EnvFile is --env-file's, which must exist.
+	DefaultEnvFile, EnvFile string
+}
+
 // SystemdUnit is the user unit that runs exe as the daemon.
-func SystemdUnit(exe, envFile string, args []string) string {
+func SystemdUnit(exe string, set ServiceSettings, args []string) string {
 	var b strings.Builder
 	b.WriteString("[Unit]\nDescription=opx secrets broker daemon\nDocumentation=https://github.com/opxhq/opx\n\n[Service]\nType=simple\n")
 	fmt.Fprintf(&b, "ExecStart=%s\n", systemdQuote(append([]string{exe, "daemon"}, args...)))
 	b.WriteString("Restart=on-failure\nRestartSec=2\n")
-	if envFile != "" {
-		fmt.Fprintf(&b, "EnvironmentFile=%s\n", envFile)
+	if set.Path != "" {
+		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote([]string{"PATH=" + set.Path}))
+	}
+	if set.DefaultEnvFile != "" {
+		fmt.Fprintf(&b, "EnvironmentFile=-%s\n", set.DefaultEnvFile)
+	}
+	if set.EnvFile != "" {
+		fmt.Fprintf(&b, "EnvironmentFile=%s\n", set.EnvFile)
 	}
 	b.WriteString("NoNewPrivileges=yes\nLimitCORE=0\nUMask=0077\n\n[Install]\nWantedBy=default.target\n")
 	return b.String()
@@ -75,7 +95,7 @@ func systemdQuote(argv []string) string {
 
 // LaunchdPlist is the agent that runs exe as the daemon, its output in the
 // data dir's log.
-func LaunchdPlist(exe, envFile, logFile string, args []string) string {
+func LaunchdPlist(exe string, set ServiceSettings, logFile string, args []string) string {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
@@ -86,16 +106,21 @@ func LaunchdPlist(exe, envFile, logFile string, args []string) string {
   <array>
 `)
 	argv := append([]string{exe, "daemon"}, args...)
-	if envFile != "" {
-		// launchd has no environment files: a shell reads it first.
-		argv = []string{"/bin/sh", "-c", `set -a; . "$0"; set +a; exec "$@"`, envFile, exe, "daemon"}
+	if set.EnvFile != "" || set.DefaultEnvFile != "" {
+		// launchd has no environment files: a shell reads them first,
+		// the default one only when it exists.
+		argv = []string{"/bin/sh", "-c", `if [ -f "$0" ]; then set -a; . "$0"; set +a; fi; if [ -n "$1" ]; then set -a; . "$1"; set +a; fi; shift; exec "$@"`,
+			set.DefaultEnvFile, set.EnvFile, exe, "daemon"}
 		argv = append(argv, args...)
 	}
 	for _, a := range argv {
 		fmt.Fprintf(&b, "    <string>%s</string>\n", xmlEscape(a))
 	}
-	b.WriteString(`  </array>
-  <key>RunAtLoad</key><true/>
+	b.WriteString("  </array>\n")
+	if set.Path != "" {
+		fmt.Fprintf(&b, "  <key>EnvironmentVariables</key>\n  <dict><key>PATH</key><string>%s</string></dict>\n", xmlEscape(set.Path))
+	}
+	b.WriteString(`  <key>RunAtLoad</key><true/>
   <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
   <key>StandardErrorPath</key><string>` + xmlEscape(logFile) + `</string>
   <key>StandardOutPath</key><string>` + xmlEscape(logFile) + `</string>
@@ -150,11 +175,16 @@ func (c *ServiceInstallCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	set := ServiceSettings{
+		Path:           servicePATH(args),
+		DefaultEnvFile: filepath.Join(filepath.Dir(env.Paths.ConfigFile), "opx.env"),
+		EnvFile:        envFile,
+	}
 	var text string
 	if runtime.GOOS == "darwin" {
-		text = LaunchdPlist(exe, envFile, env.Paths.LogFile, args)
+		text = LaunchdPlist(exe, set, env.Paths.LogFile, args)
 	} else {
-		text = SystemdUnit(exe, envFile, args)
+		text = SystemdUnit(exe, set, args)
 	}
 	if c.Print {
 		_, err := fmt.Fprint(env.Stdout, text)
@@ -166,16 +196,60 @@ func (c *ServiceInstallCmd) Run(env *Env) error {
 	if err := xdg.WriteFileAtomic(file, []byte(text), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s\n", file)
+	// A service that cannot be enabled leaves nothing behind.
+	undo := func(err error) error {
+		os.Remove(file)
+		if runtime.GOOS != "darwin" {
+			_ = exec.Command("systemctl", "--user", "daemon-reload").Run()
+		}
+		fmt.Fprintf(env.Stderr, "opx: removed %s again\n", file)
+		return err
+	}
 	if runtime.GOOS == "darwin" {
 		uid := strconv.Itoa(os.Getuid())
 		_ = exec.Command("launchctl", "bootout", "gui/"+uid+"/"+launchdLabel).Run()
-		return runShown(env, "launchctl", "bootstrap", "gui/"+uid, file)
+		if err := runShown(env, "launchctl", "bootstrap", "gui/"+uid, file); err != nil {
+			return undo(err)
+		}
+	} else {
+		if err := runShown(env, "systemctl", "--user", "daemon-reload"); err != nil {
+			return undo(err)
+		}
+		if err := runShown(env, "systemctl", "--user", "enable", "--now", systemdUnitName); err != nil {
+			return undo(err)
+		}
 	}
-	if err := runShown(env, "systemctl", "--user", "daemon-reload"); err != nil {
-		return err
+	fmt.Fprintf(env.Stdout, "wrote and enabled %s\n", file)
+	return nil
+}
+
+// servicePATH is the PATH a service gets: the directory of the op this
+// install finds (--op-path among the daemon flags, OPX_OP_PATH, or op on
+// PATH), then the usual places of programs.
+func servicePATH(args []string) string {
+	op := os.Getenv("OPX_OP_PATH")
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--op-path="); ok {
+			op = v
+		} else if a == "--op-path" && i+1 < len(args) {
+			op = args[i+1]
+		}
 	}
-	return runShown(env, "systemctl", "--user", "enable", "--now", systemdUnitName)
+	if op == "" || !strings.ContainsRune(op, '/') {
+		if p, err := exec.LookPath(orDefault(op, "op")); err == nil {
+			op = p
+		}
+	}
+	dirs := []string{"/usr/local/bin", "/usr/bin", "/bin"}
+	if runtime.GOOS == "darwin" {
+		dirs = append([]string{"/opt/homebrew/bin"}, dirs...)
+	}
+	if strings.ContainsRune(op, '/') {
+		if abs, err := filepath.Abs(filepath.Dir(op)); err == nil && !slices.Contains(dirs, abs) {
+			dirs = append([]string{abs}, dirs...)
+		}
+	}
+	return strings.Join(dirs, ":")
 }
 
 // ServiceUninstallCmd is `opx service uninstall`.
@@ -214,12 +288,22 @@ func (ServiceStatusCmd) Run(env *Env) error {
 }
 
 // runShown runs a service-manager command with its output on the user's
-// streams, naming it when it fails.
+// streams, naming it when it fails, and saying so in one sentence when
+// there is no systemd user session to talk to.
 func runShown(env *Env, name string, args ...string) error {
 	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
+	var errb bytes.Buffer
+	cmd.Stdout = env.Stdout
+	cmd.Stderr = io.MultiWriter(env.Stderr, &errb)
 	if err := cmd.Run(); err != nil {
-		return &Error{Message: fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err), Err: err}
+		e := &Error{Message: fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err), Err: err}
+		if strings.Contains(errb.String(), "Failed to connect to bus") || strings.Contains(errb.String(), "No medium found") {
+			e.Hint = "there is no systemd user session here (no user bus, as in a container or an ssh session without one): run the daemon yourself (opx daemon, or let any opx command start it), or enable one with: loginctl enable-linger $USER"
+		}
+		if errors.Is(err, exec.ErrNotFound) {
+			e.Hint = name + " is not installed: run the daemon yourself (opx daemon, or let any opx command start it)"
+		}
+		return e
 	}
 	return nil
 }
