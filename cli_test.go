@@ -210,7 +210,7 @@ func TestStatusHumanJSONAndNotRunning(t *testing.T) {
 	e.startDaemon("", "--backend=fake", "--session-timeout=90s")
 	e.mustOpx("read", "op://a/b/c")
 	out := e.mustOpx("status")
-	for _, want := range []string{"running", "backend   fake", "1 miss (0 joined", "1 backend call,", "locks after 1m30s"} {
+	for _, want := range []string{"running", "backend   fake;", "1 miss (0 joined", "1 backend call,", "locks after 1m30s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}

@@ -150,3 +150,22 @@ func TestRemovedTokenFileComesBack(t *testing.T) {
 		t.Errorf("the token file: %v, %v", fi, err)
 	}
 }
+
+// opx status shows the settings in force: backend limits, where op is
+// found, the Vault address config.json holds.
+func TestStatusShowsSettings(t *testing.T) {
+	e := newOPEnv(t)
+	os.MkdirAll(e.config, 0o700)
+	os.WriteFile(filepath.Join(e.config, "config.json"), []byte(`{"vault": {"address": "http://127.0.0.1:8299"}}`), 0o600)
+	e.startDaemon("", "--max-concurrent=3", "--backend-timeout=45s")
+	st := e.status()
+	if st.Settings.MaxConcurrent != 3 || st.Settings.BackendTimeoutSeconds != 45 || st.Settings.OPFound != fakeOpBin || st.Settings.VaultAddress != "http://127.0.0.1:8299" {
+		t.Errorf("status settings: %+v", st.Settings)
+	}
+	out := e.mustOpx("status")
+	for _, want := range []string{"at most 45s, 3 at once", "op        " + fakeOpBin, "vault     http://127.0.0.1:8299"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -206,6 +206,21 @@ type Status struct {
 	Policy        PolicyStatus  `json:"policy"`
 	Audit         AuditStatus   `json:"audit"`
 	Paths         Paths         `json:"paths"`
+	Settings      Settings      `json:"settings"`
+}
+
+// Settings are the daemon's effective settings besides those above.
+type Settings struct {
+	BackendTimeoutSeconds float64 `json:"backend_timeout_seconds"`
+	MaxConcurrent         int     `json:"max_concurrent"`
+	LockOnAuthFailure     bool    `json:"lock_on_auth_failure"`
+	// OPPath is the op program as configured ("" for op from PATH);
+	// OPFound is where it is found now ("" when it is not).
+	OPPath  string `json:"op_path"`
+	OPFound string `json:"op_found"`
+	// VaultAddress and BaoAddress are config.json's, when set.
+	VaultAddress string `json:"vault_address,omitempty"`
+	BaoAddress   string `json:"bao_address,omitempty"`
 }
 
 // Paths are the files and directories the daemon uses.

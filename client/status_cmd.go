@@ -46,7 +46,26 @@ func formatStatus(st *api.Status) string {
 	var b strings.Builder
 	sec := func(n int64) time.Duration { return time.Duration(n) * time.Second }
 	fmt.Fprintf(&b, "opx daemon %s: running, pid %d, up %s\n", st.Version, st.PID, sec(st.UptimeSeconds))
-	fmt.Fprintf(&b, "  backend   %s\n", st.Backend)
+	fmt.Fprintf(&b, "  backend   %s; calls take at most %s, %d at once", st.Backend,
+		time.Duration(st.Settings.BackendTimeoutSeconds*float64(time.Second)), st.Settings.MaxConcurrent)
+	if st.Settings.LockOnAuthFailure {
+		b.WriteString("; an auth failure locks")
+	}
+	b.WriteString("\n")
+	if st.Backend == "opcli" || st.Backend == "multi" {
+		switch op := st.Settings.OPFound; {
+		case op != "":
+			fmt.Fprintf(&b, "  op        %s\n", Printable(op))
+		default:
+			fmt.Fprintf(&b, "  op        not found (%s)\n", Printable(orDefault(st.Settings.OPPath, "op on PATH")))
+		}
+	}
+	if a := st.Settings.VaultAddress; a != "" {
+		fmt.Fprintf(&b, "  vault     %s\n", Printable(a))
+	}
+	if a := st.Settings.BaoAddress; a != "" {
+		fmt.Fprintf(&b, "  bao       %s\n", Printable(a))
+	}
 	fmt.Fprintf(&b, "  socket    %s\n", st.SocketPath)
 	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
 	fmt.Fprintf(&b, "  reads     %s, %s (%d joined a read in flight), %s, %d in flight\n",

@@ -10,6 +10,7 @@ import (
 	stdlog "log"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strconv"
@@ -316,8 +317,38 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 			Data:   s.paths.DataDir,
 			Log:    s.paths.LogFile,
 		},
+		Settings: s.settings(),
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// settings are the daemon's effective settings for status: where op is
+// found now (it is looked up at every call), and the Vault and OpenBao
+// addresses config.json holds now.
+func (s *server) settings() api.Settings {
+	set := api.Settings{
+		BackendTimeoutSeconds: s.cfg.BackendTimeout.Seconds(),
+		MaxConcurrent:         s.cfg.MaxConcurrent,
+		LockOnAuthFailure:     s.cfg.LockOnAuthFailure,
+		OPPath:                s.cfg.OPPath,
+	}
+	if found, err := exec.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
+		set.OPFound = found
+	}
+	if c, err := api.LoadVaultConfig(api.SchemeVault, s.paths.ConfigFile); err == nil {
+		set.VaultAddress = c.Address
+	}
+	if c, err := api.LoadVaultConfig(api.SchemeBao, s.paths.ConfigFile); err == nil {
+		set.BaoAddress = c.Address
+	}
+	return set
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
