@@ -55,7 +55,8 @@ func TestServiceUnitAndPlist(t *testing.T) {
 	e.vars["OPX_OP_PATH"] = filepath.Join(opDir, "op")
 	unit := e.mustOpx("service", "install", "--print", "--env-file", envFile, "--", "--ttl=60s")
 	for _, want := range []string{"ExecStart=" + opxBin + " daemon --ttl=60s", "Restart=on-failure", "EnvironmentFile=" + envFile, "WantedBy=default.target",
-		"EnvironmentFile=-" + filepath.Join(e.config, "opx.env"), "Environment=PATH=" + opDir + ":/usr/local/bin:/usr/bin:/bin"} {
+		"EnvironmentFile=-" + filepath.Join(e.config, "opx.env"), "Environment=PATH=" + opDir + ":/usr/local/bin:/usr/bin:/bin",
+		"RestartPreventExitStatus=75", "Environment=OPX_SERVICE=systemd"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q:\n%s", want, unit)
 		}
@@ -112,6 +113,15 @@ func TestFailedServiceInstallLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(unit); err == nil {
 		t.Errorf("a failed install left %s behind", unit)
+	}
+	// A unit that was there before is put back as it was.
+	os.MkdirAll(filepath.Dir(unit), 0o700)
+	os.WriteFile(unit, []byte("# the user's working unit\n"), 0o644)
+	if r := e.opx("service", "install", "--", "--ttl=5m"); r.code == 0 {
+		t.Fatalf("the second install succeeded: %+v", r)
+	}
+	if got, _ := os.ReadFile(unit); string(got) != "# the user's working unit\n" {
+		t.Errorf("a failed install replaced the unit that was there: %q", got)
 	}
 	if !strings.Contains(r.stderr, "opx: hint:") {
 		t.Errorf("no hint on why: %q", r.stderr)

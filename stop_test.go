@@ -134,20 +134,27 @@ func TestClientWarnsWhenTheDaemonIsNotItsOwn(t *testing.T) {
 	}
 }
 
-// A token file removed under a running daemon comes back: the next command
-// works, and opx restart too.
+// The token and certificate files removed under a running daemon come
+// back: the next command works.
 func TestRemovedTokenFileComesBack(t *testing.T) {
 	e := newEnv(t)
 	e.startDaemon("", "--backend=fake")
 	e.mustOpx("read", "op://v/i/a")
-	if err := os.Remove(filepath.Join(e.data, "token")); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"token", "tls.crt"} {
+		if err := os.Remove(filepath.Join(e.data, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if r := e.opx("read", "op://v/i/a"); r.code != 0 {
 		t.Fatalf("read after the token file was removed: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if fi, err := os.Stat(filepath.Join(e.data, "token")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("the token file: %v, %v", fi, err)
+	for _, f := range []string{"token", "tls.crt"} {
+		if fi, err := os.Stat(filepath.Join(e.data, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v", f, fi, err)
+		}
+	}
+	if r := e.opx("stop"); r.code != 0 {
+		t.Errorf("opx stop after the files came back: %+v", r)
 	}
 }
 
@@ -167,5 +174,25 @@ func TestStatusShowsSettings(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A daemon that a service manager runs (OPX_SERVICE) takes its settings
+// from the service's environment file, which a client does not read: no
+// warning about them. opx restart goes through the service manager.
+func TestServiceManagedDaemonIsNotCompared(t *testing.T) {
+	e := newEnv(t)
+	e.vars["OPX_SERVICE"] = "systemd"
+	e.startDaemon("", "--backend=fake")
+	delete(e.vars, "OPX_SERVICE")
+	r := e.opxEnv([]string{"OP_AUTHD_BACKEND=opcli"}, "read", "op://v/i/a")
+	if r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Errorf("read from a service's daemon: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if st := e.status(); st.Settings.Service != "systemd" {
+		t.Errorf("status settings.service = %q", st.Settings.Service)
+	}
+	if r := e.opx("restart", "--", "--ttl=5m"); r.code == 0 || !strings.Contains(r.stderr, "service") {
+		t.Errorf("restart with flags of a service's daemon: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

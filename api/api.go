@@ -47,7 +47,8 @@ const PathsHeader = "Opx-Paths"
 
 // SettingsHeader is the response header in which the daemon states the
 // settings a client compares with its own environment's (URL-encoded):
-// backend, ttl (a Go duration), op_path ("" for op from PATH) and version.
+// backend, ttl (a Go duration), op_path ("" for op from PATH), version, and
+// service ("systemd", "launchd" or "") when a service manager runs it.
 const SettingsHeader = "Opx-Settings"
 
 // HTTPStatus returns the HTTP status the daemon sends with code.
@@ -218,6 +219,9 @@ type Settings struct {
 	// OPFound is where it is found now ("" when it is not).
 	OPPath  string `json:"op_path"`
 	OPFound string `json:"op_found"`
+	// Service is "systemd" or "launchd" when a service manager runs the
+	// daemon (opx service install), else "".
+	Service string `json:"service,omitempty"`
 	// VaultAddress and BaoAddress are config.json's, when set.
 	VaultAddress string `json:"vault_address,omitempty"`
 	BaoAddress   string `json:"bao_address,omitempty"`

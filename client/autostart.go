@@ -82,6 +82,7 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	}()
 
 	deadline := time.Now().Add(c.opts.StartTimeout)
+	var retry time.Time // when to start a daemon again after a 75
 	wait := 2 * time.Millisecond
 	var d net.Dialer
 	for {
@@ -106,11 +107,26 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 					Hint:    "see " + p.LogFile + "; fix the problem, or start the daemon yourself with: opx daemon",
 				}
 			}
-			// Another client's daemon won the race for the socket: wait for it.
+			// Another daemon holds the lock: one that another client
+			// started (it will listen soon), or one that is stopping (it
+			// will let go). Try again shortly.
 			exited = nil
+			retry = time.Now().Add(100 * time.Millisecond)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(wait):
+		}
+		if !retry.IsZero() && time.Now().After(retry) {
+			retry = time.Time{}
+			again := exec.Command(prog, args...)
+			again.Env = cmd.Env
+			again.Stdout, again.Stderr = logf, logf
+			again.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			if err := again.Start(); err == nil {
+				ch := make(chan int, 1)
+				go func() { _ = again.Wait(); ch <- again.ProcessState.ExitCode() }()
+				exited = ch
+			}
 		}
 		if time.Now().After(deadline) {
 			return nil, &Error{Message: fmt.Sprintf("the daemon did not start listening on %s within %s", p.SocketPath, c.opts.StartTimeout),

@@ -108,6 +108,7 @@ func (c *Client) Starting(args []string) *Client {
 	opts := c.opts
 	opts.Autostart = true
 	opts.DaemonArgs = args
+	opts.Expect = nil // the flags given are the point: no warning about them
 	return New(opts)
 }
 
@@ -159,6 +160,10 @@ func (c *Client) loadCredentials() error {
 	}
 	c.token = strings.TrimSpace(string(tok))
 	certPEM, err := os.ReadFile(p.CertFile)
+	for wait := 5 * time.Millisecond; errors.Is(err, fs.ErrNotExist) && wait < 500*time.Millisecond; wait *= 2 {
+		time.Sleep(wait) // put back as the token is
+		certPEM, err = os.ReadFile(p.CertFile)
+	}
 	if err != nil {
 		return &Error{Message: fmt.Sprintf("read the daemon's certificate: %v", err), Err: err}
 	}
@@ -326,6 +331,11 @@ func (c *Client) settingDiffs(header string) []string {
 	}
 	theirs, err := url.ParseQuery(header)
 	if err != nil {
+		return nil
+	}
+	if theirs.Get("service") != "" {
+		// A service manager runs it with the service's environment file,
+		// which is not this command's to compare.
 		return nil
 	}
 	want := c.opts.Expect

@@ -2,8 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
+	"syscall"
 	"time"
 )
 
@@ -42,6 +43,31 @@ func (c *RestartCmd) Run(env *Env) error {
 	if len(flags) > 0 && flags[0] == "--" {
 		flags = flags[1:]
 	}
+	if st, err := env.NoStart.Status(context.Background()); err == nil && st.Settings.Service != "" {
+		// A service manager runs it: it restarts it, with the service's
+		// settings, and keeps managing it.
+		if len(flags) > 0 {
+			return &Error{Message: "the daemon runs as a " + st.Settings.Service + " service: its flags are the service's",
+				Hint: "change them with: opx service install -- FLAGS"}
+		}
+		if err := restartService(env, st.Settings.Service); err != nil {
+			return err
+		}
+		env.NoStart.Close()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			fresh := env.Client.Starting(nil)
+			fresh.opts.Autostart = false
+			now, err := fresh.Status(context.Background())
+			fresh.Close()
+			if err == nil && now.PID != st.PID {
+				fmt.Fprintf(env.Stdout, "restarted the opx daemon through %s (pid %d, was %d)\n", st.Settings.Service, now.PID, st.PID)
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return &Error{Message: "the service did not come back within 20 s", Hint: "see: opx service status"}
+			}
+		}
+	}
 	old, err := stopDaemon(env)
 	if err != nil {
 		return err
@@ -63,7 +89,9 @@ func (c *RestartCmd) Run(env *Env) error {
 // stopDaemon stops the running daemon and waits until its socket is gone;
 // it returns the daemon's pid, or 0 when none was running.
 func stopDaemon(env *Env) (int, error) {
-	res, err := env.NoStart.Stop(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := env.NoStart.Stop(ctx)
 	if isNotRunning(err) {
 		return 0, nil
 	}
@@ -71,15 +99,13 @@ func stopDaemon(env *Env) (int, error) {
 		return 0, err
 	}
 	env.NoStart.Close()
-	sock := env.Paths.SocketPath
+	// The socket refuses connections as soon as the daemon stops taking
+	// them, while it still answers the requests in flight and holds its
+	// lock: wait for the process itself to end.
 	deadline := time.Now().Add(stopWait)
 	for {
-		c, err := net.Dial("unix", sock)
-		if err != nil && daemonAbsent(err) {
+		if err := syscall.Kill(res.PID, 0); errors.Is(err, syscall.ESRCH) {
 			return res.PID, nil
-		}
-		if c != nil {
-			c.Close()
 		}
 		if time.Now().After(deadline) {
 			return 0, &Error{Message: fmt.Sprintf("the daemon (pid %d) has not stopped within %s", res.PID, stopWait),

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,8 @@ func SystemdUnit(exe string, set ServiceSettings, args []string) string {
 	b.WriteString("[Unit]\nDescription=opx secrets broker daemon\nDocumentation=https://github.com/opxhq/opx\n\n[Service]\nType=simple\n")
 	fmt.Fprintf(&b, "ExecStart=%s\n", systemdQuote(append([]string{exe, "daemon"}, args...)))
 	b.WriteString("Restart=on-failure\nRestartSec=2\n")
+	// 75: another daemon serves the socket; restarting would not help.
+	b.WriteString("RestartPreventExitStatus=75\nEnvironment=OPX_SERVICE=systemd\n")
 	if set.Path != "" {
 		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote([]string{"PATH=" + set.Path}))
 	}
@@ -117,9 +120,11 @@ func LaunchdPlist(exe string, set ServiceSettings, logFile string, args []string
 		fmt.Fprintf(&b, "    <string>%s</string>\n", xmlEscape(a))
 	}
 	b.WriteString("  </array>\n")
+	b.WriteString("  <key>EnvironmentVariables</key>\n  <dict>\n    <key>OPX_SERVICE</key><string>launchd</string>\n")
 	if set.Path != "" {
-		fmt.Fprintf(&b, "  <key>EnvironmentVariables</key>\n  <dict><key>PATH</key><string>%s</string></dict>\n", xmlEscape(set.Path))
+		fmt.Fprintf(&b, "    <key>PATH</key><string>%s</string>\n", xmlEscape(set.Path))
 	}
+	b.WriteString("  </dict>\n")
 	b.WriteString(`  <key>RunAtLoad</key><true/>
   <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
   <key>StandardErrorPath</key><string>` + xmlEscape(logFile) + `</string>
@@ -193,17 +198,31 @@ func (c *ServiceInstallCmd) Run(env *Env) error {
 	if err := xdg.EnsureDir(filepath.Dir(file)); err != nil {
 		return err
 	}
+	previous, prevErr := os.ReadFile(file)
 	if err := xdg.WriteFileAtomic(file, []byte(text), 0o644); err != nil {
 		return err
 	}
-	// A service that cannot be enabled leaves nothing behind.
+	// A service that cannot be enabled leaves things as they were: no
+	// file, or the one that was there.
 	undo := func(err error) error {
-		os.Remove(file)
+		if prevErr == nil {
+			_ = xdg.WriteFileAtomic(file, previous, 0o644)
+			fmt.Fprintf(env.Stderr, "opx: put the previous %s back\n", file)
+		} else {
+			os.Remove(file)
+			fmt.Fprintf(env.Stderr, "opx: removed %s again\n", file)
+		}
 		if runtime.GOOS != "darwin" {
 			_ = exec.Command("systemctl", "--user", "daemon-reload").Run()
 		}
-		fmt.Fprintf(env.Stderr, "opx: removed %s again\n", file)
 		return err
+	}
+	// A daemon that opx started itself holds the socket: stop it, so that
+	// the service's daemon can take it.
+	if st, err := env.NoStart.Status(context.Background()); err == nil && st.Settings.Service == "" {
+		if _, err := stopDaemon(env); err != nil {
+			return undo(err)
+		}
 	}
 	if runtime.GOOS == "darwin" {
 		uid := strconv.Itoa(os.Getuid())
@@ -274,6 +293,16 @@ func (ServiceUninstallCmd) Run(env *Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "removed %s\n", file)
 	return nil
+}
+
+// restartService has the service manager restart the daemon; service is
+// the daemon's OPX_SERVICE ("systemd", "launchd", or with ":NAME").
+func restartService(env *Env, service string) error {
+	manager, name, _ := strings.Cut(service, ":")
+	if manager == "launchd" {
+		return runShown(env, "launchctl", "kickstart", "-k", "gui/"+strconv.Itoa(os.Getuid())+"/"+orDefault(name, launchdLabel))
+	}
+	return runShown(env, "systemctl", "--user", "restart", orDefault(name, systemdUnitName))
 }
 
 // ServiceStatusCmd is `opx service status`.

@@ -331,6 +331,7 @@ func (s *server) settings() api.Settings {
 		MaxConcurrent:         s.cfg.MaxConcurrent,
 		LockOnAuthFailure:     s.cfg.LockOnAuthFailure,
 		OPPath:                s.cfg.OPPath,
+		Service:               serviceManager(),
 	}
 	if found, err := exec.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
@@ -563,7 +564,11 @@ func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
 		return nil
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("action", action).Msg("session change denied by policy")
-	return api.Errorf(api.CodeForbidden, "%s may not %s the session: %s", displayPath(req.Path), action, reason)
+	what := "the session"
+	if action == audit.ActionStop {
+		what = "the daemon"
+	}
+	return api.Errorf(api.CodeForbidden, "%s may not %s %s: %s", displayPath(req.Path), action, what, reason)
 }
 
 // auditPeer is p as the audit log records it.

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,6 +56,18 @@ type server struct {
 
 	stopping chan struct{} // closed by POST /v1/daemon/stop
 	stopOnce sync.Once
+}
+
+// serviceManager is the service manager that runs this daemon, as the unit
+// or agent says (OPX_SERVICE: "systemd" or "launchd", optionally with
+// ":UNIT" or ":LABEL" when it is not opx's own name), or "".
+func serviceManager() string {
+	v := os.Getenv("OPX_SERVICE")
+	manager, name, _ := strings.Cut(v, ":")
+	if (manager != "systemd" && manager != "launchd") || strings.ContainsAny(name, " /\n") {
+		return ""
+	}
+	return v
 }
 
 // requestStop makes serve shut down as it does on SIGTERM.
@@ -189,7 +202,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
 		settingsHeader: url.Values{"backend": {cfg.Backend}, "ttl": {cfg.TTL.String()},
-			"op_path": {cfg.OPPath}, "version": {info.Version}}.Encode(),
+			"op_path": {cfg.OPPath}, "version": {info.Version}, "service": {serviceManager()}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	defer s.session.Close()
@@ -229,7 +242,10 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}
 	errc := make(chan error, 1)
 	// Peer credentials are read from the raw Unix connection, before TLS.
-	keeper := &tokenKeeper{path: paths.TokenFile, token: token, log: func(msg string) { log.Warn().Str("file", paths.TokenFile).Msg(msg) }}
+	keeper := &tokenKeeper{dir: paths.DataDir, log: func(msg string) { log.Warn().Msg(msg) }, files: []keptFile{
+		{paths.TokenFile, func() []byte { return token }},
+		{paths.CertFile, certs.currentPEM},
+	}}
 	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash, accepted: keeper.check}
 	go func() { errc <- srv.Serve(tls.NewListener(peers, srv.TLSConfig)) }()
 

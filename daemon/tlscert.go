@@ -37,6 +37,13 @@ type certStore struct {
 	leaf *x509.Certificate
 }
 
+// currentPEM is the certificate as the client reads it from certFile.
+func (cs *certStore) currentPEM() []byte {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cs.leaf.Raw})
+}
+
 // loadOrCreateCert loads the certificate pair, making a new one when there
 // is none, it does not parse, or it expires within certRenewBefore.
 func loadOrCreateCert(certFile, keyFile string) (*certStore, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -61,28 +62,46 @@ func tokenMatches(header string, token []byte) bool {
 	return subtle.ConstantTimeCompare([]byte(got), token) == 1
 }
 
-// tokenKeeper puts the token file back when it is gone (a cleaner, a user
-// who removed the data dir's files): without it no client could talk to
-// this daemon, nor stop it. A file that is there is left as it is.
+// tokenKeeper puts the token and certificate files back when they are gone
+// (a cleaner, a user who removed the data dir's files): without them no
+// client could talk to this daemon, nor stop it. A file that is there is
+// left as it is, and nothing is written unless the data dir is still a
+// private directory of this user's.
 type tokenKeeper struct {
-	path  string
-	token []byte
+	dir   string
+	files []keptFile
 	mu    sync.Mutex
 	log   func(msg string)
 }
 
+// keptFile is a file the keeper puts back, with what it holds.
+type keptFile struct {
+	path    string
+	content func() []byte
+}
+
 func (k *tokenKeeper) check() {
-	if _, err := os.Lstat(k.path); !errors.Is(err, fs.ErrNotExist) {
-		return
+	for _, f := range k.files {
+		if _, err := os.Lstat(f.path); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		k.put(f)
 	}
+}
+
+func (k *tokenKeeper) put(f keptFile) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, err := os.Lstat(k.path); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(f.path); !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	if err := xdg.WriteFileAtomic(k.path, k.token, 0o600); err != nil {
-		k.log("the token file is gone and could not be written again: " + err.Error())
+	if err := xdg.CheckPrivateDir(k.dir); err != nil {
+		k.log(filepath.Base(f.path) + " is gone and is not written again: " + err.Error())
 		return
 	}
-	k.log("the token file was gone; written again")
+	if err := xdg.WriteFileAtomic(f.path, f.content(), 0o600); err != nil {
+		k.log(filepath.Base(f.path) + " is gone and could not be written again: " + err.Error())
+		return
+	}
+	k.log(filepath.Base(f.path) + " was gone; written again")
 }

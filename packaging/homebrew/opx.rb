@@ -20,6 +20,7 @@ class Opx < Formula
   service do
     run [opt_bin/"opx", "daemon"]
     keep_alive successful_exit: false
+    environment_variables OPX_SERVICE: "launchd:homebrew.mxcl.opx"
     log_path var/"log/opx.log"
     error_log_path var/"log/opx.log"
   end

@@ -85,6 +85,8 @@ in
           ExecStart = lib.escapeShellArgs ([ exe ] ++ daemonArgs);
           Restart = "on-failure";
           RestartSec = 2;
+          RestartPreventExitStatus = 75;
+          Environment = [ "OPX_SERVICE=systemd:opx-authd.service" ];
           LimitCORE = 0;
           UMask = "0077";
         } // lib.optionalAttrs (cfg.environmentFile != null) {
@@ -101,6 +103,7 @@ in
           ProgramArguments = darwinArgs;
           RunAtLoad = true;
           KeepAlive.SuccessfulExit = false;
+          EnvironmentVariables.OPX_SERVICE = "launchd:org.nix-community.home.opx-authd";
         };
       };
     })
