@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"syscall"
 	"time"
 )
@@ -101,9 +103,13 @@ func stopDaemon(env *Env) (int, error) {
 	env.NoStart.Close()
 	// The socket refuses connections as soon as the daemon stops taking
 	// them, while it still answers the requests in flight and holds its
-	// lock: wait for the process itself to end.
+	// lock: wait until the lock is free (the process has ended, or is a
+	// zombie its parent has yet to reap).
 	deadline := time.Now().Add(stopWait)
 	for {
+		if lockFree(env.Paths.LockFile) {
+			return res.PID, nil
+		}
 		if err := syscall.Kill(res.PID, 0); errors.Is(err, syscall.ESRCH) {
 			return res.PID, nil
 		}
@@ -113,4 +119,22 @@ func stopDaemon(env *Env) (int, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lockFree reports whether no daemon holds the socket's lock file: it takes
+// the lock for a moment and lets go at once.
+func lockFree(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true
 }
