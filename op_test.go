@@ -399,6 +399,22 @@ func TestOPLogin(t *testing.T) {
 	if out := e.mustOpx("read", "op://Private/db/password"); out != "team-db-pass\n" {
 		t.Errorf("read after login = %q, want the team account's value", out)
 	}
+	// Another account: the change of default is said; --no-default keeps it.
+	cmd = exec.Command(opxBin, "login", "1password", "--account", "my", "--no-default")
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader("correct horse\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "the default account stays team") {
+		t.Errorf("login --no-default: %v\n%s", err, out)
+	}
+	if cfg, _ := os.ReadFile(filepath.Join(e.config, "config.json")); !strings.Contains(string(cfg), `"account": "team"`) {
+		t.Errorf("--no-default changed config.json: %s", cfg)
+	}
+	cmd = exec.Command(opxBin, "login", "1password", "--account", "my")
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader("correct horse\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "default account changes from team to my") {
+		t.Errorf("login with another account: %v\n%s", err, out)
+	}
 }
 
 // op installed after the daemon started is found at the next read: the

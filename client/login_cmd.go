@@ -25,7 +25,8 @@ type LoginCmd struct {
 
 // LoginOnePasswordCmd is `opx login 1password [--account X]`.
 type LoginOnePasswordCmd struct {
-	OPPath string `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
+	OPPath    string `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
+	NoDefault bool   `name:"no-default" help:"Sign in without making --account opx's default account."`
 }
 
 // Run signs in with `op signin` at the user's terminal, checks the result
@@ -71,13 +72,23 @@ func (c *LoginOnePasswordCmd) Run(g *Globals, env *Env) error {
 			return err
 		}
 	}
-	if g.Account != "" {
+	previous := configString(env.Paths, "account")
+	if g.Account != "" && !c.NoDefault && g.Account != previous {
 		if err := setConfig(env.Paths, "account", g.Account); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(env.Stdout, "signed in to 1Password as %s (%s)\n", me.Email, me.URL)
-	if g.Account != "" {
+	switch {
+	case g.Account == "":
+	case c.NoDefault && previous != "" && previous != g.Account:
+		fmt.Fprintf(env.Stdout, "the default account stays %s (--no-default)\n", previous)
+	case c.NoDefault:
+	case previous == g.Account:
+		fmt.Fprintf(env.Stdout, "%s stays opx's default account\n", g.Account)
+	case previous != "":
+		fmt.Fprintf(env.Stdout, "opx's default account changes from %s to %s (%s); --no-default signs in without changing it\n", previous, g.Account, env.Paths.ConfigFile)
+	default:
 		fmt.Fprintf(env.Stdout, "%s is now opx's default account (%s)\n", g.Account, env.Paths.ConfigFile)
 	}
 	if st, err := env.NoStart.Status(context.Background()); err == nil && st.Session.State == "locked" {
@@ -134,6 +145,20 @@ func saveSessions(p xdg.Paths, s map[string]string) error {
 }
 
 // setConfig sets one key of config.json, keeping the others.
+// configString is config.json's string value of key, or "".
+func configString(p xdg.Paths, key string) string {
+	b, err := os.ReadFile(p.ConfigFile)
+	if err != nil {
+		return ""
+	}
+	var cfg map[string]any
+	if json.Unmarshal(b, &cfg) != nil {
+		return ""
+	}
+	v, _ := cfg[key].(string)
+	return v
+}
+
 func setConfig(p xdg.Paths, key string, value any) error {
 	cfg := map[string]any{}
 	b, err := os.ReadFile(p.ConfigFile)
