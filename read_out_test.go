@@ -3,12 +3,10 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 func TestReadJSONAndFiles(t *testing.T) {
@@ -122,31 +120,11 @@ func TestOutputFileThatAppearsMeanwhileIsKept(t *testing.T) {
 	e := newEnv(t)
 	e.startDaemon("", "--backend=fake", "--fake-delay=3s")
 	path := filepath.Join(e.root, "late")
-	cmd := exec.Command(opxBin, "read", "-o", path, "op://v/i/a")
-	cmd.Env = e.environ()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for e.status().InFlight == 0 { // the request is in: the check is behind it
-		select {
-		case err := <-exited:
-			t.Fatalf("the read ended before it was seen at the daemon: %v, %s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the read never reached the daemon")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	read := e.startInFlight("read", "-o", path, "op://v/i/a")
 	os.WriteFile(path, []byte("theirs"), 0o600)
-	err := <-exited
-	if got, _ := os.ReadFile(path); err == nil || string(got) != "theirs" || !strings.Contains(stderr.String(), "appeared") {
-		t.Errorf("exit %v, file %q, stderr %q", err, got, stderr.String())
+	err := <-read.done
+	if got, _ := os.ReadFile(path); err == nil || string(got) != "theirs" || !strings.Contains(read.stderr.String(), "appeared") {
+		t.Errorf("exit %v, file %q, stderr %q", err, got, read.stderr.String())
 	}
 }
 

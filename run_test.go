@@ -290,16 +290,7 @@ func TestRunPassesTheTerminalThrough(t *testing.T) {
 // control works: the shell gets its terminal back (cooked), and `fg`
 // continues both. Driven through a real interactive bash on a terminal.
 func TestRunSuspendsAndResumesWithTheShell(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed: job control cannot be driven")
-	}
-	e := newEnv(t)
-	e.startDaemon("", "--backend=fake")
-	e.vars["PS1"] = "PROMPT> "
-	e.vars["TERM"] = "dumb"
-	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
-	waitFor(t, &tm.screen, "PROMPT> ")
+	tm := bashWithDaemon(t)
 	tm.master.Write([]byte(opxBin + ` run --env A=op://v/i/a -- sh -c 'read l; echo "got $l $A"; read l; echo "got $l"'` + "\r"))
 	time.Sleep(200 * time.Millisecond)
 	tm.master.Write([]byte("one\r"))
@@ -414,16 +405,7 @@ func TestRunWhenTheReaderGoesAway(t *testing.T) {
 // opx run in the background (cmd &) leaves the terminal alone, instead of
 // being stopped for touching it.
 func TestRunInTheBackground(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed: job control cannot be driven")
-	}
-	e := newEnv(t)
-	e.startDaemon("", "--backend=fake")
-	e.vars["PS1"] = "PROMPT> "
-	e.vars["TERM"] = "dumb"
-	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
-	waitFor(t, &tm.screen, "PROMPT> ")
+	tm := bashWithDaemon(t)
 	tm.master.Write([]byte(opxBin + ` run --env A=op://v/i/a -- sh -c 'sleep 0.3; echo "in the background: $A"' & wait; echo "waited $?"` + "\r"))
 	waitFor(t, &tm.screen, "waited 0")
 	if s := tm.screen.String(); !strings.Contains(s, "in the background: "+mask.Marker) || strings.Contains(s, "Stopped") {
@@ -458,4 +440,21 @@ func TestProgressLine(t *testing.T) {
 	if s := tm.screen.String(); s != "" {
 		t.Errorf("OPX_QUIET=1 on a terminal: %q", s)
 	}
+}
+
+// bashWithDaemon is an interactive bash (job control on) on a terminal,
+// at its first prompt "PROMPT> ", with a fake-backend daemon to talk to.
+func bashWithDaemon(t *testing.T) *terminal {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed: job control cannot be driven")
+	}
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	e.vars["PS1"] = "PROMPT> "
+	e.vars["TERM"] = "dumb"
+	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
+	waitFor(t, &tm.screen, "PROMPT> ")
+	return tm
 }

@@ -17,33 +17,13 @@ func TestStopAndRestart(t *testing.T) {
 	e := newEnv(t)
 	d := e.startDaemon("", "--backend=fake", "--fake-delay=3s")
 
-	read := exec.Command(opxBin, "read", "op://v/i/slow")
-	read.Env = e.environ()
-	var out, errOut syncBuf
-	read.Stdout, read.Stderr = &out, &errOut
-	if err := read.Start(); err != nil {
-		t.Fatal(err)
-	}
-	readDone := make(chan error, 1)
-	go func() { readDone <- read.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for e.status().InFlight == 0 {
-		select {
-		case err := <-readDone:
-			t.Fatalf("the read ended before it was seen at the daemon: %v, %q", err, errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the read never reached the daemon")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	read := e.startInFlight("read", "op://v/i/slow")
 	r := e.opx("stop")
 	if r.code != 0 || !strings.Contains(r.stdout, "stopped the opx daemon") {
 		t.Fatalf("opx stop: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if err := <-readDone; err != nil || out.String() != fv("op://v/i/slow")+"\n" {
-		t.Errorf("the read in flight: %v, %q, %q; want it to finish", err, out.String(), errOut.String())
+	if err := <-read.done; err != nil || read.stdout.String() != fv("op://v/i/slow")+"\n" {
+		t.Errorf("the read in flight: %v, %q, %q; want it to finish", err, read.stdout.String(), read.stderr.String())
 	}
 	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(d.Process.Pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -35,4 +36,37 @@ func waitFor(t *testing.T, b *syncBuf, want string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// inFlight is an opx command started in the background, once the daemon
+// shows its request in flight (so what the command checks first is behind
+// it); done has its end.
+type inFlight struct {
+	stdout, stderr syncBuf
+	done           chan error
+}
+
+func (e *testEnv) startInFlight(args ...string) *inFlight {
+	e.t.Helper()
+	f := &inFlight{done: make(chan error, 1)}
+	cmd := exec.Command(opxBin, args...)
+	cmd.Env = e.environ()
+	cmd.Stdout, cmd.Stderr = &f.stdout, &f.stderr
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { f.done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.status().InFlight == 0 {
+		select {
+		case err := <-f.done:
+			e.t.Fatalf("opx %q ended before it was seen at the daemon: %v, %q", args, err, f.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("opx %q never reached the daemon", args)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return f
 }
