@@ -46,6 +46,15 @@ func (e *testEnv) signIn(accounts ...string) {
 	}
 }
 
+// signOut signs accounts out of the fake op.
+func (e *testEnv) signOut(accounts ...string) {
+	for _, a := range accounts {
+		if err := os.Remove(filepath.Join(e.vars["FAKEOP_STATE"], a)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 // opCalls returns the argument lists of every op process started so far.
 func (e *testEnv) opCalls() [][]string {
 	f, err := os.Open(e.vars["FAKEOP_LOG"])
@@ -356,11 +365,21 @@ func TestOPNotSignedInLocksAndUnlockValidates(t *testing.T) {
 	e := newOPEnv(t)
 	e.startDaemon("", "--lock-on-auth-failure")
 	r := e.opx("read", "op://Private/db/password")
-	if r.code != 1 || !strings.Contains(r.stderr, "not currently signed in") || !strings.Contains(r.stderr, "opx login 1password") {
-		t.Fatalf("read while signed out = %+v", r)
+	if r.code != 1 || !strings.Contains(r.stderr, "not currently signed in") || strings.Count(r.stderr, "opx login 1password") != 1 {
+		t.Fatalf("read while signed out = %+v, want the sign-in command once", r)
 	}
-	if st := e.status(); st.Session.State != "locked" {
-		t.Fatalf("session = %s after an auth failure with --lock-on-auth-failure", st.Session.State)
+	st := e.status()
+	if len(st.Session.LockedAccounts) != 1 || st.Session.LockedAccounts[0].Account != "" {
+		t.Fatalf("locked accounts = %+v after an auth failure with --lock-on-auth-failure", st.Session.LockedAccounts)
+	}
+	// Locked: no op process is started for the account until unlock.
+	before := len(e.opLogPIDs())
+	if r := e.opx("read", "op://Private/db/password"); r.code != 1 || !strings.Contains(r.stderr, "session_locked") ||
+		!strings.Contains(r.stderr, "the default account") || strings.Count(r.stderr, "opx unlock") != 1 {
+		t.Errorf("read of a locked account = %+v", r)
+	}
+	if n := len(e.opLogPIDs()); n != before {
+		t.Errorf("a read of a locked account ran op (%d processes, was %d)", n, before)
 	}
 	if r := e.opx("unlock"); r.code != 1 || !strings.Contains(r.stderr, "unlock failed") || !strings.Contains(r.stderr, "signed in") {
 		t.Errorf("unlock while signed out = %+v, want a refusal from op whoami", r)
@@ -369,6 +388,74 @@ func TestOPNotSignedInLocksAndUnlockValidates(t *testing.T) {
 	e.mustOpx("unlock")
 	if out := e.mustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
 		t.Errorf("read after sign-in and unlock = %q", out)
+	}
+}
+
+// An auth failure of a secondary account locks only that account's reads:
+// the default account goes on, every message names the account, and unlock
+// checks only it.
+func TestOPSecondaryAccountLocksAlone(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("", "--lock-on-auth-failure")
+	if out := e.mustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
+		t.Fatalf("default account read = %q", out)
+	}
+	r := e.opx("--account", "team", "read", "op://Private/db/password")
+	if r.code != 1 || !strings.Contains(r.stderr, "opx login 1password --account team") {
+		t.Fatalf("read for the signed-out team account = %+v, want the account's sign-in command", r)
+	}
+	r = e.opx("--account", "team", "read", "op://Private/db/password")
+	if r.code != 1 || !strings.Contains(r.stderr, "account team") || !strings.Contains(r.stderr, "opx login 1password --account team") {
+		t.Errorf("second read for the locked team account = %+v", r)
+	}
+	// The default account is not locked, and its cached value is kept.
+	calls := e.status().BackendCalls
+	if out := e.mustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
+		t.Errorf("default account read after team's lock = %q", out)
+	}
+	st := e.status()
+	if st.BackendCalls != calls {
+		t.Errorf("the default account's cached value was dropped (%d backend calls, was %d)", st.BackendCalls, calls)
+	}
+	if st.Session.State != "unlocked" || len(st.Session.LockedAccounts) != 1 || st.Session.LockedAccounts[0].Account != "team" {
+		t.Errorf("session %+v, want unlocked with account team locked", st.Session)
+	}
+	if out := e.mustOpx("status"); !strings.Contains(out, "account team locked") {
+		t.Errorf("status does not name the locked account:\n%s", out)
+	}
+	// unlock checks team alone (the default account is not asked again) and
+	// names it while it is signed out.
+	before := len(e.opLogPIDs())
+	if r := e.opx("unlock"); r.code != 1 || !strings.Contains(r.stderr, "account team") {
+		t.Errorf("unlock with team signed out = %+v", r)
+	}
+	if n := len(e.opLogPIDs()) - before; n != 1 {
+		t.Errorf("unlock ran op %d times, want 1 (team's whoami)", n)
+	}
+	e.signIn("team")
+	if out := e.mustOpx("unlock"); !strings.Contains(out, "account team unlocked") {
+		t.Errorf("unlock after team signed in = %q", out)
+	}
+	if out := e.mustOpx("--account", "team", "read", "op://Private/db/password"); out != "team-db-pass\n" {
+		t.Errorf("team read after unlock = %q", out)
+	}
+	if st := e.status(); len(st.Session.LockedAccounts) != 0 {
+		t.Errorf("locked accounts after unlock: %+v", st.Session.LockedAccounts)
+	}
+	// A manual lock with team signed out again: unlock opens the session
+	// for the default account and keeps team locked, naming it.
+	e.signOut("team")
+	e.mustOpx("lock")
+	r = e.opx("unlock")
+	if r.code != 1 || !strings.Contains(r.stderr, "session unlocked, but still locked: account team") {
+		t.Errorf("unlock with one of two accounts signed out = %+v", r)
+	}
+	if out := e.mustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
+		t.Errorf("default account read after a partial unlock = %q", out)
+	}
+	if r := e.opx("--account", "team", "read", "op://Private/db/password"); r.code != 1 || !strings.Contains(r.stderr, "session_locked") {
+		t.Errorf("team read after a partial unlock = %+v", r)
 	}
 }
 

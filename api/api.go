@@ -252,6 +252,18 @@ type SessionStatus struct {
 	State                string `json:"state"`
 	IdleTimeoutSeconds   int64  `json:"idle_timeout_seconds"`
 	TimeUntilLockSeconds int64  `json:"time_until_lock_seconds"`
+	// LockedAccounts are the accounts whose reads are locked after an
+	// authentication failure (--lock-on-auth-failure) while the session
+	// is unlocked for the others.
+	LockedAccounts []LockedAccount `json:"locked_accounts,omitempty"`
+}
+
+// LockedAccount is an account locked after an authentication failure:
+// Account is "" for the default one; Reason is the backend's answer, which
+// says how to sign in again.
+type LockedAccount struct {
+	Account string `json:"account"`
+	Reason  string `json:"reason"`
 }
 
 // PolicyStatus is the access-policy part of Status. State is "none" (no

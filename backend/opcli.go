@@ -323,7 +323,7 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return nil, api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], ws.Signal())
 		}
-		return nil, classifyOPError(stderr.String())
+		return nil, classifyOPError(stderr.String(), account)
 	}
 	return nil, api.Errorf(api.CodeBackendError, "run op: %v", err)
 }
@@ -349,9 +349,10 @@ func trimOPLogPrefix(msg string) string {
 	return msg[len(layout):]
 }
 
-// classifyOPError turns op's stderr into a coded error. op's messages name
-// vaults, items, fields and accounts, never values.
-func classifyOPError(stderr string) *api.Error {
+// classifyOPError turns op's stderr, for account ("" for the default one),
+// into a coded error. op's messages name vaults, items, fields and accounts,
+// never values.
+func classifyOPError(stderr, account string) *api.Error {
 	msg := strings.TrimSpace(stderr)
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
@@ -368,7 +369,11 @@ func classifyOPError(stderr string) *api.Error {
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
 		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
 		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):
-		return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s; sign in with: opx login 1password", msg)
+		login := "opx login 1password"
+		if account != "" {
+			login += " --account " + account
+		}
+		return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s; sign in with: %s", msg, login)
 	case strings.Contains(low, "isn't an item"), strings.Contains(low, "isn't a vault"),
 		strings.Contains(low, "does not have a field"), strings.Contains(low, "isn't a field"),
 		strings.Contains(low, "no item found"), strings.Contains(low, "not found"):

@@ -69,7 +69,7 @@ func TestClassifyOPError(t *testing.T) {
 		{"[ERROR] 2026/11/28 10:00:00 something else broke", api.CodeBackendError},
 		{"", api.CodeBackendError},
 	} {
-		e := classifyOPError(tc.stderr)
+		e := classifyOPError(tc.stderr, "")
 		if e.Code != tc.code {
 			t.Errorf("classifyOPError(%q) = %s, want %s", tc.stderr, e.Code, tc.code)
 		}

@@ -424,8 +424,18 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 // signInHint is what to do when a backend says it is not signed in.
 const signInHint = "sign in with: opx login 1password (or op signin), then run: opx unlock if the session locked"
 
-// withHint adds what the user can do about a daemon error.
+// saysWhatToDo reports whether a daemon's message already names the command
+// that fixes it, so that no hint repeats it.
+func saysWhatToDo(msg string) bool {
+	return strings.Contains(msg, "run: opx ") || strings.Contains(msg, "with: opx ")
+}
+
+// withHint adds what the user can do about a daemon error, unless its
+// message says it already.
 func withHint(e *Error, p xdg.Paths) *Error {
+	if saysWhatToDo(e.Message) {
+		return e
+	}
 	switch e.Code {
 	case api.CodeSessionLocked:
 		e.Hint = "run: opx unlock"

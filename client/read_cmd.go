@@ -164,9 +164,13 @@ func trimRefPrefix(msg, ref string) string {
 	return msg
 }
 
-// hintFor returns one hint for a set of per-ref errors.
+// hintFor returns one hint for a set of per-ref errors, or none when the
+// messages say what to do.
 func hintFor(errs map[string]*api.Error) string {
 	for _, e := range errs {
+		if saysWhatToDo(e.Message) {
+			continue
+		}
 		switch e.Code {
 		case api.CodeSessionLocked:
 			return "run: opx unlock"

@@ -20,7 +20,11 @@ func (UnlockCmd) Run(env *Env) error {
 		return err
 	}
 	if !res.Success {
-		return &Error{Message: res.Message, Hint: "sign in to the backend (for 1Password: opx login 1password), then run: opx unlock"}
+		e := &Error{Message: res.Message}
+		if !saysWhatToDo(res.Message) {
+			e.Hint = "sign in to the backend (for 1Password: opx login 1password), then run: opx unlock"
+		}
+		return e
 	}
 	fmt.Fprintln(env.Stdout, res.Message)
 	return nil

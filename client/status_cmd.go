@@ -79,6 +79,13 @@ func formatStatus(st *api.Status) string {
 	default:
 		fmt.Fprintf(&b, "  session   unlocked; locks after %s without a read (in %s)\n", sec(s.IdleTimeoutSeconds), sec(s.TimeUntilLockSeconds))
 	}
+	for _, l := range s.LockedAccounts {
+		name := "the default account"
+		if l.Account != "" {
+			name = "account " + l.Account
+		}
+		fmt.Fprintf(&b, "            %s locked: %s; then run: opx unlock\n", Printable(name), Printable(l.Reason))
+	}
 	p := st.Policy
 	switch {
 	case p.State == "failed_closed":

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,10 +106,13 @@ type coreConfig struct {
 	Capacity       int
 	BackendTimeout time.Duration
 	MaxConcurrent  int  // backend calls running at once
-	LockOnAuthFail bool // lock the session on a backend auth failure
+	LockOnAuthFail bool // lock an account's reads on its backend auth failure
 	// OnAuthFailure, if set, hears of each batch that failed
 	// authentication at the backend.
-	OnAuthFailure func(backend, msg string)
+	OnAuthFailure func(backend, account, msg string)
+	// OnAccountLock, if set, hears of each account locked after an
+	// authentication failure (with LockOnAuthFail).
+	OnAccountLock func(account, reason string, wiped int)
 }
 
 // core is the part of the daemon between the HTTP handlers and the backend:
@@ -132,6 +137,15 @@ type core struct {
 	epochCtx    context.Context
 	epochCancel context.CancelFunc
 
+	// acctLocks holds the accounts whose reads are locked after an
+	// authentication failure (LockOnAuthFail), with the failure; acctGen
+	// changes at each such lock, so that a fetch for the account started
+	// before it is not stored. Both are guarded by storeMu; nAcctLocks lets
+	// a read skip the check while no account is locked.
+	acctLocks  map[string]string
+	acctGen    map[string]uint64
+	nAcctLocks atomic.Int32
+
 	mu       sync.Mutex
 	inflight map[cacheKey]*call
 	pending  map[string]*batch // by account, gathering misses
@@ -155,15 +169,17 @@ type batch struct {
 
 func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.Logger) *core {
 	c := &core{
-		cfg:      cfg,
-		backend:  b,
-		session:  s,
-		log:      log,
-		inflight: make(map[cacheKey]*call),
-		pending:  make(map[string]*batch),
-		busy:     make(map[string]int),
-		sem:      make(chan struct{}, max(cfg.MaxConcurrent, 1)),
-		base:     time.Now(),
+		cfg:       cfg,
+		backend:   b,
+		session:   s,
+		log:       log,
+		inflight:  make(map[cacheKey]*call),
+		pending:   make(map[string]*batch),
+		busy:      make(map[string]int),
+		acctLocks: make(map[string]string),
+		acctGen:   make(map[string]uint64),
+		sem:       make(chan struct{}, max(cfg.MaxConcurrent, 1)),
+		base:      time.Now(),
 	}
 	c.epochCtx, c.epochCancel = context.WithCancel(context.Background())
 	if w, ok := b.(backend.Windowed); ok {
@@ -202,6 +218,14 @@ func (c *core) resolve(ctx context.Context, account string, refs []string, maxAg
 			out[i].err = errLocked
 		}
 		return out
+	}
+	if c.nAcctLocks.Load() > 0 {
+		if e := c.accountLocked(account); e != nil {
+			for i := range out {
+				out[i].err = e
+			}
+			return out
+		}
 	}
 	now := time.Now()
 	waits := make([]*call, len(refs))
@@ -375,12 +399,17 @@ func (c *core) run(b *batch) {
 	var live []*call
 	c.storeMu.RLock()
 	locked, current := c.session.State()
+	acctErr := c.accountLockedLocked(b.account)
+	gen := c.acctGen[b.account]
 	for _, cl := range b.calls {
-		if locked || cl.epoch != current {
+		switch {
+		case locked || cl.epoch != current:
 			cl.err = errLocked
-			continue
+		case acctErr != nil:
+			cl.err = acctErr
+		default:
+			live = append(live, cl)
 		}
-		live = append(live, cl)
 	}
 	epochCtx := c.epochCtx
 	c.storeMu.RUnlock()
@@ -398,11 +427,21 @@ func (c *core) run(b *batch) {
 	now := time.Now()
 	c.storeMu.RLock()
 	_, current = c.session.State()
+	acctRelocked := c.acctGen[b.account] != gen
 	for i, cl := range live {
 		r := results[i]
 		if cl.epoch != current {
 			clear(r.Value)
 			cl.err = errLocked
+			continue
+		}
+		if acctRelocked { // the account was locked while the call ran
+			clear(r.Value)
+			e := c.accountLockedLocked(b.account)
+			if e == nil { // and unlocked again: fetched before the lock
+				e = api.Errorf(api.CodeSessionLocked, "%s was locked while this read ran; read it again", accountName(b.account))
+			}
+			cl.err = e
 			continue
 		}
 		if r.Err != nil {
@@ -447,12 +486,83 @@ func (c *core) run(b *batch) {
 	c.inFlight.Add(-int64(len(b.calls)))
 
 	if authFailed && c.cfg.OnAuthFailure != nil {
-		c.cfg.OnAuthFailure(c.backend.Name(), authMsg)
+		c.cfg.OnAuthFailure(c.backend.Name(), b.account, authMsg)
 	}
 	if authFailed && c.cfg.LockOnAuthFail {
-		c.log.Warn().Str("backend", c.backend.Name()).Msg("backend authentication failed; locking the session")
-		c.session.Lock(session.ReasonAuthFailure)
+		c.lockAccount(b.account, authMsg)
 	}
+}
+
+// accountName names account in messages.
+func accountName(account string) string {
+	if account == "" {
+		return "the default account"
+	}
+	return "account " + account
+}
+
+// accountLocked returns the error for a read of a locked account, or nil.
+func (c *core) accountLocked(account string) *api.Error {
+	c.storeMu.RLock()
+	defer c.storeMu.RUnlock()
+	return c.accountLockedLocked(account)
+}
+
+func (c *core) accountLockedLocked(account string) *api.Error {
+	reason, ok := c.acctLocks[account]
+	if !ok {
+		return nil
+	}
+	return api.Errorf(api.CodeSessionLocked, "reads for %s are locked: %s; then run: opx unlock", accountName(account), reason)
+}
+
+// lockAccount locks the reads of account after an authentication failure
+// (reason, which says how to sign in again) and wipes its cached values;
+// the other accounts go on. It reports whether the account was unlocked.
+func (c *core) lockAccount(account, reason string) bool {
+	c.storeMu.Lock()
+	if _, ok := c.acctLocks[account]; ok {
+		c.storeMu.Unlock()
+		return false
+	}
+	c.acctLocks[account] = reason
+	c.acctGen[account]++
+	c.nAcctLocks.Add(1)
+	n := 0
+	for _, it := range c.cache.Items() {
+		if it.Key().account == account {
+			it.Value().wipe()
+			c.cache.Delete(it.Key())
+			n++
+		}
+	}
+	c.storeMu.Unlock()
+	if c.cfg.OnAccountLock != nil {
+		c.cfg.OnAccountLock(account, reason, n)
+	}
+	return true
+}
+
+// unlockAccount lets the reads of account through again.
+func (c *core) unlockAccount(account string) {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	if _, ok := c.acctLocks[account]; ok {
+		delete(c.acctLocks, account)
+		c.nAcctLocks.Add(-1)
+	}
+}
+
+// lockedAccounts returns the locked accounts and why, sorted by account.
+func (c *core) lockedAccounts() []api.LockedAccount {
+	c.storeMu.RLock()
+	defer c.storeMu.RUnlock()
+	out := make([]api.LockedAccount, 0, len(c.acctLocks))
+	for a, r := range c.acctLocks {
+		out = append(out, api.LockedAccount{Account: a, Reason: r})
+	}
+	slices.SortFunc(out, func(x, y api.LockedAccount) int { return strings.Compare(x.Account, y.Account) })
+	return out
 }
 
 // fetch makes one backend call for refs on a context derived from ctx (the

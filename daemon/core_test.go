@@ -272,9 +272,46 @@ func TestCorePerRefErrorsAndAuthLock(t *testing.T) {
 	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
 		t.Error("good ref of a batch with an error was not cached")
 	}
+	value(t, c.resolve(context.Background(), "team", []string{"op://v/good/f"}, -1)[0])
 	c.resolve(context.Background(), "", []string{"op://v/auth/f"}, -1)
-	if !s.Locked() {
-		t.Error("session not locked after an auth failure with lock-on-auth-failure")
+	if s.Locked() {
+		t.Error("an auth failure of one account locked the whole session")
+	}
+	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0]; o.err == nil || o.err.Code != api.CodeSessionLocked {
+		t.Errorf("read of the account that failed auth = %+v, want session_locked", o)
+	}
+	if o := c.resolve(context.Background(), "team", []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
+		t.Errorf("another account's cached value = %+v, want it served from the cache", o)
+	}
+	if n := c.cache.Len(); n != 1 {
+		t.Errorf("cache holds %d values, want only the other account's 1", n)
+	}
+	c.unlockAccount("")
+	value(t, c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0])
+}
+
+// A fetch for an account that runs while the account is locked is not
+// stored, even once the account is unlocked again.
+func TestCoreAccountLockDropsFetchInFlight(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	b := &scripted{answer: func(ref string) backend.Result {
+		started <- struct{}{}
+		<-release
+		return backend.Result{Value: []byte("v")}
+	}}
+	c, _ := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
+	done := make(chan outcome, 1)
+	go func() { done <- c.resolve(context.Background(), "team", []string{"op://v/i/f"}, -1)[0] }()
+	<-started
+	c.lockAccount("team", "not signed in; sign in with: opx login 1password --account team")
+	c.unlockAccount("team")
+	close(release)
+	if o := <-done; o.ok || o.err == nil || o.err.Code != api.CodeSessionLocked {
+		t.Errorf("read whose account locked while it ran = %+v, want session_locked", o)
+	}
+	if n := c.cache.Len(); n != 0 {
+		t.Errorf("a value fetched across an account lock was cached")
 	}
 }
 

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,7 +309,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		BackendCalls:  c.backendCalls,
 		InFlight:      c.inFlight,
 		Goroutines:    runtime.NumGoroutine(),
-		Session:       s.session.Status(),
+		Session:       s.sessionStatus(),
 		Policy:        s.policyStatus(),
 		Audit:         s.auditStatus(),
 		Paths: api.Paths{
@@ -320,6 +322,14 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Settings: s.settings(),
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// sessionStatus is the session's state with the accounts locked after an
+// authentication failure.
+func (s *server) sessionStatus() api.SessionStatus {
+	st := s.session.Status()
+	st.LockedAccounts = s.core.lockedAccounts()
+	return st
 }
 
 // settings are the daemon's effective settings for status: where op is
@@ -352,6 +362,12 @@ func cmpOr(s, def string) string {
 	return s
 }
 
+// handleUnlock lifts the session lock and the account locks of
+// --lock-on-auth-failure. Each account concerned (all those in use for a
+// locked session, else the locked ones) is checked with the backend on its
+// own: those that pass are unlocked, those that fail stay (or become)
+// locked, named in the answer, so that one signed-out account does not keep
+// the others locked.
 func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
 	if e := decodeBody(w, r, &req); e != nil {
@@ -362,19 +378,68 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if !s.session.Locked() {
+	sessionLocked := s.session.Locked()
+	check := map[string]bool{}
+	for _, l := range s.core.lockedAccounts() {
+		check[l.Account] = true
+	}
+	if !sessionLocked && len(check) == 0 {
 		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
 		return
 	}
-	if err := s.backend.Validate(r.Context(), s.accountsInUse()); err != nil {
-		s.log.Warn().Err(err).Msg("unlock refused: backend validation failed")
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: api.StateLocked, Message: "unlock failed: " + toAPIError(err).Message})
+	if sessionLocked {
+		for _, a := range s.accountsInUse() {
+			check[a] = true
+		}
+		if len(check) == 0 {
+			check[""] = true
+		}
+	}
+	accounts := slices.Sorted(maps.Keys(check))
+	var passed, failed []string
+	reasons := map[string]string{}
+	for _, a := range accounts {
+		if err := s.backend.Validate(r.Context(), []string{a}); err != nil {
+			reasons[a] = toAPIError(err).Message
+			s.log.Warn().Str("account", a).Err(err).Msg("unlock: the backend refused the account")
+			failed = append(failed, accountName(a)+": "+reasons[a])
+			continue
+		}
+		s.core.unlockAccount(a)
+		passed = append(passed, a)
+	}
+	if len(passed) > 0 {
+		// The session opens for the accounts that passed; the others stay
+		// shut until they pass a later unlock.
+		for a, msg := range reasons {
+			s.core.lockAccount(a, msg)
+		}
+	}
+	if len(passed) == 0 {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State,
+			Message: "unlock failed: " + strings.Join(failed, "; ")})
 		return
 	}
-	s.session.Unlock()
-	s.log.Info().Msg("session unlocked")
-	s.audit.Session(audit.SessionUnlock, "opx unlock")
-	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "session unlocked"})
+	what := "session unlocked"
+	if sessionLocked {
+		s.session.Unlock()
+		s.log.Info().Msg("session unlocked")
+		s.audit.Session(audit.SessionUnlock, "opx unlock")
+	} else {
+		names := make([]string, len(passed))
+		for i, a := range passed {
+			names[i] = accountName(a)
+		}
+		what = strings.Join(names, ", ") + " unlocked"
+		s.log.Info().Strs("accounts", passed).Msg("accounts unlocked")
+		s.audit.Session(audit.SessionUnlock, "opx unlock: "+strings.Join(names, ", "))
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: api.StateUnlocked,
+			Message: what + ", but still locked: " + strings.Join(failed, "; ")})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: what})
 }
 
 func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {

@@ -212,8 +212,12 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		BackendTimeout: cfg.BackendTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
 		LockOnAuthFail: cfg.LockOnAuthFailure,
-		OnAuthFailure: func(backend, msg string) {
-			al.AuthFailure(nil, "backend "+backend+": "+msg)
+		OnAuthFailure: func(backend, account, msg string) {
+			al.AuthFailure(nil, "backend "+backend+", "+accountName(account)+": "+msg)
+		},
+		OnAccountLock: func(account, reason string, wiped int) {
+			log.Warn().Str("account", account).Int("wiped", wiped).Msg("authentication failed; the account's reads are locked")
+			al.Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
 		},
 	}, be, s.session, log)
 	defer s.core.close()

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,8 +159,11 @@ func (s suite) wrongPassword(t *testing.T) {
 	if strings.Contains(r.Stderr, "wrong") && !strings.Contains(r.Stderr, "wrong password") {
 		t.Errorf("the error shows the password: %s", r.Stderr)
 	}
-	if st := e.Status(); st["session"].(map[string]any)["state"] != "locked" {
-		t.Errorf("session %v after an auth failure with --lock-on-auth-failure", st["session"])
+	if st := e.Status(); fmt.Sprint(st["session"].(map[string]any)["locked_accounts"]) == "<nil>" {
+		t.Errorf("session %v after an auth failure with --lock-on-auth-failure: no account locked", st["session"])
+	}
+	if r := e.Opx("read", s.ref("kv1/app#k")); r.Code != 1 || !strings.Contains(r.Stderr, "session_locked") || !strings.Contains(r.Stderr, "opx login "+s.kind) {
+		t.Errorf("read after the account locked = %+v", r)
 	}
 	if !strings.Contains(e.DaemonLog(), "login failed") {
 		t.Errorf("the failed login is not in the daemon's log")
