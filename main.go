@@ -62,6 +62,7 @@ var commands = [...]command{
 	{"status", "Show the daemon's state and counters.", func() any { return &client.StatusCmd{} }},
 	{"unlock", "Unlock the session (checks the backend sign-in).", func() any { return &client.UnlockCmd{} }},
 	{"lock", "Lock the session now and wipe the cache.", func() any { return &client.LockCmd{} }},
+	{"doctor", "Check opx's files, daemon, backend, session, policy, audit log and clock; say how to fix each problem.", func() any { return &client.DoctorCmd{} }},
 	{"stop", "Stop the daemon once its requests in flight have finished.", func() any { return &client.StopCmd{} }},
 	{"restart", "Stop the daemon and start a new one with this environment's settings.", func() any { return &client.RestartCmd{} }},
 	{"login", "Sign in to a backend and make it opx's default.", func() any { return &client.LoginCmd{} }},
@@ -255,6 +256,7 @@ func run(args []string) int {
 		beforeRequest = trace.beforeRequest
 	}
 	env := client.NewEnv(paths, beforeRequest, expectedSettings(values))
+	env.Version = version
 	which := commandIn(rest)
 	lean := which != wholeGrammar && !asksForHelp(rest)
 	parser, grammar, err := newParser(which, lean, env, resolver)

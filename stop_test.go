@@ -150,7 +150,10 @@ func TestStatusShowsSettings(t *testing.T) {
 		t.Errorf("status settings: %+v", st.Settings)
 	}
 	out := e.mustOpx("status")
-	for _, want := range []string{"at most 45s, 3 at once", "op        " + fakeOpBin, "vault     http://127.0.0.1:8299"} {
+	if st.Settings.OPVersion != "2.31.1" {
+		t.Errorf("status op_version = %q, want fakeop's 2.31.1", st.Settings.OPVersion)
+	}
+	for _, want := range []string{"at most 45s, 3 at once", "op        " + fakeOpBin + " (version 2.31.1)", "vault     http://127.0.0.1:8299"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

@@ -219,6 +219,9 @@ type Settings struct {
 	// OPFound is where it is found now ("" when it is not).
 	OPPath  string `json:"op_path"`
 	OPFound string `json:"op_found"`
+	// OPVersion is what `op --version` printed ("" when op is not found or
+	// the backend does not use it).
+	OPVersion string `json:"op_version,omitempty"`
 	// Service is "systemd" or "launchd" when a service manager runs the
 	// daemon (opx service install), else "".
 	Service string `json:"service,omitempty"`
@@ -256,6 +259,30 @@ type SessionStatus struct {
 	// authentication failure (--lock-on-auth-failure) while the session
 	// is unlocked for the others.
 	LockedAccounts []LockedAccount `json:"locked_accounts,omitempty"`
+}
+
+// Check is one finding of opx doctor: what was checked, whether it is fine,
+// what was found, and, when it is not fine, what fixes it. Warn marks a
+// finding worth knowing that does not make doctor fail.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Warn   bool   `json:"warn,omitempty"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// HealthRequest is the body of POST /v1/backend/health: Account is the
+// caller's default account, checked besides those in use.
+type HealthRequest struct {
+	Account string `json:"account,omitempty"`
+}
+
+// HealthResponse is the answer of POST /v1/backend/health: the backend's
+// own checks (its program or server reachable, each account in use signed
+// in, the server's clock).
+type HealthResponse struct {
+	Checks []Check `json:"checks"`
 }
 
 // LockedAccount is an account locked after an authentication failure:

@@ -52,6 +52,8 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Paths          xdg.Paths
+	// Version is this opx's version (the daemon's is compared with it).
+	Version string
 	// Client reaches the daemon, starting it if allowed.
 	Client *Client
 	// NoStart reaches the daemon only if it is already running.

@@ -523,6 +523,25 @@ func (c *Client) Status(ctx context.Context) (*api.Status, error) {
 	return &out, err
 }
 
+// Health asks the daemon to run its backend's checks (opx doctor), with
+// account as the caller's default account.
+func (c *Client) Health(ctx context.Context, account string) (*api.HealthResponse, error) {
+	var out api.HealthResponse
+	err := c.do(ctx, http.MethodPost, "/v1/backend/health", api.HealthRequest{Account: account}, &out)
+	return &out, err
+}
+
+// Recording returns a client like c that, instead of warning about a
+// daemon whose settings differ (and instead of failing with Strict),
+// appends each difference to *diffs: opx doctor lists them.
+func (c *Client) Recording(diffs *[]string) *Client {
+	opts := c.opts
+	opts.Strict = false
+	opts.WarnOnce = nil
+	opts.Warn = func(msg string) { *diffs = append(*diffs, msg) }
+	return New(opts)
+}
+
 // Unlock asks the daemon to unlock the session.
 func (c *Client) Unlock(ctx context.Context) (*api.SessionResponse, error) {
 	var out api.SessionResponse

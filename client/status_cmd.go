@@ -44,7 +44,6 @@ func (c *StatusCmd) Run(env *Env) error {
 
 func formatStatus(st *api.Status) string {
 	var b strings.Builder
-	sec := func(n int64) time.Duration { return time.Duration(n) * time.Second }
 	fmt.Fprintf(&b, "opx daemon %s: running, pid %d, up %s\n", st.Version, st.PID, sec(st.UptimeSeconds))
 	fmt.Fprintf(&b, "  backend   %s; calls take at most %s, %d at once", st.Backend,
 		time.Duration(st.Settings.BackendTimeoutSeconds*float64(time.Second)), st.Settings.MaxConcurrent)
@@ -54,6 +53,8 @@ func formatStatus(st *api.Status) string {
 	b.WriteString("\n")
 	if st.Backend == "opcli" || st.Backend == "multi" {
 		switch op := st.Settings.OPFound; {
+		case op != "" && st.Settings.OPVersion != "":
+			fmt.Fprintf(&b, "  op        %s (version %s)\n", Printable(op), Printable(st.Settings.OPVersion))
 		case op != "":
 			fmt.Fprintf(&b, "  op        %s\n", Printable(op))
 		default:
@@ -114,6 +115,9 @@ func formatStatus(st *api.Status) string {
 	fmt.Fprintf(&b, "  config    %s\n", Printable(st.Paths.Config))
 	return b.String()
 }
+
+// sec is n seconds as a duration, for printing.
+func sec(n int64) time.Duration { return time.Duration(n) * time.Second }
 
 // count is "1 hit" or "2 hits".
 func count[N int | int64 | uint64](n N, one, many string) string {

@@ -46,6 +46,7 @@ func (s *server) routes() http.Handler {
 		"/v1/session/unlock": {http.MethodPost, s.handleUnlock},
 		"/v1/session/lock":   {http.MethodPost, s.handleLock},
 		"/v1/backend/verify": {http.MethodPost, s.handleVerify},
+		"/v1/backend/health": {http.MethodPost, s.handleHealth},
 		"/v1/daemon/stop":    {http.MethodPost, s.handleStop},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -345,6 +346,9 @@ func (s *server) settings() api.Settings {
 	}
 	if found, err := exec.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
+		if s.cfg.Backend == "opcli" || s.cfg.Backend == "multi" {
+			set.OPVersion = s.opVersion(found)
+		}
 	}
 	if c, err := api.LoadVaultConfig(api.SchemeVault, s.paths.ConfigFile); err == nil {
 		set.VaultAddress = c.Address
@@ -353,6 +357,29 @@ func (s *server) settings() api.Settings {
 		set.BaoAddress = c.Address
 	}
 	return set
+}
+
+// opVersion is what `path --version` prints, asked again only when the
+// program at path changes (an upgrade), so status stays cheap.
+func (s *server) opVersion(path string) string {
+	stamp := path
+	if fi, err := os.Stat(path); err == nil {
+		stamp += "|" + fi.ModTime().String() + "|" + strconv.FormatInt(fi.Size(), 10)
+	}
+	s.opVer.Lock()
+	defer s.opVer.Unlock()
+	if s.opVer.stamp == stamp {
+		return s.opVer.version
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	v := strings.TrimSpace(string(out))
+	if err != nil || len(v) > 64 || strings.ContainsAny(v, "\n\r") {
+		v = ""
+	}
+	s.opVer.stamp, s.opVer.version = stamp, v
+	return v
 }
 
 func cmpOr(s, def string) string {
@@ -478,6 +505,33 @@ func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
 	s.log.Info().Int("requester_pid", requesterOf(p).PID).Str("requester", requesterOf(p).Path).Msg("stop requested")
 	writeJSON(w, http.StatusOK, api.StopResponse{Success: true, PID: os.Getpid(), Message: "stopping once the requests in flight have finished"})
 	s.requestStop()
+}
+
+// handleHealth runs the backend's own checks for opx doctor: its program
+// or server reachable, and each account concerned (the request's, those
+// read so far, the locked ones) signed in. It reads no secret; like status
+// it needs no policy.
+func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	var req api.HealthRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := validAccount(req.Account); e != nil {
+		writeError(w, e)
+		return
+	}
+	accounts := map[string]bool{req.Account: true}
+	for _, a := range s.accountsInUse() {
+		accounts[a] = true
+	}
+	for _, l := range s.core.lockedAccounts() {
+		accounts[l.Account] = true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	checks := backend.Diagnose(ctx, s.backend, slices.Sorted(maps.Keys(accounts)))
+	writeJSON(w, http.StatusOK, api.HealthResponse{Checks: checks})
 }
 
 // handleVerify tries a Vault or OpenBao login for opx login, so that the

@@ -33,7 +33,12 @@ const maxSocketPath = 103
 
 // server is one running daemon.
 type server struct {
-	cfg     Config
+	cfg Config
+
+	opVer struct { // op --version, for status
+		sync.Mutex
+		stamp, version string
+	}
 	info    BuildInfo
 	paths   xdg.Paths
 	log     zerolog.Logger

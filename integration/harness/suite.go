@@ -27,6 +27,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("LoginWithTokenRef", s.loginTokenRef)
 	t.Run("LoginWithLiteralToken", s.loginLiteral)
 	t.Run("MultiWithoutServerSaysHow", s.multiUnconfigured)
+	t.Run("Doctor", s.doctor)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
@@ -305,6 +306,54 @@ func (s suite) multiUnconfigured(t *testing.T) {
 	}
 	if out := e.MustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
 		t.Errorf("1Password still works: %q", out)
+	}
+}
+
+// doctor checks the server, its clock and the token against the real
+// server; a wrong token and a server that is not there are failures that
+// name their fixes.
+func (s suite) doctor(t *testing.T) {
+	e := s.withToken(t, s.kind)
+	r := e.Opx("doctor", "--json")
+	var rep struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name, Detail, Fix string
+			OK                bool
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 || !rep.OK {
+		t.Fatalf("doctor against a healthy %s = %+v (%v)", s.kind, r, err)
+	}
+	found := map[string]string{}
+	for _, c := range rep.Checks {
+		found[c.Name] = c.Detail
+	}
+	if d := found[s.kind+" server"]; !strings.Contains(d, e.Srv.Addr()) || !strings.Contains(d, "unsealed") {
+		t.Errorf("server check = %q", d)
+	}
+	if d := found[s.kind+" clock"]; !strings.Contains(d, "clock") {
+		t.Errorf("clock check = %q", d)
+	}
+	if d := found[s.kind+" token"]; !strings.Contains(d, "accepted") {
+		t.Errorf("token check = %q", d)
+	}
+
+	bad := s.env(t)
+	bad.Vars[s.envName("ADDR")] = bad.Srv.Addr()
+	bad.Vars[s.envName("TOKEN")] = "hvs.not-a-token"
+	bad.StartDaemon("--backend=" + s.kind)
+	r = bad.Opx("doctor")
+	if r.Code != 1 || !strings.Contains(r.Stdout, "✗ "+s.kind+" token") || !strings.Contains(r.Stdout, "opx login "+s.kind) {
+		t.Errorf("doctor with a wrong token = %+v", r)
+	}
+
+	gone := s.env(t)
+	gone.Vars[s.envName("ADDR")] = "http://127.0.0.1:1"
+	gone.StartDaemon("--backend=" + s.kind)
+	r = gone.Opx("doctor")
+	if r.Code != 1 || !strings.Contains(r.Stdout, "✗ "+s.kind+" server: cannot reach http://127.0.0.1:1") || !strings.Contains(r.Stdout, "fix: start the server") {
+		t.Errorf("doctor with no server = %+v", r)
 	}
 }
 

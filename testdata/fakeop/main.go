@@ -10,7 +10,8 @@
 //	                means that account is signed in (op signin creates it)
 //	FAKEOP_DELAY    how long each invocation takes (a Go duration)
 //	FAKEOP_LOG      a file that gets one line per invocation (pid and args),
-//	                so tests can count processes
+//	                so tests can count processes; a bare op --version is
+//	                neither delayed nor logged
 //	FAKEOP_PASSWORD when set, op signin reads a password line from stdin and
 //	                fails unless it matches
 package main
@@ -88,6 +89,12 @@ func (e *opError) Error() string { return e.msg }
 func fail(format string, args ...any) error { return &opError{fmt.Sprintf(format, args...)} }
 
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-v") {
+		// Local and instant in the real op too: not delayed, not logged,
+		// so that opx status (which asks it) does not count as a call.
+		fmt.Println(version)
+		return
+	}
 	logCall()
 	if d, err := time.ParseDuration(os.Getenv("FAKEOP_DELAY")); err == nil {
 		time.Sleep(d)
@@ -117,6 +124,7 @@ func logCall() {
 type flags struct {
 	account, format, in, out string
 	noNewline, raw, force    bool
+	version                  bool
 	args                     []string
 }
 
@@ -153,6 +161,8 @@ func parse(argv []string) (flags, error) {
 			f.raw = true
 		case "-f", "--force":
 			f.force = true
+		case "-v", "--version":
+			f.version = true
 		case "--":
 			f.args = append(f.args, argv[i+1:]...)
 			return f, nil
@@ -174,18 +184,14 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(f.args) == 0 {
-		if len(argv) > 0 && (argv[0] == "--version" || argv[0] == "-v") {
-			fmt.Fprintln(stdout, version)
-			return nil
-		}
-		return fail("no command given; see 'op --help'")
-	}
-	cmd, rest := f.args[0], f.args[1:]
-	if cmd == "--version" {
+	if f.version {
 		fmt.Fprintln(stdout, version)
 		return nil
 	}
+	if len(f.args) == 0 {
+		return fail("no command given; see 'op --help'")
+	}
+	cmd, rest := f.args[0], f.args[1:]
 	fx, err := loadFixture()
 	if err != nil {
 		return err

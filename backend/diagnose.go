@@ -1,0 +1,176 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/opxhq/opx/api"
+)
+
+// Diagnoser is implemented by backends that can say, for opx doctor, what
+// works and what does not: their program or server reachable, each account
+// signed in. Every check is a real call; none reads a secret.
+type Diagnoser interface {
+	Diagnose(ctx context.Context, accounts []string) []api.Check
+}
+
+// Diagnose runs b's checks for accounts ("" for the default one); a backend
+// without its own is checked with Validate.
+func Diagnose(ctx context.Context, b Backend, accounts []string) []api.Check {
+	if d, ok := b.(Diagnoser); ok {
+		return d.Diagnose(ctx, accounts)
+	}
+	c := api.Check{Name: b.Name(), OK: true, Detail: "ready"}
+	if err := b.Validate(ctx, accounts); err != nil {
+		c.OK, c.Detail = false, errMessage(err)
+	}
+	return []api.Check{c}
+}
+
+// maxClockSkew is how far a server's clock may be from this machine's
+// before doctor says so: tokens and one-time passwords depend on it.
+const maxClockSkew = 30 * time.Second
+
+func errMessage(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
+}
+
+func accountLabel(account string) string {
+	if account == "" {
+		return "default account"
+	}
+	return "account " + account
+}
+
+// Diagnose implements Diagnoser.
+func (f *Fake) Diagnose(context.Context, []string) []api.Check {
+	return []api.Check{{Name: "backend", OK: true, Detail: "fake: deterministic values for tests, no secrets"}}
+}
+
+// Diagnose implements Diagnoser: op found and its version, then op whoami
+// for each account.
+func (o *OPCLI) Diagnose(ctx context.Context, accounts []string) []api.Check {
+	path, err := exec.LookPath(o.path)
+	if err != nil {
+		return []api.Check{{Name: "op", Detail: fmt.Sprintf("the 1Password CLI (%s) was not found on the daemon's PATH", o.path),
+			Fix: "install the 1Password CLI, or give the daemon --op-path PATH (then: opx restart)"}}
+	}
+	out, err := o.run(ctx, nil, "", "--version")
+	if err != nil {
+		return []api.Check{{Name: "op", Detail: fmt.Sprintf("%s --version failed: %s", path, errMessage(err)),
+			Fix: "reinstall the 1Password CLI, or give the daemon --op-path PATH (then: opx restart)"}}
+	}
+	checks := []api.Check{{Name: "op", OK: true, Detail: "op " + strings.TrimSpace(string(out)) + " at " + path}}
+	if len(accounts) == 0 {
+		accounts = []string{""}
+	}
+	for _, a := range accounts {
+		c := api.Check{Name: "1Password " + accountLabel(a)}
+		out, err := o.run(ctx, nil, a, "whoami", "--format=json")
+		if err != nil {
+			login := "opx login 1password"
+			if a != "" {
+				login += " --account " + a
+			}
+			c.Detail, c.Fix = errMessage(err), "sign in with: "+login
+			checks = append(checks, c)
+			continue
+		}
+		var who struct {
+			Email string `json:"email"`
+			URL   string `json:"url"`
+		}
+		c.OK, c.Detail = true, "signed in"
+		if json.Unmarshal(out, &who) == nil && who.Email != "" {
+			c.Detail = "signed in as " + who.Email + " (" + who.URL + ")"
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+// Diagnose implements Diagnoser: the server reachable (sys/health), its
+// clock against this machine's, and the token accepted (a token lookup).
+func (v *Vault) Diagnose(ctx context.Context, _ []string) []api.Check {
+	server := api.Check{Name: v.kind + " server"}
+	cfg, err := api.LoadVaultConfig(v.kind, v.configFile)
+	if err != nil {
+		server.Detail, server.Fix = err.Error(), "fix config.json"
+		return []api.Check{server}
+	}
+	if cfg.Address == "" {
+		server.Detail = "no address is configured"
+		server.Fix = fmt.Sprintf("run: opx login %s --address URL, or set %s_ADDR", v.kind, api.EnvPrefix(v.kind))
+		return []api.Check{server}
+	}
+	client, err := NewVaultClient(cfg)
+	if err != nil {
+		server.Detail, server.Fix = fmt.Sprintf("%s client: %v", v.kind, err), "fix the TLS settings in config.json"
+		return []api.Check{server}
+	}
+	h, err := client.Sys().HealthWithContext(ctx)
+	if err != nil {
+		server.Detail = fmt.Sprintf("cannot reach %s: %s", cfg.Address, errMessage(transportError(v.kind, err)))
+		server.Fix = fmt.Sprintf("start the server, or point opx at it: opx login %s --address URL", v.kind)
+		return []api.Check{server}
+	}
+	switch {
+	case !h.Initialized:
+		server.Detail, server.Fix = cfg.Address+" is not initialized", "initialize the server"
+	case h.Sealed:
+		server.Detail, server.Fix = cfg.Address+" is sealed", "unseal the server"
+	default:
+		server.OK = true
+		server.Detail = fmt.Sprintf("%s answers: version %s, unsealed", cfg.Address, h.Version)
+	}
+	checks := []api.Check{server}
+	if h.ServerTimeUTC > 0 {
+		skew := time.Since(time.Unix(h.ServerTimeUTC, 0)).Round(time.Second)
+		c := api.Check{Name: v.kind + " clock", OK: skew.Abs() <= maxClockSkew}
+		switch {
+		case skew > 0:
+			c.Detail = fmt.Sprintf("this machine's clock is %s ahead of the server's", skew)
+		case skew < 0:
+			c.Detail = fmt.Sprintf("this machine's clock is %s behind the server's", -skew)
+		default:
+			c.Detail = "this machine's clock agrees with the server's"
+		}
+		if !c.OK {
+			c.Fix = "set the clock right (NTP): token lifetimes and one-time passwords depend on it"
+		}
+		checks = append(checks, c)
+	}
+	token := api.Check{Name: v.kind + " token", OK: true, Detail: "accepted (token lookup)"}
+	if err := v.Validate(ctx, nil); err != nil {
+		token.OK, token.Detail, token.Fix = false, errMessage(err), "sign in with: opx login "+v.kind
+	}
+	return append(checks, token)
+}
+
+// Diagnose implements Diagnoser: the 1Password CLI when op:// refs were
+// read or nothing else is configured, and Vault and OpenBao when they are
+// configured or were read.
+func (m *Multi) Diagnose(ctx context.Context, accounts []string) []api.Check {
+	var checks []api.Check
+	vault := m.usedVault.Load() || m.vault.Configured()
+	bao := m.usedBao.Load() || m.bao.Configured()
+	if m.usedOP.Load() || !vault && !bao {
+		checks = append(checks, m.op.Diagnose(ctx, accounts)...)
+	}
+	if vault {
+		checks = append(checks, m.vault.Diagnose(ctx, nil)...)
+	}
+	if bao {
+		checks = append(checks, m.bao.Diagnose(ctx, nil)...)
+	}
+	return checks
+}

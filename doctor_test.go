@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opxhq/opx/api"
+)
+
+// doctorJSON runs opx doctor --json and decodes its report.
+func (e *testEnv) doctorJSON(extra ...string) (ok bool, checks map[string][]api.Check, code int) {
+	e.t.Helper()
+	r := e.opxEnv(extra, "doctor", "--json")
+	var rep struct {
+		OK     bool        `json:"ok"`
+		Checks []api.Check `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		e.t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	checks = map[string][]api.Check{}
+	for _, c := range rep.Checks {
+		checks[c.Name] = append(checks[c.Name], c)
+	}
+	return rep.OK, checks, r.code
+}
+
+func TestDoctorHealthyFakeSetup(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	r := e.opx("doctor")
+	if r.code != 0 || strings.Contains(r.stdout, "✗") {
+		t.Fatalf("doctor on a healthy fake setup = %+v", r)
+	}
+	for _, want := range []string{"✓ daemon: running", "✓ daemon settings", "✓ token file", "✓ backend: fake", "✓ session: unlocked", "policy: none"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	ok, checks, code := e.doctorJSON()
+	if !ok || code != 0 || len(checks["daemon"]) != 1 || !checks["daemon"][0].OK {
+		t.Errorf("doctor --json = ok %v, exit %d, %+v", ok, code, checks)
+	}
+}
+
+// Without op, doctor fails and names the fix; every other check still runs.
+func TestDoctorOPMissing(t *testing.T) {
+	e := newOPEnv(t)
+	e.vars["OPX_OP_PATH"] = filepath.Join(e.root, "no-such-op")
+	e.startDaemon("")
+	r := e.opx("doctor")
+	if r.code != 1 || !strings.Contains(r.stdout, "✗ op: ") || !strings.Contains(r.stdout, "fix: install the 1Password CLI") ||
+		!strings.Contains(r.stdout, "1 check failed") {
+		t.Fatalf("doctor without op = %+v", r)
+	}
+	if !strings.Contains(r.stdout, "✓ session") {
+		t.Errorf("doctor stopped at the first failure:\n%s", r.stdout)
+	}
+}
+
+// With op, doctor shows its version and asks op whoami for each account:
+// the default one signed in, the request's team account not.
+func TestDoctorOPAccounts(t *testing.T) {
+	e := newOPEnv(t)
+	e.signIn("my")
+	e.startDaemon("")
+	ok, checks, code := e.doctorJSON()
+	if !ok || code != 0 {
+		t.Fatalf("doctor with the default account signed in = %v, %d: %+v", ok, code, checks)
+	}
+	if c := checks["op"]; len(c) != 1 || !strings.Contains(c[0].Detail, "op 2.") {
+		t.Errorf("op check = %+v, want op's version", c)
+	}
+	if c := checks["1Password default account"]; len(c) != 1 || !c[0].OK || !strings.Contains(c[0].Detail, "signed in as") {
+		t.Errorf("default account check = %+v", c)
+	}
+	r := e.opx("--account", "team", "doctor")
+	if r.code != 1 || !strings.Contains(r.stdout, "✗ 1Password account team") || !strings.Contains(r.stdout, "opx login 1password --account team") {
+		t.Errorf("doctor for the signed-out team account = %+v", r)
+	}
+}
+
+func TestDoctorFindsWhatIsWrong(t *testing.T) {
+	e := newEnv(t)
+	e.startDaemon("", "--backend=fake")
+	// A data directory others may read, a policy file that does not parse
+	// (the daemon fails closed), and a client whose settings differ.
+	if err := os.Chmod(e.data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(e.config, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.config, "policy.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.opxEnv([]string{"OP_AUTHD_TTL=7"}, "doctor")
+	if r.code != 1 {
+		t.Fatalf("doctor with problems = %+v", r)
+	}
+	for _, want := range []string{
+		"✗ data directory", "fix: chmod 0700 " + e.data,
+		"✗ policy: ", "fix: fix the file",
+		"✗ daemon settings: the running daemon has TTL 2m0s (this command's settings give 7s)", "fix: to use this environment's settings, run: opx restart",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r.stderr != "" {
+		t.Errorf("doctor warned on stderr as well: %s", r.stderr)
+	}
+}
+
+func TestDoctorWithoutDaemon(t *testing.T) {
+	e := newEnv(t)
+	r := e.opxEnv([]string{"OPX_AUTOSTART=0"}, "doctor")
+	if r.code != 1 || !strings.Contains(r.stdout, "✗ daemon") || !strings.Contains(r.stdout, "fix: start it") {
+		t.Errorf("doctor with no daemon and no autostart = %+v", r)
+	}
+}
