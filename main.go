@@ -172,7 +172,7 @@ type versionCmd struct{}
 // helpCmd is listed for --help and completion; run rewrites `opx help X` to
 // `opx X --help` before parsing, so its Run is never reached.
 type helpCmd struct {
-	Command []string `arg:"" optional:"" help:"The command."`
+	Command []string `arg:"" optional:"" help:"The command." complete:"commands"`
 }
 
 func (helpCmd) Run() error { return nil }

@@ -2,46 +2,260 @@ package main
 
 import (
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/opxhq/opx/client"
 )
 
-func TestCompletionsLoadInBash(t *testing.T) {
+// completionEnv is a testEnv whose config.json names a default account
+// and whose 1Password CLI config names another, and a directory of files
+// to complete.
+func completionEnv(t *testing.T) (e *testEnv, files string) {
+	e = newEnv(t)
+	os.MkdirAll(e.config, 0o700)
+	os.WriteFile(filepath.Join(e.config, "config.json"), []byte(`{"account": "team"}`), 0o600)
+	os.MkdirAll(filepath.Join(e.vars["XDG_CONFIG_HOME"], "op"), 0o700)
+	os.WriteFile(filepath.Join(e.vars["XDG_CONFIG_HOME"], "op", "config"), []byte(`{"accounts": [{"shorthand": "my", "email": "me@example.com"}]}`), 0o600)
+	files = filepath.Join(e.root, "files")
+	os.Mkdir(files, 0o700)
+	for _, f := range []string{"tmpl-one.env", "tmpl-two.env"} {
+		os.WriteFile(filepath.Join(files, f), nil, 0o600)
+	}
+	e.vars["PATH"] = filepath.Dir(opxBin) + string(os.PathListSeparator) + e.vars["PATH"]
+	return e, files
+}
+
+// The probes every shell answers: the command line (the cursor at its
+// end) and the completions a user would see. Values come only where the
+// grammar expects them; a ref, a NAME=REF pair and a duration complete to
+// nothing, not to file names.
+func completionProbes(files string) []struct{ line, want string } {
+	return []struct{ line, want string }{
+		{"opx re", "read resolve restart"},
+		{"opx read --no-n", "--no-newline"},
+		{"opx login ", "1password bao vault"},
+		{"opx login vault --token", "--token-ref"},
+		{"opx daemon --enable-s", "--enable-session-lock"},
+		{"opx completion ", "bash fish zsh"},
+		{"opx daemon --backend ", "bao fake multi opcli vault"},
+		{"opx login vault --method ", "approle token userpass"},
+		{"opx --account ", "my team"},
+		{"opx help sto", "stop"},
+		{"opx inject -i " + files + "/tmpl-", files + "/tmpl-one.env " + files + "/tmpl-two.env"},
+		{"opx run -- zs", "zsh"},
+		{"opx read " + files + "/tmpl-", ""},
+		{"opx daemon --ttl " + files + "/tmpl-", ""},
+	}
+}
+
+func sortedWords(s string) string {
+	w := strings.Fields(s)
+	sort.Strings(w)
+	return strings.Join(slices.Compact(w), " ")
+}
+
+func TestCompletionsInBash(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("bash is not installed")
 	}
-	e := newEnv(t)
+	e, files := completionEnv(t)
 	script := filepath.Join(e.root, "opx.bash")
 	if err := os.WriteFile(script, []byte(e.mustOpx("completion", "bash")), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Each probe's line is split into words as bash splits it (at "=" too).
 	probe := `source "$1" || exit 9
 complete -p opx >/dev/null || exit 8
-try() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=(); _opx; echo "${COMPREPLY[*]}"; }
-try opx re
-try opx read --no-n
-try opx login ''
-try opx login vault --token
-try opx daemon --enable-s
+shift
+for line in "$@"; do
+  COMP_LINE="$line"; COMP_POINT=${#line}
+  read -ra COMP_WORDS <<<"$line"
+  [[ "$line" == *" " ]] && COMP_WORDS+=("")
+  COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _opx
+  echo "${COMPREPLY[*]}"
+done
 `
-	out, err := exec.Command(bash, "-c", probe, "probe", script).CombinedOutput()
+	probes := completionProbes(files)
+	probes = append(probes, struct{ line, want string }{"opx daemon --backend = f", "fake"})
+	args := []string{"-c", probe, "probe", script}
+	for _, p := range probes {
+		args = append(args, p.line)
+	}
+	cmd := exec.Command(bash, args...)
+	cmd.Env = e.environ()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
-	want := "read resolve restart\n--no-newline\n1password bao vault\n--token-ref\n--enable-session-lock\n"
-	if string(out) != want {
-		t.Errorf("completions =\n%s\nwant\n%s", out, want)
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != len(probes) {
+		t.Fatalf("bash answered %d lines for %d probes:\n%s", len(got), len(probes), out)
 	}
-	for _, shell := range []string{"zsh", "fish"} {
-		if out := e.mustOpx("completion", shell); !strings.Contains(out, "opx") || !strings.Contains(out, "login") {
-			t.Errorf("%s completion = %.200q", shell, out)
+	for i, p := range probes {
+		g := sortedWords(got[i])
+		if p.line == "opx run -- zs" {
+			checkPrograms(t, "bash", p.line, g)
+			continue
+		}
+		if g != p.want {
+			t.Errorf("bash: %q completes to %q, want %q", p.line, g, p.want)
+		}
+	}
+}
+
+// checkPrograms checks that a program name was completed after "opx run
+// --": zsh when it is installed, else nothing that is a path.
+func checkPrograms(t *testing.T, shell, line, got string) {
+	t.Helper()
+	words := strings.Fields(got)
+	if _, err := exec.LookPath("zsh"); err == nil && !slices.Contains(words, "zsh") {
+		t.Errorf("%s: %q completes to %q, want the programs on PATH (zsh among them)", shell, line, got)
+	}
+	if strings.Contains(got, "/") {
+		t.Errorf("%s: %q completes to paths: %q", shell, line, got)
+	}
+}
+
+func TestCompletionsInFish(t *testing.T) {
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Skip("fish is not installed (Debian package fish; .ci/run installs it)")
+	}
+	e, files := completionEnv(t)
+	script := filepath.Join(e.root, "opx.fish")
+	if err := os.WriteFile(script, []byte(e.mustOpx("completion", "fish")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	probes := completionProbes(files)
+	// fish completes flag values given as --flag=value too, and programs after --.
+	probes = append(probes, struct{ line, want string }{"opx daemon --backend=f", "--backend=fake"})
+	for _, p := range probes {
+		cmd := exec.Command(fish, "--no-config", "-c", `source $argv[1]; complete -C $argv[2]`, script, p.line)
+		cmd.Env = append(e.environ(), "XDG_DATA_HOME="+filepath.Join(e.root, "fishdata"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fish: %v\n%s", err, out)
+		}
+		var words, descs []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if line == "" {
+				continue
+			}
+			w, d, _ := strings.Cut(line, "\t")
+			words, descs = append(words, w), append(descs, d)
+		}
+		g := sortedWords(strings.Join(words, " "))
+		if p.line == "opx run -- zs" {
+			checkPrograms(t, "fish", p.line, g)
+			continue
+		}
+		if g != p.want {
+			t.Errorf("fish: %q completes to %q, want %q", p.line, g, p.want)
+		}
+		if p.line == "opx re" && !slices.Contains(descs, "Print the values of secret references, one per line.") {
+			t.Errorf("fish: commands come without their descriptions: %q", out)
+		}
+	}
+}
+
+// TestCompletionsInZsh loads the native zsh script with compinit in an
+// interactive zsh on a pseudo-terminal, presses Tab after each probe, and
+// reads what the completion system was given (compadd is wrapped to print
+// its matches and descriptions).
+func TestCompletionsInZsh(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("zsh is not installed (Debian package zsh; .ci/run installs it)")
+	}
+	e, files := completionEnv(t)
+	zdot := filepath.Join(e.root, "zdot")
+	fn := filepath.Join(zdot, "fn")
+	os.MkdirAll(fn, 0o700)
+	if err := os.WriteFile(filepath.Join(fn, "_opx"), []byte(e.mustOpx("completion", "zsh")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc := `PS1='zsh-ready> '
+fpath=(` + fn + ` $fpath)
+autoload -Uz compinit && compinit -u -D
+compadd() {
+  local -a __m __d
+  builtin compadd -O __m "$@"
+  local i
+  for ((i = 1; i < $#; i++)); do
+    [[ ${@[i]} == -d ]] && __d=(${(P)${@[i+1]}})
+  done
+  for i in $__m; do print -r -- "MATCH:$i:"; done
+  for i in $__d; do print -r -- "DESC:$i:"; done
+  builtin compadd "$@"
+}
+`
+	if err := os.WriteFile(filepath.Join(zdot, ".zshrc"), []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(zsh, "-i")
+	cmd.Env = append(e.environ(), "ZDOTDIR="+zdot, "TERM=dumb")
+	tt := startTTY(t, cmd)
+	tt.expect("zsh-ready> ")
+	probes := completionProbes(files)
+	probes = append(probes, struct{ line, want string }{"opx daemon --backend=f", "fake"})
+	for i, p := range probes {
+		from := tt.seen
+		tt.send(p.line + "\t")
+		// Kill the line and print a mark: zle handles keys in order, so
+		// the mark comes after everything the Tab printed.
+		mark := fmt.Sprintf("probe-%d-done", i)
+		tt.send("\x15echo probe-" + fmt.Sprint(i) + "''-done\r")
+		tt.expect(mark)
+		tt.mu.Lock()
+		out := tt.out.String()[from:tt.seen]
+		tt.mu.Unlock()
+		var matches, descs []string
+		for _, m := range regexp.MustCompile(`(MATCH|DESC):([^\r\n]*):`).FindAllStringSubmatch(out, -1) {
+			if m[1] == "MATCH" {
+				matches = append(matches, m[2])
+			} else {
+				descs = append(descs, m[2])
+			}
+		}
+		g := sortedWords(strings.Join(matches, " "))
+		if strings.HasPrefix(p.line, "opx inject -i ") {
+			// zsh's _files offers each path component, then the names in
+			// the directory.
+			var names []string
+			for _, m := range matches {
+				if strings.HasPrefix(m, "tmpl-") {
+					names = append(names, files+"/"+m)
+				}
+			}
+			g = sortedWords(strings.Join(names, " "))
+		}
+		if p.line == "opx run -- zs" {
+			checkPrograms(t, "zsh", p.line, g)
+			continue
+		}
+		if p.want == "" {
+			// Where nothing is expected, zsh may list the flags instead:
+			// never files.
+			if strings.Contains(g, "tmpl") {
+				t.Errorf("zsh: %q offers files: %q", p.line, g)
+			}
+			continue
+		}
+		if g != p.want {
+			t.Errorf("zsh: %q completes to %q, want %q\n%s", p.line, g, p.want, out)
+		}
+		if p.line == "opx re" && !strings.Contains(strings.Join(descs, "\n"), "Print the values of secret references") {
+			t.Errorf("zsh: commands come without their descriptions:\n%s", out)
 		}
 	}
 }

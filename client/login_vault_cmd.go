@@ -25,7 +25,7 @@ type LoginServerCmd struct {
 	Address     string `help:"Server address, e.g. https://vault.example.com:8200 (default: the config's, then VAULT_ADDR or BAO_ADDR)." placeholder:"URL"`
 	Namespace   string `help:"Namespace (Vault Enterprise, OpenBao)." placeholder:"NS"`
 	Method      string `help:"Auth method: ${enum}." enum:"token,userpass,approle" default:"token"`
-	AuthMount   string `help:"Path the auth method is mounted at (default: the method's name)." placeholder:"PATH"`
+	AuthMount   string `help:"Path the auth method is mounted at (default: the method's name)." placeholder:"MOUNT"`
 	TokenRef    string `help:"Reference to the token, e.g. op://Private/vault/token (method token)." placeholder:"REF"`
 	UsernameRef string `help:"Reference to the user name (method userpass)." placeholder:"REF"`
 	PasswordRef string `help:"Reference to the password (method userpass)." placeholder:"REF"`

@@ -21,7 +21,7 @@ type RunCmd struct {
 	Env       []string `short:"e" name:"env" sep:"none" help:"Set NAME to the value of REF in the command's environment (repeatable)." placeholder:"NAME=REF"`
 	EnvFile   []string `name:"env-file" type:"path" sep:"none" help:"Read NAME=VALUE lines from FILE (dotenv syntax); values that are refs are resolved (repeatable)." placeholder:"FILE"`
 	NoMasking bool     `name:"no-masking" env:"OPX_NO_MASKING" help:"Do not conceal the secrets in the command's output: resolve them, then become the command."`
-	Command   []string `arg:"" passthrough:"partial" name:"command" help:"The command to run, after --."`
+	Command   []string `arg:"" passthrough:"partial" name:"command" help:"The command to run, after --." complete:"program"`
 	Freshness
 }
 
