@@ -6,6 +6,7 @@ COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
 # Fuzzing is budgeted in executions, not seconds: a wall-clock -fuzztime can
 # fail with a bare "context deadline exceeded" when a loaded machine starves the
 # workers at the deadline (Go issue 75804). FUZZSCALE multiplies every budget;
@@ -15,7 +16,7 @@ FUZZMINIMIZETIME ?= 10s
 fuzzrun = $(GO) test -run='^$$' -fuzz='^$(1)$$' -fuzzminimizetime=$(FUZZMINIMIZETIME) \
 	-fuzztime=$(if $(FUZZTIME),$(FUZZTIME),$(shell echo $$(($(3) * $(FUZZSCALE))))x) $(2)
 
-.PHONY: all build test unit integration vet fuzz bench soak demo install uninstall release vendor-hash clean
+.PHONY: all build man test unit integration vet fuzz bench soak demo install uninstall release vendor-hash clean
 
 # release targets: OS/ARCH pairs built by make release
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
@@ -92,17 +93,23 @@ demo: build
 	echo '$$ opx status'; bin/opx status; \
 	echo '$$ opx stop'; bin/opx stop
 
-## install: opx and the opx-authd link into BINDIR
-install: build
-	install -d $(DESTDIR)$(BINDIR)
+## man: bin/opx.1, the man page, made from the command grammar (opx --man)
+man: build
+	bin/opx --man > bin/opx.1
+
+## install: opx and the opx-authd link into BINDIR, opx.1 into MANDIR/man1
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 bin/opx $(DESTDIR)$(BINDIR)/opx
 	ln -sf opx $(DESTDIR)$(BINDIR)/opx-authd
+	install -m 0644 bin/opx.1 $(DESTDIR)$(MANDIR)/man1/opx.1
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/opx $(DESTDIR)$(BINDIR)/opx-authd
+	rm -f $(DESTDIR)$(BINDIR)/opx $(DESTDIR)$(BINDIR)/opx-authd $(DESTDIR)$(MANDIR)/man1/opx.1
 
 ## release: dist/opx_VERSION_OS_ARCH.tar.gz for each platform (opx, the
-## opx-authd link, completions, the systemd unit, the direnv library, README)
+## opx-authd link, the man page, completions, the systemd unit, the direnv
+## library, README)
 ## and SHA256SUMS
 release: build
 	rm -rf dist && mkdir -p dist
@@ -114,6 +121,7 @@ release: build
 	  bin/opx completion bash > $$d/completions/opx.bash; \
 	  bin/opx completion zsh > $$d/completions/_opx; \
 	  bin/opx completion fish > $$d/completions/opx.fish; \
+	  bin/opx --man > $$d/opx.1; \
 	  cp README.md packaging/systemd/opx.service packaging/direnv/opx.sh $$d/; \
 	  tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf $$d; \
 	done

@@ -30,6 +30,8 @@
               --bash <($out/bin/opx completion bash) \
               --zsh <($out/bin/opx completion zsh) \
               --fish <($out/bin/opx completion fish)
+            $out/bin/opx --man > opx.1
+            installManPage opx.1
           '';
           meta = {
             description = "Local secrets broker for 1Password, Vault and OpenBao";

@@ -39,7 +39,8 @@ Examples:
 // are added to it one by one (see commands).
 type root struct {
 	client.Globals
-	Version bool `help:"Print the version (commit, Go version, OS/arch) and exit."`
+	Version bool    `help:"Print the version (commit, Go version, OS/arch) and exit."`
+	Man     manFlag `hidden:"" help:"Print the man page (roff) and exit."`
 }
 
 // command is one subcommand of opx: its name, its line in `opx --help`, and

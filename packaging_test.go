@@ -341,3 +341,43 @@ func TestFailedServiceInstallLeavesNothing(t *testing.T) {
 		t.Errorf("no hint on why: %q", r.stderr)
 	}
 }
+
+// opx --man is a page man reads without a warning, with every command and
+// flag --help shows, none that it hides, and the exit codes.
+func TestManPage(t *testing.T) {
+	e := newEnv(t)
+	page := filepath.Join(e.root, "opx.1")
+	if err := os.WriteFile(page, []byte(e.mustOpx("--man")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if groff, err := exec.LookPath("groff"); err == nil {
+		out, err := exec.Command(groff, "-man", "-ww", "-z", page).CombinedOutput()
+		if err != nil || len(out) > 0 {
+			t.Errorf("groff warns about the page: %v\n%s", err, out)
+		}
+	}
+	man, err := exec.LookPath("man")
+	if err != nil {
+		t.Skip("man is not installed (Debian package man-db)")
+	}
+	cmd := exec.Command(man, "-l", page)
+	cmd.Env = append(e.environ(), "MANWIDTH=100", "MANPAGER=cat", "PAGER=cat")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("man -l: %v\n%s", err, out)
+	}
+	text := strings.Join(strings.Fields(string(out)), " ") // man justifies and wraps
+	for _, want := range []string{"NAME", "opx - a local secrets broker", "SYNOPSIS", "GLOBAL FLAGS", "--account=ACCOUNT",
+		"opx read <ref> ...", "opx doctor", "opx login vault", "opx login 1password", "opx policy check", "opx service install",
+		"--backend=opcli|vault|bao|multi|fake", "Environment: OP_AUTHD_BACKEND", "EXIT STATUS", "75 Another daemon already serves this socket",
+		"EXAMPLES", "opx run --env DB_PASS=op://Private/db/password -- ./deploy.sh", "FILES", "policy.json"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the man page lacks %q", want)
+		}
+	}
+	for _, hidden := range []string{"--man", "--values"} {
+		if strings.Contains(text, hidden) {
+			t.Errorf("the man page shows the hidden flag %s", hidden)
+		}
+	}
+}

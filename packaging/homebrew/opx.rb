@@ -15,6 +15,7 @@ class Opx < Formula
     system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}"), "."
     bin.install_symlink "opx" => "opx-authd"
     generate_completions_from_executable(bin/"opx", "completion")
+    (man1/"opx.1").write Utils.safe_popen_read(bin/"opx", "--man")
   end
 
   service do
