@@ -83,7 +83,7 @@ compadd() {
 			}
 			g = sortedWords(strings.Join(names, " "))
 		}
-		if p.line == "opx run -- zs" {
+		if strings.HasSuffix(p.line, " zs") {
 			checkPrograms(t, "zsh", p.line, g)
 			continue
 		}

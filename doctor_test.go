@@ -121,4 +121,31 @@ func TestDoctorWithoutDaemon(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "✗ daemon") || !strings.Contains(r.stdout, "fix: start it") {
 		t.Errorf("doctor with no daemon and no autostart = %+v", r)
 	}
+	// What only a daemon can say is not made up.
+	for _, absent := range []string{"session", "policy:", "audit log", "backend"} {
+		if strings.Contains(r.stdout, absent) {
+			t.Errorf("doctor without a daemon reports %q:\n%s", absent, r.stdout)
+		}
+	}
+}
+
+// A policy file that is a link (as Home Manager makes, into a store owned
+// by root) is fine; a policy that refuses the program refuses doctor's
+// backend check too, with a named failure.
+func TestDoctorPolicyLinkAndRefusal(t *testing.T) {
+	e := newEnv(t)
+	os.MkdirAll(e.config, 0o700)
+	store := filepath.Join(e.root, "store-policy.json")
+	os.WriteFile(store, []byte(`{"allow": [{"path": "/nonexistent/tool", "refs": ["*"]}], "default_deny": true}`), 0o444)
+	if err := os.Symlink(store, filepath.Join(e.config, "policy.json")); err != nil {
+		t.Fatal(err)
+	}
+	e.startDaemon("", "--backend=fake")
+	r := e.opx("doctor")
+	if !strings.Contains(r.stdout, "✓ policy file: ") {
+		t.Errorf("a linked policy file is reported wrong:\n%s", r.stdout)
+	}
+	if r.code != 1 || !strings.Contains(r.stdout, "✗ backend: ") || !strings.Contains(r.stdout, "may not check the backend") {
+		t.Errorf("doctor under a policy that allows it nothing = %+v", r)
+	}
 }

@@ -45,6 +45,8 @@ const (
 	ActionStop   = "stop"
 	// ActionVerify: a Vault or OpenBao login checked for opx login.
 	ActionVerify = "verify"
+	// ActionCheck: the backend checked for opx doctor.
+	ActionCheck = "check"
 )
 
 // Decisions.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ func Diagnose(ctx context.Context, b Backend, accounts []string) []api.Check {
 	}
 	return []api.Check{c}
 }
+
+// checkTimeout bounds each call a check makes (an op process, an HTTP
+// request), so that one that hangs does not starve the others.
+const checkTimeout = 15 * time.Second
 
 // maxClockSkew is how far a server's clock may be from this machine's
 // before doctor says so: tokens and one-time passwords depend on it.
@@ -64,7 +69,9 @@ func (o *OPCLI) Diagnose(ctx context.Context, accounts []string) []api.Check {
 		return []api.Check{{Name: "op", Detail: fmt.Sprintf("the 1Password CLI (%s) was not found on the daemon's PATH", o.path),
 			Fix: "install the 1Password CLI, or give the daemon --op-path PATH (then: opx restart)"}}
 	}
-	out, err := o.run(ctx, nil, "", "--version")
+	vctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	out, err := o.run(vctx, nil, "", "--version")
+	cancel()
 	if err != nil {
 		return []api.Check{{Name: "op", Detail: fmt.Sprintf("%s --version failed: %s", path, errMessage(err)),
 			Fix: "reinstall the 1Password CLI, or give the daemon --op-path PATH (then: opx restart)"}}
@@ -75,7 +82,9 @@ func (o *OPCLI) Diagnose(ctx context.Context, accounts []string) []api.Check {
 	}
 	for _, a := range accounts {
 		c := api.Check{Name: "1Password " + accountLabel(a)}
-		out, err := o.run(ctx, nil, a, "whoami", "--format=json")
+		wctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		out, err := o.run(wctx, nil, a, "whoami", "--format=json")
+		cancel()
 		if err != nil {
 			login := "opx login 1password"
 			if a != "" {
@@ -100,7 +109,11 @@ func (o *OPCLI) Diagnose(ctx context.Context, accounts []string) []api.Check {
 
 // Diagnose implements Diagnoser: the server reachable (sys/health), its
 // clock against this machine's, and the token accepted (a token lookup).
+// A login whose credentials are refs (read from the other backends) is not
+// made for a check: the token is looked up only once a read has logged in.
 func (v *Vault) Diagnose(ctx context.Context, _ []string) []api.Check {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	server := api.Check{Name: v.kind + " server"}
 	cfg, err := api.LoadVaultConfig(v.kind, v.configFile)
 	if err != nil {
@@ -150,6 +163,12 @@ func (v *Vault) Diagnose(ctx context.Context, _ []string) []api.Check {
 		checks = append(checks, c)
 	}
 	token := api.Check{Name: v.kind + " token", OK: true, Detail: "accepted (token lookup)"}
+	if cfg.Method != "token" || cfg.TokenRef != "" {
+		if !v.loggedIn() {
+			token.Warn, token.Detail = true, fmt.Sprintf("not logged in yet: the first read logs in (method %s, credentials from refs)", cfg.Method)
+			return append(checks, token)
+		}
+	}
 	if err := v.Validate(ctx, nil); err != nil {
 		token.OK, token.Detail, token.Fix = false, errMessage(err), "sign in with: opx login "+v.kind
 	}
@@ -157,14 +176,24 @@ func (v *Vault) Diagnose(ctx context.Context, _ []string) []api.Check {
 }
 
 // Diagnose implements Diagnoser: the 1Password CLI when op:// refs were
-// read or nothing else is configured, and Vault and OpenBao when they are
-// configured or were read.
+// read, op is installed or nothing else is configured, and Vault and
+// OpenBao when they are configured or were read.
 func (m *Multi) Diagnose(ctx context.Context, accounts []string) []api.Check {
 	var checks []api.Check
 	vault := m.usedVault.Load() || m.vault.Configured()
 	bao := m.usedBao.Load() || m.bao.Configured()
-	if m.usedOP.Load() || !vault && !bao {
+	named := slices.ContainsFunc(accounts, func(a string) bool { return a != "" })
+	switch _, opErr := exec.LookPath(m.op.path); {
+	case m.usedOP.Load() || named || !vault && !bao:
 		checks = append(checks, m.op.Diagnose(ctx, accounts)...)
+	case opErr == nil:
+		// Installed but not used yet: worth knowing, not a failure.
+		for _, c := range m.op.Diagnose(ctx, accounts) {
+			if !c.OK {
+				c.OK, c.Warn, c.Detail = true, true, "not used yet; "+c.Detail
+			}
+			checks = append(checks, c)
+		}
 	}
 	if vault {
 		checks = append(checks, m.vault.Diagnose(ctx, nil)...)

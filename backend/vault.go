@@ -280,6 +280,13 @@ func (v *Vault) Configured() bool {
 	return v.configured
 }
 
+// loggedIn reports whether a read has logged in (a client is kept).
+func (v *Vault) loggedIn() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.client != nil
+}
+
 // Calls implements Backend: HTTP reads of secrets.
 func (v *Vault) Calls() uint64 { return v.calls.Load() }
 

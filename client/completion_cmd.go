@@ -108,15 +108,17 @@ func walk(n *kong.Node, path string, inherited []*kong.Flag) *node {
 	for _, p := range n.Positional {
 		out.args = append(out.args, argSpec{name: p.Name, kind: kindOf(p, ""), variadic: p.IsSlice()})
 	}
-	if path == "" {
+	if path == "" { // every name, before a command (help) asks for them
 		commandNames = commandNames[:0]
+		for _, c := range n.Children {
+			if !c.Hidden && c.Type == kong.CommandNode {
+				commandNames = append(commandNames, c.Name)
+			}
+		}
 	}
 	for _, c := range n.Children {
 		if c.Hidden || c.Type != kong.CommandNode {
 			continue
-		}
-		if path == "" {
-			commandNames = append(commandNames, c.Name)
 		}
 		p := c.Name
 		if path != "" {
@@ -234,6 +236,12 @@ func shq(s string) string {
 	return "'" + s + "'"
 }
 
+// fishq quotes s for fish, in whose single quotes a backslash escapes a
+// backslash or a quote.
+func fishq(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
+}
+
 func bashScript(root *node) string {
 	var b strings.Builder
 	b.WriteString(`# bash completion for opx; load with: source <(opx completion bash)
@@ -286,15 +294,19 @@ _opx_arg() {
 	b.WriteString(`  esac
 }
 _opx() {
-  local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" w kind i dd=0 npos=0 words flag=""
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    w="${COMP_WORDS[i]}"
+  # The words are the line up to the cursor split at blanks only: bash's own
+  # COMP_WORDS also splits at "=" and ":", inside values (NAME=op://...).
+  local line="${COMP_LINE:0:COMP_POINT}" cw=() cur prev="" path="" w kind i dd=0 npos=0 words flag=""
+  read -ra cw <<<"$line"
+  [[ -z "$line" || "$line" == *[[:blank:]] ]] && cw+=("")
+  local cword=$((${#cw[@]} - 1))
+  cur="${cw[cword]}"
+  for ((i = 1; i < cword; i++)); do
+    w="${cw[i]}"
     if ((dd)); then npos=$((npos + 1)); continue; fi
     if [[ "$w" == "--" ]]; then dd=1; npos=0; continue; fi
     if [[ "$w" == -* ]]; then
-      # bash splits --flag=value at the "=": skip both parts.
-      if [[ "${COMP_WORDS[i+1]}" == "=" ]]; then i=$((i + 2)); continue; fi
-      if [[ "$w" != *=* ]] && _opx_flag "$path" "$w" >/dev/null && ((i + 1 < COMP_CWORD)); then i=$((i + 1)); fi
+      if [[ "$w" != *=* ]] && _opx_flag "$path" "$w" >/dev/null && ((i + 1 < cword)); then i=$((i + 1)); fi
       continue
     fi
     case "${path:+$path }$w" in
@@ -307,9 +319,10 @@ _opx() {
 	b.WriteString(`      *) npos=$((npos + 1)) ;;
     esac
   done
-  ((COMP_CWORD > 0)) && prev="${COMP_WORDS[COMP_CWORD-1]}"
-  if [[ "$cur" == "=" ]]; then flag="$prev"; cur=""
-  elif [[ "$prev" == "=" ]] && ((COMP_CWORD > 1)); then flag="${COMP_WORDS[COMP_CWORD-2]}"
+  ((cword > 0)) && prev="${cw[cword-1]}"
+  if ((!dd)) && [[ "$cur" == --*=* ]]; then
+    # --flag=value: readline replaces only what follows the "=".
+    flag="${cur%%=*}"; cur="${cur#*=}"
   elif [[ "$prev" == -* && "$prev" != "--" && "$prev" != *=* ]]; then flag="$prev"; fi
   if ((!dd)) && [[ -n "$flag" ]] && kind=$(_opx_flag "$path" "$flag"); then _opx_values "$kind"; return 0; fi
   if ((dd)); then
@@ -468,7 +481,7 @@ func fishArgs(kind string) string {
 	case kind == kindProgram:
 		return " -x -a '(__fish_complete_command)'"
 	case strings.HasPrefix(kind, "enum:"):
-		return " -x -a " + shq(strings.TrimPrefix(kind, "enum:"))
+		return " -x -a " + fishq(strings.TrimPrefix(kind, "enum:"))
 	}
 	return " -x"
 }
@@ -501,23 +514,22 @@ end
 function __opx_at
     test (__opx_path) = "$argv[1]"
 end
-# __opx_args: the number of positional arguments after the command.
+# __opx_nargs: the number of positional arguments after the command.
 function __opx_nargs
     set -l words (commandline -opc)
-    set -l path (__opx_path)
+    set -l path ''
     set -l n 0
-    set -l seen 0
-    set -l depth (count (string split ' ' -- $path))
-    test -z "$path"; and set depth 0
+    set -l dd 0
     set -l i 2
     while test $i -le (count $words)
         set -l w $words[$i]
         set i (math $i + 1)
-        if test $seen -lt $depth
-            string match -q -- '-*' $w; or set seen (math $seen + 1)
+        if test $dd -eq 1
+            set n (math $n + 1)
             continue
         end
         if test "$w" = '--'
+            set dd 1
             continue
         end
         if string match -q -- '-*' $w
@@ -526,24 +538,33 @@ function __opx_nargs
             end
             continue
         end
-        set n (math $n + 1)
+        set -l next (string trim -- "$path $w")
+        if test $n -eq 0; and contains -- $next $__opx_paths
+            set path $next
+        else
+            set n (math $n + 1)
+        end
     end
     echo $n
+end
+# __opx_dd: the line has a -- (what follows is not opx's).
+function __opx_dd
+    contains -- -- (commandline -opc)
 end
 `)
 	b.WriteString("set -g __opx_paths")
 	for _, n := range root.all() {
 		if n.path != "" {
-			b.WriteString(" " + shq(n.path))
+			b.WriteString(" " + fishq(n.path))
 		}
 	}
 	b.WriteString("\nset -g __opx_value_flags")
 	for _, n := range root.all() {
 		for _, f := range n.flags {
 			if f.value {
-				b.WriteString(" " + shq(n.path+" "+f.long))
+				b.WriteString(" " + fishq(n.path+" "+f.long))
 				if f.short != "" {
-					b.WriteString(" " + shq(n.path+" "+f.short))
+					b.WriteString(" " + fishq(n.path+" "+f.short))
 				}
 			}
 		}
@@ -551,26 +572,26 @@ end
 	b.WriteString("\n")
 	for _, n := range root.all() {
 		at := "__opx_at \"" + n.path + "\""
-		cond := shq(at)
+		cond := fishq(at)
 		for _, s := range n.subs {
-			fmt.Fprintf(&b, "complete -c opx -n %s -a %s -d %s\n", cond, shq(s.name()), shq(s.help))
+			fmt.Fprintf(&b, "complete -c opx -n %s -a %s -d %s\n", cond, fishq(s.name()), fishq(s.help))
 		}
 		for _, f := range n.flags {
-			fmt.Fprintf(&b, "complete -c opx -n %s -l %s", cond, strings.TrimPrefix(f.long, "--"))
+			fmt.Fprintf(&b, "complete -c opx -n %s -l %s", fishq(at+"; and not __opx_dd"), strings.TrimPrefix(f.long, "--"))
 			if f.short != "" {
 				fmt.Fprintf(&b, " -s %s", strings.TrimPrefix(f.short, "-"))
 			}
 			if f.value {
 				b.WriteString(fishArgs(f.kind))
 			}
-			fmt.Fprintf(&b, " -d %s\n", shq(f.help))
+			fmt.Fprintf(&b, " -d %s\n", fishq(f.help))
 		}
 		for i, a := range n.args {
 			var c string
 			switch {
 			case a.kind == kindProgram:
-				fmt.Fprintf(&b, "complete -c opx -n %s%s\n", shq(at+"; and test (__opx_nargs) -eq 0"), fishArgs(kindProgram))
-				fmt.Fprintf(&b, "complete -c opx -n %s -F\n", shq(at+"; and test (__opx_nargs) -gt 0"))
+				fmt.Fprintf(&b, "complete -c opx -n %s%s\n", fishq(at+"; and test (__opx_nargs) -eq 0"), fishArgs(kindProgram))
+				fmt.Fprintf(&b, "complete -c opx -n %s -F\n", fishq(at+"; and test (__opx_nargs) -gt 0"))
 				continue
 			case a.variadic:
 				c = fmt.Sprintf("%s; and test (__opx_nargs) -ge %d", at, i)
@@ -580,7 +601,7 @@ end
 			if a.kind == kindNone {
 				continue
 			}
-			fmt.Fprintf(&b, "complete -c opx -n %s%s\n", shq(c), fishArgs(a.kind))
+			fmt.Fprintf(&b, "complete -c opx -n %s%s\n", fishq(c), fishArgs(a.kind))
 		}
 	}
 	return b.String()

@@ -37,8 +37,8 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 
 	add(api.Check{Name: "opx", OK: true, Detail: "version " + env.Version})
 	add(checkDir("config directory", env.Paths.ConfigDir, false))
-	add(checkFile("config file", env.Paths.ConfigFile, 0o022))
-	add(checkFile("policy file", env.Paths.PolicyFile, 0o022))
+	add(checkFile("config file", env.Paths.ConfigFile))
+	add(checkFile("policy file", env.Paths.PolicyFile))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -73,7 +73,7 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		add(checkDir("socket directory", sockDir, true))
 	}
 
-	if st != nil {
+	if err == nil {
 		h, err := cl.Health(ctx, g.Account)
 		if err != nil {
 			add(api.Check{Name: "backend", Detail: err.Error()})
@@ -178,10 +178,12 @@ func checkDir(name, dir string, private bool) api.Check {
 }
 
 // checkFile checks a file the user edits (config.json, policy.json): when
-// it exists, it is a regular file of this user that nobody else may write.
-func checkFile(name, path string, bad fs.FileMode) api.Check {
+// it exists, the file it names (links are followed, as opx follows them: a
+// Nix store file is fine) is a regular file of this user or root that
+// nobody else may write.
+func checkFile(name, path string) api.Check {
 	c := api.Check{Name: name, OK: true}
-	fi, err := os.Lstat(path)
+	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		c.Detail = path + " (none)"
@@ -195,21 +197,39 @@ func checkFile(name, path string, bad fs.FileMode) api.Check {
 	}
 	mode := fi.Mode().Perm()
 	c.Detail = fmt.Sprintf("%s (%04o)", path, mode)
-	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() {
+	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && uid != 0 {
 		c.OK, c.Fix = false, "it belongs to another user: remove it or give it to yourself (chown)"
 		c.Detail += fmt.Sprintf(", owned by uid %d", uid)
-	} else if mode&bad != 0 {
-		c.OK, c.Fix = false, fmt.Sprintf("others may change it: chmod %04o %s", mode&^bad, path)
+	} else if mode&0o022 != 0 {
+		c.OK, c.Fix = false, fmt.Sprintf("others may change it: chmod %04o %s", mode&^0o022, path)
 	}
 	return c
 }
 
-// checkPrivate checks a file the daemon keeps (token, TLS key): 0600, ours.
+// checkPrivate checks a file the daemon keeps (token, TLS key): a regular
+// file (not a link), ours, 0600.
 func checkPrivate(name, path string) api.Check {
-	c := checkFile(name, path, 0o077)
-	if c.OK && strings.HasSuffix(c.Detail, "(none)") {
-		c.OK, c.Fix = false, "the daemon writes it when it starts; if one is running, run: opx restart"
-		c.Detail = path + " is missing"
+	c := api.Check{Name: name, OK: true}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.OK, c.Detail = false, path+" is missing"
+		c.Fix = "the daemon writes it when it starts; if one is running, run: opx restart"
+		return c
+	case err != nil:
+		c.OK, c.Detail = false, err.Error()
+		return c
+	case !fi.Mode().IsRegular():
+		c.OK, c.Detail, c.Fix = false, path+" is not a regular file", "remove it, then run: opx restart"
+		return c
+	}
+	mode := fi.Mode().Perm()
+	c.Detail = fmt.Sprintf("%s (%04o)", path, mode)
+	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() {
+		c.OK, c.Fix = false, "it belongs to another user: remove it, then run: opx restart"
+		c.Detail += fmt.Sprintf(", owned by uid %d", uid)
+	} else if mode&0o077 != 0 {
+		c.OK, c.Fix = false, fmt.Sprintf("others may read it: chmod 0600 %s", path)
 	}
 	return c
 }
@@ -235,7 +255,7 @@ func sessionCheck(s api.SessionStatus) []api.Check {
 		if l.Account != "" {
 			name = "account " + l.Account
 		}
-		out = append(out, api.Check{Name: "session", Detail: name + " is locked: " + l.Reason, Fix: "then run: opx unlock"})
+		out = append(out, api.Check{Name: "session", Detail: name + " is locked: " + l.Reason, Fix: "sign that account in, then run: opx unlock"})
 	}
 	return out
 }
@@ -275,9 +295,7 @@ func auditCheck(a api.AuditStatus, dir string) api.Check {
 		return c
 	}
 	c.Detail = a.Path
-	var fsst syscall.Statfs_t
-	if syscall.Statfs(dir, &fsst) == nil {
-		free := uint64(fsst.Bavail) * uint64(fsst.Bsize)
+	if free, ok := freeBytes(dir); ok {
 		c.Detail += fmt.Sprintf(" (%s free)", bytesText(free))
 		if free < 16<<20 {
 			c.OK, c.Fix = false, "free disk space: reads are refused when the audit log cannot be written"

@@ -84,6 +84,7 @@ type call struct {
 	// Set before done is closed, read-only after.
 	val *secret
 	err error
+	gen uint64 // the account's lock generation val was fetched under
 
 	// waiters counts the requests that still have to copy val; the last
 	// one out wipes it. Guarded by core.mu.
@@ -156,6 +157,10 @@ type core struct {
 
 	hits, misses, coalesced atomic.Uint64
 	inFlight                atomic.Int64
+
+	// testHookAfterStore, when set, runs after a call's values are stored
+	// and before its waiters are woken (tests put a lock there).
+	testHookAfterStore func()
 }
 
 // batch is the misses of one account gathered for one backend call.
@@ -292,6 +297,20 @@ func (c *core) await(ctx context.Context, cl *call) outcome {
 	}
 	if cl.err != nil {
 		return outcome{err: toAPIError(cl.err)}
+	}
+	// A lock of the session or of the account may have come after the
+	// value was stored and before this copy: it is not served then. The
+	// check and the copy hold storeMu, which every lock takes to write.
+	c.storeMu.RLock()
+	defer c.storeMu.RUnlock()
+	if _, epoch := c.session.State(); epoch != cl.epoch {
+		return outcome{err: errLocked}
+	}
+	if c.acctGen[cl.key.account] != cl.gen {
+		if e := c.accountLockedLocked(cl.key.account); e != nil {
+			return outcome{err: e}
+		}
+		return outcome{err: api.Errorf(api.CodeSessionLocked, "%s was locked while this read ran; read it again", accountName(cl.key.account))}
 	}
 	o := c.outcome(cl.val, false)
 	if !o.ok { // wiped: cannot happen while we hold a waiter's place
@@ -458,11 +477,14 @@ func (c *core) run(b *batch) {
 		}
 		// The waiters get their own secret: the cache may evict (and wipe)
 		// its copy at any time.
-		cl.val = c.newSecret(r.Value, false, now, ttl)
+		cl.val, cl.gen = c.newSecret(r.Value, false, now, ttl), gen
 		c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
 		c.cache.Set(cl.key, c.newSecret(r.Value, true, now, ttl), ttl)
 	}
 	c.storeMu.RUnlock()
+	if c.testHookAfterStore != nil {
+		c.testHookAfterStore()
+	}
 
 	var orphans []*call
 	c.mu.Lock()
@@ -522,6 +544,7 @@ func (c *core) accountLockedLocked(account string) *api.Error {
 func (c *core) lockAccount(account, reason string) bool {
 	c.storeMu.Lock()
 	if _, ok := c.acctLocks[account]; ok {
+		c.acctLocks[account] = reason // the latest failure says most
 		c.storeMu.Unlock()
 		return false
 	}

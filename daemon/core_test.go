@@ -369,3 +369,25 @@ func TestCoreMaxAge(t *testing.T) {
 		t.Errorf("10 concurrent reads with max age 0 made %d backend calls, want 1", calls-2)
 	}
 }
+
+// A lock that comes after a fetched value is stored and before its waiters
+// copy it: the waiters get the lock's error, not the value.
+func TestCoreLockBetweenStoreAndServe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lock func(c *core, s *session.Session)
+	}{
+		{"account", func(c *core, _ *session.Session) { c.lockAccount("team", "not signed in") }},
+		{"session", func(_ *core, s *session.Session) { s.Lock(session.ReasonManual) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &scripted{answer: func(string) backend.Result { return backend.Result{Value: []byte("v")} }}
+			c, s := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
+			c.testHookAfterStore = func() { tc.lock(c, s) }
+			o := c.resolve(context.Background(), "team", []string{"op://v/i/f"}, -1)[0]
+			if o.ok || o.err == nil || o.err.Code != api.CodeSessionLocked {
+				t.Errorf("read locked between store and serve = %+v, want session_locked", o)
+			}
+		})
+	}
+}

@@ -112,9 +112,11 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	s.rememberAccount(req.Account)
 	out := s.core.resolve(r.Context(), req.Account, []string{req.Ref}, maxAge(req.MaxAgeSeconds))[0]
 	defer clear(out.value)
+	if out.ok {
+		s.rememberAccount(req.Account)
+	}
 	if out.err != nil {
 		s.logRefError(req.Ref, out.err)
 		writeError(w, out.err)
@@ -170,10 +172,10 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 		}
 		refs = append(refs, ref)
 	}
-	s.rememberAccount(req.Account)
 	results := make(map[string]*api.ReadResult, len(refs))
 	if len(refs) > 0 {
 		outs := s.core.resolve(r.Context(), req.Account, refs, maxAge(req.MaxAgeSeconds))
+		s.rememberRead(req.Account, outs)
 		now := time.Now()
 		for i, out := range outs {
 			if out.err != nil {
@@ -246,8 +248,8 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	}
 	var outs []outcome
 	if len(failed) == 0 {
-		s.rememberAccount(req.Account)
 		outs = s.core.resolve(r.Context(), req.Account, refs, maxAge(req.MaxAgeSeconds))
+		s.rememberRead(req.Account, outs)
 		defer func() {
 			for _, out := range outs {
 				clear(out.value)
@@ -407,8 +409,9 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 	}
 	sessionLocked := s.session.Locked()
 	check := map[string]bool{}
+	wasLocked := map[string]bool{}
 	for _, l := range s.core.lockedAccounts() {
-		check[l.Account] = true
+		check[l.Account], wasLocked[l.Account] = true, true
 	}
 	if !sessionLocked && len(check) == 0 {
 		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
@@ -423,23 +426,33 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	accounts := slices.Sorted(maps.Keys(check))
-	var passed, failed []string
-	reasons := map[string]string{}
+	var passed, failed, stillLocked, notChecked []string
+	refused := map[string]*api.Error{}
 	for _, a := range accounts {
 		if err := s.backend.Validate(r.Context(), []string{a}); err != nil {
-			reasons[a] = toAPIError(err).Message
+			refused[a] = toAPIError(err)
 			s.log.Warn().Str("account", a).Err(err).Msg("unlock: the backend refused the account")
-			failed = append(failed, accountName(a)+": "+reasons[a])
+			failed = append(failed, accountName(a)+": "+refused[a].Message)
 			continue
 		}
 		s.core.unlockAccount(a)
 		passed = append(passed, a)
 	}
-	if len(passed) > 0 {
-		// The session opens for the accounts that passed; the others stay
-		// shut until they pass a later unlock.
-		for a, msg := range reasons {
-			s.core.lockAccount(a, msg)
+	for _, a := range accounts {
+		e := refused[a]
+		if e == nil {
+			continue
+		}
+		// A locked account stays locked, with the new reason. When the
+		// session opens for the others, an account that now fails its
+		// sign-in is locked as a read would lock it
+		// (--lock-on-auth-failure); other failures (op missing, a
+		// timeout) lock nothing: its reads say so themselves.
+		if wasLocked[a] || len(passed) > 0 && s.cfg.LockOnAuthFailure && e.Code == api.CodeUnauthorized {
+			s.core.lockAccount(a, e.Message)
+			stillLocked = append(stillLocked, accountName(a)+": "+e.Message)
+		} else {
+			notChecked = append(notChecked, accountName(a)+": "+e.Message)
 		}
 	}
 	if len(passed) == 0 {
@@ -462,8 +475,14 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		s.audit.Session(audit.SessionUnlock, "opx unlock: "+strings.Join(names, ", "))
 	}
 	if len(failed) > 0 {
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: api.StateUnlocked,
-			Message: what + ", but still locked: " + strings.Join(failed, "; ")})
+		msg := what
+		if len(stillLocked) > 0 {
+			msg += ", but still locked: " + strings.Join(stillLocked, "; ")
+		}
+		if len(notChecked) > 0 {
+			msg += ", but the backend's check failed for " + strings.Join(notChecked, "; ")
+		}
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State, Message: msg})
 		return
 	}
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: what})
@@ -509,8 +528,10 @@ func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
 
 // handleHealth runs the backend's own checks for opx doctor: its program
 // or server reachable, and each account concerned (the request's, those
-// read so far, the locked ones) signed in. It reads no secret; like status
-// it needs no policy.
+// read so far, the locked ones) signed in. It reads no secret of the
+// user's: a Vault or OpenBao login whose credentials are refs is not made
+// for it. Like lock, it needs a requester the policy allows some ref, and
+// nothing is checked while the session is locked.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	var req api.HealthRequest
 	if e := decodeBody(w, r, &req); e != nil {
@@ -521,6 +542,15 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if e := s.authorizeSession(r, audit.ActionCheck); e != nil {
+		writeError(w, e)
+		return
+	}
+	if s.session.Locked() {
+		writeJSON(w, http.StatusOK, api.HealthResponse{Checks: []api.Check{{Name: "backend", OK: true, Warn: true,
+			Detail: "not checked while the session is locked", Fix: "run: opx unlock"}}})
+		return
+	}
 	accounts := map[string]bool{req.Account: true}
 	for _, a := range s.accountsInUse() {
 		accounts[a] = true
@@ -528,9 +558,7 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	for _, l := range s.core.lockedAccounts() {
 		accounts[l.Account] = true
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
-	defer cancel()
-	checks := backend.Diagnose(ctx, s.backend, slices.Sorted(maps.Keys(accounts)))
+	checks := backend.Diagnose(r.Context(), s.backend, slices.Sorted(maps.Keys(accounts)))
 	writeJSON(w, http.StatusOK, api.HealthResponse{Checks: checks})
 }
 
@@ -684,8 +712,11 @@ func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("action", action).Msg("session change denied by policy")
 	what := "the session"
-	if action == audit.ActionStop {
+	switch action {
+	case audit.ActionStop:
 		what = "the daemon"
+	case audit.ActionCheck:
+		what = "the backend"
 	}
 	return api.Errorf(api.CodeForbidden, "%s may not %s %s: %s", displayPath(req.Path), action, what, reason)
 }

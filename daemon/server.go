@@ -405,8 +405,19 @@ func (s *server) onLock(reason string) {
 	s.audit.Session(audit.SessionLock, reason)
 }
 
-// rememberAccount records an account read through the daemon, so that an
-// unlock validates every account in use.
+// rememberRead remembers account when a read of it succeeded.
+func (s *server) rememberRead(account string, outs []outcome) {
+	for _, o := range outs {
+		if o.ok {
+			s.rememberAccount(account)
+			return
+		}
+	}
+}
+
+// rememberAccount records an account read through the daemon (a read that
+// succeeded: a mistyped account is not kept), so that an unlock and opx
+// doctor check every account in use.
 func (s *server) rememberAccount(account string) {
 	s.accountsMu.Lock()
 	defer s.accountsMu.Unlock()

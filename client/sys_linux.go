@@ -21,3 +21,12 @@ func clockCheck() (api.Check, bool) {
 	}
 	return c, true
 }
+
+// freeBytes is the room left for this user on dir's file system.
+func freeBytes(dir string) (uint64, bool) {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Frsize), true
+}
