@@ -7,7 +7,55 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 )
+
+// vaultEnvNames are the VAULT_* (and BAO_*) variables opx reads: the rest
+// of vault/api's (VAULT_AGENT_ADDR, VAULT_PROXY_ADDR, VAULT_HEADERS,
+// VAULT_MAX_RETRIES, ...) are not opx's settings.
+var vaultEnvNames = []string{"ADDR", "TOKEN", "NAMESPACE", "CACERT", "CAPATH", "CLIENT_CERT", "CLIENT_KEY", "TLS_SERVER_NAME", "SKIP_VERIFY"}
+
+var (
+	vaultEnvMu   sync.RWMutex
+	vaultEnvKept map[string]string // set by TakeVaultEnv
+)
+
+// TakeVaultEnv keeps the VAULT_* and BAO_* variables opx documents for
+// VaultEnv, and removes every VAULT_* and BAO_* variable from the process
+// environment, so that vault/api, whose defaults read many more, sees none:
+// each client is built from opx's settings alone, and a BAO_* setting never
+// reaches a Vault client or the reverse. The daemon calls it at start.
+func TakeVaultEnv() {
+	kept := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		prefix, name, ok := strings.Cut(k, "_")
+		if !ok || prefix != "VAULT" && prefix != "BAO" {
+			continue
+		}
+		for _, n := range vaultEnvNames {
+			if name == n {
+				kept[k] = v
+			}
+		}
+		os.Unsetenv(k)
+	}
+	vaultEnvMu.Lock()
+	vaultEnvKept = kept
+	vaultEnvMu.Unlock()
+}
+
+// VaultEnv is the environment variable name (VAULT_ADDR, BAO_TOKEN, ...):
+// as TakeVaultEnv kept it, or from the environment before it ran.
+func VaultEnv(name string) string {
+	vaultEnvMu.RLock()
+	defer vaultEnvMu.RUnlock()
+	if vaultEnvKept != nil {
+		return vaultEnvKept[name]
+	}
+	return os.Getenv(name)
+}
 
 // Vault and OpenBao settings: config.json's "vault" and "bao" objects, and
 // the settings a client sends to POST /v1/backend/verify.
@@ -66,7 +114,7 @@ func LoadVaultConfig(kind, configFile string) (VaultConfig, error) {
 	p := EnvPrefix(kind)
 	env := func(dst *string, name string) {
 		if *dst == "" {
-			*dst = os.Getenv(p + "_" + name)
+			*dst = VaultEnv(p + "_" + name)
 		}
 	}
 	env(&c.Address, "ADDR")
@@ -77,7 +125,7 @@ func LoadVaultConfig(kind, configFile string) (VaultConfig, error) {
 	env(&c.ClientKey, "CLIENT_KEY")
 	env(&c.TLSServerName, "TLS_SERVER_NAME")
 	if !c.SkipVerify {
-		c.SkipVerify, _ = strconv.ParseBool(os.Getenv(p + "_SKIP_VERIFY"))
+		c.SkipVerify, _ = strconv.ParseBool(VaultEnv(p + "_SKIP_VERIFY"))
 	}
 	if c.Method == "" {
 		c.Method = "token"

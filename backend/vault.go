@@ -172,7 +172,7 @@ func literalToken(kind, tokenFile string) (string, error) {
 			return "", err
 		}
 	}
-	if t := os.Getenv(api.EnvPrefix(kind) + "_TOKEN"); t != "" {
+	if t := api.VaultEnv(api.EnvPrefix(kind) + "_TOKEN"); t != "" {
 		return t, nil
 	}
 	if home, err := os.UserHomeDir(); err == nil {
@@ -693,6 +693,9 @@ func (v *Vault) apiPath(ctx context.Context, client *vapi.Client, path string) (
 	}
 	if !m.kv2 {
 		return path, false, nil
+	}
+	if strings.TrimSuffix(path, "/")+"/" == m.path {
+		return "", false, api.Errorf(api.CodeBadRequest, "%s://%s is the KV version 2 mount %s itself, not a secret in it: name one, as in %s://%sNAME#KEY", v.kind, path, m.path, v.kind, m.path)
 	}
 	rel := strings.TrimPrefix(path, m.path)
 	if strings.HasPrefix(rel, "data/") {

@@ -7,6 +7,7 @@ package daemon
 
 import (
 	"fmt"
+	"github.com/opxhq/opx/api"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -76,6 +77,7 @@ func (c *Cmd) Run(info BuildInfo) error {
 		return err
 	}
 	log := newLogger(c.Verbose)
+	api.TakeVaultEnv()
 	return Serve(cfg, info, log)
 }
 

@@ -3,8 +3,11 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +31,8 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("LoginWithLiteralToken", s.loginLiteral)
 	t.Run("MultiWithoutServerSaysHow", s.multiUnconfigured)
 	t.Run("Doctor", s.doctor)
+	t.Run("ForeignEnvironmentIgnored", s.foreignEnv)
+	t.Run("MountRootIsABadRequest", s.mountRoot)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
@@ -354,6 +359,57 @@ func (s suite) doctor(t *testing.T) {
 	r = gone.Opx("doctor")
 	if r.Code != 1 || !strings.Contains(r.Stdout, "✗ "+s.kind+" server: cannot reach http://127.0.0.1:1") || !strings.Contains(r.Stdout, "fix: start the server") {
 		t.Errorf("doctor with no server = %+v", r)
+	}
+}
+
+// foreignEnv: vault/api's own environment (VAULT_AGENT_ADDR and the like)
+// reaches no client of opx's, and an OpenBao client reads no VAULT_*
+// setting: the token goes only to the server opx's settings name.
+func (s suite) foreignEnv(t *testing.T) {
+	var hits atomic.Int64
+	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "trap", http.StatusTeapot)
+	}))
+	defer trap.Close()
+	e := s.env(t)
+	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
+	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
+	for k, v := range map[string]string{
+		"VAULT_AGENT_ADDR":  trap.URL,
+		"VAULT_PROXY_ADDR":  trap.URL,
+		"VAULT_HEADERS":     `{"X-Opx-Leak": "yes"}`,
+		"VAULT_MAX_RETRIES": "not-a-number",
+		"VAULT_RATE_LIMIT":  "not-a-rate",
+	} {
+		e.Vars[k] = v
+	}
+	if s.kind == "bao" {
+		e.Vars["VAULT_ADDR"] = trap.URL
+		e.Vars["VAULT_TOKEN"] = "not-the-bao-token"
+		e.Vars["VAULT_CACERT"] = "/nonexistent/ca.pem"
+		e.Vars["VAULT_NAMESPACE"] = "not-a-namespace"
+	}
+	e.Mount("kv1", 1)
+	e.Write("kv1/app", map[string]any{"k": "v-" + s.kind})
+	e.StartDaemon("--backend=" + s.kind)
+	if out := e.MustOpx("read", s.ref("kv1/app#k")); out != "v-"+s.kind+"\n" {
+		t.Errorf("read with vault/api's environment set = %q", out)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d requests went to the address in VAULT_AGENT_ADDR/VAULT_PROXY_ADDR/VAULT_ADDR", n)
+	}
+}
+
+// mountRoot: a ref to a KV version 2 mount itself names no secret.
+func (s suite) mountRoot(t *testing.T) {
+	e := s.withToken(t, s.kind)
+	r := e.Opx("read", s.ref("kv2#k"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "bad_request") || !strings.Contains(r.Stderr, "mount") {
+		t.Errorf("read of a KV v2 mount's root = %+v, want bad_request naming the mount", r)
+	}
+	if n := e.ReadsOf("kv2/data/kv2"); n != 0 {
+		t.Errorf("%d reads of kv2/data/kv2", n)
 	}
 }
 
