@@ -153,3 +153,54 @@ func (c VaultConfig) Validate(kind string) error {
 	}
 	return nil
 }
+
+// CredentialRefs are the refs the login method reads, by their config.json
+// key: token_ref for token, username_ref and password_ref for userpass,
+// role_id_ref and secret_id_ref for approle.
+func (c VaultConfig) CredentialRefs() [][2]string {
+	var out [][2]string
+	add := func(key, ref string) {
+		if ref != "" {
+			out = append(out, [2]string{key, ref})
+		}
+	}
+	switch c.Method {
+	case "", "token":
+		add("token_ref", c.TokenRef)
+	case "userpass":
+		add("username_ref", c.UsernameRef)
+		add("password_ref", c.PasswordRef)
+	case "approle":
+		add("role_id_ref", c.RoleIDRef)
+		add("secret_id_ref", c.SecretIDRef)
+	}
+	return out
+}
+
+// OtherServer is the other of vault and bao.
+func OtherServer(kind string) string {
+	if kind == SchemeBao {
+		return SchemeVault
+	}
+	return SchemeBao
+}
+
+// LoginCycle reports a login of kind (settings c) that reads a credential
+// from the other server, whose login (settings other) reads one from kind:
+// each login would wait for the other. The error names the chain.
+func LoginCycle(kind string, c, other VaultConfig) error {
+	o := OtherServer(kind)
+	for _, mine := range c.CredentialRefs() {
+		if !hasScheme(mine[1], o) {
+			continue
+		}
+		for _, theirs := range other.CredentialRefs() {
+			if hasScheme(theirs[1], kind) {
+				return fmt.Errorf("the %s login reads its %s from %s, and the %s login reads its %s from %s: each login needs the other; keep one of the two credentials in 1Password (op://) or a token file", kind, mine[0], mine[1], o, theirs[0], theirs[1])
+			}
+		}
+	}
+	return nil
+}
+
+func hasScheme(ref, scheme string) bool { return strings.HasPrefix(ref, scheme+"://") }

@@ -309,6 +309,18 @@ func fileStamp(path string) string {
 	return fi.ModTime().String() + "/" + strconv.FormatInt(fi.Size(), 10)
 }
 
+// doCtx is sf.Do that stops waiting when ctx ends: a call it joins may be
+// stuck (a login waiting on a read that waits on the login), and no wait
+// may outlive its request. The call itself goes on for whoever started it.
+func doCtx(ctx context.Context, sf *singleflight.Group, key string, fn func() (any, error)) (any, error) {
+	select {
+	case r := <-sf.DoChan(key, fn):
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // ensureClient returns a logged-in client, making one when there is none,
 // the login was dropped, or the config or token file changed.
 func (v *Vault) ensureClient(ctx context.Context) (*vapi.Client, error) {
@@ -320,8 +332,11 @@ func (v *Vault) ensureClient(ctx context.Context) (*vapi.Client, error) {
 		return c, nil
 	}
 	v.mu.Unlock()
-	c, err, _ := v.sf.Do("login", func() (any, error) { return v.login(ctx, stamp) })
+	c, err := doCtx(ctx, &v.sf, "login", func() (any, error) { return v.login(ctx, stamp) })
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, transportError(v.kind, err)
+		}
 		return nil, err
 	}
 	return c.(*vapi.Client), nil
@@ -338,6 +353,11 @@ func (v *Vault) login(ctx context.Context, stamp string) (*vapi.Client, error) {
 	}
 	if err := cfg.Validate(v.kind); err != nil {
 		return nil, api.Errorf(api.CodeBadRequest, "%v", err)
+	}
+	if other, err := api.LoadVaultConfig(api.OtherServer(v.kind), v.configFile); err == nil {
+		if err := api.LoginCycle(v.kind, cfg, other); err != nil {
+			return nil, api.Errorf(api.CodeBadRequest, "%v", err)
+		}
 	}
 	client, err := NewVaultClient(cfg)
 	if err != nil {
@@ -713,7 +733,7 @@ func (v *Vault) mount(ctx context.Context, client *vapi.Client, path string) (mo
 		}
 	}
 	v.mu.Unlock()
-	res, err, _ := v.sf.Do("mount:"+path, func() (any, error) {
+	res, err := doCtx(ctx, &v.sf, "mount:"+path, func() (any, error) {
 		s, err := client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+path)
 		if err != nil {
 			var re *vapi.ResponseError

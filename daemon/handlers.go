@@ -580,6 +580,12 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if other, err := api.LoadVaultConfig(api.OtherServer(req.Kind), s.paths.ConfigFile); err == nil {
+		if err := api.LoginCycle(req.Kind, req.Config, other); err != nil {
+			writeError(w, api.Errorf(api.CodeBadRequest, "%v", err))
+			return
+		}
+	}
 	pol := s.policy.Current()
 	resolve := func(ctx context.Context, ref string) ([]byte, error) {
 		if e := s.check(ref); e != nil {

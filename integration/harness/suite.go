@@ -33,6 +33,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("Doctor", s.doctor)
 	t.Run("ForeignEnvironmentIgnored", s.foreignEnv)
 	t.Run("MountRootIsABadRequest", s.mountRoot)
+	t.Run("LoginCycleRefused", s.loginCycle)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
@@ -398,6 +399,54 @@ func (s suite) foreignEnv(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("%d requests went to the address in VAULT_AGENT_ADDR/VAULT_PROXY_ADDR/VAULT_ADDR", n)
+	}
+}
+
+// loginCycle: a Vault login that reads its token from OpenBao, whose login
+// reads its token from Vault, is refused at once with the chain named (it
+// used to wait on itself forever, and with it every read and the
+// daemon's shutdown); opx login refuses to make one.
+func (s suite) loginCycle(t *testing.T) {
+	e := s.env(t)
+	o := "bao"
+	if s.kind == "bao" {
+		o = "vault"
+	}
+	e.SetConfig(map[string]any{
+		"backend": "multi",
+		s.kind:    map[string]any{"address": e.Srv.Addr(), "token_ref": o + "://kv1/t#token"},
+		o:         map[string]any{"address": e.Srv.Addr(), "method": "userpass", "username_ref": "op://Private/db/username", "password_ref": s.kind + "://kv1/p#password"},
+	})
+	e.StartDaemon("--backend=multi")
+	done := make(chan Result, 4)
+	for range 4 {
+		go func() { done <- e.Opx("read", s.ref("kv1/app#k")) }()
+	}
+	for range 4 {
+		select {
+		case r := <-done:
+			if r.Code != 1 || !strings.Contains(r.Stderr, "bad_request") || !strings.Contains(r.Stderr, "each login needs the other") ||
+				!strings.Contains(r.Stderr, "token_ref") || !strings.Contains(r.Stderr, "password_ref") {
+				t.Errorf("read through a login cycle = %+v", r)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("a read through a login cycle did not finish (deadlock)")
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { e.StopDaemon(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the daemon did not stop after reads through a login cycle")
+	}
+	// opx login refuses to close the loop.
+	f := s.env(t)
+	f.SetConfig(map[string]any{o: map[string]any{"address": f.Srv.Addr(), "token_ref": s.kind + "://kv1/t#token"}})
+	f.StartDaemon("--backend=multi")
+	r := f.Opx("login", s.kind, "--address", f.Srv.Addr(), "--token-ref", o+"://kv1/t#token")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "each login needs the other") {
+		t.Errorf("opx login closing a cycle = %+v", r)
 	}
 }
 
