@@ -119,6 +119,9 @@ type ReadResult struct {
 	FromCache        bool   `json:"from_cache"`
 	ExpiresInSeconds int64  `json:"expires_in_seconds"`
 	ResolvedAtUnix   int64  `json:"resolved_at_unix"`
+	// Stale marks an expired value served because the backend failed or
+	// timed out (--stale-if-error).
+	Stale bool `json:"stale,omitempty"`
 }
 
 // ReadsRequest is the body of POST /v1/reads.
@@ -147,6 +150,9 @@ type ResolveRequest struct {
 type ResolveResponse struct {
 	Env       map[string]Secret `json:"env"`
 	Encodings map[string]string `json:"encodings,omitempty"`
+	// Stale names the variables whose value expired and was served because
+	// the backend failed or timed out (--stale-if-error).
+	Stale []string `json:"stale,omitempty"`
 }
 
 // VerifyRequest is the body of POST /v1/backend/verify: the settings of a
@@ -200,6 +206,7 @@ type Status struct {
 	Hits          uint64        `json:"hits"`
 	Misses        uint64        `json:"misses"`
 	Coalesced     uint64        `json:"coalesced"`
+	StaleServed   uint64        `json:"stale_served"`
 	BackendCalls  uint64        `json:"backend_calls"`
 	InFlight      int64         `json:"in_flight"`
 	Goroutines    int           `json:"goroutines"`
@@ -215,6 +222,7 @@ type Settings struct {
 	BackendTimeoutSeconds float64 `json:"backend_timeout_seconds"`
 	MaxConcurrent         int     `json:"max_concurrent"`
 	LockOnAuthFailure     bool    `json:"lock_on_auth_failure"`
+	StaleIfErrorSeconds   float64 `json:"stale_if_error_seconds"`
 	// OPPath is the op program as configured ("" for op from PATH);
 	// OPFound is where it is found now ("" when it is not).
 	OPPath  string `json:"op_path"`

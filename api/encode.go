@@ -143,6 +143,9 @@ func (w *Buf) ReadResult(r *ReadResult) {
 	w.int(r.ExpiresInSeconds)
 	w.WriteString(`,"resolved_at_unix":`)
 	w.int(r.ResolvedAtUnix)
+	if r.Stale {
+		w.WriteString(`,"stale":true`)
+	}
 	w.WriteByte('}')
 }
 
@@ -168,7 +171,7 @@ func (w *Buf) ReadsResponse(results map[string]*ReadResult, errs map[string]*Err
 }
 
 // ResolveResponse appends a /v1/resolve answer.
-func (w *Buf) ResolveResponse(env map[string][]byte) {
+func (w *Buf) ResolveResponse(env map[string][]byte, stale ...string) {
 	w.WriteString(`{"env":{`)
 	var binary []string
 	for i, name := range sortedKeys(env) {
@@ -194,6 +197,16 @@ func (w *Buf) ResolveResponse(env map[string][]byte) {
 			w.WriteString(`:"base64"`)
 		}
 		w.WriteByte('}')
+	}
+	if len(stale) > 0 {
+		w.WriteString(`,"stale":[`)
+		for i, name := range stale {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.JSONString([]byte(name))
+		}
+		w.WriteByte(']')
 	}
 	w.WriteByte('}')
 }

@@ -364,6 +364,14 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // roundTrip sends req on the kept connection, or a new one. A kept
 // connection the daemon has closed meanwhile (idle timeout) is replaced once;
 // every endpoint is safe to send twice.
@@ -498,6 +506,10 @@ func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (m
 				failed.Message += "; " + e.Message
 			}
 			continue
+		}
+		if len(out.Stale) > 0 && c.opts.Warn != nil {
+			c.opts.Warn(fmt.Sprintf("the backend failed; %s %s a stale value (expired, served by the daemon's --stale-if-error)",
+				strings.Join(out.Stale, ", "), plural(len(out.Stale), "gets", "get")))
 		}
 		for name, v := range out.Env {
 			b, err := api.Decode(v, out.Encodings[name])

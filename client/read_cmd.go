@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/opxhq/opx/api"
@@ -81,6 +82,12 @@ func (c *ReadCmd) Run(g *Globals, env *Env) error {
 			fmt.Fprintf(env.Stderr, "opx: hint: %s\n", hint)
 		}
 		return &ExitError{Code: 1}
+	}
+	for _, ref := range unique {
+		if r := res.Results[ref]; r.Stale {
+			age := time.Since(time.Unix(r.ResolvedAtUnix, 0)).Round(time.Second)
+			fmt.Fprintf(env.Stderr, "opx: warning: %s: the backend failed; this is the value fetched %s ago, expired (stale)\n", Printable(ref), age)
+		}
 	}
 	values := make([][]byte, len(c.Refs))
 	defer func() {

@@ -71,6 +71,10 @@ func formatStatus(st *api.Status) string {
 	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
 	fmt.Fprintf(&b, "  reads     %s, %s (%d joined a read in flight), %s, %d in flight\n",
 		count(st.Hits, "hit", "hits"), count(st.Misses, "miss", "misses"), st.Coalesced, count(st.BackendCalls, "backend call", "backend calls"), st.InFlight)
+	if st.StaleServed > 0 {
+		fmt.Fprintf(&b, "            %s served stale while the backend failed (--stale-if-error %s)\n",
+			count(st.StaleServed, "value", "values"), time.Duration(st.Settings.StaleIfErrorSeconds*float64(time.Second)))
+	}
 	s := st.Session
 	switch {
 	case s.State == api.StateLocked:

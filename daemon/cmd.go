@@ -41,6 +41,7 @@ type Cmd struct {
 	OPPath            string  `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
 	EnableAuditLog    bool    `help:"Write the audit log (audit-YYYY-MM-DD.log in the data dir)." env:"OP_AUTHD_ENABLE_AUDIT_LOG"`
 	AuditLogRetention int     `name:"audit-log-retention-days" help:"Days to keep audit files; 0 keeps all." default:"30" env:"OP_AUTHD_AUDIT_LOG_RETENTION_DAYS"`
+	StaleIfError      Seconds `name:"stale-if-error" help:"When the backend fails or times out, serve a value that expired less than this long ago, marked stale; 0 never does." default:"5m" env:"OP_AUTHD_STALE_IF_ERROR"`
 }
 
 // Validate refuses numbers that mean nothing, from flags, the environment
@@ -61,6 +62,8 @@ func (c *Cmd) Validate() error {
 		return fmt.Errorf("--max-concurrent must be at least 1")
 	case c.AuditLogRetention < 0:
 		return fmt.Errorf("--audit-log-retention-days must be 0 (keep all) or more")
+	case c.StaleIfError < 0:
+		return fmt.Errorf("--stale-if-error must be 0 (never) or more")
 	}
 	return nil
 }
@@ -96,6 +99,7 @@ func (c *Cmd) config() (Config, error) {
 		OPPath:            c.OPPath,
 		EnableAuditLog:    c.EnableAuditLog,
 		AuditRetention:    c.AuditLogRetention,
+		StaleIfError:      time.Duration(c.StaleIfError),
 	}, nil
 }
 
@@ -115,6 +119,7 @@ type Config struct {
 	OPPath            string
 	EnableAuditLog    bool
 	AuditRetention    int // days
+	StaleIfError      time.Duration
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

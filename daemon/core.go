@@ -30,11 +30,12 @@ type cacheKey struct {
 // small (64 bytes and the value), since the cache holds one per entry: the
 // times are integers, not time.Time (24 bytes each).
 type secret struct {
-	mu    sync.Mutex
-	wiped bool
-	b     []byte
-	at    int64         // when it was fetched, in Unix nanoseconds
-	exp   time.Duration // when it stops being served, after core.base
+	mu      sync.Mutex
+	wiped   bool
+	noStale bool // never served stale (a one-time password)
+	b       []byte
+	at      int64         // when it was fetched, in Unix nanoseconds
+	exp     time.Duration // when it stops being served, after core.base
 }
 
 // newSecret returns a secret holding v (its own copy when copied is true)
@@ -82,9 +83,10 @@ type call struct {
 	done  chan struct{}
 
 	// Set before done is closed, read-only after.
-	val *secret
-	err error
-	gen uint64 // the account's lock generation val was fetched under
+	val   *secret
+	err   error
+	gen   uint64 // the account's lock generation val was fetched under
+	stale bool   // val is an expired value served because the backend failed
 
 	// waiters counts the requests that still have to copy val; the last
 	// one out wipes it. Guarded by core.mu.
@@ -97,6 +99,7 @@ type outcome struct {
 	ok        bool
 	value     []byte // the caller's own copy; it zeroes it when done
 	fromCache bool
+	stale     bool // expired, served because the backend failed
 	at, exp   time.Time
 	err       *api.Error
 }
@@ -108,6 +111,9 @@ type coreConfig struct {
 	BackendTimeout time.Duration
 	MaxConcurrent  int  // backend calls running at once
 	LockOnAuthFail bool // lock an account's reads on its backend auth failure
+	// StaleIfError is how long after it expires a value may still be
+	// served, marked stale, when the backend fails or times out.
+	StaleIfError time.Duration
 	// OnAuthFailure, if set, hears of each batch that failed
 	// authentication at the backend.
 	OnAuthFailure func(backend, account, msg string)
@@ -156,6 +162,7 @@ type core struct {
 	wg  sync.WaitGroup
 
 	hits, misses, coalesced atomic.Uint64
+	staleServed             atomic.Uint64
 	inFlight                atomic.Int64
 
 	// testHookAfterStore, when set, runs after a call's values are stored
@@ -312,10 +319,11 @@ func (c *core) await(ctx context.Context, cl *call) outcome {
 		}
 		return outcome{err: api.Errorf(api.CodeSessionLocked, "%s was locked while this read ran; read it again", accountName(cl.key.account))}
 	}
-	o := c.outcome(cl.val, false)
+	o := c.outcome(cl.val, cl.stale)
 	if !o.ok { // wiped: cannot happen while we hold a waiter's place
 		return outcome{err: api.Errorf(api.CodeInternal, "value dropped before it was served")}
 	}
+	o.stale = cl.stale
 	return o
 }
 
@@ -469,17 +477,29 @@ func (c *core) run(b *batch) {
 			if errors.As(r.Err, &ae) && ae.Code == api.CodeUnauthorized {
 				authFailed, authMsg = true, ae.Message
 			}
+			if staleable(r.Err) {
+				if v := c.staleValue(cl.key, now); v != nil {
+					cl.val, cl.gen, cl.stale, cl.err = v, gen, true, nil
+					c.staleServed.Add(1)
+					c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(r.Err).Message).Msg("backend failed; serving the expired value, marked stale")
+				}
+			}
 			continue
 		}
-		ttl := c.cfg.TTL
-		if r.TTL > 0 && r.TTL < ttl {
-			ttl = r.TTL
+		ttl, keep := c.cfg.TTL, c.cfg.TTL+c.cfg.StaleIfError
+		short := r.TTL > 0 // a life of its own (a one-time password): never stale
+		if short {
+			ttl = min(ttl, r.TTL)
+			keep = ttl
 		}
 		// The waiters get their own secret: the cache may evict (and wipe)
-		// its copy at any time.
+		// its copy at any time. The cache keeps it past its expiry for as
+		// long as it may be served stale.
 		cl.val, cl.gen = c.newSecret(r.Value, false, now, ttl), gen
+		kept := c.newSecret(r.Value, true, now, ttl)
+		kept.noStale = short
 		c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
-		c.cache.Set(cl.key, c.newSecret(r.Value, true, now, ttl), ttl)
+		c.cache.Set(cl.key, kept, keep)
 	}
 	c.storeMu.RUnlock()
 	if c.testHookAfterStore != nil {
@@ -513,6 +533,40 @@ func (c *core) run(b *batch) {
 	if authFailed && c.cfg.LockOnAuthFail {
 		c.lockAccount(b.account, authMsg)
 	}
+}
+
+// staleable reports whether a failed read may be answered with an expired
+// value: the backend failed or did not answer, not "no such secret", "not
+// allowed" or "not signed in".
+func staleable(err error) bool {
+	switch toAPIError(err).Code {
+	case api.CodeBackendError, api.CodeBackendTimeout, api.CodeRateLimited:
+		return true
+	}
+	return false
+}
+
+// staleValue returns a copy of key's cached value, for the waiters of a
+// call that failed, when it expired less than StaleIfError ago (or has not
+// expired: a fetch that max-age asked for failed). storeMu is held for
+// reading, so a lock cannot come between.
+func (c *core) staleValue(key cacheKey, now time.Time) *secret {
+	if c.cfg.StaleIfError <= 0 {
+		return nil
+	}
+	it := c.cache.Get(key)
+	if it == nil {
+		return nil
+	}
+	s := it.Value()
+	if s.noStale || now.Sub(c.base)-s.exp >= c.cfg.StaleIfError {
+		return nil
+	}
+	v, ok := s.copyValue()
+	if !ok {
+		return nil
+	}
+	return &secret{b: v, at: s.at, exp: s.exp, noStale: true}
 }
 
 // accountName names account in messages.
@@ -644,9 +698,9 @@ func toAPIError(err error) *api.Error {
 
 // counters is a snapshot of the core's counters for /v1/status.
 type counters struct {
-	hits, misses, coalesced, backendCalls uint64
-	inFlight                              int64
-	cacheSize                             int
+	hits, misses, coalesced, backendCalls, staleServed uint64
+	inFlight                                           int64
+	cacheSize                                          int
 }
 
 func (c *core) counters() counters {
@@ -654,6 +708,7 @@ func (c *core) counters() counters {
 		hits:         c.hits.Load(),
 		misses:       c.misses.Load(),
 		coalesced:    c.coalesced.Load(),
+		staleServed:  c.staleServed.Load(),
 		backendCalls: c.backend.Calls(),
 		inFlight:     c.inFlight.Load(),
 		cacheSize:    c.cache.Len(),

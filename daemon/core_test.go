@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -389,5 +390,39 @@ func TestCoreLockBetweenStoreAndServe(t *testing.T) {
 				t.Errorf("read locked between store and serve = %+v, want session_locked", o)
 			}
 		})
+	}
+}
+
+// With --stale-if-error, a failed fetch is answered with the expired value,
+// marked stale, within the window; a value the backend gave a short life
+// (a one-time password) never is, nor is anything after "not found".
+func TestCoreStaleIfError(t *testing.T) {
+	var fail atomic.Value // the error every read gets; nil for none
+	b := &scripted{answer: func(ref string) backend.Result {
+		if e, _ := fail.Load().(*api.Error); e != nil {
+			return backend.Result{Err: e}
+		}
+		if strings.Contains(ref, "otp") {
+			return backend.Result{Value: []byte("123456"), TTL: 30 * time.Millisecond}
+		}
+		return backend.Result{Value: []byte("v:" + ref)}
+	}}
+	c, _ := newTestCore(t, b, coreConfig{TTL: 30 * time.Millisecond, StaleIfError: time.Hour})
+	refs := []string{"op://v/i/f", "op://v/i/otp"}
+	for _, o := range c.resolve(context.Background(), "", refs, -1) {
+		value(t, o)
+	}
+	time.Sleep(50 * time.Millisecond)
+	fail.Store(api.Errorf(api.CodeBackendTimeout, "op did not answer"))
+	outs := c.resolve(context.Background(), "", refs, -1)
+	if o := outs[0]; !o.ok || !o.stale || string(o.value) != "v:op://v/i/f" {
+		t.Errorf("expired value while the backend fails = %+v, want it, stale", o)
+	}
+	if o := outs[1]; o.ok || o.err == nil {
+		t.Errorf("one-time password while the backend fails = %+v, want the error", o)
+	}
+	fail.Store(api.Errorf(api.CodeNotFound, "no such item"))
+	if o := c.resolve(context.Background(), "", refs[:1], -1)[0]; o.ok {
+		t.Errorf("value served stale after not_found: %+v", o)
 	}
 }

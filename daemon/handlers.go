@@ -267,11 +267,16 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env := make(map[string][]byte, len(names))
+	var stale []string
 	for _, name := range names {
-		env[name] = outs[index[req.Env[name]]].value
+		out := outs[index[req.Env[name]]]
+		env[name] = out.value
+		if out.stale {
+			stale = append(stale, name)
+		}
 	}
 	buf := api.NewBuf(minSecretAnswer)
-	buf.ResolveResponse(env)
+	buf.ResolveResponse(env, stale...)
 	writeSecretJSON(w, buf)
 }
 
@@ -309,6 +314,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Hits:          c.hits,
 		Misses:        c.misses,
 		Coalesced:     c.coalesced,
+		StaleServed:   c.staleServed,
 		BackendCalls:  c.backendCalls,
 		InFlight:      c.inFlight,
 		Goroutines:    runtime.NumGoroutine(),
@@ -343,6 +349,7 @@ func (s *server) settings() api.Settings {
 		BackendTimeoutSeconds: s.cfg.BackendTimeout.Seconds(),
 		MaxConcurrent:         s.cfg.MaxConcurrent,
 		LockOnAuthFailure:     s.cfg.LockOnAuthFailure,
+		StaleIfErrorSeconds:   s.cfg.StaleIfError.Seconds(),
 		OPPath:                s.cfg.OPPath,
 		Service:               serviceManager(),
 	}
@@ -799,6 +806,7 @@ func readResult(ref string, out outcome, now time.Time) *api.ReadResult {
 		FromCache:        out.fromCache,
 		ExpiresInSeconds: max(int64((left+time.Second-1)/time.Second), 0),
 		ResolvedAtUnix:   out.at.Unix(),
+		Stale:            out.stale,
 	}
 }
 

@@ -217,6 +217,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		BackendTimeout: cfg.BackendTimeout,
 		MaxConcurrent:  cfg.MaxConcurrent,
 		LockOnAuthFail: cfg.LockOnAuthFailure,
+		StaleIfError:   cfg.StaleIfError,
 		OnAuthFailure: func(backend, account, msg string) {
 			al.AuthFailure(nil, "backend "+backend+", "+accountName(account)+": "+msg)
 		},

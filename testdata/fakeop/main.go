@@ -14,6 +14,10 @@
 //	                neither delayed nor logged
 //	FAKEOP_PASSWORD when set, op signin reads a password line from stdin and
 //	                fails unless it matches
+//
+// Files in FAKEOP_STATE make the servers misbehave, as op reports it:
+// "offline" (no network) and "ratelimit" (a service account's rate limit;
+// the file holds the wait op names, as in "58 minutes").
 package main
 
 import (
@@ -196,6 +200,11 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cmd != "signout" {
+		if err := serverTrouble(); err != nil {
+			return err
+		}
+	}
 	switch cmd {
 	case "read":
 		if len(rest) != 1 {
@@ -286,6 +295,20 @@ func output(path string, stdout io.Writer, v string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(v), 0o600)
+}
+
+// serverTrouble is what op says when it cannot use 1Password's servers, as
+// the test chose with a file in FAKEOP_STATE: "offline" (no network), or
+// "ratelimit" holding the wait ("58 minutes"), for a service account that
+// used up its requests.
+func serverTrouble() error {
+	if _, err := os.Stat(filepath.Join(stateDir(), "offline")); err == nil {
+		return fail(`error initializing client: Get "https://my.1password.com/api/v2/account/keysets": dial tcp: lookup my.1password.com: no such host`)
+	}
+	if b, err := os.ReadFile(filepath.Join(stateDir(), "ratelimit")); err == nil {
+		return fail("(429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make. Please retry in %s or try other requests.", strings.TrimSpace(string(b)))
+	}
+	return nil
 }
 
 func stateDir() string {
