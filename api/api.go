@@ -86,6 +86,9 @@ func HTTPStatus(code string) int {
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterSeconds, with rate_limited, is how long until a backend
+	// call will be made again.
+	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -195,26 +198,28 @@ const (
 
 // Status is the answer of GET /v1/status.
 type Status struct {
-	Version       string        `json:"version"`
-	PID           int           `json:"pid"`
-	Backend       string        `json:"backend"`
-	SocketPath    string        `json:"socket_path"`
-	UptimeSeconds int64         `json:"uptime_seconds"`
-	TTLSeconds    int64         `json:"ttl_seconds"`
-	CacheSize     int           `json:"cache_size"`
-	CacheCapacity int           `json:"cache_capacity"`
-	Hits          uint64        `json:"hits"`
-	Misses        uint64        `json:"misses"`
-	Coalesced     uint64        `json:"coalesced"`
-	StaleServed   uint64        `json:"stale_served"`
-	BackendCalls  uint64        `json:"backend_calls"`
-	InFlight      int64         `json:"in_flight"`
-	Goroutines    int           `json:"goroutines"`
-	Session       SessionStatus `json:"session"`
-	Policy        PolicyStatus  `json:"policy"`
-	Audit         AuditStatus   `json:"audit"`
-	Paths         Paths         `json:"paths"`
-	Settings      Settings      `json:"settings"`
+	Version       string `json:"version"`
+	PID           int    `json:"pid"`
+	Backend       string `json:"backend"`
+	SocketPath    string `json:"socket_path"`
+	UptimeSeconds int64  `json:"uptime_seconds"`
+	TTLSeconds    int64  `json:"ttl_seconds"`
+	CacheSize     int    `json:"cache_size"`
+	CacheCapacity int    `json:"cache_capacity"`
+	Hits          uint64 `json:"hits"`
+	Misses        uint64 `json:"misses"`
+	Coalesced     uint64 `json:"coalesced"`
+	StaleServed   uint64 `json:"stale_served"`
+	// OPCalls is op's calls per 1Password account (opcli and multi).
+	OPCalls      []OPUsage     `json:"op_calls,omitempty"`
+	BackendCalls uint64        `json:"backend_calls"`
+	InFlight     int64         `json:"in_flight"`
+	Goroutines   int           `json:"goroutines"`
+	Session      SessionStatus `json:"session"`
+	Policy       PolicyStatus  `json:"policy"`
+	Audit        AuditStatus   `json:"audit"`
+	Paths        Paths         `json:"paths"`
+	Settings     Settings      `json:"settings"`
 }
 
 // Settings are the daemon's effective settings besides those above.
@@ -223,6 +228,7 @@ type Settings struct {
 	MaxConcurrent         int     `json:"max_concurrent"`
 	LockOnAuthFailure     bool    `json:"lock_on_auth_failure"`
 	StaleIfErrorSeconds   float64 `json:"stale_if_error_seconds"`
+	OPBudget              string  `json:"op_budget,omitempty"` // as --op-budget takes it
 	// OPPath is the op program as configured ("" for op from PATH);
 	// OPFound is where it is found now ("" when it is not).
 	OPPath  string `json:"op_path"`
@@ -291,6 +297,16 @@ type HealthRequest struct {
 // in, the server's clock).
 type HealthResponse struct {
 	Checks []Check `json:"checks"`
+}
+
+// OPUsage is one 1Password account's op calls for /v1/status: in the last
+// hour and day, and, while 1Password rate-limits it, until when (Unix
+// seconds).
+type OPUsage struct {
+	Account              string `json:"account"`
+	LastHour             int    `json:"last_hour"`
+	LastDay              int    `json:"last_day"`
+	RateLimitedUntilUnix int64  `json:"rate_limited_until_unix,omitempty"`
 }
 
 // LockedAccount is an account locked after an authentication failure:

@@ -74,6 +74,8 @@ type Options struct {
 	DataDir string
 	// Log receives the backends' own events (logins, renewals).
 	Log zerolog.Logger
+	// OPBudget caps opx's own op calls per account.
+	OPBudget OPBudget
 	// OnLogin, if set, hears of every Vault or OpenBao login attempt.
 	OnLogin func(backend, method string, err error)
 }
@@ -87,6 +89,7 @@ func New(name string, opts Options) (Backend, error) {
 		return NewFake(opts.FakeDelay), nil
 	}
 	op := NewOPCLI(opts.OPPath, cmp.Or(opts.MaxProcs, 4), opts.OPSessionsFile)
+	op.SetBudget(opts.OPBudget)
 	router := map[string]Backend{api.SchemeOP: op}
 	// Credentials given as refs are read straight from the backend of
 	// their scheme (not through the daemon's cache), at login time.

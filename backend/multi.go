@@ -118,6 +118,9 @@ func (m *Multi) Validate(ctx context.Context, accounts []string) error {
 	return nil
 }
 
+// Usage is the op calls per account, for status.
+func (m *Multi) Usage() []api.OPUsage { return m.op.Usage() }
+
 // Calls implements Backend: op processes and HTTP reads together.
 func (m *Multi) Calls() uint64 { return m.op.Calls() + m.vault.Calls() + m.bao.Calls() }
 

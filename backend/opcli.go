@@ -34,6 +34,7 @@ type OPCLI struct {
 	sessions string        // file of OP_SESSION_* tokens kept by opx login
 	sem      chan struct{} // bounds concurrent op processes
 	calls    atomic.Uint64
+	limits   *opLimits
 }
 
 // NewOPCLI returns the backend running the op program at path (looked up in
@@ -45,8 +46,14 @@ func NewOPCLI(path string, maxProcs int, sessionsFile string) *OPCLI {
 	if path == "" {
 		path = "op"
 	}
-	return &OPCLI{path: path, sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1))}
+	return &OPCLI{path: path, sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1)), limits: newOPLimits(OPBudget{})}
 }
+
+// SetBudget caps opx's own op calls per account.
+func (o *OPCLI) SetBudget(b OPBudget) { o.limits.budget = b }
+
+// Usage is the op calls per account, for status.
+func (o *OPCLI) Usage() []api.OPUsage { return o.limits.status() }
 
 // sessionEnv returns the environment for op: the daemon's own, plus the
 // session tokens a login kept.
@@ -191,7 +198,7 @@ func fatalForBatch(ctx context.Context, err error) bool {
 		return false
 	}
 	switch {
-	case ae.Code == api.CodeUnauthorized, ae.Code == api.CodeBackendTimeout:
+	case ae.Code == api.CodeUnauthorized, ae.Code == api.CodeBackendTimeout, ae.Code == api.CodeRateLimited:
 		return true
 	case strings.Contains(ae.Message, "no account found"), strings.Contains(ae.Message, "No accounts configured"),
 		strings.Contains(ae.Message, "CLI was not found"):
@@ -289,6 +296,15 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	}
 	defer func() { <-o.sem }()
 
+	// Every call but --version reaches 1Password's servers: it counts
+	// against the account's limits, and none is made while they are spent.
+	remote := len(args) != 1 || args[0] != "--version"
+	if remote {
+		if err := o.limits.take(account); err != nil {
+			return nil, err
+		}
+	}
+
 	argv := make([]string, 0, len(args)+1)
 	if account != "" {
 		argv = append(argv, "--account="+account)
@@ -323,7 +339,11 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return nil, api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], ws.Signal())
 		}
-		return nil, classifyOPError(stderr.String(), account)
+		e := classifyOPError(stderr.String(), account)
+		if e.Code == api.CodeRateLimited {
+			o.limits.backOff(account, e)
+		}
+		return nil, e
 	}
 	return nil, api.Errorf(api.CodeBackendError, "run op: %v", err)
 }
@@ -366,6 +386,8 @@ func classifyOPError(stderr, account string) *api.Error {
 	}
 	low := strings.ToLower(msg)
 	switch {
+	case strings.Contains(low, "(429)"), strings.Contains(low, "too many requests"), strings.Contains(low, "rate limit"):
+		return rateLimitError(msg)
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
 		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
 		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):

@@ -71,6 +71,20 @@ func formatStatus(st *api.Status) string {
 	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
 	fmt.Fprintf(&b, "  reads     %s, %s (%d joined a read in flight), %s, %d in flight\n",
 		count(st.Hits, "hit", "hits"), count(st.Misses, "miss", "misses"), st.Coalesced, count(st.BackendCalls, "backend call", "backend calls"), st.InFlight)
+	for _, u := range st.OPCalls {
+		name := "default account"
+		if u.Account != "" {
+			name = "account " + u.Account
+		}
+		fmt.Fprintf(&b, "  op calls  %s: %d in the last hour, %d in the last day", Printable(name), u.LastHour, u.LastDay)
+		if st.Settings.OPBudget != "" {
+			fmt.Fprintf(&b, " (budget %s)", st.Settings.OPBudget)
+		}
+		if u.RateLimitedUntilUnix > 0 {
+			fmt.Fprintf(&b, "; rate-limited by 1Password until %s", time.Unix(u.RateLimitedUntilUnix, 0).Format(time.TimeOnly))
+		}
+		b.WriteString("\n")
+	}
 	if st.StaleServed > 0 {
 		fmt.Fprintf(&b, "            %s served stale while the backend failed (--stale-if-error %s)\n",
 			count(st.StaleServed, "value", "values"), time.Duration(st.Settings.StaleIfErrorSeconds*float64(time.Second)))

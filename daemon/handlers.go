@@ -9,6 +9,7 @@ import (
 	"io"
 	stdlog "log"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -330,6 +331,9 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		},
 		Settings: s.settings(),
 	}
+	if u, ok := s.backend.(interface{ Usage() []api.OPUsage }); ok {
+		st.OPCalls = u.Usage()
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -350,6 +354,7 @@ func (s *server) settings() api.Settings {
 		MaxConcurrent:         s.cfg.MaxConcurrent,
 		LockOnAuthFailure:     s.cfg.LockOnAuthFailure,
 		StaleIfErrorSeconds:   s.cfg.StaleIfError.Seconds(),
+		OPBudget:              s.cfg.OPBudget.String(),
 		OPPath:                s.cfg.OPPath,
 		Service:               serviceManager(),
 	}
@@ -908,6 +913,9 @@ func jsonErrorText(err error) string {
 }
 
 func writeError(w http.ResponseWriter, e *api.Error) {
+	if e.RetryAfterSeconds > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(e.RetryAfterSeconds)), 10))
+	}
 	writeJSON(w, api.HTTPStatus(e.Code), api.ErrorBody{Error: e})
 }
 

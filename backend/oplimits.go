@@ -1,0 +1,194 @@
+package backend
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opxhq/opx/api"
+)
+
+// OPBudget caps opx's own op calls per account: at most PerHour in any hour
+// and PerDay in any day (0: no cap). 1Password's service accounts have
+// hourly and daily request limits of their own; the budget keeps a
+// crash-looping tool from spending them.
+type OPBudget struct {
+	PerHour, PerDay int
+}
+
+// ParseOPBudget reads "N/hour" and "N/day" items.
+func ParseOPBudget(items []string) (OPBudget, error) {
+	var b OPBudget
+	for _, it := range items {
+		n, per, ok := strings.Cut(strings.TrimSpace(it), "/")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 1 {
+			return b, fmt.Errorf("--op-budget %q: want N/hour or N/day, N at least 1", it)
+		}
+		switch per {
+		case "hour", "h":
+			b.PerHour = v
+		case "day", "d":
+			b.PerDay = v
+		default:
+			return b, fmt.Errorf("--op-budget %q: want N/hour or N/day", it)
+		}
+	}
+	return b, nil
+}
+
+// String is the budget as --op-budget takes it.
+func (b OPBudget) String() string {
+	var parts []string
+	if b.PerHour > 0 {
+		parts = append(parts, strconv.Itoa(b.PerHour)+"/hour")
+	}
+	if b.PerDay > 0 {
+		parts = append(parts, strconv.Itoa(b.PerDay)+"/day")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// opUsage counts one account's op calls in per-minute buckets over a day.
+type opUsage struct {
+	minute [24 * 60]int64 // the minute (Unix minutes) each bucket counts
+	count  [24 * 60]int32
+	until  time.Time // rate-limited by 1Password until then
+	reason string    // op's message for it
+}
+
+func (u *opUsage) add(now time.Time) {
+	m := now.Unix() / 60
+	i := m % int64(len(u.minute))
+	if u.minute[i] != m {
+		u.minute[i], u.count[i] = m, 0
+	}
+	u.count[i]++
+}
+
+// last sums the calls of the last n minutes.
+func (u *opUsage) last(now time.Time, n int64) int {
+	m := now.Unix() / 60
+	total := 0
+	for i := range u.minute {
+		if d := m - u.minute[i]; d >= 0 && d < n {
+			total += int(u.count[i])
+		}
+	}
+	return total
+}
+
+// opLimits is the rate-limit state of the op backend: calls per account,
+// 1Password's back-off, and the budget.
+type opLimits struct {
+	budget OPBudget
+	now    func() time.Time
+
+	mu       sync.Mutex
+	accounts map[string]*opUsage
+}
+
+func newOPLimits(b OPBudget) *opLimits {
+	return &opLimits{budget: b, now: time.Now, accounts: map[string]*opUsage{}}
+}
+
+func (l *opLimits) usage(account string) *opUsage {
+	u := l.accounts[account]
+	if u == nil {
+		u = &opUsage{}
+		l.accounts[account] = u
+	}
+	return u
+}
+
+// take counts a call for account, or refuses it (rate_limited) while
+// 1Password asked to back off or the budget is spent: no op process is
+// started then.
+func (l *opLimits) take(account string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	u := l.usage(account)
+	if now.Before(u.until) {
+		left := u.until.Sub(now)
+		return &api.Error{Code: api.CodeRateLimited, RetryAfterSeconds: left.Seconds(),
+			Message: fmt.Sprintf("1Password rate-limited %s until %s (%s); no op call is made before then: %s",
+				accountLabel(account), u.until.Format(time.TimeOnly), left.Round(time.Second), u.reason)}
+	}
+	if b := l.budget; b.PerHour > 0 && u.last(now, 60) >= b.PerHour || b.PerDay > 0 && u.last(now, 24*60) >= b.PerDay {
+		return &api.Error{Code: api.CodeRateLimited, RetryAfterSeconds: 60,
+			Message: fmt.Sprintf("opx's op budget (--op-budget %s) for %s is spent: %d calls in the last hour, %d in the last day",
+				b, accountLabel(account), u.last(now, 60), u.last(now, 24*60))}
+	}
+	u.add(now)
+	return nil
+}
+
+// backOff records 1Password's rate-limit answer for account.
+func (l *opLimits) backOff(account string, e *api.Error) {
+	wait := time.Duration(e.RetryAfterSeconds * float64(time.Second))
+	if wait <= 0 {
+		wait = time.Minute
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.usage(account)
+	u.until, u.reason = l.now().Add(wait), e.Message
+}
+
+// status is the calls per account for /v1/status.
+func (l *opLimits) status() []api.OPUsage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	out := make([]api.OPUsage, 0, len(l.accounts))
+	for a, u := range l.accounts {
+		s := api.OPUsage{Account: a, LastHour: u.last(now, 60), LastDay: u.last(now, 24*60)}
+		if now.Before(u.until) {
+			s.RateLimitedUntilUnix = u.until.Unix()
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Account < out[j].Account })
+	return out
+}
+
+// rateLimitError is op's rate-limit answer as an error with its wait, when
+// op names one ("Please retry in 58 minutes").
+func rateLimitError(msg string) *api.Error {
+	e := api.Errorf(api.CodeRateLimited, "1Password CLI: %s", msg)
+	e.RetryAfterSeconds = retryIn(msg).Seconds()
+	return e
+}
+
+// retryIn reads "retry in N seconds|minutes|hours" in msg (by hand: a
+// regexp would be compiled at start-up in every opx process).
+func retryIn(msg string) time.Duration {
+	low := strings.ToLower(msg)
+	i := strings.Index(low, "retry in ")
+	if i < 0 {
+		return 0
+	}
+	rest := low[i+len("retry in "):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, err := strconv.Atoi(rest[:j])
+	if err != nil {
+		return 0
+	}
+	unit := strings.TrimSpace(rest[j:])
+	switch {
+	case strings.HasPrefix(unit, "second"):
+		return time.Duration(n) * time.Second
+	case strings.HasPrefix(unit, "minute"):
+		return time.Duration(n) * time.Minute
+	case strings.HasPrefix(unit, "hour"):
+		return time.Duration(n) * time.Hour
+	}
+	return 0
+}
