@@ -210,6 +210,7 @@ type Status struct {
 	Misses        uint64 `json:"misses"`
 	Coalesced     uint64 `json:"coalesced"`
 	StaleServed   uint64 `json:"stale_served"`
+	Refreshes     uint64 `json:"refreshes"` // values fetched ahead of expiry
 	// OPCalls is op's calls per 1Password account (opcli and multi).
 	OPCalls      []OPUsage     `json:"op_calls,omitempty"`
 	BackendCalls uint64        `json:"backend_calls"`
@@ -228,6 +229,7 @@ type Settings struct {
 	MaxConcurrent         int     `json:"max_concurrent"`
 	LockOnAuthFailure     bool    `json:"lock_on_auth_failure"`
 	StaleIfErrorSeconds   float64 `json:"stale_if_error_seconds"`
+	RefreshAhead          bool    `json:"refresh_ahead"`
 	OPBudget              string  `json:"op_budget,omitempty"` // as --op-budget takes it
 	// OPPath is the op program as configured ("" for op from PATH);
 	// OPFound is where it is found now ("" when it is not).

@@ -85,6 +85,9 @@ func formatStatus(st *api.Status) string {
 		}
 		b.WriteString("\n")
 	}
+	if st.Refreshes > 0 {
+		fmt.Fprintf(&b, "            %s fetched again ahead of expiry (--refresh-ahead)\n", count(st.Refreshes, "value", "values"))
+	}
 	if st.StaleServed > 0 {
 		fmt.Fprintf(&b, "            %s served stale while the backend failed (--stale-if-error %s)\n",
 			count(st.StaleServed, "value", "values"), time.Duration(st.Settings.StaleIfErrorSeconds*float64(time.Second)))

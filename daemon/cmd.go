@@ -43,6 +43,7 @@ type Cmd struct {
 	EnableAuditLog    bool     `help:"Write the audit log (audit-YYYY-MM-DD.log in the data dir)." env:"OP_AUTHD_ENABLE_AUDIT_LOG"`
 	AuditLogRetention int      `name:"audit-log-retention-days" help:"Days to keep audit files; 0 keeps all." default:"30" env:"OP_AUTHD_AUDIT_LOG_RETENTION_DAYS"`
 	OPBudget          []string `name:"op-budget" help:"Cap opx's own op calls per 1Password account: N/hour, N/day or both (comma-separated); past it, cached and stale values are served and the rest refused with rate_limited." env:"OP_AUTHD_OP_BUDGET" placeholder:"N/hour,N/day"`
+	RefreshAhead      bool     `help:"Fetch a value read at least twice again in the background shortly before it expires, so a steady reader never waits (--no-refresh-ahead to turn off)." default:"true" negatable:"" env:"OP_AUTHD_REFRESH_AHEAD"`
 	StaleIfError      Seconds  `name:"stale-if-error" help:"When the backend fails or times out, serve a value that expired less than this long ago, marked stale; 0 never does." default:"5m" env:"OP_AUTHD_STALE_IF_ERROR"`
 }
 
@@ -110,6 +111,7 @@ func (c *Cmd) config() (Config, error) {
 		AuditRetention:    c.AuditLogRetention,
 		StaleIfError:      time.Duration(c.StaleIfError),
 		OPBudget:          budget,
+		RefreshAhead:      c.RefreshAhead,
 	}, nil
 }
 
@@ -131,6 +133,7 @@ type Config struct {
 	AuditRetention    int // days
 	StaleIfError      time.Duration
 	OPBudget          backend.OPBudget
+	RefreshAhead      bool
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

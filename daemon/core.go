@@ -27,12 +27,13 @@ type cacheKey struct {
 
 // secret is a cached value. It is wiped (zeroed) when it leaves the cache;
 // readers copy it under the lock, so a wipe never races a read. It is kept
-// small (64 bytes and the value), since the cache holds one per entry: the
+// small (56 bytes and the value), since the cache holds one per entry: the
 // times are integers, not time.Time (24 bytes each).
 type secret struct {
 	mu      sync.Mutex
 	wiped   bool
-	noStale bool // never served stale (a one-time password)
+	noStale bool         // never served stale nor refreshed ahead (a one-time password)
+	reads   atomic.Int32 // reads it answered, with the one that fetched it
 	b       []byte
 	at      int64         // when it was fetched, in Unix nanoseconds
 	exp     time.Duration // when it stops being served, after core.base
@@ -88,6 +89,8 @@ type call struct {
 	gen   uint64 // the account's lock generation val was fetched under
 	stale bool   // val is an expired value served because the backend failed
 
+	refresh bool // fetched ahead of expiry, for the cache alone
+
 	// waiters counts the requests that still have to copy val; the last
 	// one out wipes it. Guarded by core.mu.
 	waiters int
@@ -114,6 +117,9 @@ type coreConfig struct {
 	// StaleIfError is how long after it expires a value may still be
 	// served, marked stale, when the backend fails or times out.
 	StaleIfError time.Duration
+	// RefreshAhead fetches a value read at least twice again in the
+	// background shortly before it expires.
+	RefreshAhead bool
 	// OnAuthFailure, if set, hears of each batch that failed
 	// authentication at the backend.
 	OnAuthFailure func(backend, account, msg string)
@@ -162,8 +168,15 @@ type core struct {
 	wg  sync.WaitGroup
 
 	hits, misses, coalesced atomic.Uint64
-	staleServed             atomic.Uint64
-	inFlight                atomic.Int64
+	staleServed, refreshes  atomic.Uint64
+	lastFetch               atomic.Int64 // how long the last backend call took, ns
+
+	// refreshing gathers the refreshes of each account that come due
+	// together into one batch. Guarded by mu, as is stopped (set by
+	// close: no refresh starts after it).
+	refreshing map[string][]*call
+	stopped    bool
+	inFlight   atomic.Int64
 
 	// testHookAfterStore, when set, runs after a call's values are stored
 	// and before its waiters are woken (tests put a lock there).
@@ -181,17 +194,18 @@ type batch struct {
 
 func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.Logger) *core {
 	c := &core{
-		cfg:       cfg,
-		backend:   b,
-		session:   s,
-		log:       log,
-		inflight:  make(map[cacheKey]*call),
-		pending:   make(map[string]*batch),
-		busy:      make(map[string]int),
-		acctLocks: make(map[string]string),
-		acctGen:   make(map[string]uint64),
-		sem:       make(chan struct{}, max(cfg.MaxConcurrent, 1)),
-		base:      time.Now(),
+		cfg:        cfg,
+		backend:    b,
+		session:    s,
+		log:        log,
+		inflight:   make(map[cacheKey]*call),
+		pending:    make(map[string]*batch),
+		busy:       make(map[string]int),
+		acctLocks:  make(map[string]string),
+		refreshing: make(map[string][]*call),
+		acctGen:    make(map[string]uint64),
+		sem:        make(chan struct{}, max(cfg.MaxConcurrent, 1)),
+		base:       time.Now(),
 	}
 	c.epochCtx, c.epochCancel = context.WithCancel(context.Background())
 	if w, ok := b.(backend.Windowed); ok {
@@ -249,6 +263,9 @@ func (c *core) resolve(ctx context.Context, account string, refs []string, maxAg
 			if o := c.outcome(s, true); o.ok {
 				out[i] = o
 				c.hits.Add(1)
+				if c.cfg.RefreshAhead && s.reads.Add(1) == 2 && !s.noStale {
+					c.scheduleRefresh(key, s)
+				}
 				continue
 			}
 		}
@@ -323,7 +340,9 @@ func (c *core) await(ctx context.Context, cl *call) outcome {
 	if !o.ok { // wiped: cannot happen while we hold a waiter's place
 		return outcome{err: api.Errorf(api.CodeInternal, "value dropped before it was served")}
 	}
-	o.stale = cl.stale
+	if o.stale = cl.stale; o.stale {
+		c.staleServed.Add(1)
+	}
 	return o
 }
 
@@ -480,8 +499,7 @@ func (c *core) run(b *batch) {
 			if staleable(r.Err) {
 				if v := c.staleValue(cl.key, now); v != nil {
 					cl.val, cl.gen, cl.stale, cl.err = v, gen, true, nil
-					c.staleServed.Add(1)
-					c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(r.Err).Message).Msg("backend failed; serving the expired value, marked stale")
+					c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(r.Err).Message).Msg("backend failed; the expired value is served, marked stale")
 				}
 			}
 			continue
@@ -498,6 +516,9 @@ func (c *core) run(b *batch) {
 		cl.val, cl.gen = c.newSecret(r.Value, false, now, ttl), gen
 		kept := c.newSecret(r.Value, true, now, ttl)
 		kept.noStale = short
+		if !cl.refresh {
+			kept.reads.Store(1) // the read that fetched it
+		}
 		c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
 		c.cache.Set(cl.key, kept, keep)
 	}
@@ -532,6 +553,70 @@ func (c *core) run(b *batch) {
 	}
 	if authFailed && c.cfg.LockOnAuthFail {
 		c.lockAccount(b.account, authMsg)
+	}
+}
+
+// refreshGather is how long refreshes that come due wait for others of
+// their account, to share one backend call.
+const refreshGather = 10 * time.Millisecond
+
+// refreshLead is how long before s expires it is fetched again: a fifth of
+// its life, or three times the last backend call when that is longer, and
+// at most half its life.
+func (c *core) refreshLead(s *secret) time.Duration {
+	life := c.base.Add(s.exp).Sub(time.Unix(0, s.at))
+	lead := max(life/5, 3*time.Duration(c.lastFetch.Load()))
+	return min(lead, life/2)
+}
+
+// scheduleRefresh arranges for key's value s, read a second time, to be
+// fetched again shortly before it expires.
+func (c *core) scheduleRefresh(key cacheKey, s *secret) {
+	due := time.Until(c.base.Add(s.exp)) - c.refreshLead(s)
+	time.AfterFunc(max(due, 0), func() { c.refreshDue(key, s) })
+}
+
+// refreshDue starts the refresh of key, unless its value s was replaced,
+// evicted or wiped (a lock) meanwhile, the session or the account is
+// locked, or a fetch of key is already running.
+func (c *core) refreshDue(key cacheKey, s *secret) {
+	if it := c.cache.Get(key); it == nil || it.Value() != s {
+		return
+	}
+	locked, epoch := c.session.State()
+	if locked || c.nAcctLocks.Load() > 0 && c.accountLocked(key.account) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.inflight[key]; ok || c.stopped {
+		return
+	}
+	cl := &call{key: key, epoch: epoch, done: make(chan struct{}), refresh: true}
+	c.inflight[key] = cl
+	c.inFlight.Add(1)
+	c.refreshes.Add(1)
+	pending := c.refreshing[key.account]
+	c.refreshing[key.account] = append(pending, cl)
+	if len(pending) == 0 {
+		time.AfterFunc(refreshGather, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			calls := c.refreshing[key.account]
+			delete(c.refreshing, key.account)
+			if c.stopped { // closing: these refreshes are not made
+				for _, cl := range calls {
+					delete(c.inflight, cl.key)
+					cl.err, cl.closed = errLocked, true
+					close(cl.done)
+				}
+				c.inFlight.Add(-int64(len(calls)))
+				return
+			}
+			if len(calls) > 0 {
+				c.enqueueLocked(key.account, calls)
+			}
+		})
 	}
 }
 
@@ -650,6 +735,7 @@ func (c *core) fetch(ctx context.Context, account string, refs []string) []backe
 	defer cancel()
 	start := time.Now()
 	results := c.backend.Read(ctx, account, refs)
+	c.lastFetch.Store(int64(time.Since(start)))
 	c.log.Debug().Int("refs", len(refs)).Str("took", time.Since(start).Round(time.Microsecond).String()).Msg("backend call")
 	if len(results) != len(refs) {
 		for _, r := range results {
@@ -679,6 +765,9 @@ func (c *core) wipe() {
 
 // close waits for running backend calls, stops the cache and wipes it.
 func (c *core) close() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
 	c.wg.Wait()
 	c.cache.Stop()
 	c.wipe()
@@ -698,9 +787,9 @@ func toAPIError(err error) *api.Error {
 
 // counters is a snapshot of the core's counters for /v1/status.
 type counters struct {
-	hits, misses, coalesced, backendCalls, staleServed uint64
-	inFlight                                           int64
-	cacheSize                                          int
+	hits, misses, coalesced, backendCalls, staleServed, refreshes uint64
+	inFlight                                                      int64
+	cacheSize                                                     int
 }
 
 func (c *core) counters() counters {
@@ -709,6 +798,7 @@ func (c *core) counters() counters {
 		misses:       c.misses.Load(),
 		coalesced:    c.coalesced.Load(),
 		staleServed:  c.staleServed.Load(),
+		refreshes:    c.refreshes.Load(),
 		backendCalls: c.backend.Calls(),
 		inFlight:     c.inFlight.Load(),
 		cacheSize:    c.cache.Len(),

@@ -426,3 +426,34 @@ func TestCoreStaleIfError(t *testing.T) {
 		t.Errorf("value served stale after not_found: %+v", o)
 	}
 }
+
+// A value read twice is fetched again before it expires, in the
+// background; once the session locks, no refresh is made.
+func TestCoreRefreshAhead(t *testing.T) {
+	b := &scripted{answer: func(ref string) backend.Result { return backend.Result{Value: []byte("v")} }}
+	c, s := newTestCore(t, b, coreConfig{TTL: 200 * time.Millisecond, RefreshAhead: true})
+	read := func() outcome { return c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0] }
+	value(t, read()) // fetched
+	if o := read(); !o.fromCache {
+		t.Fatalf("second read = %+v", o)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.refreshes.Load() == 0 || b.calls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refresh: %d refreshes, %d backend calls", c.refreshes.Load(), b.calls.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The refreshed value is in the cache before the old one expires.
+	time.Sleep(10 * time.Millisecond)
+	if o := read(); !o.fromCache {
+		t.Errorf("read after the refresh = %+v, want it from the cache", o)
+	}
+	read() // the refreshed value's second read: a refresh is due again
+	s.Lock(session.ReasonManual)
+	calls := b.calls.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := b.calls.Load(); n != calls {
+		t.Errorf("%d backend calls after the lock, want none", n-calls)
+	}
+}

@@ -219,6 +219,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		MaxConcurrent:  cfg.MaxConcurrent,
 		LockOnAuthFail: cfg.LockOnAuthFailure,
 		StaleIfError:   cfg.StaleIfError,
+		RefreshAhead:   cfg.RefreshAhead,
 		OnAuthFailure: func(backend, account, msg string) {
 			al.AuthFailure(nil, "backend "+backend+", "+accountName(account)+": "+msg)
 		},
