@@ -211,6 +211,8 @@ type Status struct {
 	Coalesced     uint64 `json:"coalesced"`
 	StaleServed   uint64 `json:"stale_served"`
 	Refreshes     uint64 `json:"refreshes"` // values fetched ahead of expiry
+	// Leases are the Vault and OpenBao leases held (dynamic secrets).
+	Leases []Lease `json:"leases,omitempty"`
 	// OPCalls is op's calls per 1Password account (opcli and multi).
 	OPCalls      []OPUsage     `json:"op_calls,omitempty"`
 	BackendCalls uint64        `json:"backend_calls"`
@@ -230,6 +232,7 @@ type Settings struct {
 	LockOnAuthFailure     bool    `json:"lock_on_auth_failure"`
 	StaleIfErrorSeconds   float64 `json:"stale_if_error_seconds"`
 	RefreshAhead          bool    `json:"refresh_ahead"`
+	RevokeLeasesOnLock    bool    `json:"revoke_leases_on_lock"`
 	OPBudget              string  `json:"op_budget,omitempty"` // as --op-budget takes it
 	// OPPath is the op program as configured ("" for op from PATH);
 	// OPFound is where it is found now ("" when it is not).
@@ -309,6 +312,16 @@ type OPUsage struct {
 	LastHour             int    `json:"last_hour"`
 	LastDay              int    `json:"last_day"`
 	RateLimitedUntilUnix int64  `json:"rate_limited_until_unix,omitempty"`
+}
+
+// Lease is a Vault or OpenBao lease the daemon holds, for /v1/status:
+// LeaseID is only its start.
+type Lease struct {
+	Backend     string `json:"backend"`
+	Path        string `json:"path"`
+	LeaseID     string `json:"lease_id"`
+	ExpiresUnix int64  `json:"expires_unix"`
+	Renewable   bool   `json:"renewable"`
 }
 
 // LockedAccount is an account locked after an authentication failure:

@@ -27,6 +27,18 @@ type Result struct {
 	// Err is an *api.Error (or wraps one) when the ref failed; its message
 	// never contains a secret.
 	Err error
+	// Leased marks a value of a Vault or OpenBao lease: TTL is the time
+	// left to serve it (even beyond the daemon's TTL); it is never served
+	// stale nor refreshed ahead (the backend renews the lease instead).
+	Leased bool
+}
+
+// LeaseHolder is implemented by backends that hold leases (Vault, OpenBao,
+// multi): the daemon lists them in status and revokes them on lock and
+// shutdown.
+type LeaseHolder interface {
+	Leases() []api.Lease
+	RevokeLeases() int
 }
 
 // Backend reads secrets for the daemon. Implementations are safe for

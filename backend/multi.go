@@ -118,6 +118,12 @@ func (m *Multi) Validate(ctx context.Context, accounts []string) error {
 	return nil
 }
 
+// Leases implements LeaseHolder: Vault's and OpenBao's.
+func (m *Multi) Leases() []api.Lease { return append(m.vault.Leases(), m.bao.Leases()...) }
+
+// RevokeLeases implements LeaseHolder.
+func (m *Multi) RevokeLeases() int { return m.vault.RevokeLeases() + m.bao.RevokeLeases() }
+
 // Usage is the op calls per account, for status.
 func (m *Multi) Usage() []api.OPUsage { return m.op.Usage() }
 

@@ -234,6 +234,10 @@ type Vault struct {
 
 	readsMu sync.Mutex
 	reads   map[string]*pathRead // HTTP reads of secrets in flight, by path and version
+
+	leasesMu                        sync.Mutex
+	leases                          map[string]*heldLease // by path and version
+	leaseRenewals, leaseRevocations atomic.Uint64
 }
 
 // pathRead is one HTTP read of a secret, shared by every batch that wants a
@@ -241,6 +245,7 @@ type Vault struct {
 type pathRead struct {
 	done   chan struct{}
 	fields map[string]json.RawMessage // set before done is closed
+	lease  leaseMeta                  // the response's lease, if any
 	err    error
 	users  int // guarded by Vault.readsMu
 }
@@ -253,7 +258,7 @@ type mountInfo struct {
 // NewVault returns the backend for kind ("vault" or "bao").
 func NewVault(kind, configFile, tokenFile string, resolve Resolver, log zerolog.Logger) *Vault {
 	return &Vault{kind: kind, configFile: configFile, tokenFile: tokenFile, resolve: resolve, log: log,
-		mounts: map[string]mountInfo{}, reads: map[string]*pathRead{}}
+		mounts: map[string]mountInfo{}, reads: map[string]*pathRead{}, leases: map[string]*heldLease{}}
 }
 
 // Name implements Backend.
@@ -292,6 +297,16 @@ func (v *Vault) Calls() uint64 { return v.calls.Load() }
 
 // Close implements Backend.
 func (v *Vault) Close() error {
+	v.leasesMu.Lock()
+	held := make([]*heldLease, 0, len(v.leases))
+	for _, l := range v.leases {
+		held = append(held, l)
+	}
+	clear(v.leases)
+	v.leasesMu.Unlock()
+	for _, l := range held { // revoked before, when the daemon was told to
+		v.dropLease(l, false)
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.watcher != nil {
@@ -463,6 +478,18 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r := parsed[idx[0]]
+			key := r.Path + "?" + strconv.Itoa(r.Version)
+			now := time.Now()
+			// A leased secret opx holds answers from its one response
+			// while the lease lasts: no new read, no new lease.
+			if v.serveHeld(key, now, func(l *heldLease) {
+				for _, i := range idx {
+					out[i].Value, out[i].Err = extract(v.kind, parsed[i], l.fields)
+					out[i].TTL, out[i].Leased = l.left(now), true
+				}
+			}) {
+				return
+			}
 			read, err := v.readSecret(ctx, r.Path, r.Version)
 			if err != nil {
 				for _, i := range idx {
@@ -471,6 +498,12 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 				return
 			}
 			defer v.release(read)
+			if read.lease.id != "" {
+				l := v.hold(key, r.Path, read, now)
+				for _, i := range idx {
+					out[i].TTL, out[i].Leased = l.left(now), true
+				}
+			}
 			for _, i := range idx {
 				out[i].Value, out[i].Err = extract(v.kind, parsed[i], read.fields)
 			}
@@ -531,7 +564,7 @@ func (v *Vault) readSecret(ctx context.Context, path string, version int) (*path
 	}
 	v.readsMu.Unlock()
 	if !joined {
-		r.fields, r.err = v.readRetrying(ctx, path, version)
+		r.fields, r.lease, r.err = v.readRetrying(ctx, path, version)
 		v.readsMu.Lock()
 		delete(v.reads, key)
 		v.readsMu.Unlock()
@@ -567,37 +600,38 @@ func (v *Vault) release(r *pathRead) {
 
 // readRetrying reads path once, and once more after a new login when the
 // token turns out to be expired or revoked.
-func (v *Vault) readRetrying(ctx context.Context, path string, version int) (map[string]json.RawMessage, error) {
-	data, err := v.readOnce(ctx, path, version)
+func (v *Vault) readRetrying(ctx context.Context, path string, version int) (map[string]json.RawMessage, leaseMeta, error) {
+	data, lease, err := v.readOnce(ctx, path, version)
 	if isPermissionDenied(err) && v.tokenInvalid(ctx) {
 		v.mu.Lock()
 		v.client = nil
 		v.mu.Unlock()
-		data, err = v.readOnce(ctx, path, version)
+		data, lease, err = v.readOnce(ctx, path, version)
 	}
 	if isPermissionDenied(err) {
 		err = api.Errorf(api.CodeForbidden, "%s://%s: permission denied by the server's policy for this token", v.kind, path)
 	}
-	return data, err
+	return data, lease, err
 }
 
 // readOnce makes one HTTP read of path and returns the secret's fields: for
 // KV v2 the secret's own data, else the response's data. The response is
 // read raw into a buffer that is wiped once the fields are copied out, so
 // no Go string (which could not be wiped) ever holds a value.
-func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[string]json.RawMessage, error) {
+func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[string]json.RawMessage, leaseMeta, error) {
+	var lease leaseMeta
 	client, err := v.ensureClient(ctx)
 	if err != nil {
-		return nil, err
+		return nil, lease, err
 	}
 	apiPath, kv2, err := v.apiPath(ctx, client, path)
 	if err != nil {
-		return nil, err
+		return nil, lease, err
 	}
 	var query map[string][]string
 	if version > 0 {
 		if !kv2 {
-			return nil, api.Errorf(api.CodeBadRequest, "%s://%s: ?version= applies to KV version 2 secrets only", v.kind, path)
+			return nil, lease, api.Errorf(api.CodeBadRequest, "%s://%s: ?version= applies to KV version 2 secrets only", v.kind, path)
 		}
 		query = map[string][]string{"version": {strconv.Itoa(version)}}
 	}
@@ -614,63 +648,69 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[str
 			} `json:"data"`
 		}
 		if kv2 && json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) == nil && body.Data != nil && len(body.Data.Metadata) > 0 {
-			return nil, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+			return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
 		}
-		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+		return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
 	if err != nil {
 		if isPermissionDenied(err) {
-			return nil, err // the caller checks the token
+			return nil, lease, err // the caller checks the token
 		}
-		return nil, transportError(v.kind, err)
+		return nil, lease, transportError(v.kind, err)
 	}
 	if resp.StatusCode == http.StatusNoContent {
-		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+		return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
 	if resp.ContentLength > maxSecretResponse {
-		return nil, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
 	}
 	// The declared length is only a hint for the first allocation.
 	body := api.NewBuf(int(max(resp.ContentLength+1, 4<<10)))
 	defer body.Wipe()
 	if _, err := body.ReadFrom(io.LimitReader(resp.Body, maxSecretResponse+1)); err != nil {
-		return nil, transportError(v.kind, err)
+		return nil, lease, transportError(v.kind, err)
 	}
 	if body.Len() > maxSecretResponse {
-		return nil, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
 	}
 	var top struct {
-		Data json.RawMessage `json:"data"`
+		Data          json.RawMessage `json:"data"`
+		LeaseID       string          `json:"lease_id"`
+		LeaseDuration int64           `json:"lease_duration"`
+		Renewable     bool            `json:"renewable"`
 	}
 	defer func() { clear(top.Data) }()
 	if err := json.Unmarshal(body.Bytes(), &top); err != nil {
-		return nil, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
 	}
 	data := top.Data
+	if top.LeaseID != "" && top.LeaseDuration > 0 {
+		lease = leaseMeta{id: top.LeaseID, duration: time.Duration(top.LeaseDuration) * time.Second, renewable: top.Renewable, client: client}
+	}
 	if kv2 {
 		var inner struct {
 			Data json.RawMessage `json:"data"`
 		}
 		defer func() { clear(inner.Data) }()
 		if err := json.Unmarshal(data, &inner); err != nil {
-			return nil, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+			return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
 		}
 		if len(inner.Data) == 0 || string(inner.Data) == "null" {
-			return nil, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+			return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
 		}
 		data = inner.Data
 	}
 	fields := map[string]json.RawMessage{}
 	if len(data) == 0 || string(data) == "null" {
-		return fields, nil
+		return fields, lease, nil
 	}
 	if err := json.Unmarshal(data, &fields); err != nil {
 		for _, f := range fields {
 			clear(f)
 		}
-		return nil, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
+		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
 	}
-	return fields, nil
+	return fields, lease, nil
 }
 
 // maxSecretResponse bounds one secret's HTTP answer.

@@ -71,6 +71,14 @@ func formatStatus(st *api.Status) string {
 	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
 	fmt.Fprintf(&b, "  reads     %s, %s (%d joined a read in flight), %s, %d in flight\n",
 		count(st.Hits, "hit", "hits"), count(st.Misses, "miss", "misses"), st.Coalesced, count(st.BackendCalls, "backend call", "backend calls"), st.InFlight)
+	for _, l := range st.Leases {
+		renew := "not renewable"
+		if l.Renewable {
+			renew = "renewed while read"
+		}
+		fmt.Fprintf(&b, "  lease     %s://%s: %s, ends %s, %s\n", l.Backend, Printable(l.Path), Printable(l.LeaseID),
+			time.Unix(l.ExpiresUnix, 0).Format(time.TimeOnly), renew)
+	}
 	for _, u := range st.OPCalls {
 		name := "default account"
 		if u.Account != "" {

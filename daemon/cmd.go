@@ -28,23 +28,24 @@ const ExitAlreadyRunning = 75
 // Cmd is `opx daemon` (and `opx-authd`): its flags, with their environment
 // variables and config.json keys (the flag name, with - or _).
 type Cmd struct {
-	Backend           string   `help:"Secrets backend: ${enum}." enum:"opcli,vault,bao,multi,fake" default:"opcli" env:"OP_AUTHD_BACKEND"`
-	TTL               Seconds  `name:"ttl" help:"How long a value is cached (duration or seconds)." default:"120s" env:"OP_AUTHD_TTL"`
-	Sock              string   `help:"Socket path (default: see README)." env:"OPX_SOCKET_PATH" placeholder:"PATH"`
-	Verbose           bool     `short:"v" help:"Log at debug level." env:"OP_AUTHD_VERBOSE"`
-	SessionTimeout    Hours    `help:"Lock the session after this long without a read: hours (8) or a duration (90s); 0 disables." default:"8" env:"OP_AUTHD_SESSION_TIMEOUT"`
-	EnableSessionLock bool     `help:"Lock the session when idle (--no-enable-session-lock to turn off)." default:"true" negatable:"" env:"OP_AUTHD_ENABLE_SESSION_LOCK"`
-	LockOnAuthFailure bool     `help:"Lock an account's reads when the backend reports an authentication failure for it." env:"OP_AUTHD_LOCK_ON_AUTH_FAILURE"`
-	FakeDelay         Seconds  `help:"With --backend=fake: how long each backend call takes." default:"0s" env:"OP_AUTHD_FAKE_DELAY"`
-	CacheSize         int      `help:"Most values cached at once; the oldest go first." default:"10000" env:"OP_AUTHD_CACHE_SIZE"`
-	BackendTimeout    Seconds  `help:"Longest a backend call may take." default:"60s" env:"OP_AUTHD_BACKEND_TIMEOUT"`
-	MaxConcurrent     int      `help:"Most backend calls (and op processes) running at once." default:"4" env:"OP_AUTHD_MAX_CONCURRENT"`
-	OPPath            string   `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
-	EnableAuditLog    bool     `help:"Write the audit log (audit-YYYY-MM-DD.log in the data dir)." env:"OP_AUTHD_ENABLE_AUDIT_LOG"`
-	AuditLogRetention int      `name:"audit-log-retention-days" help:"Days to keep audit files; 0 keeps all." default:"30" env:"OP_AUTHD_AUDIT_LOG_RETENTION_DAYS"`
-	OPBudget          []string `name:"op-budget" help:"Cap opx's own op calls per 1Password account: N/hour, N/day or both (comma-separated); past it, cached and stale values are served and the rest refused with rate_limited." env:"OP_AUTHD_OP_BUDGET" placeholder:"N/hour,N/day"`
-	RefreshAhead      bool     `help:"Fetch a value read at least twice again in the background shortly before it expires, so a steady reader never waits (--no-refresh-ahead to turn off)." default:"true" negatable:"" env:"OP_AUTHD_REFRESH_AHEAD"`
-	StaleIfError      Seconds  `name:"stale-if-error" help:"When the backend fails or times out, serve a value that expired less than this long ago, marked stale; 0 never does." default:"5m" env:"OP_AUTHD_STALE_IF_ERROR"`
+	Backend            string   `help:"Secrets backend: ${enum}." enum:"opcli,vault,bao,multi,fake" default:"opcli" env:"OP_AUTHD_BACKEND"`
+	TTL                Seconds  `name:"ttl" help:"How long a value is cached (duration or seconds)." default:"120s" env:"OP_AUTHD_TTL"`
+	Sock               string   `help:"Socket path (default: see README)." env:"OPX_SOCKET_PATH" placeholder:"PATH"`
+	Verbose            bool     `short:"v" help:"Log at debug level." env:"OP_AUTHD_VERBOSE"`
+	SessionTimeout     Hours    `help:"Lock the session after this long without a read: hours (8) or a duration (90s); 0 disables." default:"8" env:"OP_AUTHD_SESSION_TIMEOUT"`
+	EnableSessionLock  bool     `help:"Lock the session when idle (--no-enable-session-lock to turn off)." default:"true" negatable:"" env:"OP_AUTHD_ENABLE_SESSION_LOCK"`
+	LockOnAuthFailure  bool     `help:"Lock an account's reads when the backend reports an authentication failure for it." env:"OP_AUTHD_LOCK_ON_AUTH_FAILURE"`
+	FakeDelay          Seconds  `help:"With --backend=fake: how long each backend call takes." default:"0s" env:"OP_AUTHD_FAKE_DELAY"`
+	CacheSize          int      `help:"Most values cached at once; the oldest go first." default:"10000" env:"OP_AUTHD_CACHE_SIZE"`
+	BackendTimeout     Seconds  `help:"Longest a backend call may take." default:"60s" env:"OP_AUTHD_BACKEND_TIMEOUT"`
+	MaxConcurrent      int      `help:"Most backend calls (and op processes) running at once." default:"4" env:"OP_AUTHD_MAX_CONCURRENT"`
+	OPPath             string   `name:"op-path" help:"The 1Password CLI program (default: op from PATH)." env:"OPX_OP_PATH" placeholder:"PATH"`
+	EnableAuditLog     bool     `help:"Write the audit log (audit-YYYY-MM-DD.log in the data dir)." env:"OP_AUTHD_ENABLE_AUDIT_LOG"`
+	AuditLogRetention  int      `name:"audit-log-retention-days" help:"Days to keep audit files; 0 keeps all." default:"30" env:"OP_AUTHD_AUDIT_LOG_RETENTION_DAYS"`
+	OPBudget           []string `name:"op-budget" help:"Cap opx's own op calls per 1Password account: N/hour, N/day or both (comma-separated); past it, cached and stale values are served and the rest refused with rate_limited." env:"OP_AUTHD_OP_BUDGET" placeholder:"N/hour,N/day"`
+	RefreshAhead       bool     `help:"Fetch a value read at least twice again in the background shortly before it expires, so a steady reader never waits (--no-refresh-ahead to turn off)." default:"true" negatable:"" env:"OP_AUTHD_REFRESH_AHEAD"`
+	RevokeLeasesOnLock bool     `help:"Revoke the Vault and OpenBao leases opx holds (dynamic secrets) on opx lock, opx stop and shutdown (--no-revoke-leases-on-lock to leave them to expire)." default:"true" negatable:"" env:"OP_AUTHD_REVOKE_LEASES_ON_LOCK"`
+	StaleIfError       Seconds  `name:"stale-if-error" help:"When the backend fails or times out, serve a value that expired less than this long ago, marked stale; 0 never does." default:"5m" env:"OP_AUTHD_STALE_IF_ERROR"`
 }
 
 // Validate refuses numbers that mean nothing, from flags, the environment
@@ -96,44 +97,46 @@ func (c *Cmd) config() (Config, error) {
 		return Config{}, err
 	}
 	return Config{
-		Backend:           c.Backend,
-		TTL:               time.Duration(c.TTL),
-		Socket:            c.Sock,
-		SessionTimeout:    time.Duration(c.SessionTimeout),
-		EnableSessionLock: c.EnableSessionLock,
-		LockOnAuthFailure: c.LockOnAuthFailure,
-		FakeDelay:         time.Duration(c.FakeDelay),
-		CacheSize:         c.CacheSize,
-		BackendTimeout:    time.Duration(c.BackendTimeout),
-		MaxConcurrent:     c.MaxConcurrent,
-		OPPath:            c.OPPath,
-		EnableAuditLog:    c.EnableAuditLog,
-		AuditRetention:    c.AuditLogRetention,
-		StaleIfError:      time.Duration(c.StaleIfError),
-		OPBudget:          budget,
-		RefreshAhead:      c.RefreshAhead,
+		Backend:            c.Backend,
+		TTL:                time.Duration(c.TTL),
+		Socket:             c.Sock,
+		SessionTimeout:     time.Duration(c.SessionTimeout),
+		EnableSessionLock:  c.EnableSessionLock,
+		LockOnAuthFailure:  c.LockOnAuthFailure,
+		FakeDelay:          time.Duration(c.FakeDelay),
+		CacheSize:          c.CacheSize,
+		BackendTimeout:     time.Duration(c.BackendTimeout),
+		MaxConcurrent:      c.MaxConcurrent,
+		OPPath:             c.OPPath,
+		EnableAuditLog:     c.EnableAuditLog,
+		AuditRetention:     c.AuditLogRetention,
+		StaleIfError:       time.Duration(c.StaleIfError),
+		OPBudget:           budget,
+		RefreshAhead:       c.RefreshAhead,
+		RevokeLeasesOnLock: c.RevokeLeasesOnLock,
 	}, nil
 }
 
 // Config is the daemon's configuration once flags, environment and
 // config.json are merged.
 type Config struct {
-	Backend           string
-	TTL               time.Duration
-	Socket            string // "" for the default path
-	SessionTimeout    time.Duration
-	EnableSessionLock bool
-	LockOnAuthFailure bool
-	FakeDelay         time.Duration
-	CacheSize         int
-	BackendTimeout    time.Duration
-	MaxConcurrent     int
-	OPPath            string
-	EnableAuditLog    bool
-	AuditRetention    int // days
-	StaleIfError      time.Duration
-	OPBudget          backend.OPBudget
-	RefreshAhead      bool
+	Backend            string
+	TTL                time.Duration
+	Socket             string // "" for the default path
+	SessionTimeout     time.Duration
+	EnableSessionLock  bool
+	LockOnAuthFailure  bool
+	FakeDelay          time.Duration
+	CacheSize          int
+	BackendTimeout     time.Duration
+	MaxConcurrent      int
+	OPPath             string
+	EnableAuditLog     bool
+	AuditRetention     int // days
+	StaleIfError       time.Duration
+	OPBudget           backend.OPBudget
+	RefreshAhead       bool
+	RevokeLeasesOnLock bool
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

@@ -335,6 +335,9 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if u, ok := s.backend.(interface{ Usage() []api.OPUsage }); ok {
 		st.OPCalls = u.Usage()
 	}
+	if lh, ok := s.backend.(backend.LeaseHolder); ok {
+		st.Leases = lh.Leases()
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -356,6 +359,7 @@ func (s *server) settings() api.Settings {
 		LockOnAuthFailure:     s.cfg.LockOnAuthFailure,
 		StaleIfErrorSeconds:   s.cfg.StaleIfError.Seconds(),
 		RefreshAhead:          s.cfg.RefreshAhead,
+		RevokeLeasesOnLock:    s.cfg.RevokeLeasesOnLock,
 		OPBudget:              s.cfg.OPBudget.String(),
 		OPPath:                s.cfg.OPPath,
 		Service:               serviceManager(),

@@ -228,6 +228,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 			al.Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
 		},
 	}, be, s.session, log)
+	// Last (defers run in reverse): once no backend call runs any more,
+	// the leases held are revoked, then the backend closes.
+	defer s.revokeLeases("daemon stopped")
 	defer s.core.close()
 
 	// We hold the lock, so a socket here is a dead daemon's.
@@ -406,6 +409,20 @@ func (s *server) onLock(reason string) {
 	s.core.wipe()
 	s.log.Info().Str("reason", reason).Int("wiped", n).Msg("session locked")
 	s.audit.Session(audit.SessionLock, reason)
+	s.revokeLeases("session locked")
+}
+
+// revokeLeases revokes the Vault and OpenBao leases the daemon holds
+// (--revoke-leases-on-lock): no credentials it made outlive a lock or the
+// daemon.
+func (s *server) revokeLeases(why string) {
+	lh, ok := s.backend.(backend.LeaseHolder)
+	if !ok || !s.cfg.RevokeLeasesOnLock {
+		return
+	}
+	if n := lh.RevokeLeases(); n > 0 {
+		s.log.Info().Int("leases", n).Str("why", why).Msg("leases revoked")
+	}
 }
 
 // rememberRead remembers account when a read of it succeeded.

@@ -34,6 +34,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("ForeignEnvironmentIgnored", s.foreignEnv)
 	t.Run("MountRootIsABadRequest", s.mountRoot)
 	t.Run("LoginCycleRefused", s.loginCycle)
+	t.Run("LeasedSecretOneLeaseRenewedRevoked", s.leases)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
@@ -447,6 +448,82 @@ func (s suite) loginCycle(t *testing.T) {
 	r := f.Opx("login", s.kind, "--address", f.Srv.Addr(), "--token-ref", o+"://kv1/t#token")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "each login needs the other") {
 		t.Errorf("opx login closing a cycle = %+v", r)
+	}
+}
+
+// leaseIDs lists the server's leases under prefix (as the root token).
+func leaseIDs(t *testing.T, e *Env, prefix string) []string {
+	t.Helper()
+	s, err := e.Root.Logical().List("sys/leases/lookup/" + prefix)
+	if err != nil {
+		t.Fatalf("list leases: %v", err)
+	}
+	if s == nil || s.Data == nil {
+		return nil
+	}
+	var ids []string
+	keys, _ := s.Data["keys"].([]any)
+	for _, k := range keys {
+		ids = append(ids, prefix+fmt.Sprint(k))
+	}
+	return ids
+}
+
+// leases: a secret read with a lease is one lease for all its fields, read
+// at different times; it is renewed while it is read, past its first
+// end; opx lock and opx stop revoke it.
+func (s suite) leases(t *testing.T) {
+	e := s.env(t)
+	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
+	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
+	if err := e.Root.Sys().Mount("leased", &vapi.MountInput{Type: "leased-kv"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Write("leased/app", map[string]any{"username": "u-1", "password": "p-1", "ttl": "4s"})
+	e.StartDaemon("--backend="+s.kind, "--ttl=1s")
+	if out := e.MustOpx("read", s.ref("leased/app#username")); out != "u-1\n" {
+		t.Fatalf("username = %q", out)
+	}
+	ids := leaseIDs(t, e, "leased/app/")
+	if len(ids) != 1 {
+		t.Fatalf("leases after the first read: %v, want 1", ids)
+	}
+	// Read every 500 ms for 7 s (past the lease's first end at 4 s): the
+	// other field comes from the same response, no new read nor lease is
+	// made, and the lease is renewed.
+	for range 14 {
+		time.Sleep(500 * time.Millisecond)
+		if out := e.MustOpx("read", s.ref("leased/app#password")); out != "p-1\n" {
+			t.Fatalf("password = %q", out)
+		}
+	}
+	if n := e.ReadsOf("leased/app"); n != 1 {
+		t.Errorf("%d reads of leased/app, want 1 (one lease for both fields)", n)
+	}
+	if got := leaseIDs(t, e, "leased/app/"); len(got) != 1 || got[0] != ids[0] {
+		t.Errorf("leases after 7 s of reads: %v, want the first one, renewed (%v)", got, ids)
+	}
+	st := e.Status()
+	leases, _ := st["leases"].([]any)
+	if len(leases) != 1 || !strings.Contains(fmt.Sprint(leases[0]), "leased/app") || strings.Contains(fmt.Sprint(leases[0]), ids[0]) {
+		t.Errorf("status leases = %v, want leased/app with a shortened id", leases)
+	}
+	// opx lock revokes it.
+	e.MustOpx("lock")
+	if got := leaseIDs(t, e, "leased/app/"); len(got) != 0 {
+		t.Errorf("leases after opx lock: %v, want none", got)
+	}
+	// And opx stop revokes the one the next read makes.
+	e.MustOpx("unlock")
+	if out := e.MustOpx("read", s.ref("leased/app#username")); out != "u-1\n" {
+		t.Fatalf("username after unlock = %q", out)
+	}
+	if got := leaseIDs(t, e, "leased/app/"); len(got) != 1 {
+		t.Fatalf("leases after unlock and a read: %v", got)
+	}
+	e.MustOpx("stop")
+	if got := leaseIDs(t, e, "leased/app/"); len(got) != 0 {
+		t.Errorf("leases after opx stop: %v, want none", got)
 	}
 }
 

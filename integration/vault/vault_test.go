@@ -32,7 +32,9 @@ func TestMain(m *testing.M) { harness.Main(m, &bins) }
 // newServer starts an unsealed in-process Vault core and serves it.
 func newServer(t *testing.T) harness.Server {
 	cfg := &vault.CoreConfig{
-		LogicalBackends:    map[string]logical.Factory{"kv": kv.Factory},
+		// leased-kv: Vault's own passthrough backend with leases, for
+		// dynamic-secret tests with short, renewable leases.
+		LogicalBackends:    map[string]logical.Factory{"kv": kv.Factory, "leased-kv": vault.LeasedPassthroughBackendFactory},
 		CredentialBackends: map[string]logical.Factory{"userpass": userpass.Factory, "approle": approle.Factory},
 		AuditBackends:      map[string]audit.Factory{"file": auditFile.Factory},
 	}
