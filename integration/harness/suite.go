@@ -35,6 +35,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("MountRootIsABadRequest", s.mountRoot)
 	t.Run("LoginCycleRefused", s.loginCycle)
 	t.Run("LeasedSecretOneLeaseRenewedRevoked", s.leases)
+	t.Run("DatabaseCredentialsOneLease", s.database)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
@@ -524,6 +525,67 @@ func (s suite) leases(t *testing.T) {
 	e.MustOpx("stop")
 	if got := leaseIDs(t, e, "leased/app/"); len(got) != 0 {
 		t.Errorf("leases after opx stop: %v, want none", got)
+	}
+}
+
+// database: dynamic credentials from the database secrets engine backed by a
+// real PostgreSQL. The username and password, read at different times,
+// come from one lease and log in together; no second lease is made while
+// the first lasts; the lease (and the role's VALID UNTIL) is renewed while
+// read; after opx lock the lease is revoked and the role is gone.
+func (s suite) database(t *testing.T) {
+	pg := StartPostgres(t)
+	e := s.env(t)
+	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
+	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
+	if err := e.Root.Sys().Mount("database", &vapi.MountInput{Type: "database"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Root.Logical().Write("database/config/pg", map[string]any{
+		"plugin_name": "postgresql-database-plugin", "connection_url": pg.ConnectionURL(),
+		"username": pg.SuperUser, "password": pg.SuperPassword, "allowed_roles": "app", "verify_connection": true,
+	}); err != nil {
+		t.Fatalf("configure the database engine: %v", err)
+	}
+	if _, err := e.Root.Logical().Write("database/roles/app", map[string]any{
+		"db_name":             "pg",
+		"creation_statements": `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+		"default_ttl":         "5s", "max_ttl": "2m",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.StartDaemon("--backend="+s.kind, "--ttl=1s")
+	user := strings.TrimSpace(e.MustOpx("read", s.ref("database/creds/app#username")))
+	time.Sleep(1500 * time.Millisecond) // the daemon's cache let go of it
+	pass := strings.TrimSpace(e.MustOpx("read", s.ref("database/creds/app#password")))
+	if who, err := pg.Query(user, pass, "select current_user"); err != nil || who != user {
+		t.Fatalf("the username and password opx gave do not log in together: %q, %v", who, err)
+	}
+	ids := leaseIDs(t, e, "database/creds/app/")
+	if len(ids) != 1 {
+		t.Fatalf("leases after two reads: %v, want 1", ids)
+	}
+	// Read for 8 s, past the lease's first end at 5 s: the same user,
+	// renewed, still able to log in; no second lease.
+	for range 16 {
+		time.Sleep(500 * time.Millisecond)
+		if u := strings.TrimSpace(e.MustOpx("read", s.ref("database/creds/app#username"))); u != user {
+			t.Fatalf("username changed to %q while the lease lasts", u)
+		}
+	}
+	if got := leaseIDs(t, e, "database/creds/app/"); len(got) != 1 || got[0] != ids[0] {
+		t.Errorf("leases after 8 s of reads: %v, want the first one (%v)", got, ids)
+	}
+	if _, err := pg.Query(user, pass, "select 1"); err != nil {
+		t.Errorf("the user no longer logs in after 8 s of reads (lease not renewed?): %v", err)
+	}
+	e.MustOpx("lock")
+	if got := leaseIDs(t, e, "database/creds/app/"); len(got) != 0 {
+		t.Errorf("leases after opx lock: %v, want none", got)
+	}
+	n, err := pg.Query(pg.SuperUser, pg.SuperPassword, fmt.Sprintf("select count(*) from pg_roles where rolname = '%s'", user))
+	if err != nil || n != "0" {
+		t.Errorf("the role %s after opx lock: count %q, %v; want it dropped", user, n, err)
 	}
 }
 
