@@ -28,8 +28,9 @@ type Result struct {
 	// never contains a secret.
 	Err error
 	// Leased marks a value of a Vault or OpenBao lease: TTL is the time
-	// left to serve it (even beyond the daemon's TTL); it is never served
-	// stale nor refreshed ahead (the backend renews the lease instead).
+	// left to serve it (the daemon's cache keeps it at most its own TTL,
+	// and the backend serves it from the held lease after that); it is
+	// never served stale nor refreshed ahead (the lease is renewed instead).
 	Leased bool
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +35,10 @@ type heldLease struct {
 	expires atomic.Int64 // Unix nanoseconds; renewals move it
 	read    atomic.Int64 // last read, Unix nanoseconds
 	final   atomic.Bool  // can no longer be renewed
+	// Guarded by Vault.leasesMu: the watcher renewing it, and whether it
+	// left the map (whoever takes it out drops it, once).
 	watcher *vapi.LifetimeWatcher
+	dropped bool
 }
 
 // leaseMargin is how long before its end a lease's values stop being
@@ -63,47 +67,109 @@ func (v *Vault) serveHeld(key string, now time.Time, serve func(*heldLease)) boo
 	return true
 }
 
-// hold keeps the leased read r of key, unless a lease for key is held
-// already (a concurrent read made the same lease; keep one), and renews it
-// while it keeps being read. It returns the lease whose fields to serve.
-func (v *Vault) hold(key, path string, r *pathRead, now time.Time) *heldLease {
+// leaseEpoch is the lease generation a read starts under: RevokeLeases
+// (a lock) moves it, so a lease that a read in flight brings back after it
+// is revoked at once instead of held.
+func (v *Vault) leaseEpoch() uint64 {
 	v.leasesMu.Lock()
-	if l := v.leases[key]; l != nil && l.meta.id == r.lease.id {
+	defer v.leasesMu.Unlock()
+	return v.leaseGen
+}
+
+// hold keeps the leased read r of key, made under lease generation gen,
+// and calls serve with the lease whose fields to serve (under leasesMu):
+// the one held already when it is still good (a concurrent read made
+// another; that one is revoked, so that fields served together always
+// come from one lease), else r's. It renews the lease while it keeps being
+// read. After a lock (gen moved on) the new lease is revoked and serve is
+// called with nil: the caller serves r's fields, which the daemon drops.
+func (v *Vault) hold(key, path string, r *pathRead, now time.Time, gen uint64, serve func(*heldLease)) {
+	fresh := &heldLease{key: key, path: path, meta: r.lease, fields: make(map[string]json.RawMessage, len(r.fields))}
+	fresh.expires.Store(now.Add(r.lease.duration).UnixNano())
+	fresh.read.Store(now.UnixNano())
+	v.leasesMu.Lock()
+	if v.leaseGen != gen {
 		v.leasesMu.Unlock()
-		return l
+		serve(nil)
+		go v.revoke(fresh)
+		return
 	}
-	l := &heldLease{key: key, path: path, meta: r.lease, fields: make(map[string]json.RawMessage, len(r.fields))}
+	if l := v.leases[key]; l != nil && (l.meta.id == r.lease.id || l.left(now) > 0) {
+		serve(l)
+		v.leasesMu.Unlock()
+		if l.meta.id != r.lease.id {
+			go v.revoke(fresh) // a concurrent read's second lease
+		}
+		return
+	}
 	for k, f := range r.fields {
-		l.fields[k] = append(json.RawMessage(nil), f...)
+		fresh.fields[k] = append(json.RawMessage(nil), f...)
 	}
-	l.expires.Store(now.Add(r.lease.duration).UnixNano())
-	l.read.Store(now.UnixNano())
 	old := v.leases[key]
-	v.leases[key] = l
+	if old != nil {
+		old.dropped = true
+	}
+	v.leases[key] = fresh
+	serve(fresh)
 	v.leasesMu.Unlock()
 	if old != nil {
-		v.dropLease(old, true) // its life is over for opx: a new one replaced it
+		go v.dropLease(old, false) // ended: nothing to revoke
 	}
-	v.log.Info().Str("backend", v.kind).Str("path", path).Str("lease", leaseLabel(l.meta.id)).Dur("duration", l.meta.duration).Msg("lease held")
-	if l.meta.renewable {
-		v.watchLease(l)
+	v.log.Info().Str("backend", v.kind).Str("path", path).Str("lease", leaseLabel(fresh.meta.id)).Dur("duration", fresh.meta.duration).Msg("lease held")
+	v.expireAt(fresh)
+	if fresh.meta.renewable {
+		v.watchLease(fresh)
 	}
-	return l
+}
+
+// take removes l from the map and reports whether this caller did: only
+// that caller drops it.
+func (v *Vault) take(l *heldLease) bool {
+	v.leasesMu.Lock()
+	defer v.leasesMu.Unlock()
+	if l.dropped {
+		return false
+	}
+	l.dropped = true
+	if v.leases[l.key] == l {
+		delete(v.leases, l.key)
+	}
+	return true
+}
+
+// expireAt forgets l, wiping its fields, once it has ended (its renewals
+// move the end).
+func (v *Vault) expireAt(l *heldLease) {
+	time.AfterFunc(time.Until(time.Unix(0, l.expires.Load())), func() {
+		if time.Now().UnixNano() < l.expires.Load() { // renewed meanwhile
+			v.expireAt(l)
+			return
+		}
+		if v.take(l) {
+			v.dropLease(l, false)
+		}
+	})
 }
 
 // watchLease renews l with vault/api's LifetimeWatcher while it keeps being
-// read; a lease not read for a whole lease duration is revoked, and one
-// that can no longer be renewed is served to its end, then read anew.
+// read; a lease not read for a whole lease duration is revoked; one whose
+// renewal fails (revoked on the server, its token gone) is forgotten at
+// once; one that reached its maximum life is served to its end, and the
+// next read gets a new one.
 func (v *Vault) watchLease(l *heldLease) {
 	w, err := l.meta.client.NewLifetimeWatcher(&vapi.LifetimeWatcherInput{
 		Secret:        &vapi.Secret{LeaseID: l.meta.id, LeaseDuration: int(l.meta.duration / time.Second), Renewable: true},
-		RenewBehavior: vapi.RenewBehaviorIgnoreErrors,
+		RenewBehavior: vapi.RenewBehaviorErrorOnErrors,
 	})
 	if err != nil {
 		l.final.Store(true)
 		return
 	}
 	v.leasesMu.Lock()
+	if l.dropped {
+		v.leasesMu.Unlock()
+		return
+	}
 	l.watcher = w
 	v.leasesMu.Unlock()
 	go w.Start()
@@ -113,7 +179,10 @@ func (v *Vault) watchLease(l *heldLease) {
 			case err := <-w.DoneCh():
 				l.final.Store(true)
 				if err != nil {
-					v.log.Warn().Str("backend", v.kind).Str("lease", leaseLabel(l.meta.id)).Err(err).Msg("lease renewal ended")
+					v.log.Warn().Str("backend", v.kind).Str("lease", leaseLabel(l.meta.id)).Err(err).Msg("lease renewal failed; the lease is forgotten")
+					if v.take(l) {
+						v.dropLease(l, false)
+					}
 				}
 				return
 			case r := <-w.RenewCh():
@@ -124,12 +193,9 @@ func (v *Vault) watchLease(l *heldLease) {
 				v.leaseRenewals.Add(1)
 				if now.Sub(time.Unix(0, l.read.Load())) > l.meta.duration {
 					// Not read for a whole lease: nobody needs it.
-					v.leasesMu.Lock()
-					if v.leases[l.key] == l {
-						delete(v.leases, l.key)
+					if v.take(l) {
+						v.dropLease(l, true)
 					}
-					v.leasesMu.Unlock()
-					v.dropLease(l, true)
 					return
 				}
 			}
@@ -137,7 +203,8 @@ func (v *Vault) watchLease(l *heldLease) {
 	}()
 }
 
-// dropLease stops renewing l, revokes it when asked, and wipes its fields.
+// dropLease stops renewing l (taken out of the map), revokes it when
+// asked, and wipes its fields.
 func (v *Vault) dropLease(l *heldLease, revoke bool) {
 	v.leasesMu.Lock()
 	w := l.watcher
@@ -147,14 +214,7 @@ func (v *Vault) dropLease(l *heldLease, revoke bool) {
 		w.Stop()
 	}
 	if revoke {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := l.meta.client.Sys().RevokeWithContext(ctx, l.meta.id); err != nil {
-			v.log.Warn().Str("backend", v.kind).Str("lease", leaseLabel(l.meta.id)).Err(err).Msg("lease revocation failed")
-		} else {
-			v.leaseRevocations.Add(1)
-			v.log.Info().Str("backend", v.kind).Str("path", l.path).Str("lease", leaseLabel(l.meta.id)).Msg("lease revoked")
-		}
+		v.revoke(l)
 	}
 	v.leasesMu.Lock()
 	for _, f := range l.fields {
@@ -163,19 +223,63 @@ func (v *Vault) dropLease(l *heldLease, revoke bool) {
 	v.leasesMu.Unlock()
 }
 
+// revoke revokes l's lease on the server.
+func (v *Vault) revoke(l *heldLease) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.meta.client.Sys().RevokeWithContext(ctx, l.meta.id); err != nil {
+		v.log.Warn().Str("backend", v.kind).Str("lease", leaseLabel(l.meta.id)).Err(err).Msg("lease revocation failed")
+		return
+	}
+	v.leaseRevocations.Add(1)
+	v.log.Info().Str("backend", v.kind).Str("path", l.path).Str("lease", leaseLabel(l.meta.id)).Msg("lease revoked")
+}
+
+// forgetLeasesOf drops the leases client made, when the client is dropped
+// (its token expired, was revoked or replaced): the server revokes a
+// token's leases with it, so their values must not be served. They are
+// revoked too, in case the token still works.
+func (v *Vault) forgetLeasesOf(client *vapi.Client) {
+	if client == nil {
+		return
+	}
+	var gone []*heldLease
+	v.leasesMu.Lock()
+	for k, l := range v.leases {
+		if l.meta.client == client {
+			l.dropped = true
+			delete(v.leases, k)
+			gone = append(gone, l)
+		}
+	}
+	v.leasesMu.Unlock()
+	for _, l := range gone {
+		go v.dropLease(l, true)
+	}
+}
+
 // RevokeLeases revokes every lease opx holds (opx lock, stop, shutdown), so
-// that no credentials it made outlive it.
+// that no credentials it made outlive it, at once and within 10 s, and
+// moves the lease generation: a read in flight brings back no lease.
 func (v *Vault) RevokeLeases() int {
 	v.leasesMu.Lock()
+	v.leaseGen++
 	held := make([]*heldLease, 0, len(v.leases))
 	for _, l := range v.leases {
+		l.dropped = true
 		held = append(held, l)
 	}
 	clear(v.leases)
 	v.leasesMu.Unlock()
+	var wg sync.WaitGroup
 	for _, l := range held {
-		v.dropLease(l, true)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.dropLease(l, true)
+		}()
 	}
+	wg.Wait()
 	return len(held)
 }
 

@@ -386,8 +386,6 @@ func classifyOPError(stderr, account string) *api.Error {
 	}
 	low := strings.ToLower(msg)
 	switch {
-	case strings.Contains(low, "(429)"), strings.Contains(low, "too many requests"), strings.Contains(low, "rate limit"):
-		return rateLimitError(msg)
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
 		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
 		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):
@@ -403,6 +401,9 @@ func classifyOPError(stderr, account string) *api.Error {
 	case strings.Contains(low, "no account found"), strings.Contains(low, "no accounts configured"),
 		strings.Contains(low, "invalid secret reference"), strings.Contains(low, "more than one item matches"):
 		return api.Errorf(api.CodeBadRequest, "1Password CLI: %s", msg)
+	case strings.Contains(low, "(429) too many requests"):
+		// After the cases that quote a name: an item may be called so.
+		return rateLimitError(msg)
 	}
 	return api.Errorf(api.CodeBackendError, "1Password CLI: %s", msg)
 }

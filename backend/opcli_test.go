@@ -67,6 +67,7 @@ func TestClassifyOPError(t *testing.T) {
 		{"[ERROR] 2026/11/28 10:00:00 item 'a/b' does not have a field 'c'", api.CodeNotFound},
 		{"[ERROR] 2026/11/28 10:00:00 no account found for filter \"x\"", api.CodeBadRequest},
 		{"[ERROR] 2026/11/28 10:00:00 something else broke", api.CodeBackendError},
+		{`[ERROR] 2026/11/28 10:00:00 could not read secret 'op://a/(429) Too Many Requests/c': "(429) Too Many Requests" isn't an item in the "a" vault.`, api.CodeNotFound},
 		{"", api.CodeBackendError},
 	} {
 		e := classifyOPError(tc.stderr, "")

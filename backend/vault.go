@@ -237,6 +237,7 @@ type Vault struct {
 
 	leasesMu                        sync.Mutex
 	leases                          map[string]*heldLease // by path and version
+	leaseGen                        uint64                // moved by RevokeLeases
 	leaseRenewals, leaseRevocations atomic.Uint64
 }
 
@@ -300,6 +301,7 @@ func (v *Vault) Close() error {
 	v.leasesMu.Lock()
 	held := make([]*heldLease, 0, len(v.leases))
 	for _, l := range v.leases {
+		l.dropped = true
 		held = append(held, l)
 	}
 	clear(v.leases)
@@ -393,6 +395,7 @@ func (v *Vault) login(ctx context.Context, stamp string) (*vapi.Client, error) {
 		v.watcher.Stop()
 		v.watcher = nil
 	}
+	v.forgetLeasesOf(v.client) // a new login: the old token's leases go with it
 	v.client, v.stamp, v.mounts = client, stamp, map[string]mountInfo{}
 	if auth.Auth != nil && auth.Auth.Renewable && auth.Auth.LeaseDuration > 0 {
 		w, err := client.NewLifetimeWatcher(&vapi.LifetimeWatcherInput{Secret: auth})
@@ -434,6 +437,7 @@ func (v *Vault) drop(client *vapi.Client) {
 			v.watcher.Stop()
 			v.watcher = nil
 		}
+		v.forgetLeasesOf(client)
 	}
 }
 
@@ -490,6 +494,7 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 			}) {
 				return
 			}
+			gen := v.leaseEpoch()
 			read, err := v.readSecret(ctx, r.Path, r.Version)
 			if err != nil {
 				for _, i := range idx {
@@ -498,15 +503,23 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 				return
 			}
 			defer v.release(read)
-			if read.lease.id != "" {
-				l := v.hold(key, r.Path, read, now)
+			fields := read.fields
+			serve := func(l *heldLease) {
+				if l != nil {
+					fields = l.fields
+				}
 				for _, i := range idx {
-					out[i].TTL, out[i].Leased = l.left(now), true
+					out[i].Value, out[i].Err = extract(v.kind, parsed[i], fields)
+					if l != nil {
+						out[i].TTL, out[i].Leased = l.left(now), true
+					}
 				}
 			}
-			for _, i := range idx {
-				out[i].Value, out[i].Err = extract(v.kind, parsed[i], read.fields)
+			if read.lease.id != "" {
+				v.hold(key, r.Path, read, now, gen, serve)
+				return
 			}
+			serve(nil)
 		}()
 	}
 	wg.Wait()
@@ -604,6 +617,7 @@ func (v *Vault) readRetrying(ctx context.Context, path string, version int) (map
 	data, lease, err := v.readOnce(ctx, path, version)
 	if isPermissionDenied(err) && v.tokenInvalid(ctx) {
 		v.mu.Lock()
+		v.forgetLeasesOf(v.client) // the server revoked them with the token
 		v.client = nil
 		v.mu.Unlock()
 		data, lease, err = v.readOnce(ctx, path, version)

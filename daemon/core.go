@@ -409,10 +409,23 @@ func (c *core) enqueueLocked(account string, fresh []*call) {
 	}
 }
 
-// flushLocked takes b out of pending and runs it. c.mu is held.
+// flushLocked takes b out of pending and runs it, unless the core is
+// closing (a batch window or a refresh that came due after close began):
+// then its calls end with errLocked. c.mu is held.
 func (c *core) flushLocked(b *batch) {
 	if c.pending[b.account] == b {
 		delete(c.pending, b.account)
+	}
+	if c.stopped {
+		for _, cl := range b.calls {
+			if c.inflight[cl.key] == cl {
+				delete(c.inflight, cl.key)
+			}
+			cl.err, cl.closed = errLocked, true
+			close(cl.done)
+		}
+		c.inFlight.Add(-int64(len(b.calls)))
+		return
 	}
 	c.busy[b.account]++
 	c.wg.Add(1)
@@ -499,7 +512,7 @@ func (c *core) run(b *batch) {
 			if staleable(r.Err) {
 				if v := c.staleValue(cl.key, now); v != nil {
 					cl.val, cl.gen, cl.stale, cl.err = v, gen, true, nil
-					c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(r.Err).Message).Msg("backend failed; the expired value is served, marked stale")
+					c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(r.Err).Message).Bool("refresh", cl.refresh).Msg("backend failed; the cached value stays, served stale once expired")
 				}
 			}
 			continue
@@ -604,17 +617,8 @@ func (c *core) refreshDue(key cacheKey, s *secret) {
 			defer c.mu.Unlock()
 			calls := c.refreshing[key.account]
 			delete(c.refreshing, key.account)
-			if c.stopped { // closing: these refreshes are not made
-				for _, cl := range calls {
-					delete(c.inflight, cl.key)
-					cl.err, cl.closed = errLocked, true
-					close(cl.done)
-				}
-				c.inFlight.Add(-int64(len(calls)))
-				return
-			}
 			if len(calls) > 0 {
-				c.enqueueLocked(key.account, calls)
+				c.enqueueLocked(key.account, calls) // closing: flushLocked ends them
 			}
 		})
 	}
