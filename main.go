@@ -69,6 +69,7 @@ var commands = [...]command{
 	{"login", "Sign in to a backend and make it opx's default.", func() any { return &client.LoginCmd{} }},
 	{"policy", "Check the access policy (policy.json).", func() any { return &client.PolicyCmd{} }},
 	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &client.AuditCmd{} }},
+	{"shim", "Install opx as op: tools that run op read and op inject get the daemon's cache unchanged.", func() any { return &client.ShimCmd{} }},
 	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &client.ServiceCmd{} }},
 	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &client.CompletionCmd{} }},
 	{"version", "Print the version.", func() any { return &versionCmd{} }},
@@ -232,6 +233,15 @@ func main() {
 func run(args []string) int {
 	trace := newStartupTrace()
 	rest := args[1:]
+	if filepath.Base(args[0]) == "op" {
+		// Installed as op (opx shim install): op read and op inject
+		// through the daemon, the rest to the real op.
+		paths, err := xdg.Resolve(os.Getenv)
+		if err != nil {
+			return fail(err)
+		}
+		return client.RunAsOP(args, paths)
+	}
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)
 	}

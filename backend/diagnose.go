@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/self"
 )
 
 // Diagnoser is implemented by backends that can say, for opx doctor, what
@@ -64,7 +64,7 @@ func (f *Fake) Diagnose(context.Context, []string) []api.Check {
 // Diagnose implements Diagnoser: op found and its version, then op whoami
 // for each account.
 func (o *OPCLI) Diagnose(ctx context.Context, accounts []string) []api.Check {
-	path, err := exec.LookPath(o.path)
+	path, err := self.LookPath(o.path)
 	if err != nil {
 		return []api.Check{{Name: "op", Detail: fmt.Sprintf("the 1Password CLI (%s) was not found on the daemon's PATH", o.path),
 			Fix: "install the 1Password CLI, or give the daemon --op-path PATH (then: opx restart)"}}
@@ -183,7 +183,7 @@ func (m *Multi) Diagnose(ctx context.Context, accounts []string) []api.Check {
 	vault := m.usedVault.Load() || m.vault.Configured()
 	bao := m.usedBao.Load() || m.bao.Configured()
 	named := slices.ContainsFunc(accounts, func(a string) bool { return a != "" })
-	switch _, opErr := exec.LookPath(m.op.path); {
+	switch _, opErr := self.LookPath(m.op.path); {
 	case m.usedOP.Load() || named || !vault && !bao:
 		checks = append(checks, m.op.Diagnose(ctx, accounts)...)
 	case opErr == nil:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -305,12 +306,21 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 		}
 	}
 
+	// op is looked up at every call (installed later, upgraded), never
+	// opx itself: opx may stand in for op early in PATH.
+	path, err := self.LookPath(o.path)
+	if err != nil {
+		if errors.Is(err, self.ErrOnlyOpx) {
+			return nil, api.Errorf(api.CodeBackendError, "the 1Password CLI was not found: %s on the daemon's PATH is opx's own shim; install op, or point the daemon at it with --op-path", o.path)
+		}
+		return nil, api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
+	}
 	argv := make([]string, 0, len(args)+1)
 	if account != "" {
 		argv = append(argv, "--account="+account)
 	}
 	argv = append(argv, args...)
-	cmd := exec.CommandContext(ctx, o.path, argv...)
+	cmd := exec.CommandContext(ctx, path, argv...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Env = o.sessionEnv()
 	// The output holds secrets: collect it in a buffer that zeroes what it
@@ -323,7 +333,7 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	cmd.WaitDelay = 2 * time.Second
 
 	o.calls.Add(1)
-	err := cmd.Run()
+	err = cmd.Run()
 	if err == nil {
 		return stdout.Bytes(), nil
 	}

@@ -54,6 +54,9 @@ type Env struct {
 	Paths          xdg.Paths
 	// Version is this opx's version (the daemon's is compared with it).
 	Version string
+	// Quiet keeps stderr for errors alone (no progress line): opx run as
+	// op, whose callers take any stderr output for a failure.
+	Quiet bool
 	// Client reaches the daemon, starting it if allowed.
 	Client *Client
 	// NoStart reaches the daemon only if it is already running.

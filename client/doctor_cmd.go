@@ -84,6 +84,17 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		add(policyCheck(st.Policy))
 		add(auditCheck(st.Audit, env.Paths.DataDir))
 	}
+	for _, line := range shimStatus(ShimDir(env.Paths)) {
+		if strings.Contains(line, "not shimmed") {
+			continue
+		}
+		name, detail, _ := strings.Cut(line, ": ")
+		c := api.Check{Name: "shim " + name, OK: true, Detail: detail}
+		if strings.Contains(detail, "PATH finds") || strings.Contains(detail, "no real") {
+			c.Warn = true
+		}
+		add(c)
+	}
 	if c, ok := clockCheck(); ok {
 		add(c)
 	}

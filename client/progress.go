@@ -20,7 +20,7 @@ const progressAfter = time.Second
 // terminal or OPX_QUIET=1.
 func (e *Env) progress(what string) (stop func()) {
 	f, ok := e.Stderr.(*os.File)
-	if !ok || os.Getenv("OPX_QUIET") == "1" || !term.IsTerminal(int(f.Fd())) {
+	if !ok || e.Quiet || os.Getenv("OPX_QUIET") == "1" || !term.IsTerminal(int(f.Fd())) {
 		return func() {}
 	}
 	start := time.Now()

@@ -27,6 +27,7 @@ import (
 	"github.com/opxhq/opx/audit"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
+	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/session"
 )
 
@@ -364,7 +365,7 @@ func (s *server) settings() api.Settings {
 		OPPath:                s.cfg.OPPath,
 		Service:               serviceManager(),
 	}
-	if found, err := exec.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
+	if found, err := self.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
 		if s.cfg.Backend == "opcli" || s.cfg.Backend == "multi" {
 			set.OPVersion = s.opVersion(found)

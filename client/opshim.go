@@ -1,0 +1,256 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/self"
+	"github.com/opxhq/opx/xdg"
+)
+
+// opCall is an op command line as the shim understands it: the
+// subcommand, its positional arguments and the flags it serves. Anything
+// else sends the whole command line to the real op.
+type opCall struct {
+	cmd      string
+	args     []string
+	account  string
+	noNL     bool
+	force    bool
+	in, out  string
+	fileMode string
+}
+
+// parseOPArgs reads op's command line (flags before or after the
+// subcommand, --flag=value or --flag value, -- ending the flags) for the
+// subset opx serves; ok is false when the real op must answer.
+func parseOPArgs(argv []string) (c opCall, ok bool) {
+	c.fileMode = "0600"
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		if a == "--" {
+			if c.cmd == "" && i+1 < len(argv) {
+				c.cmd, c.args = argv[i+1], append(c.args, argv[i+2:]...)
+			} else {
+				c.args = append(c.args, argv[i+1:]...)
+			}
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			if c.cmd == "" {
+				c.cmd = a
+			} else {
+				c.args = append(c.args, a)
+			}
+			continue
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		value := func() (string, bool) {
+			if hasVal {
+				return val, true
+			}
+			if i+1 >= len(argv) {
+				return "", false
+			}
+			i++
+			return argv[i], true
+		}
+		var good bool
+		switch name {
+		case "--account":
+			c.account, good = value()
+		case "-n", "--no-newline":
+			c.noNL, good = !hasVal, !hasVal
+		case "-f", "--force":
+			c.force, good = !hasVal, !hasVal
+		case "-o", "--out-file":
+			c.out, good = value()
+		case "-i", "--in-file":
+			c.in, good = value()
+		case "--file-mode":
+			c.fileMode, good = value()
+		case "--no-color", "--iso-timestamps":
+			good = true // output opx serves has neither colours nor timestamps
+		case "--cache":
+			_, good = value()
+		}
+		if !good {
+			return c, false // --format, --config, --session, --debug, --help, --version, ...
+		}
+	}
+	switch c.cmd {
+	case "read":
+		return c, len(c.args) == 1 && c.in == ""
+	case "inject":
+		return c, len(c.args) == 0 && !c.noNL
+	}
+	return c, false
+}
+
+// RunAsOP is opx installed as `op`: it serves op read and op inject
+// through the daemon, with op's output contract (the same stdout, nothing
+// on stderr on success, op's error form and exit status 1), and hands
+// every other command line to the real op, unchanged.
+func RunAsOP(argv []string, paths xdg.Paths) int {
+	c, ok := parseOPArgs(argv[1:])
+	if ok && (os.Getenv("OP_SERVICE_ACCOUNT_TOKEN") != "" || os.Getenv("OP_CONNECT_HOST") != "") {
+		ok = false // a service account or Connect: the daemon does not serve it
+	}
+	if ok && c.out != "" && !c.force {
+		if _, err := os.Lstat(c.out); err == nil {
+			ok = false // op asks before it replaces a file: let it
+		}
+	}
+	if ok && c.cmd == "read" {
+		if r, err := api.ParseRef(c.args[0]); err != nil || r.Scheme != api.SchemeOP {
+			ok = false // op's own error for a ref it does not take
+		}
+	}
+	if !ok {
+		return execRealOP(argv)
+	}
+	if c.account == "" {
+		c.account = os.Getenv("OP_ACCOUNT")
+	}
+	env := newQuietEnv(paths)
+	defer env.Client.Close()
+	var err error
+	switch c.cmd {
+	case "read":
+		err = opRead(env, c)
+	case "inject":
+		err = opInject(env, c)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), opMessage(err))
+		return 1
+	}
+	return 0
+}
+
+// newQuietEnv is an Env that says nothing on stderr but errors: op's
+// callers (op-js among them) take any stderr output for a failure.
+func newQuietEnv(paths xdg.Paths) *Env {
+	opts := Options{
+		Paths:      paths,
+		Autostart:  os.Getenv("OPX_AUTOSTART") != "0",
+		DaemonPath: os.Getenv("OPX_AUTHD_PATH"),
+	}
+	return &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: io.Discard, Paths: paths, Quiet: true, Client: New(opts), NoStart: New(opts)}
+}
+
+// opMessage is err in op's words: a backend error is op's own message (opx
+// adds how to sign in; op does not).
+func opMessage(err error) string { return opText(err.Error()) }
+
+// opText is an opx error message in op's words.
+func opText(msg string) string {
+	msg = strings.TrimPrefix(msg, "1Password CLI: ")
+	if i := strings.Index(msg, "; sign in with: opx login"); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// opRead is op read: the value and a newline (none with -n), or written to
+// --out-file.
+func opRead(env *Env, c opCall) error {
+	ref := c.args[0]
+	res, err := env.Client.Read(context.Background(), Query{Account: c.account}, []string{ref})
+	if err != nil {
+		return err
+	}
+	if e, ok := res.Errors[ref]; ok {
+		msg := trimRefPrefix(e.Message, ref)
+		if !strings.HasPrefix(msg, "1Password CLI: ") {
+			msg = fmt.Sprintf("could not read secret '%s': %s", ref, msg)
+		}
+		return errors.New(msg)
+	}
+	r, ok := res.Results[ref]
+	if !ok {
+		return fmt.Errorf("could not read secret '%s': no answer from the opx daemon", ref)
+	}
+	v, err := api.Decode(r.Value, r.Encoding)
+	if err != nil {
+		return fmt.Errorf("could not read secret '%s': malformed value from the opx daemon", ref)
+	}
+	if !c.noNL { // to a file too, as op writes it
+		w := make([]byte, len(v)+1)
+		copy(w, v)
+		w[len(v)] = '\n'
+		clear(v)
+		v = w
+	}
+	defer clear(v)
+	if c.out != "" {
+		return writeOPFile(c, v)
+	}
+	_, err = env.Stdout.Write(v)
+	return err
+}
+
+// opInject is op inject: the template from stdin or -i, the result to
+// stdout or -o, with op inject's syntax (the same as opx inject's).
+func opInject(env *Env, c opCall) error {
+	var out bytes.Buffer
+	defer func() { clear(out.Bytes()) }()
+	var errs bytes.Buffer
+	sub := *env
+	sub.Stdout, sub.Stderr = &out, &errs
+	cmd := &InjectCmd{In: c.in}
+	err := cmd.Run(&Globals{Account: c.account}, &sub)
+	if err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			// opx inject named each failure on stderr: op names the first.
+			line, _, _ := strings.Cut(errs.String(), "\n")
+			return errors.New(opText(strings.TrimPrefix(line, "opx: error: ")))
+		}
+		return err
+	}
+	if c.out != "" {
+		return writeOPFile(c, out.Bytes())
+	}
+	_, err = env.Stdout.Write(out.Bytes())
+	return err
+}
+
+// writeOPFile writes data to --out-file with --file-mode, as op does.
+func writeOPFile(c opCall, data []byte) error {
+	o := FileOutput{FileMode: c.fileMode, Force: c.force}
+	if err := o.write(c.out, data); err != nil {
+		return err
+	}
+	return nil
+}
+
+// execRealOP becomes the real op with the same arguments, stdin and
+// environment. With no op on PATH but this shim, it fails as a shell
+// would: "command not found", status 127.
+func execRealOP(argv []string) int {
+	path, err := self.LookPath("op")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "op: command not found")
+		if errors.Is(err, self.ErrOnlyOpx) {
+			fmt.Fprintln(os.Stderr, "(only opx's shim is on PATH; opx serves op read and op inject, and passes the rest to the 1Password CLI)")
+		}
+		return 127
+	}
+	args := append([]string{"op"}, argv[1:]...)
+	err = syscall.Exec(path, args, os.Environ())
+	fmt.Fprintf(os.Stderr, "op: %v\n", err)
+	if errors.Is(err, fs.ErrPermission) {
+		return 126
+	}
+	return 127
+}

@@ -1,0 +1,167 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/opxhq/opx/self"
+	"github.com/opxhq/opx/xdg"
+)
+
+// ShimCmd is `opx shim`: opx installed as op, so that the tools that run
+// `op read` and `op inject` get opx's batching and cache unchanged.
+type ShimCmd struct {
+	Install   ShimInstallCmd   `cmd:"" help:"Link op to opx in DIR; put DIR first in PATH."`
+	Status    ShimStatusCmd    `cmd:"" help:"Say which names are shimmed and which real program each passes the rest to."`
+	Uninstall ShimUninstallCmd `cmd:"" help:"Remove the links opx shim install made."`
+}
+
+// shimNames are the programs opx can stand in for.
+var shimNames = []string{"op"}
+
+// ShimDir is where the shims go by default.
+func ShimDir(p xdg.Paths) string { return filepath.Join(p.DataDir, "shims") }
+
+// ShimInstallCmd is `opx shim install [DIR]`.
+type ShimInstallCmd struct {
+	Dir   string `arg:"" optional:"" type:"path" help:"Directory for the links (default: the data directory's shims)." placeholder:"DIR"`
+	Force bool   `help:"Link op even when no real op is on PATH (op read and op inject work through the daemon's other backends; the rest fails as 'command not found')."`
+}
+
+// Run links each name to opx.
+func (c *ShimInstallCmd) Run(env *Env) error {
+	dir := c.Dir
+	if dir == "" {
+		dir = ShimDir(env.Paths)
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("find opx's own executable: %v", err), Err: err}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &Error{Message: err.Error(), Err: err}
+	}
+	made := 0
+	for _, name := range shimNames {
+		real, err := self.LookPath(name)
+		if err != nil && !c.Force {
+			fmt.Fprintf(env.Stdout, "%s: not linked: no real %s on PATH to pass the rest of its commands to (--force links it anyway)\n", name, name)
+			continue
+		}
+		link := filepath.Join(dir, name)
+		if fi, err := os.Lstat(link); err == nil {
+			if fi.Mode()&fs.ModeSymlink == 0 && !self.IsOpx(link) {
+				return &Error{Message: fmt.Sprintf("%s exists and is not opx", link), Hint: "choose another directory, or remove it"}
+			}
+			os.Remove(link)
+		}
+		if err := os.Symlink(exe, link); err != nil {
+			return &Error{Message: err.Error(), Err: err}
+		}
+		made++
+		if real != "" {
+			fmt.Fprintf(env.Stdout, "%s -> opx (%s); the rest of %s's commands go to %s\n", link, exe, name, real)
+		} else {
+			fmt.Fprintf(env.Stdout, "%s -> opx (%s); no real %s: only %s read and %s inject will work\n", link, exe, name, name, name)
+		}
+	}
+	if made == 0 {
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "\nPut %s first in PATH:\n  bash, zsh: export PATH=%s:\"$PATH\"\n  fish:      fish_add_path --prepend %s\n", dir, pathQuote(dir), pathQuote(dir))
+	return nil
+}
+
+// ShimStatusCmd is `opx shim status [DIR]`.
+type ShimStatusCmd struct {
+	Dir string `arg:"" optional:"" type:"path" help:"Directory of the links (default: the data directory's shims)." placeholder:"DIR"`
+}
+
+// Run says, for each name, whether DIR holds opx as it, whether PATH finds
+// that first, and which real program gets the rest.
+func (c *ShimStatusCmd) Run(env *Env) error {
+	dir := c.Dir
+	if dir == "" {
+		dir = ShimDir(env.Paths)
+	}
+	for _, line := range shimStatus(dir) {
+		fmt.Fprintln(env.Stdout, line)
+	}
+	return nil
+}
+
+// shimStatus is one line per shim name.
+func shimStatus(dir string) []string {
+	var out []string
+	for _, name := range shimNames {
+		link := filepath.Join(dir, name)
+		if !self.IsOpx(link) {
+			out = append(out, fmt.Sprintf("%s: not shimmed (no opx at %s)", name, link))
+			continue
+		}
+		line := fmt.Sprintf("%s: shimmed at %s", name, link)
+		switch first := firstOnPath(name); {
+		case first == "":
+			line += fmt.Sprintf("; but %s is not on PATH: put it first", dir)
+		case first != link && !self.IsOpx(first):
+			line += fmt.Sprintf("; but PATH finds %s first: put %s first in PATH", first, dir)
+		}
+		if real, err := self.LookPath(name); err == nil {
+			line += "; the rest goes to " + real
+		} else {
+			line += fmt.Sprintf("; no real %s on PATH: only %s read and %s inject work", name, name, name)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// firstOnPath is the first name on PATH, opx or not.
+func firstOnPath(name string) string {
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// ShimUninstallCmd is `opx shim uninstall [DIR]`.
+type ShimUninstallCmd struct {
+	Dir string `arg:"" optional:"" type:"path" help:"Directory of the links (default: the data directory's shims)." placeholder:"DIR"`
+}
+
+// Run removes the links that are opx, and nothing else.
+func (c *ShimUninstallCmd) Run(env *Env) error {
+	dir := c.Dir
+	if dir == "" {
+		dir = ShimDir(env.Paths)
+	}
+	for _, name := range shimNames {
+		link := filepath.Join(dir, name)
+		if !self.IsOpx(link) {
+			continue
+		}
+		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &Error{Message: err.Error(), Err: err}
+		}
+		fmt.Fprintf(env.Stdout, "removed %s\n", link)
+	}
+	return nil
+}
+
+// pathQuote quotes a directory for sh and fish when it needs quoting.
+func pathQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`*?[]#~;&|<>(){}!") {
+		return s
+	}
+	return shellQuote(s)
+}

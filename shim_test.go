@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shimEnv is an opcli env whose PATH starts with a directory holding opx
+// as op, then the fake op (the "real" op the shim passes to).
+func shimEnv(t *testing.T) (e *testEnv, shims string) {
+	e = newOPEnv(t)
+	e.signIn("my")
+	shims = filepath.Join(e.root, "shims")
+	os.Mkdir(shims, 0o700)
+	if err := os.Symlink(opxBin, filepath.Join(shims, "op")); err != nil {
+		t.Fatal(err)
+	}
+	realOP := filepath.Join(e.root, "realop")
+	os.Mkdir(realOP, 0o700)
+	if err := os.Symlink(fakeOpBin, filepath.Join(realOP, "op")); err != nil {
+		t.Fatal(err)
+	}
+	e.vars["PATH"] = shims + string(os.PathListSeparator) + realOP + string(os.PathListSeparator) + e.vars["PATH"]
+	return e, shims
+}
+
+// runOP runs `op ARGS` with stdin: through the shim (op found first on
+// PATH), or the fake op itself.
+func (e *testEnv) runOP(prog, stdin string, args ...string) result {
+	e.t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Args[0] = "op"
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run op %v: %v", args, err)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+var opTimestamp = regexp.MustCompile(`\[ERROR\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d `)
+
+// Every form opx serves as op, and a few it passes on, give the fake op's
+// bytes: stdout, stderr (timestamps aside) and exit status; on success
+// nothing at all on stderr.
+func TestOPShimMatchesOP(t *testing.T) {
+	e, shims := shimEnv(t)
+	e.startDaemon("")
+	shim := filepath.Join(shims, "op")
+	tmpl := filepath.Join(e.root, "tmpl")
+	os.WriteFile(tmpl, []byte("user={{ op://Private/db/username }}\npass=op://Private/db/password\n"), 0o600)
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"read", "op://Private/db/password"}},
+		{"", []string{"read", "-n", "op://Private/db/password"}},
+		{"", []string{"read", "op://Private/db/password", "--no-newline"}},
+		{"", []string{"--account", "my", "read", "op://Private/Multi Line Note/notesPlain"}},
+		{"", []string{"read", "op://Private/db/username", "--account=team"}},
+		{"", []string{"read", "--", "op://Private/db/username"}},
+		{"db: {{ op://Private/db/password }}\n", []string{"inject"}},
+		{"", []string{"inject", "-i", tmpl}},
+		{"", []string{"inject", "--in-file=" + tmpl, "--account", "my"}},
+		// Failures, in op's words.
+		{"", []string{"read", "op://Private/no such item/password"}},
+		{"", []string{"read", "op://Private/db/no-such-field"}},
+		{"", []string{"read", "not-a-ref"}},
+		{"", []string{"read"}},
+		// Passed on to the real op.
+		{"", []string{"whoami"}},
+		{"", []string{"--version"}},
+		{"", []string{"read", "--bogus", "op://Private/db/password"}},
+		{"", []string{"read", "--format", "json", "op://Private/db/password"}},
+		{"", []string{"item", "get", "db"}},
+	} {
+		got := e.runOP(shim, tc.stdin, tc.args...)
+		want := e.runOP(fakeOpBin, tc.stdin, tc.args...)
+		if got.stdout != want.stdout || got.code != want.code ||
+			opTimestamp.ReplaceAllString(got.stderr, "") != opTimestamp.ReplaceAllString(want.stderr, "") {
+			t.Errorf("op %q:\n shim = %+v\n op   = %+v", tc.args, got, want)
+		}
+		if got.code == 0 && got.stderr != "" {
+			t.Errorf("op %q printed on stderr on success: %q", tc.args, got.stderr)
+		}
+	}
+	// --out-file writes what op writes, with its mode.
+	for _, prog := range []string{shim, fakeOpBin} {
+		out := filepath.Join(e.root, filepath.Base(filepath.Dir(prog))+".out")
+		if r := e.runOP(prog, "", "read", "-o", out, "--file-mode", "0640", "op://Private/db/password"); r.code != 0 || r.stderr != "" {
+			t.Errorf("%s read -o = %+v", prog, r)
+		}
+		b, _ := os.ReadFile(out)
+		if string(b) != "s3cr3t-db-pass\n" || mode(t, out) != 0o640 && prog == shim {
+			t.Errorf("%s read -o wrote %q, mode %o", prog, b, mode(t, out))
+		}
+	}
+}
+
+// Twenty op read calls through the shim make one op process: the daemon's
+// first read; the rest come from its cache.
+func TestOPShimCaches(t *testing.T) {
+	e, shims := shimEnv(t)
+	e.startDaemon("")
+	for range 20 {
+		if r := e.runOP(filepath.Join(shims, "op"), "", "read", "op://Private/db/password"); r.stdout != "s3cr3t-db-pass\n" || r.stderr != "" {
+			t.Fatalf("op read through the shim = %+v", r)
+		}
+	}
+	if calls := e.opCalls(); len(calls) != 1 {
+		t.Errorf("20 op read through the shim made %d op processes, want 1: %q", len(calls), calls)
+	}
+}
+
+// A PATH with the shim and no real op: no loop. The pass-through fails as
+// a shell would (127), and the daemon's 1Password backend, looking op up
+// on its PATH, never runs opx.
+func TestOPShimWithoutRealOP(t *testing.T) {
+	e, shims := shimEnv(t)
+	e.vars["PATH"] = shims + string(os.PathListSeparator) + "/usr/bin:/bin"
+	delete(e.vars, "OPX_OP_PATH")
+	e.startDaemon("")
+	shim := filepath.Join(shims, "op")
+	done := make(chan [2]result, 1)
+	go func() {
+		done <- [2]result{e.runOP(shim, "", "whoami"), e.runOP(shim, "", "read", "op://Private/db/password")}
+	}()
+	select {
+	case r := <-done:
+		if r[0].code != 127 || !strings.Contains(r[0].stderr, "op: command not found") {
+			t.Errorf("op whoami with only the shim = %+v", r[0])
+		}
+		if r[1].code != 1 || !strings.Contains(r[1].stderr, "opx's own shim") {
+			t.Errorf("op read with only the shim = %+v", r[1])
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("op through the shim did not finish: it loops")
+	}
+	if calls := e.opCalls(); len(calls) != 0 {
+		t.Errorf("the fake op ran: %q", calls)
+	}
+}
+
+// opx shim install links op to opx where a real op exists, says which op
+// gets the rest and the PATH line for each shell; status and doctor say
+// the same; uninstall removes only the link.
+func TestShimInstallStatusUninstall(t *testing.T) {
+	e, _ := shimEnv(t)
+	dir := filepath.Join(e.root, "my shims")
+	out := e.mustOpx("shim", "install", dir)
+	realOP := filepath.Join(e.root, "realop", "op")
+	for _, want := range []string{filepath.Join(dir, "op") + " -> opx", "go to " + realOP, `export PATH='` + dir + `':"$PATH"`, "fish_add_path --prepend '" + dir + "'"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("shim install lacks %q:\n%s", want, out)
+		}
+	}
+	if got, err := os.Readlink(filepath.Join(dir, "op")); err != nil || !strings.HasSuffix(got, "opx") {
+		t.Errorf("op link = %q, %v", got, err)
+	}
+	if out := e.mustOpx("shim", "status", dir); !strings.Contains(out, "op: shimmed at "+filepath.Join(dir, "op")) ||
+		!strings.Contains(out, "the rest goes to "+realOP) {
+		t.Errorf("shim status:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(dir, "keep"), nil, 0o600)
+	e.mustOpx("shim", "uninstall", dir)
+	if _, err := os.Lstat(filepath.Join(dir, "op")); err == nil {
+		t.Error("shim uninstall left the op link")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keep")); err != nil {
+		t.Error("shim uninstall removed another file")
+	}
+	// Without a real op, nothing is linked unless asked.
+	e.vars["PATH"] = "/usr/bin:/bin"
+	if out := e.mustOpx("shim", "install", filepath.Join(e.root, "none")); !strings.Contains(out, "not linked") {
+		t.Errorf("shim install without op:\n%s", out)
+	}
+}
