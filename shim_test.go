@@ -61,6 +61,10 @@ func TestOPShimMatchesOP(t *testing.T) {
 	shim := filepath.Join(shims, "op")
 	tmpl := filepath.Join(e.root, "tmpl")
 	os.WriteFile(tmpl, []byte("user={{ op://Private/db/username }}\npass=op://Private/db/password\n"), 0o600)
+	envFile := filepath.Join(e.root, "app.env")
+	os.WriteFile(envFile, []byte("# app\nUSER_NAME=op://Private/db/username\nPLAIN=\"not secret\"\n"), 0o600)
+	e.vars["DB_PASS"] = "op://Private/db/password"
+	e.vars["VAULT_REF"] = "vault://secret/app#k" // op run leaves it alone
 	for _, tc := range []struct {
 		stdin string
 		args  []string
@@ -74,6 +78,10 @@ func TestOPShimMatchesOP(t *testing.T) {
 		{"db: {{ op://Private/db/password }}\n", []string{"inject"}},
 		{"", []string{"inject", "-i", tmpl}},
 		{"", []string{"inject", "--in-file=" + tmpl, "--account", "my"}},
+		{"", []string{"run", "--", "printenv", "DB_PASS"}},
+		{"", []string{"run", "--no-masking", "--", "printenv", "DB_PASS"}},
+		{"", []string{"run", "--env-file", envFile, "--", "sh", "-c", `echo "$USER_NAME and $PLAIN, $VAULT_REF"; echo "$DB_PASS" >&2`}},
+		{"", []string{"--account=my", "run", "--env-file=" + envFile, "--", "sh", "-c", "exit 3"}},
 		// Failures, in op's words.
 		{"", []string{"read", "op://Private/no such item/password"}},
 		{"", []string{"read", "op://Private/db/no-such-field"}},
@@ -92,9 +100,15 @@ func TestOPShimMatchesOP(t *testing.T) {
 			opTimestamp.ReplaceAllString(got.stderr, "") != opTimestamp.ReplaceAllString(want.stderr, "") {
 			t.Errorf("op %q:\n shim = %+v\n op   = %+v", tc.args, got, want)
 		}
-		if got.code == 0 && got.stderr != "" {
+		if got.code == 0 && got.stderr != "" && tc.args[0] != "run" { // a run's stderr is the command's
 			t.Errorf("op %q printed on stderr on success: %q", tc.args, got.stderr)
 		}
+	}
+	if r := e.runOP(shim, "", "run", "--", "printenv", "DB_PASS"); r.stdout != "<concealed by 1Password>\n" {
+		t.Errorf("op run through the shim = %+v, want the value concealed", r)
+	}
+	if r := e.runOP(shim, "", "run", "--no-masking", "--", "printenv", "DB_PASS"); r.stdout != "s3cr3t-db-pass\n" {
+		t.Errorf("op run --no-masking through the shim = %+v", r)
 	}
 	// --out-file writes what op writes, with its mode.
 	for _, prog := range []string{shim, fakeOpBin} {

@@ -28,6 +28,9 @@ type opCall struct {
 	force    bool
 	in, out  string
 	fileMode string
+	envFiles []string
+	noMask   bool
+	dashdash bool // the positional arguments came after --
 }
 
 // parseOPArgs reads op's command line (flags before or after the
@@ -42,6 +45,7 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 				c.cmd, c.args = argv[i+1], append(c.args, argv[i+2:]...)
 			} else {
 				c.args = append(c.args, argv[i+1:]...)
+				c.dashdash = true
 			}
 			break
 		}
@@ -82,6 +86,13 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 			good = true // output opx serves has neither colours nor timestamps
 		case "--cache":
 			_, good = value()
+		case "--env-file":
+			var f string
+			if f, good = value(); good {
+				c.envFiles = append(c.envFiles, f)
+			}
+		case "--no-masking":
+			c.noMask, good = !hasVal, !hasVal
 		}
 		if !good {
 			return c, false // --format, --config, --session, --debug, --help, --version, ...
@@ -89,9 +100,12 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 	}
 	switch c.cmd {
 	case "read":
-		return c, len(c.args) == 1 && c.in == ""
+		return c, len(c.args) == 1 && c.in == "" && len(c.envFiles) == 0 && !c.noMask
 	case "inject":
-		return c, len(c.args) == 0 && !c.noNL
+		return c, len(c.args) == 0 && !c.noNL && len(c.envFiles) == 0 && !c.noMask
+	case "run":
+		// op run [--env-file F]... [--no-masking] -- CMD ARGS...
+		return c, c.dashdash && len(c.args) > 0 && !c.noNL && c.in == "" && c.out == "" && !c.force
 	}
 	return c, false
 }
@@ -129,6 +143,8 @@ func RunAsOP(argv []string, paths xdg.Paths) int {
 		err = opRead(env, c)
 	case "inject":
 		err = opInject(env, c)
+	case "run":
+		return opRun(env, c)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), opMessage(err))
@@ -223,6 +239,26 @@ func opInject(env *Env, c opCall) error {
 	}
 	_, err = env.Stdout.Write(out.Bytes())
 	return err
+}
+
+// opRun is op run: the op:// refs of the environment and the env files
+// resolved in one round trip, the command run with them concealed in its
+// output (op's marker), its exit status returned.
+func opRun(env *Env, c opCall) int {
+	noMask := c.noMask || os.Getenv("OP_RUN_NO_MASKING") != ""
+	cmd := &RunCmd{EnvFile: c.envFiles, NoMasking: noMask, Command: c.args, asOP: true}
+	sub := *env
+	sub.Stderr = os.Stderr
+	err := cmd.Run(&Globals{Account: c.account}, &sub)
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.Code
+	}
+	fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), opMessage(err))
+	return 1
 }
 
 // writeOPFile writes data to --out-file with --file-mode, as op does.

@@ -23,6 +23,21 @@ type RunCmd struct {
 	NoMasking bool     `name:"no-masking" env:"OPX_NO_MASKING" help:"Do not conceal the secrets in the command's output: resolve them, then become the command."`
 	Command   []string `arg:"" passthrough:"partial" name:"command" help:"The command to run, after --." complete:"program"`
 	Freshness
+
+	// asOP is op run's behaviour, for opx run as op: only op:// values
+	// are refs, concealed with op's marker, and no warning on stderr.
+	asOP bool
+}
+
+// opMarker is what op run puts in place of a secret.
+const opMarker = "<concealed by 1Password>"
+
+// isRef is IsRef, or op run's narrower test.
+func (c *RunCmd) isRef(v string) bool {
+	if c.asOP {
+		return strings.HasPrefix(v, "op://")
+	}
+	return IsRef(v)
 }
 
 // Run resolves every ref of the command's environment in one round trip,
@@ -77,7 +92,7 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		}
 		for name, v := range vals {
 			vars[name] = string(v)
-			if len(v) >= MinConcealLen {
+			if len(v) >= MinConcealLen || c.asOP && len(v) > 0 {
 				conceal = append(conceal, v)
 			} else if len(v) > 0 {
 				visible = append(visible, name)
@@ -91,7 +106,7 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		list = append(list, name+"="+v)
 	}
 	sort.Strings(list)
-	if !c.NoMasking && len(visible) > 0 {
+	if !c.NoMasking && len(visible) > 0 && !env.Quiet {
 		sort.Strings(visible)
 		fmt.Fprintf(env.Stderr, "opx: warning: not concealed in the output, shorter than %d bytes: %s\n", MinConcealLen, strings.Join(visible, ", "))
 	}
@@ -106,7 +121,11 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 	if stdin == nil || stdout == nil || stderr == nil {
 		return &Error{Message: "opx run needs its standard streams to be files"}
 	}
-	code, err := runMasked(path, c.Command, list, conceal, stdin, stdout, stderr)
+	marker := ""
+	if c.asOP {
+		marker = opMarker
+	}
+	code, err := runMasked(path, c.Command, list, conceal, marker, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "opx: %s: %v\n", Printable(c.Command[0]), err)
 	}
@@ -146,7 +165,7 @@ func (c *RunCmd) environment(inherited []string) (map[string]string, map[string]
 	refs := make(map[string]string)
 	lookup := lookupIn(inherited)
 	for name, v := range vars {
-		if IsRef(v) {
+		if c.isRef(v) {
 			ref, err := expandRef(v, lookup)
 			if err != nil {
 				return nil, nil, &Error{Message: fmt.Sprintf("%s: %v", name, err)}

@@ -44,7 +44,7 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 // Streams that are not terminals are pipes (stdin is passed as it is).
 // On a terminal, stdout and stderr share the pseudo-terminal, as they
 // share the real one.
-func runMasked(path string, argv, environ []string, values [][]byte, stdin, stdout, stderr *os.File) (int, error) {
+func runMasked(path string, argv, environ []string, values [][]byte, marker string, stdin, stdout, stderr *os.File) (int, error) {
 	isTTY := [3]bool{
 		term.IsTerminal(int(stdin.Fd())),
 		term.IsTerminal(int(stdout.Fd())),
@@ -60,6 +60,9 @@ func runMasked(path string, argv, environ []string, values [][]byte, stdin, stdo
 		}
 	}
 	m := mask.NewMatcher(values)
+	if marker != "" {
+		m.SetMarker(marker)
+	}
 	outW, errW := mask.NewWriter(m, stdout), mask.NewWriter(m, stderr)
 
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: environ, Stdin: stdin, WaitDelay: drainTime}

@@ -56,6 +56,10 @@ type Matcher struct {
 // NewMatcher builds the automaton of values; empty values are ignored.
 func NewMatcher(values [][]byte) *Matcher { return newMatcher(values, maxDense) }
 
+// SetMarker replaces Marker with marker for this matcher's writers (opx run
+// as op run conceals with op's own marker). It is set before any use.
+func (m *Matcher) SetMarker(marker string) { m.marker = []byte(marker) }
+
 func newMatcher(values [][]byte, denseLimit int) *Matcher {
 	type node struct {
 		kids map[byte]int32

@@ -22,6 +22,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -35,8 +36,10 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -128,7 +131,8 @@ func logCall() {
 type flags struct {
 	account, format, in, out string
 	noNewline, raw, force    bool
-	version                  bool
+	version, noMasking       bool
+	envFiles                 []string
 	args                     []string
 }
 
@@ -167,6 +171,13 @@ func parse(argv []string) (flags, error) {
 			f.force = true
 		case "-v", "--version":
 			f.version = true
+		case "--env-file":
+			var file string
+			if file, err = next(); err == nil {
+				f.envFiles = append(f.envFiles, file)
+			}
+		case "--no-masking":
+			f.noMasking = true
 		case "--":
 			f.args = append(f.args, argv[i+1:]...)
 			return f, nil
@@ -277,6 +288,15 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 			fmt.Fprintln(stdout, hex.EncodeToString(tok))
 		}
 		return nil
+	case "run":
+		if len(rest) == 0 {
+			return fail("expected a command to run after --")
+		}
+		acct, err := fx.signedIn(f.account)
+		if err != nil {
+			return err
+		}
+		return runCommand(acct, f, rest)
 	case "signout":
 		acct, err := fx.find(f.account)
 		if err != nil {
@@ -287,6 +307,91 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 	default:
 		return fail("unknown command %q for \"op\"", cmd)
 	}
+}
+
+// runCommand is op run: the op:// values of the environment and the env
+// files resolved, the command run with them, each value in its output
+// replaced by op's marker (unless --no-masking or OP_RUN_NO_MASKING).
+func runCommand(acct *account, f flags, argv []string) error {
+	vars := map[string]string{}
+	var order []string
+	set := func(k, v string) {
+		if _, ok := vars[k]; !ok {
+			order = append(order, k)
+		}
+		vars[k] = v
+	}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			set(k, v)
+		}
+	}
+	for _, file := range f.envFiles {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fail("could not read env file: %s", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+			if !ok {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+				v = v[1 : len(v)-1]
+			}
+			set(strings.TrimSpace(k), v)
+		}
+	}
+	var secrets []string
+	env := make([]string, 0, len(order))
+	for _, k := range order {
+		v := vars[k]
+		if strings.HasPrefix(v, "op://") {
+			r, err := acct.resolve(v)
+			if err != nil {
+				return fail("could not resolve secret reference '%s' of %s: %s", v, k, err)
+			}
+			v = r
+			if r != "" {
+				secrets = append(secrets, r)
+			}
+		}
+		env = append(env, k+"="+v)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env, cmd.Stdin = env, os.Stdin
+	mask := !f.noMasking && os.Getenv("OP_RUN_NO_MASKING") == ""
+	var out, errb bytes.Buffer
+	if mask {
+		cmd.Stdout, cmd.Stderr = &out, &errb
+	} else {
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	}
+	err := cmd.Run()
+	if mask {
+		conceal := func(s string) string {
+			sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+			for _, v := range secrets {
+				s = strings.ReplaceAll(s, v, "<concealed by 1Password>")
+			}
+			return s
+		}
+		io.WriteString(os.Stdout, conceal(out.String()))
+		io.WriteString(os.Stderr, conceal(errb.String()))
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.ExitCode())
+	}
+	if err != nil {
+		return fail("%s", err)
+	}
+	return nil
 }
 
 func output(path string, stdout io.Writer, v string) error {
