@@ -223,7 +223,13 @@ func opInject(env *Env, c opCall) error {
 	var errs bytes.Buffer
 	sub := *env
 	sub.Stdout, sub.Stderr = &out, &errs
-	cmd := &InjectCmd{In: c.in}
+	in := c.in
+	if in == "/dev/stdin" || in == "-" {
+		// op-js passes --in-file=/dev/stdin with a socket for stdin,
+		// which cannot be opened by name: read the stream itself.
+		in = ""
+	}
+	cmd := &InjectCmd{In: in}
 	err := cmd.Run(&Globals{Account: c.account}, &sub)
 	if err != nil {
 		var ee *ExitError

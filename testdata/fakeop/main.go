@@ -239,7 +239,7 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 			return err
 		}
 		var in []byte
-		if f.in != "" {
+		if f.in != "" && f.in != "/dev/stdin" && f.in != "-" { // op reads those as the stream (op-js gives a socket)
 			in, err = os.ReadFile(f.in)
 		} else {
 			in, err = io.ReadAll(stdin)
@@ -288,6 +288,15 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 			fmt.Fprintln(stdout, hex.EncodeToString(tok))
 		}
 		return nil
+	case "item":
+		if len(rest) != 2 || rest[0] != "get" {
+			return fail("unknown command %q for \"op item\"", strings.Join(rest, " "))
+		}
+		acct, err := fx.signedIn(f.account)
+		if err != nil {
+			return err
+		}
+		return itemGet(acct, rest[1], f.format, stdout)
 	case "run":
 		if len(rest) == 0 {
 			return fail("expected a command to run after --")
@@ -307,6 +316,45 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 	default:
 		return fail("unknown command %q for \"op\"", cmd)
 	}
+}
+
+// itemGet is op item get ITEM: the item (by title or ID, in any vault) as
+// op 2.x prints it with --format json, or as a short text otherwise.
+func itemGet(a *account, name, format string, stdout io.Writer) error {
+	for _, v := range a.Vaults {
+		for _, it := range v.Items {
+			if it.Title != name && it.ID != name {
+				continue
+			}
+			type outField struct {
+				ID      string `json:"id"`
+				Type    string `json:"type"`
+				Purpose string `json:"purpose,omitempty"`
+				Label   string `json:"label"`
+				Value   string `json:"value,omitempty"`
+				Ref     string `json:"reference"`
+			}
+			out := struct {
+				ID       string            `json:"id"`
+				Title    string            `json:"title"`
+				Version  int               `json:"version"`
+				Vault    map[string]string `json:"vault"`
+				Category string            `json:"category"`
+				Fields   []outField        `json:"fields"`
+			}{ID: it.ID, Title: it.Title, Version: 1, Vault: map[string]string{"id": v.ID, "name": v.Name}, Category: "LOGIN"}
+			for _, fl := range it.Fields {
+				out.Fields = append(out.Fields, outField{fl.ID, fl.Type, fl.Purpose, fl.Label, fl.Value, "op://" + v.Name + "/" + it.Title + "/" + fl.Label})
+			}
+			if format == "json" {
+				b, _ := json.MarshalIndent(out, "", "  ")
+				fmt.Fprintf(stdout, "%s\n", b)
+				return nil
+			}
+			fmt.Fprintf(stdout, "ID:          %s\nTitle:       %s\nVault:       %s (%s)\n", it.ID, it.Title, v.Name, v.ID)
+			return nil
+		}
+	}
+	return fail("%q isn't an item. Specify the item with its UUID, name, or domain.", name)
 }
 
 // runCommand is op run: the op:// values of the environment and the env
