@@ -8,7 +8,9 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,6 +135,39 @@ func TestBenchReport(t *testing.T) {
 	rows = append(rows,
 		row{"the same 20 refs with `op read` directly, one after another", fmt.Sprintf("%s, 20 op processes", direct(false).Round(time.Millisecond)), "for the ratio"},
 		row{"the same 20 refs with `op read` directly, 20 at once", fmt.Sprintf("%s, 20 op processes", direct(true).Round(time.Millisecond)), "for the ratio"})
+
+	// 100 sequential op read calls through @1password/op-js, with the
+	// shim first in PATH and with op alone, op at 300 ms per call.
+	if _, err := exec.LookPath("node"); err == nil {
+		dir := opJS(t)
+		se, shims := shimEnv(t)
+		se.vars["FAKEOP_DELAY"] = "300ms"
+		se.startDaemon("")
+		script := filepath.Join(se.root, "hundred.js")
+		os.WriteFile(script, []byte(`const op = require("@1password/op-js");
+for (let i = 0; i < 100; i++) { if (op.read.parse("op://Private/db/password") !== "s3cr3t-db-pass") { process.exit(2); } }
+`), 0o600)
+		nodeDir := "/usr/bin"
+		if p, err := exec.LookPath("node"); err == nil {
+			nodeDir = filepath.Dir(p)
+		}
+		hundred := func(path string) (time.Duration, int) {
+			os.Remove(se.vars["FAKEOP_LOG"])
+			cmd := exec.Command("node", script)
+			cmd.Env = append(se.environ(), "PATH="+path, "NODE_PATH="+filepath.Join(dir, "node_modules"))
+			start := time.Now()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("op-js: %v\n%s", err, out)
+			}
+			return time.Since(start), len(se.opCalls())
+		}
+		realOP := filepath.Join(se.root, "realop")
+		withShim, shimCalls := hundred(shims + ":" + realOP + ":" + nodeDir + ":/usr/bin:/bin")
+		alone, aloneCalls := hundred(realOP + ":" + nodeDir + ":/usr/bin:/bin")
+		rows = append(rows,
+			row{"100 sequential `op read` through @1password/op-js, opx as op (op at 300 ms)", fmt.Sprintf("%s, %d op process(es)", withShim.Round(time.Millisecond), shimCalls), ""},
+			row{"the same with op alone", fmt.Sprintf("%s, %d op processes", alone.Round(time.Millisecond), aloneCalls), "for the ratio"})
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMachine: %s\n\n| measurement | result | target |\n|---|---|---|\n", machine())
