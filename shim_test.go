@@ -201,3 +201,41 @@ func TestShimInstallStatusUninstall(t *testing.T) {
 		t.Errorf("shim install without op:\n%s", out)
 	}
 }
+
+// A read through the op shim is judged, and recorded, as a read by the
+// program that ran op: the shim is the opx client.
+func TestOPShimPolicyJudgesTheProgramThatRanOP(t *testing.T) {
+	a, b := buildHelpers(t)
+	e, shims := shimEnv(t)
+	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Private/*"]}], "default_deny": true}`)
+	e.startDaemon("", "--enable-audit-log")
+	ref := "op://Private/db/password"
+	viaShim := func(prog string) result {
+		cmd := exec.Command(prog, "read", ref)
+		cmd.Env = e.environ("OPX_BIN=" + filepath.Join(shims, "op"))
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{out.String(), errb.String(), code}
+	}
+	if r := viaShim(a); r.code != 0 || r.stdout != "s3cr3t-db-pass\n" || r.stderr != "" {
+		t.Errorf("allowed program through the shim: %+v", r)
+	}
+	r := viaShim(b)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "[ERROR] ") || !strings.Contains(r.stderr, b) || !strings.Contains(r.stderr, "may not read") {
+		t.Errorf("denied program through the shim: %+v", r)
+	}
+	logs, _ := filepath.Glob(filepath.Join(e.data, "audit-*.log"))
+	var audit string
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		audit += string(data)
+	}
+	if !strings.Contains(audit, `"Path":"`+a+`"`) || !strings.Contains(audit, `"Path":"`+b+`"`) || !strings.Contains(audit, "parent of the opx client") {
+		t.Errorf("the audit log does not name the programs that ran op:\n%s", audit)
+	}
+}
