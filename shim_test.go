@@ -82,6 +82,9 @@ func TestOPShimMatchesOP(t *testing.T) {
 		{"", []string{"run", "--no-masking", "--", "printenv", "DB_PASS"}},
 		{"", []string{"run", "--env-file", envFile, "--", "sh", "-c", `echo "$USER_NAME and $PLAIN, $VAULT_REF"; echo "$DB_PASS" >&2`}},
 		{"", []string{"--account=my", "run", "--env-file=" + envFile, "--", "sh", "-c", "exit 3"}},
+		{"", []string{"read", "op://Private/db/password", "--cache", "-n"}},
+		{"vault: {{ vault://secret/app#k }} op: {{ op://Private/db/username }}\n", []string{"inject", "--cache=false"}},
+		{"", []string{"run", "printenv", "--", "DB_PASS"}},
 		// Failures, in op's words.
 		{"", []string{"read", "op://Private/no such item/password"}},
 		{"", []string{"read", "op://Private/db/no-such-field"}},
@@ -110,6 +113,11 @@ func TestOPShimMatchesOP(t *testing.T) {
 	if r := e.runOP(shim, "", "run", "--no-masking", "--", "printenv", "DB_PASS"); r.stdout != "s3cr3t-db-pass\n" {
 		t.Errorf("op run --no-masking through the shim = %+v", r)
 	}
+	e.vars["OP_RUN_NO_MASKING"] = "false"
+	if r := e.runOP(shim, "", "run", "--", "printenv", "DB_PASS"); r.stdout != "<concealed by 1Password>\n" {
+		t.Errorf("op run with OP_RUN_NO_MASKING=false = %+v, want the value concealed", r)
+	}
+	delete(e.vars, "OP_RUN_NO_MASKING")
 	// --out-file writes what op writes, with its mode.
 	for _, prog := range []string{shim, fakeOpBin} {
 		out := filepath.Join(e.root, filepath.Base(filepath.Dir(prog))+".out")
@@ -195,6 +203,16 @@ func TestShimInstallStatusUninstall(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "keep")); err != nil {
 		t.Error("shim uninstall removed another file")
 	}
+	// A user's own op in the directory is never replaced.
+	mine := filepath.Join(e.root, "mine")
+	os.Mkdir(mine, 0o700)
+	os.Symlink(realOP, filepath.Join(mine, "op"))
+	if r := e.opx("shim", "install", mine); r.code != 1 || !strings.Contains(r.stderr, "is not opx") {
+		t.Errorf("shim install over the user's own op = %+v", r)
+	}
+	if got, _ := os.Readlink(filepath.Join(mine, "op")); got != realOP {
+		t.Errorf("the user's op link now points to %q", got)
+	}
 	// Without a real op, nothing is linked unless asked.
 	e.vars["PATH"] = "/usr/bin:/bin"
 	if out := e.mustOpx("shim", "install", filepath.Join(e.root, "none")); !strings.Contains(out, "not linked") {
@@ -237,5 +255,47 @@ func TestOPShimPolicyJudgesTheProgramThatRanOP(t *testing.T) {
 	}
 	if !strings.Contains(audit, `"Path":"`+a+`"`) || !strings.Contains(audit, `"Path":"`+b+`"`) || !strings.Contains(audit, "parent of the opx client") {
 		t.Errorf("the audit log does not name the programs that ran op:\n%s", audit)
+	}
+}
+
+// With no daemon to ask (none running, autostart off), the shim hands op
+// read to the real op rather than failing.
+func TestOPShimFallsBackWithoutDaemon(t *testing.T) {
+	e, shims := shimEnv(t)
+	e.vars["OPX_AUTOSTART"] = "0"
+	r := e.runOP(filepath.Join(shims, "op"), "", "read", "op://Private/db/password")
+	if r.code != 0 || r.stdout != "s3cr3t-db-pass\n" || r.stderr != "" {
+		t.Errorf("op read through the shim with no daemon = %+v, want the real op's answer", r)
+	}
+	if calls := e.opCalls(); len(calls) != 1 {
+		t.Errorf("op processes: %q, want the real op's one", calls)
+	}
+}
+
+// An op on the daemon's PATH that is opx but not recognised as such (a
+// copy, as after an upgrade under a running daemon) never asks the daemon
+// back: run by the daemon, it passes straight to the real op.
+func TestOPShimNotRecognisedDoesNotLoop(t *testing.T) {
+	e, _ := shimEnv(t)
+	copyDir := filepath.Join(e.root, "copy")
+	os.Mkdir(copyDir, 0o700)
+	data, err := os.ReadFile(opxBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(copyDir, "opx"), data, 0o700)
+	os.Symlink(filepath.Join(copyDir, "opx"), filepath.Join(copyDir, "op"))
+	e.vars["PATH"] = copyDir + string(os.PathListSeparator) + filepath.Join(e.root, "realop") + ":/usr/bin:/bin"
+	delete(e.vars, "OPX_OP_PATH")
+	e.startDaemon("")
+	done := make(chan result, 1)
+	go func() { done <- e.opx("read", "op://Private/db/password") }()
+	select {
+	case r := <-done:
+		if r.code != 0 || r.stdout != "s3cr3t-db-pass\n" {
+			t.Errorf("read through an unrecognised opx-as-op = %+v", r)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the daemon's op ran opx in a loop")
 	}
 }

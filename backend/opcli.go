@@ -322,7 +322,13 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, path, argv...)
 	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Env = o.sessionEnv()
+	env := o.sessionEnv()
+	if env == nil {
+		env = os.Environ()
+	}
+	// An op that is opx's shim (opx upgraded under a running daemon, its
+	// identity stale) sees this and passes to the real op, never back here.
+	cmd.Env = append(env, "OPX_FROM_DAEMON=1")
 	// The output holds secrets: collect it in a buffer that zeroes what it
 	// leaves behind when it grows (bytes.Buffer would not).
 	stdout := api.NewBuf(4 << 10)

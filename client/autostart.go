@@ -67,7 +67,8 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	defer logf.Close()
 	logStart, _ := logf.Seek(0, 2)
 
-	cmd := exec.Command(prog, args...)
+	cmd := exec.Command(prog, args[1:]...)
+	cmd.Args = args
 	cmd.Env = append(os.Environ(), "OPX_SOCKET_PATH="+p.SocketPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -118,7 +119,8 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 		}
 		if !retry.IsZero() && time.Now().After(retry) {
 			retry = time.Time{}
-			again := exec.Command(prog, args...)
+			again := exec.Command(prog, args[1:]...)
+			again.Args = args
 			again.Env = cmd.Env
 			again.Stdout, again.Stderr = logf, logf
 			again.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -136,22 +138,29 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	}
 }
 
-// daemonCommand returns the program and arguments that run the daemon:
-// OPX_AUTHD_PATH (an opx-authd link runs the daemon by its name; any other
-// program gets the daemon subcommand), or this executable with "daemon".
+// daemonCommand returns the program and the argument list (argv[0]
+// first) that run the daemon: OPX_AUTHD_PATH (an opx-authd link runs the
+// daemon by its name; any other program gets the daemon subcommand), or
+// this executable with "daemon", named opx: run as op (the shim), opx's
+// path may be the op link (macOS), which would start op, not the daemon.
 func daemonCommand(path string) (string, []string, error) {
 	if path == "" {
 		exe, err := os.Executable()
+		if err == nil {
+			if resolved, rerr := filepath.EvalSymlinks(exe); rerr == nil {
+				exe = resolved
+			}
+		}
 		if err != nil {
 			return "", nil, &Error{Message: fmt.Sprintf("find this program to start the daemon: %v", err), Err: err,
 				Hint: "set OPX_AUTHD_PATH to the opx binary"}
 		}
-		return exe, []string{"daemon"}, nil
+		return exe, []string{"opx", "daemon"}, nil
 	}
 	if strings.HasPrefix(filepath.Base(path), "opx-authd") {
-		return path, nil, nil
+		return path, []string{path}, nil
 	}
-	return path, []string{"daemon"}, nil
+	return path, []string{path, "daemon"}, nil
 }
 
 // logTail returns the last lines the daemon wrote to its log since offset,

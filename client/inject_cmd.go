@@ -19,6 +19,9 @@ type InjectCmd struct {
 	Out string `short:"o" name:"out-file" type:"path" help:"Write the result to FILE, atomically (default: stdout)." placeholder:"FILE"`
 	FileOutput
 	Freshness
+
+	// asOP reads the template as op inject does: op:// refs only.
+	asOP bool
 }
 
 // Run renders a template written in op inject's syntax: every reference is
@@ -50,7 +53,7 @@ func (c *InjectCmd) Run(g *Globals, env *Env) error {
 	if len(tmpl) > maxTemplate {
 		return &Error{Message: fmt.Sprintf("the template is over %d MiB", maxTemplate>>20)}
 	}
-	parts := parseTemplate(tmpl)
+	parts := parseTemplateFor(tmpl, c.asOP)
 	written, lines := templateRefs(parts)
 
 	// Variables first: every failure is reported, with its lines.

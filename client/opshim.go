@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,16 +22,18 @@ import (
 // subcommand, its positional arguments and the flags it serves. Anything
 // else sends the whole command line to the real op.
 type opCall struct {
-	cmd      string
-	args     []string
-	account  string
-	noNL     bool
-	force    bool
-	in, out  string
-	fileMode string
-	envFiles []string
-	noMask   bool
-	dashdash bool // the positional arguments came after --
+	cmd         string
+	args        []string
+	account     string
+	noNL        bool
+	force       bool
+	in, out     string
+	fileMode    string
+	envFiles    []string
+	noMask      bool
+	dashdash    bool // the positional arguments came after --
+	preDash     int  // positional arguments before --
+	fileModeSet bool
 }
 
 // parseOPArgs reads op's command line (flags before or after the
@@ -54,6 +57,7 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 				c.cmd = a
 			} else {
 				c.args = append(c.args, a)
+				c.preDash++
 			}
 			continue
 		}
@@ -82,10 +86,11 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 			c.in, good = value()
 		case "--file-mode":
 			c.fileMode, good = value()
-		case "--no-color", "--iso-timestamps":
-			good = true // output opx serves has neither colours nor timestamps
-		case "--cache":
-			_, good = value()
+			c.fileModeSet = true
+		case "--no-color", "--iso-timestamps", "--cache":
+			// On/off flags (--cache=false too): the output opx serves has
+			// neither colours nor timestamps, and its cache is its own.
+			good = !hasVal || val == "true" || val == "false"
 		case "--env-file":
 			var f string
 			if f, good = value(); good {
@@ -104,8 +109,9 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 	case "inject":
 		return c, len(c.args) == 0 && !c.noNL && len(c.envFiles) == 0 && !c.noMask
 	case "run":
-		// op run [--env-file F]... [--no-masking] -- CMD ARGS...
-		return c, c.dashdash && len(c.args) > 0 && !c.noNL && c.in == "" && c.out == "" && !c.force
+		// op run [--env-file F]... [--no-masking] -- CMD ARGS...: nothing
+		// but the command after --, no flag op run does not take.
+		return c, c.dashdash && c.preDash == 0 && len(c.args) > 0 && !c.noNL && c.in == "" && c.out == "" && !c.force && c.fileMode == "0600" && !c.fileModeSet
 	}
 	return c, false
 }
@@ -115,6 +121,16 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 // on stderr on success, op's error form and exit status 1), and hands
 // every other command line to the real op, unchanged.
 func RunAsOP(argv []string, paths xdg.Paths) int {
+	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
+		// This process exec'd "the real op" and got opx again: stop.
+		fmt.Fprintln(os.Stderr, "op: command not found (the op on PATH runs opx again)")
+		return 127
+	}
+	if os.Getenv(fromDaemonVar) != "" {
+		// The daemon's 1Password backend ran op and got opx (a stale
+		// identity after an upgrade): never ask the daemon back.
+		return execRealOP(argv)
+	}
 	c, ok := parseOPArgs(argv[1:])
 	if ok && (os.Getenv("OP_SERVICE_ACCOUNT_TOKEN") != "" || os.Getenv("OP_CONNECT_HOST") != "") {
 		ok = false // a service account or Connect: the daemon does not serve it
@@ -147,6 +163,12 @@ func RunAsOP(argv []string, paths xdg.Paths) int {
 		return opRun(env, c)
 	}
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == "" && !errors.Is(err, fs.ErrExist) {
+			// No daemon to ask (not running, cannot start): nothing was
+			// written yet, so the real op answers instead.
+			return execRealOP(argv)
+		}
 		fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), opMessage(err))
 		return 1
 	}
@@ -229,7 +251,7 @@ func opInject(env *Env, c opCall) error {
 		// which cannot be opened by name: read the stream itself.
 		in = ""
 	}
-	cmd := &InjectCmd{In: in}
+	cmd := &InjectCmd{In: in, asOP: true}
 	err := cmd.Run(&Globals{Account: c.account}, &sub)
 	if err != nil {
 		var ee *ExitError
@@ -251,7 +273,8 @@ func opInject(env *Env, c opCall) error {
 // resolved in one round trip, the command run with them concealed in its
 // output (op's marker), its exit status returned.
 func opRun(env *Env, c opCall) int {
-	noMask := c.noMask || os.Getenv("OP_RUN_NO_MASKING") != ""
+	off, _ := strconv.ParseBool(os.Getenv("OP_RUN_NO_MASKING"))
+	noMask := c.noMask || off
 	cmd := &RunCmd{EnvFile: c.envFiles, NoMasking: noMask, Command: c.args, asOP: true}
 	sub := *env
 	sub.Stderr = os.Stderr
@@ -276,6 +299,14 @@ func writeOPFile(c opCall, data []byte) error {
 	return nil
 }
 
+// fromDaemonVar marks the environment of the op processes the daemon runs
+// (set by the daemon's 1Password backend); shimExecVar holds the pid that
+// exec'd the real op, so that a shim that gets itself back stops.
+const (
+	fromDaemonVar = "OPX_FROM_DAEMON"
+	shimExecVar   = "OPX_SHIM_EXEC"
+)
+
 // execRealOP becomes the real op with the same arguments, stdin and
 // environment. With no op on PATH but this shim, it fails as a shell
 // would: "command not found", status 127.
@@ -289,7 +320,8 @@ func execRealOP(argv []string) int {
 		return 127
 	}
 	args := append([]string{"op"}, argv[1:]...)
-	err = syscall.Exec(path, args, os.Environ())
+	environ := append(os.Environ(), shimExecVar+"="+strconv.Itoa(os.Getpid()))
+	err = syscall.Exec(path, args, environ)
 	fmt.Fprintf(os.Stderr, "op: %v\n", err)
 	if errors.Is(err, fs.ErrPermission) {
 		return 126

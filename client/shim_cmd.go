@@ -56,13 +56,19 @@ func (c *ShimInstallCmd) Run(env *Env) error {
 			continue
 		}
 		link := filepath.Join(dir, name)
-		if fi, err := os.Lstat(link); err == nil {
-			if fi.Mode()&fs.ModeSymlink == 0 && !self.IsOpx(link) {
-				return &Error{Message: fmt.Sprintf("%s exists and is not opx", link), Hint: "choose another directory, or remove it"}
-			}
-			os.Remove(link)
+		if _, err := os.Lstat(link); err == nil && !self.IsOpx(link) && !danglingOpx(link) {
+			// A user's own op (or a link to it): never replaced.
+			return &Error{Message: fmt.Sprintf("%s exists and is not opx", link), Hint: "choose another directory, or remove it yourself"}
 		}
-		if err := os.Symlink(exe, link); err != nil {
+		// A new link under a temporary name, renamed into place: at no
+		// moment is there no op, or something else, at the link's path.
+		tmp := filepath.Join(dir, "."+name+".opx-tmp")
+		os.Remove(tmp)
+		if err := os.Symlink(exe, tmp); err != nil {
+			return &Error{Message: err.Error(), Err: err}
+		}
+		if err := os.Rename(tmp, link); err != nil {
+			os.Remove(tmp)
 			return &Error{Message: err.Error(), Err: err}
 		}
 		made++
@@ -77,6 +83,17 @@ func (c *ShimInstallCmd) Run(env *Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "\nPut %s first in PATH:\n  bash, zsh: export PATH=%s:\"$PATH\"\n  fish:      fish_add_path --prepend %s\n", dir, pathQuote(dir), pathQuote(dir))
 	return nil
+}
+
+// danglingOpx reports whether link is a symbolic link to an opx that is
+// gone (a package manager moved it on upgrade).
+func danglingOpx(link string) bool {
+	target, err := os.Readlink(link)
+	if err != nil || filepath.Base(target) != "opx" {
+		return false
+	}
+	_, err = os.Stat(link)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // ShimStatusCmd is `opx shim status [DIR]`.
@@ -147,7 +164,7 @@ func (c *ShimUninstallCmd) Run(env *Env) error {
 	}
 	for _, name := range shimNames {
 		link := filepath.Join(dir, name)
-		if !self.IsOpx(link) {
+		if !self.IsOpx(link) && !danglingOpx(link) {
 			continue
 		}
 		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -32,7 +32,11 @@ type part struct {
 }
 
 // parseTemplate splits t into literals and references.
-func parseTemplate(t []byte) []part {
+func parseTemplate(t []byte) []part { return parseTemplateFor(t, false) }
+
+// parseTemplateFor is parseTemplate; with opOnly, as op inject reads a
+// template: {{ vault://... }} and {{ bao://... }} stay literal text.
+func parseTemplateFor(t []byte, opOnly bool) []part {
 	var parts []part
 	lit := 0 // start of the pending literal
 	line := 1
@@ -44,7 +48,7 @@ func parseTemplate(t []byte) []part {
 	for i := 0; i < len(t); {
 		switch {
 		case t[i] == '{' && bytes.HasPrefix(t[i:], []byte("{{")):
-			if ref, n := enclosedRef(t[i:]); n > 0 {
+			if ref, n := enclosedRef(t[i:], opOnly); n > 0 {
 				flush(i)
 				parts = append(parts, part{ref: ref, line: line})
 				i += n
@@ -156,8 +160,8 @@ func variableLen(s []byte) int {
 const maxDefault = 256
 
 // enclosedRef reads "{{ REF }}" at the start of s and returns REF and the
-// length read, or n == 0.
-func enclosedRef(s []byte) (ref string, n int) {
+// length read, or n == 0; with opOnly, only an op:// REF.
+func enclosedRef(s []byte, opOnly bool) (ref string, n int) {
 	i := 2
 	for i < len(s) && s[i] == ' ' {
 		i++
@@ -167,7 +171,7 @@ func enclosedRef(s []byte) (ref string, n int) {
 	switch {
 	case bytes.HasPrefix(rest, []byte("op://")):
 		end = unenclosedLen(rest)
-	case bytes.HasPrefix(rest, []byte("vault://")) || bytes.HasPrefix(rest, []byte("bao://")):
+	case !opOnly && (bytes.HasPrefix(rest, []byte("vault://")) || bytes.HasPrefix(rest, []byte("bao://"))):
 		// opx's own grammar: everything up to the padding and "}}".
 		for end < len(rest) && rest[end] > ' ' && rest[end] != 0x7f && !bytes.HasPrefix(rest[end:], []byte("}}")) {
 			end++

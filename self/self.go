@@ -12,24 +12,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
-var (
-	exeOnce sync.Once
-	exeInfo os.FileInfo
-)
-
-// executable is opx's own file, links resolved.
+// executable is opx's own file, links resolved, looked up at each call: a
+// long-running daemon outlives an upgrade that puts a new file (another
+// inode) at opx's path, and the shim links to that path.
 func executable() os.FileInfo {
-	exeOnce.Do(func() {
-		if p, err := os.Executable(); err == nil {
-			if p, err = filepath.EvalSymlinks(p); err == nil {
-				exeInfo, _ = os.Stat(p)
-			}
-		}
-	})
-	return exeInfo
+	p, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	if p, err = filepath.EvalSymlinks(p); err != nil {
+		return nil
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	return fi
 }
 
 // IsOpx reports whether path is opx's own executable (the same file, by
@@ -47,10 +47,18 @@ func IsOpx(path string) bool {
 // PATH is opx.
 var ErrOnlyOpx = errors.New("only opx itself is on PATH under that name")
 
+// ErrUnknownSelf is the error of LookPath when opx cannot find its own
+// executable (no /proc): it could not tell itself from op, and refuses.
+var ErrUnknownSelf = errors.New("opx cannot find its own executable to tell it apart")
+
 // LookPath finds name as exec.LookPath does, skipping every entry of PATH
-// where name is opx itself. A name with a slash is used as it is, unless
-// it is opx.
+// where name is opx itself and every relative entry (".", "" or "bin":
+// exec.LookPath refuses those too). A name with a slash is used as it is,
+// unless it is opx.
 func LookPath(name string) (string, error) {
+	if executable() == nil {
+		return "", &exec.Error{Name: name, Err: ErrUnknownSelf}
+	}
 	if strings.ContainsRune(name, '/') {
 		p, err := exec.LookPath(name)
 		if err == nil && IsOpx(p) {
@@ -60,8 +68,8 @@ func LookPath(name string) (string, error) {
 	}
 	sawOpx := false
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		if dir == "" {
-			dir = "."
+		if !filepath.IsAbs(dir) {
+			continue
 		}
 		p := filepath.Join(dir, name)
 		fi, err := os.Stat(p)
@@ -71,11 +79,6 @@ func LookPath(name string) (string, error) {
 		if IsOpx(p) {
 			sawOpx = true
 			continue
-		}
-		if !filepath.IsAbs(p) {
-			if abs, err := filepath.Abs(p); err == nil {
-				p = abs
-			}
 		}
 		return p, nil
 	}
@@ -88,5 +91,5 @@ func LookPath(name string) (string, error) {
 // NotFound reports whether err says the program is not there (not found,
 // or only opx).
 func NotFound(err error) bool {
-	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, ErrOnlyOpx) || errors.Is(err, fs.ErrNotExist)
+	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, ErrOnlyOpx) || errors.Is(err, ErrUnknownSelf) || errors.Is(err, fs.ErrNotExist)
 }

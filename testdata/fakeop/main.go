@@ -40,6 +40,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -161,7 +162,9 @@ func parse(argv []string) (flags, error) {
 			f.in, err = next()
 		case "-o", "--out-file":
 			f.out, err = next()
-		case "--file-mode", "--session", "--config", "--encoding", "--cache":
+		case "--cache", "--no-color", "--iso-timestamps", "--debug":
+			// on/off flags; --cache=false too
+		case "--file-mode", "--session", "--config", "--encoding":
 			_, err = next()
 		case "-n", "--no-newline":
 			f.noNewline = true
@@ -413,7 +416,8 @@ func runCommand(acct *account, f flags, argv []string) error {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env, cmd.Stdin = env, os.Stdin
-	mask := !f.noMasking && os.Getenv("OP_RUN_NO_MASKING") == ""
+	off, _ := strconv.ParseBool(os.Getenv("OP_RUN_NO_MASKING"))
+	mask := !f.noMasking && !off
 	var out, errb bytes.Buffer
 	if mask {
 		cmd.Stdout, cmd.Stderr = &out, &errb
