@@ -234,13 +234,19 @@ func run(args []string) int {
 	trace := newStartupTrace()
 	rest := args[1:]
 	if filepath.Base(args[0]) == "op" {
-		// Installed as op (opx shim install): op read and op inject
-		// through the daemon, the rest to the real op.
+		// Installed as op (opx shim install): op read, inject and run
+		// through the daemon, the rest to the real op. A daemon whose
+		// settings differ from this environment's is not asked: the real
+		// op answers instead (the shim may not warn on stderr).
 		paths, err := xdg.Resolve(os.Getenv)
 		if err != nil {
 			return fail(err)
 		}
-		return client.RunAsOP(args, paths)
+		values, err := readConfig(paths.ConfigFile)
+		if err != nil {
+			values = nil
+		}
+		return client.RunAsOP(args, paths, expectedSettings(values))
 	}
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)

@@ -299,3 +299,19 @@ func TestOPShimNotRecognisedDoesNotLoop(t *testing.T) {
 		t.Fatal("the daemon's op ran opx in a loop")
 	}
 }
+
+// A daemon whose settings differ from this environment's (here: the fake
+// backend, while the environment asks for op) is not asked: the shim may
+// not warn, so the real op answers.
+func TestOPShimSkipsAMismatchedDaemon(t *testing.T) {
+	e, shims := shimEnv(t)
+	e.startDaemon("", "--backend=fake")
+	e.vars["OP_AUTHD_BACKEND"] = "opcli"
+	for _, args := range [][]string{{"read", "op://Private/db/password"}, {"run", "--no-masking", "--", "printenv", "DB"}} {
+		e.vars["DB"] = "op://Private/db/password"
+		r := e.runOP(filepath.Join(shims, "op"), "", args...)
+		if r.code != 0 || r.stdout != "s3cr3t-db-pass\n" || r.stderr != "" {
+			t.Errorf("op %q with a fake-backend daemon running = %+v, want the real op's value", args, r)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -120,7 +121,7 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 // through the daemon, with op's output contract (the same stdout, nothing
 // on stderr on success, op's error form and exit status 1), and hands
 // every other command line to the real op, unchanged.
-func RunAsOP(argv []string, paths xdg.Paths) int {
+func RunAsOP(argv []string, paths xdg.Paths, expect url.Values) int {
 	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
 		// This process exec'd "the real op" and got opx again: stop.
 		fmt.Fprintln(os.Stderr, "op: command not found (the op on PATH runs opx again)")
@@ -151,7 +152,7 @@ func RunAsOP(argv []string, paths xdg.Paths) int {
 	if c.account == "" {
 		c.account = os.Getenv("OP_ACCOUNT")
 	}
-	env := newQuietEnv(paths)
+	env := newQuietEnv(paths, expect)
 	defer env.Client.Close()
 	var err error
 	switch c.cmd {
@@ -160,7 +161,7 @@ func RunAsOP(argv []string, paths xdg.Paths) int {
 	case "inject":
 		err = opInject(env, c)
 	case "run":
-		return opRun(env, c)
+		return opRun(env, c, argv)
 	}
 	if err != nil {
 		var e *Error
@@ -177,13 +178,19 @@ func RunAsOP(argv []string, paths xdg.Paths) int {
 
 // newQuietEnv is an Env that says nothing on stderr but errors: op's
 // callers (op-js among them) take any stderr output for a failure.
-func newQuietEnv(paths xdg.Paths) *Env {
+// A daemon whose settings differ from expect (another backend, op, TTL or
+// version) is an error (Strict), which sends the call to the real op.
+func newQuietEnv(paths xdg.Paths, expect url.Values) *Env {
 	opts := Options{
 		Paths:      paths,
 		Autostart:  os.Getenv("OPX_AUTOSTART") != "0",
 		DaemonPath: os.Getenv("OPX_AUTHD_PATH"),
+		Expect:     expect,
+		Strict:     expect != nil,
 	}
-	return &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: io.Discard, Paths: paths, Quiet: true, Client: New(opts), NoStart: New(opts)}
+	noStart := opts
+	noStart.Autostart = false
+	return &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: io.Discard, Paths: paths, Quiet: true, Client: New(opts), NoStart: New(noStart)}
 }
 
 // opMessage is err in op's words: a backend error is op's own message (opx
@@ -272,7 +279,7 @@ func opInject(env *Env, c opCall) error {
 // opRun is op run: the op:// refs of the environment and the env files
 // resolved in one round trip, the command run with them concealed in its
 // output (op's marker), its exit status returned.
-func opRun(env *Env, c opCall) int {
+func opRun(env *Env, c opCall, argv []string) int {
 	off, _ := strconv.ParseBool(os.Getenv("OP_RUN_NO_MASKING"))
 	noMask := c.noMask || off
 	cmd := &RunCmd{EnvFile: c.envFiles, NoMasking: noMask, Command: c.args, asOP: true}
@@ -280,11 +287,14 @@ func opRun(env *Env, c opCall) int {
 	sub.Stderr = os.Stderr
 	err := cmd.Run(&Globals{Account: c.account}, &sub)
 	var ee *ExitError
+	var e *Error
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.Code
+	case errors.As(err, &e) && e.Code == "":
+		return execRealOP(argv) // no daemon to ask: op runs it
 	}
 	fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), opMessage(err))
 	return 1
