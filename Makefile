@@ -34,7 +34,7 @@ test: unit integration
 
 ## unit: format and vet checks and the race-enabled suite (no servers)
 unit: vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout=20m ./...
 
 ## integration: the real daemon against a real Vault and a real OpenBao,
 ## each started in-process from its own module (integration/vault, integration/openbao)
