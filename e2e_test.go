@@ -254,9 +254,16 @@ func (e *testEnv) daemonsFor() []int {
 		if err != nil || !alive(pid) {
 			continue
 		}
+		// The program is the test's opx (by its executable: an autostarted
+		// daemon is named opx in its argv), run as the daemon.
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cmdline), "\x00")
-		if len(args) < 2 || !strings.HasPrefix(args[0], filepath.Dir(opxBin)) || (args[1] != "daemon" && !strings.HasSuffix(args[0], "opx-authd")) {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		ours := exe == opxBin
+		if err != nil { // not dumpable, and we are not root: go by the name
+			ours = strings.HasPrefix(args[0], filepath.Dir(opxBin)) || args[0] == "opx"
+		}
+		if !ours || (len(args) < 2 || args[1] != "daemon") && !strings.HasSuffix(args[0], "opx-authd") {
 			continue
 		}
 		// The daemon is not dumpable, so only root can read its
