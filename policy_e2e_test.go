@@ -46,9 +46,16 @@ func (e *testEnv) writePolicy(body string) {
 
 func (e *testEnv) helper(prog string, args ...string) result {
 	e.t.Helper()
+	return e.helperEnv(nil, prog, args...)
+}
+
+// helperEnv is helper with extra environment, which beats the defaults
+// (OPX_BIN=... runs another opx, the op shim among them).
+func (e *testEnv) helperEnv(extra []string, prog string, args ...string) result {
+	e.t.Helper()
 	cmd := exec.Command(prog, args...)
 	tok, _ := os.ReadFile(filepath.Join(e.data, "token"))
-	cmd.Env = e.environ("OPX_BIN="+opxBin, "OPX_SOCKET_PATH="+e.sock, "OPX_TOKEN="+strings.TrimSpace(string(tok)), "OPX_CERT_FILE="+filepath.Join(e.data, "tls.crt"))
+	cmd.Env = e.environ(append([]string{"OPX_BIN=" + opxBin, "OPX_SOCKET_PATH=" + e.sock, "OPX_TOKEN=" + strings.TrimSpace(string(tok)), "OPX_CERT_FILE=" + filepath.Join(e.data, "tls.crt")}, extra...)...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

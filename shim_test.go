@@ -229,16 +229,7 @@ func TestOPShimPolicyJudgesTheProgramThatRanOP(t *testing.T) {
 	e.startDaemon("", "--enable-audit-log")
 	ref := "op://Private/db/password"
 	viaShim := func(prog string) result {
-		cmd := exec.Command(prog, "read", ref)
-		cmd.Env = e.environ("OPX_BIN=" + filepath.Join(shims, "op"))
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return result{out.String(), errb.String(), code}
+		return e.helperEnv([]string{"OPX_BIN=" + filepath.Join(shims, "op")}, prog, "read", ref)
 	}
 	if r := viaShim(a); r.code != 0 || r.stdout != "s3cr3t-db-pass\n" || r.stderr != "" {
 		t.Errorf("allowed program through the shim: %+v", r)

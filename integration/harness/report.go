@@ -92,29 +92,15 @@ func leaseReport(t *testing.T, s suite, e *Env) string {
 	e.Write("dyn/creds", map[string]any{"username": "u", "password": "p", "ttl": "6s"})
 	const reads = 600
 	count := func(from int64) (requests, leases, renewals int) {
-		b, err := os.ReadFile(e.Srv.AuditLog())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range bytes.Split(b[from:], []byte("\n")) {
-			var entry struct {
-				Type    string `json:"type"`
-				Request struct {
-					Path      string `json:"path"`
-					Operation string `json:"operation"`
-				} `json:"request"`
-			}
-			if json.Unmarshal(line, &entry) != nil || entry.Type != "response" {
-				continue
-			}
+		e.responsesAfter(from, func(path, op string) {
 			requests++
 			switch {
-			case entry.Request.Path == "dyn/creds" && entry.Request.Operation == "read":
+			case path == "dyn/creds" && op == "read":
 				leases++
-			case strings.HasPrefix(entry.Request.Path, "sys/leases/renew") || strings.HasPrefix(entry.Request.Path, "sys/renew"):
+			case strings.HasPrefix(path, "sys/leases/renew") || strings.HasPrefix(path, "sys/renew"):
 				renewals++
 			}
-		}
+		})
 		return
 	}
 	from := e.auditSize()
@@ -155,9 +141,9 @@ func (e *Env) auditSize() int64 {
 	return fi.Size()
 }
 
-// requestsAfter counts the requests the server answered after offset from
-// of its audit log, and how many of them read a KV v2 secret.
-func (e *Env) requestsAfter(from int64) (requests, reads int) {
+// responsesAfter calls f with the path and operation of each request the
+// server answered after offset from of its audit log.
+func (e *Env) responsesAfter(from int64, f func(path, operation string)) {
 	b, err := os.ReadFile(e.Srv.AuditLog())
 	if err != nil {
 		e.T.Fatal(err)
@@ -170,13 +156,20 @@ func (e *Env) requestsAfter(from int64) (requests, reads int) {
 				Operation string `json:"operation"`
 			} `json:"request"`
 		}
-		if json.Unmarshal(line, &entry) != nil || entry.Type != "response" {
-			continue
-		}
-		requests++
-		if entry.Request.Operation == "read" && strings.HasPrefix(entry.Request.Path, "kv2/data/") {
-			reads++
+		if json.Unmarshal(line, &entry) == nil && entry.Type == "response" {
+			f(entry.Request.Path, entry.Request.Operation)
 		}
 	}
+}
+
+// requestsAfter counts the requests the server answered after offset from
+// of its audit log, and how many of them read a KV v2 secret.
+func (e *Env) requestsAfter(from int64) (requests, reads int) {
+	e.responsesAfter(from, func(path, op string) {
+		requests++
+		if op == "read" && strings.HasPrefix(path, "kv2/data/") {
+			reads++
+		}
+	})
 	return requests, reads
 }
