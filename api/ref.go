@@ -37,11 +37,28 @@ type Ref struct {
 
 	// For vault:// and bao:// refs: Path is the API path without /v1/;
 	// Version is the KV v2 version (0: latest); KeyField is the part after
-	// '#' (empty: the whole secret).
+	// '#' (empty: the whole secret). Response, from ?response=, asks for
+	// the server's whole JSON answer instead of the secret's data:
+	// ResponseKV for the read a ref makes (KV v2's data/ added), as `vault
+	// kv get` does; ResponseLogical for a read of exactly Path, as `vault
+	// read` does.
 	Path     string
 	Version  int
 	KeyField string
+	Response string
 }
+
+// Values of Ref.Response.
+const (
+	ResponseKV      = "kv"
+	ResponseLogical = "logical"
+)
+
+// KV2Marker is the member the daemon adds at the front of a ?response=kv
+// answer read from a KV version 2 mount, so that a client (the vault shim)
+// can tell KV v2's data/metadata envelope from a KV v1 secret that has
+// fields of those names.
+const KV2Marker = `"opx_kv_version":2`
 
 // IsOTP reports whether the ref asks for a one-time password.
 func (r Ref) IsOTP() bool { return r.Attribute == "otp" || r.Attribute == "totp" }
@@ -185,14 +202,30 @@ func parseVault(ref *Ref, rest string) error {
 		return badRef(ref.Raw, "malformed query")
 	}
 	for k, vs := range q {
-		if k != "version" || len(vs) != 1 {
-			return badRef(ref.Raw, "unknown query parameter %q (want version)", k)
+		if len(vs) != 1 {
+			return badRef(ref.Raw, "query parameter %q is given %d times", k, len(vs))
 		}
-		n, err := strconv.Atoi(vs[0])
-		if err != nil || n < 0 {
-			return badRef(ref.Raw, "version must be a whole number, got %q", vs[0])
+		switch k {
+		case "version":
+			n, err := strconv.Atoi(vs[0])
+			if err != nil || n < 0 {
+				return badRef(ref.Raw, "version must be a whole number, got %q", vs[0])
+			}
+			ref.Version = n
+		case "response":
+			if vs[0] != ResponseKV && vs[0] != ResponseLogical {
+				return badRef(ref.Raw, "response must be kv or logical, got %q", vs[0])
+			}
+			ref.Response = vs[0]
+		default:
+			return badRef(ref.Raw, "unknown query parameter %q (want version or response)", k)
 		}
-		ref.Version = n
+	}
+	switch {
+	case ref.Response != "" && ref.KeyField != "":
+		return badRef(ref.Raw, "?response= is the whole answer: it takes no #field")
+	case ref.Response == ResponseLogical && ref.Version != 0:
+		return badRef(ref.Raw, "?version= applies to KV reads, not to ?response=logical")
 	}
 	return nil
 }

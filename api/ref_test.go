@@ -20,6 +20,8 @@ func TestParseRefValid(t *testing.T) {
 		{"vault://secret/app#key", Ref{Scheme: "vault", Path: "secret/app", KeyField: "key"}},
 		{"vault://secret/data/app?version=3#key", Ref{Scheme: "vault", Path: "secret/data/app", Version: 3, KeyField: "key"}},
 		{"bao://database/config", Ref{Scheme: "bao", Path: "database/config"}},
+		{"vault://secret/app?response=kv&version=2", Ref{Scheme: "vault", Path: "secret/app", Version: 2, Response: ResponseKV}},
+		{"bao://database/creds/app?response=logical", Ref{Scheme: "bao", Path: "database/creds/app", Response: ResponseLogical}},
 		{"bao://pki/cert/ca/", Ref{Scheme: "bao", Path: "pki/cert/ca"}},
 	} {
 		t.Run(tc.raw, func(t *testing.T) {
@@ -61,6 +63,10 @@ func TestParseRefInvalid(t *testing.T) {
 		{"vault://secret/x?version=abc", "whole number"},
 		{"vault://secret/x?version=-1", "whole number"},
 		{"vault://secret/x?ver=1", "unknown query parameter"},
+		{"vault://secret/x?version=1&version=2", "given 2 times"},
+		{"vault://secret/x?response=json", "kv or logical"},
+		{"vault://secret/x?response=kv#password", "takes no #field"},
+		{"vault://secret/x?response=logical&version=3", "not to ?response=logical"},
 		{"op://" + strings.Repeat("a", MaxRefLen), "the limit is"},
 		{"op://v/i/\xff", "not valid UTF-8"},
 	} {
