@@ -6,6 +6,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Limits the daemon enforces on every request. The client checks them too, so
@@ -89,6 +90,9 @@ type Error struct {
 	// RetryAfterSeconds, with rate_limited, is how long until a backend
 	// call will be made again.
 	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
+	// Policy, with forbidden, marks a refusal by opx's own policy (not by
+	// a backend or server).
+	Policy bool `json:"policy,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -132,6 +136,24 @@ type ReadsRequest struct {
 	Refs          []string `json:"refs"`
 	Account       string   `json:"account,omitempty"`
 	MaxAgeSeconds *float64 `json:"max_age_seconds,omitempty"` // as in ReadRequest
+	// Servers, by scheme ("vault", "bao"), names the server the client
+	// expects refs of that scheme to be read from: a ref whose server is
+	// another gets a bad_request error instead of a value (the vault shim
+	// then runs the real vault, which goes to the server it names).
+	Servers map[string]Server `json:"servers,omitempty"`
+}
+
+// Server is a Vault or OpenBao server as a client names it.
+type Server struct {
+	Address   string `json:"address"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// SameServer reports whether two addresses and namespaces name one server
+// (a trailing slash, or slashes around a namespace, make no difference).
+func SameServer(a, b Server) bool {
+	return strings.TrimRight(a.Address, "/") == strings.TrimRight(b.Address, "/") &&
+		strings.Trim(a.Namespace, "/") == strings.Trim(b.Namespace, "/")
 }
 
 // ReadsResponse is the answer of POST /v1/reads: every ref is in exactly one

@@ -42,6 +42,16 @@ type LeaseHolder interface {
 	RevokeLeases() int
 }
 
+// ServerNamer is implemented by backends that read vault:// or bao:// refs
+// from a server (Vault, OpenBao, multi): a client that expects another
+// server (the vault shim, whose environment names one) is told so rather
+// than answered from this one.
+type ServerNamer interface {
+	// Server returns the address and namespace that refs of scheme are
+	// read from now; ok is false when no server for scheme is configured.
+	Server(scheme string) (address, namespace string, ok bool)
+}
+
 // Backend reads secrets for the daemon. Implementations are safe for
 // concurrent use.
 type Backend interface {

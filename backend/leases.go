@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"sort"
@@ -32,6 +33,7 @@ type heldLease struct {
 	path    string
 	meta    leaseMeta
 	fields  map[string]json.RawMessage
+	body    []byte       // the whole response, for ?response= refs
 	expires atomic.Int64 // Unix nanoseconds; renewals move it
 	read    atomic.Int64 // last read, Unix nanoseconds
 	final   atomic.Bool  // can no longer be renewed
@@ -105,6 +107,7 @@ func (v *Vault) hold(key, path string, r *pathRead, now time.Time, gen uint64, s
 	for k, f := range r.fields {
 		fresh.fields[k] = append(json.RawMessage(nil), f...)
 	}
+	fresh.body = bytes.Clone(r.body)
 	old := v.leases[key]
 	if old != nil {
 		old.dropped = true
@@ -220,6 +223,7 @@ func (v *Vault) dropLease(l *heldLease, revoke bool) {
 	for _, f := range l.fields {
 		clear(f)
 	}
+	clear(l.body)
 	v.leasesMu.Unlock()
 }
 

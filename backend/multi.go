@@ -43,6 +43,17 @@ func (m *Multi) route(scheme string) Backend {
 	return nil
 }
 
+// Server implements ServerNamer.
+func (m *Multi) Server(scheme string) (string, string, bool) {
+	switch scheme {
+	case api.SchemeVault:
+		return m.vault.Server(scheme)
+	case api.SchemeBao:
+		return m.bao.Server(scheme)
+	}
+	return "", "", false
+}
+
 // Check implements Backend.
 func (m *Multi) Check(ref api.Ref) error {
 	switch ref.Scheme {

@@ -246,6 +246,7 @@ type Vault struct {
 type pathRead struct {
 	done   chan struct{}
 	fields map[string]json.RawMessage // set before done is closed
+	body   []byte                     // the whole response, for ?response= refs
 	lease  leaseMeta                  // the response's lease, if any
 	err    error
 	users  int // guarded by Vault.readsMu
@@ -284,6 +285,19 @@ func (v *Vault) Configured() bool {
 		v.configured, v.configuredStamp = err == nil && c.Address != "", stamp
 	}
 	return v.configured
+}
+
+// Server implements ServerNamer: the address and namespace of config.json
+// (or the daemon's environment) as they are now.
+func (v *Vault) Server(scheme string) (string, string, bool) {
+	if scheme != v.kind {
+		return "", "", false
+	}
+	c, err := api.LoadVaultConfig(v.kind, v.configFile)
+	if err != nil || c.Address == "" {
+		return "", "", false
+	}
+	return c.Address, c.Namespace, true
 }
 
 // loggedIn reports whether a read has logged in (a client is kept).
@@ -470,32 +484,31 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 			continue
 		}
 		parsed[i] = r
-		key := r.Path + "?" + strconv.Itoa(r.Version)
+		key := readKey(r)
 		byPath[key] = append(byPath[key], i)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for _, idx := range byPath {
+	for key, idx := range byPath {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r := parsed[idx[0]]
-			key := r.Path + "?" + strconv.Itoa(r.Version)
 			now := time.Now()
 			// A leased secret opx holds answers from its one response
 			// while the lease lasts: no new read, no new lease.
 			if v.serveHeld(key, now, func(l *heldLease) {
 				for _, i := range idx {
-					out[i].Value, out[i].Err = extract(v.kind, parsed[i], l.fields)
+					out[i].Value, out[i].Err = extract(v.kind, parsed[i], l.fields, l.body)
 					out[i].TTL, out[i].Leased = l.left(now), true
 				}
 			}) {
 				return
 			}
 			gen := v.leaseEpoch()
-			read, err := v.readSecret(ctx, r.Path, r.Version)
+			read, err := v.readSecret(ctx, key, r)
 			if err != nil {
 				for _, i := range idx {
 					out[i].Err = err
@@ -503,13 +516,13 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 				return
 			}
 			defer v.release(read)
-			fields := read.fields
+			fields, body := read.fields, read.body
 			serve := func(l *heldLease) {
 				if l != nil {
-					fields = l.fields
+					fields, body = l.fields, l.body
 				}
 				for _, i := range idx {
-					out[i].Value, out[i].Err = extract(v.kind, parsed[i], fields)
+					out[i].Value, out[i].Err = extract(v.kind, parsed[i], fields, body)
 					if l != nil {
 						out[i].TTL, out[i].Leased = l.left(now), true
 					}
@@ -526,10 +539,24 @@ func (v *Vault) Read(ctx context.Context, _ string, refs []string) []Result {
 	return out
 }
 
+// readKey names the HTTP read a ref needs: its path and version, and
+// whether the path is read as it is (?response=logical) or mapped as refs
+// are (KV v2's data/ added). Refs with one key share one read.
+func readKey(r api.Ref) string {
+	key := r.Path + "?" + strconv.Itoa(r.Version)
+	if r.Response == api.ResponseLogical {
+		key += "&logical"
+	}
+	return key
+}
+
 // extract takes ref's field (strings as they are, other values as their
-// JSON) or the whole secret as a JSON object, into a new slice that the
-// daemon owns and wipes.
-func extract(kind string, ref api.Ref, fields map[string]json.RawMessage) ([]byte, error) {
+// JSON), the whole secret as a JSON object, or for a ?response= ref the
+// server's whole answer, into a new slice that the daemon owns and wipes.
+func extract(kind string, ref api.Ref, fields map[string]json.RawMessage, body []byte) ([]byte, error) {
+	if ref.Response != "" {
+		return bytes.Clone(body), nil
+	}
 	if ref.KeyField == "" {
 		names := make([]string, 0, len(fields))
 		for k := range fields {
@@ -563,10 +590,10 @@ func extract(kind string, ref api.Ref, fields map[string]json.RawMessage) ([]byt
 	return bytes.Clone(raw), nil
 }
 
-// readSecret reads one path, or joins the read of it already in flight
-// (across concurrent batches). The caller must release what it gets.
-func (v *Vault) readSecret(ctx context.Context, path string, version int) (*pathRead, error) {
-	key := path + "?" + strconv.Itoa(version)
+// readSecret makes the read key names (readKey of r), or joins the one
+// already in flight (across concurrent batches). The caller must release
+// what it gets.
+func (v *Vault) readSecret(ctx context.Context, key string, r0 api.Ref) (*pathRead, error) {
 	v.readsMu.Lock()
 	r, joined := v.reads[key]
 	if joined {
@@ -577,7 +604,7 @@ func (v *Vault) readSecret(ctx context.Context, path string, version int) (*path
 	}
 	v.readsMu.Unlock()
 	if !joined {
-		r.fields, r.lease, r.err = v.readRetrying(ctx, path, version)
+		r.fields, r.body, r.lease, r.err = v.readRetrying(ctx, r0.Path, r0.Version, r0.Response == api.ResponseLogical)
 		v.readsMu.Lock()
 		delete(v.reads, key)
 		v.readsMu.Unlock()
@@ -608,44 +635,48 @@ func (v *Vault) release(r *pathRead) {
 		for _, f := range r.fields {
 			clear(f)
 		}
+		clear(r.body)
 	}
 }
 
 // readRetrying reads path once, and once more after a new login when the
 // token turns out to be expired or revoked.
-func (v *Vault) readRetrying(ctx context.Context, path string, version int) (map[string]json.RawMessage, leaseMeta, error) {
-	data, lease, err := v.readOnce(ctx, path, version)
+func (v *Vault) readRetrying(ctx context.Context, path string, version int, logical bool) (map[string]json.RawMessage, []byte, leaseMeta, error) {
+	data, body, lease, err := v.readOnce(ctx, path, version, logical)
 	if isPermissionDenied(err) && v.tokenInvalid(ctx) {
 		v.mu.Lock()
 		v.forgetLeasesOf(v.client) // the server revoked them with the token
 		v.client = nil
 		v.mu.Unlock()
-		data, lease, err = v.readOnce(ctx, path, version)
+		data, body, lease, err = v.readOnce(ctx, path, version, logical)
 	}
 	if isPermissionDenied(err) {
 		err = api.Errorf(api.CodeForbidden, "%s://%s: permission denied by the server's policy for this token", v.kind, path)
 	}
-	return data, lease, err
+	return data, body, lease, err
 }
 
-// readOnce makes one HTTP read of path and returns the secret's fields: for
-// KV v2 the secret's own data, else the response's data. The response is
-// read raw into a buffer that is wiped once the fields are copied out, so
-// no Go string (which could not be wiped) ever holds a value.
-func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[string]json.RawMessage, leaseMeta, error) {
-	var lease leaseMeta
+// readOnce makes one HTTP read of path and returns the secret's fields (for
+// KV v2 the secret's own data, else the response's data) and the whole
+// response. With logical, path is read as it is: no KV v2 mapping, and the
+// fields are the response's data. The response is read raw into a buffer
+// that the caller wipes (as the body), so no Go string (which could not be
+// wiped) ever holds a value.
+func (v *Vault) readOnce(ctx context.Context, path string, version int, logical bool) (fields map[string]json.RawMessage, answer []byte, lease leaseMeta, err error) {
 	client, err := v.ensureClient(ctx)
 	if err != nil {
-		return nil, lease, err
+		return nil, nil, lease, err
 	}
-	apiPath, kv2, err := v.apiPath(ctx, client, path)
-	if err != nil {
-		return nil, lease, err
+	apiPath, kv2 := path, false
+	if !logical {
+		if apiPath, kv2, err = v.apiPath(ctx, client, path); err != nil {
+			return nil, nil, lease, err
+		}
 	}
 	var query map[string][]string
 	if version > 0 {
 		if !kv2 {
-			return nil, lease, api.Errorf(api.CodeBadRequest, "%s://%s: ?version= applies to KV version 2 secrets only", v.kind, path)
+			return nil, nil, lease, api.Errorf(api.CodeBadRequest, "%s://%s: ?version= applies to KV version 2 secrets only", v.kind, path)
 		}
 		query = map[string][]string{"version": {strconv.Itoa(version)}}
 	}
@@ -662,30 +693,35 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[str
 			} `json:"data"`
 		}
 		if kv2 && json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) == nil && body.Data != nil && len(body.Data.Metadata) > 0 {
-			return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+			return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
 		}
-		return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+		return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
 	if err != nil {
 		if isPermissionDenied(err) {
-			return nil, lease, err // the caller checks the token
+			return nil, nil, lease, err // the caller checks the token
 		}
-		return nil, lease, transportError(v.kind, err)
+		return nil, nil, lease, transportError(v.kind, err)
 	}
 	if resp.StatusCode == http.StatusNoContent {
-		return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+		return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
 	if resp.ContentLength > maxSecretResponse {
-		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+		return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
 	}
 	// The declared length is only a hint for the first allocation.
 	body := api.NewBuf(int(max(resp.ContentLength+1, 4<<10)))
-	defer body.Wipe()
+	keep := false
+	defer func() {
+		if !keep {
+			body.Wipe()
+		}
+	}()
 	if _, err := body.ReadFrom(io.LimitReader(resp.Body, maxSecretResponse+1)); err != nil {
-		return nil, lease, transportError(v.kind, err)
+		return nil, nil, lease, transportError(v.kind, err)
 	}
 	if body.Len() > maxSecretResponse {
-		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+		return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
 	}
 	var top struct {
 		Data          json.RawMessage `json:"data"`
@@ -695,7 +731,7 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[str
 	}
 	defer func() { clear(top.Data) }()
 	if err := json.Unmarshal(body.Bytes(), &top); err != nil {
-		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+		return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
 	}
 	data := top.Data
 	if top.LeaseID != "" && top.LeaseDuration > 0 {
@@ -707,24 +743,42 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int) (map[str
 		}
 		defer func() { clear(inner.Data) }()
 		if err := json.Unmarshal(data, &inner); err != nil {
-			return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+			return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
 		}
 		if len(inner.Data) == 0 || string(inner.Data) == "null" {
-			return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+			return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
 		}
 		data = inner.Data
 	}
-	fields := map[string]json.RawMessage{}
-	if len(data) == 0 || string(data) == "null" {
-		return fields, lease, nil
-	}
-	if err := json.Unmarshal(data, &fields); err != nil {
-		for _, f := range fields {
-			clear(f)
+	fields = map[string]json.RawMessage{}
+	if len(data) > 0 && string(data) != "null" {
+		if err := json.Unmarshal(data, &fields); err != nil {
+			for _, f := range fields {
+				clear(f)
+			}
+			return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
 		}
-		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
 	}
-	return fields, lease, nil
+	keep = true
+	if kv2 {
+		return fields, markKV2(body), lease, nil
+	}
+	return fields, body.Bytes(), lease, nil
+}
+
+// markKV2 is the answer in body with api.KV2Marker added as its first key; body
+// is wiped.
+func markKV2(body *api.Buf) []byte {
+	b := bytes.TrimLeft(body.Bytes(), " \t\r\n")
+	out := api.NewBuf(body.Len() + len(api.KV2Marker) + 1)
+	out.WriteByte('{')
+	out.WriteString(api.KV2Marker)
+	if rest := bytes.TrimLeft(b[1:], " \t\r\n"); len(rest) > 0 && rest[0] != '}' {
+		out.WriteByte(',')
+	}
+	out.Write(b[1:])
+	body.Wipe()
+	return out.Bytes()
 }
 
 // maxSecretResponse bounds one secret's HTTP answer.

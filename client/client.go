@@ -466,12 +466,15 @@ type Query struct {
 	Account string
 	// MaxAge, when set, is the oldest a cached value may be, in seconds.
 	MaxAge *float64
+	// Servers names, by scheme, the Vault or OpenBao server the caller
+	// expects (api.ReadsRequest.Servers).
+	Servers map[string]api.Server
 }
 
 // Read reads refs (in one round trip).
 func (c *Client) Read(ctx context.Context, q Query, refs []string) (*api.ReadsResponse, error) {
 	var out api.ReadsResponse
-	err := c.do(ctx, http.MethodPost, "/v1/reads", api.ReadsRequest{Refs: refs, Account: q.Account, MaxAgeSeconds: q.MaxAge}, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/reads", api.ReadsRequest{Refs: refs, Account: q.Account, MaxAgeSeconds: q.MaxAge, Servers: q.Servers}, &out)
 	return &out, err
 }
 

@@ -168,6 +168,10 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 			errs[ref] = e
 			continue
 		}
+		if e := s.sameServer(ref, req.Servers); e != nil {
+			errs[ref] = e
+			continue
+		}
 		if e := s.authorize(r, pol, ref); e != nil {
 			errs[ref] = e
 			continue
@@ -703,7 +707,9 @@ func (s *server) authorize(r *http.Request, pol *policy.Snapshot, ref string) *a
 		return nil
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
-	return api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
+	e := api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
+	e.Policy = true
+	return e
 }
 
 // authorizeSession lets a requester lock or unlock the session only if the
@@ -802,6 +808,29 @@ func (s *server) check(raw string) *api.Error {
 		return toAPIError(err)
 	}
 	return nil
+}
+
+// sameServer refuses ref when the client expects its scheme's refs from
+// another server than the one the daemon reads them from. The message
+// names only the client's own server: the daemon's is not told to a
+// program before the policy has judged it.
+func (s *server) sameServer(ref string, want map[string]api.Server) *api.Error {
+	scheme, _, _ := strings.Cut(ref, "://")
+	w, ok := want[scheme]
+	if !ok {
+		return nil
+	}
+	if n, isNamer := s.backend.(backend.ServerNamer); isNamer {
+		addr, ns, ok := n.Server(scheme)
+		if ok && api.SameServer(api.Server{Address: addr, Namespace: ns}, w) {
+			return nil
+		}
+	}
+	where := w.Address
+	if w.Namespace != "" {
+		where += " (namespace " + w.Namespace + ")"
+	}
+	return api.Errorf(api.CodeBadRequest, "%s: the daemon does not read %s:// refs from %s", ref, scheme, where)
 }
 
 // logRefError logs a failed ref at debug level (refs are names, not
