@@ -233,11 +233,11 @@ func main() {
 func run(args []string) int {
 	trace := newStartupTrace()
 	rest := args[1:]
-	if filepath.Base(args[0]) == "op" {
-		// Installed as op (opx shim install): op read, inject and run
-		// through the daemon, the rest to the real op. A daemon whose
+	if name := filepath.Base(args[0]); name == "op" || name == "vault" || name == "bao" {
+		// Installed as op, vault or bao (opx shim install): the reads
+		// through the daemon, the rest to the real program. A daemon whose
 		// settings differ from this environment's is not asked: the real
-		// op answers instead (the shim may not warn on stderr).
+		// program answers instead (the shim may not warn on stderr).
 		paths, err := xdg.Resolve(os.Getenv)
 		if err != nil {
 			return fail(err)
@@ -246,7 +246,10 @@ func run(args []string) int {
 		if err != nil {
 			values = nil
 		}
-		return client.RunAsOP(args, paths, expectedSettings(values))
+		if name == "op" {
+			return client.RunAsOP(args, paths, expectedSettings(values))
+		}
+		return client.RunAsVault(name, args, paths, expectedSettings(values))
 	}
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)

@@ -11,11 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/api"
-	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -317,24 +315,5 @@ const (
 	shimExecVar   = "OPX_SHIM_EXEC"
 )
 
-// execRealOP becomes the real op with the same arguments, stdin and
-// environment. With no op on PATH but this shim, it fails as a shell
-// would: "command not found", status 127.
-func execRealOP(argv []string) int {
-	path, err := self.LookPath("op")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "op: command not found")
-		if errors.Is(err, self.ErrOnlyOpx) {
-			fmt.Fprintln(os.Stderr, "(only opx's shim is on PATH; opx serves op read and op inject, and passes the rest to the 1Password CLI)")
-		}
-		return 127
-	}
-	args := append([]string{"op"}, argv[1:]...)
-	environ := append(os.Environ(), shimExecVar+"="+strconv.Itoa(os.Getpid()))
-	err = syscall.Exec(path, args, environ)
-	fmt.Fprintf(os.Stderr, "op: %v\n", err)
-	if errors.Is(err, fs.ErrPermission) {
-		return 126
-	}
-	return 127
-}
+// execRealOP becomes the real op (execReal).
+func execRealOP(argv []string) int { return execReal("op", argv) }

@@ -12,24 +12,26 @@ import (
 	"github.com/opxhq/opx/xdg"
 )
 
-// ShimCmd is `opx shim`: opx installed as op, so that the tools that run
-// `op read` and `op inject` get opx's batching and cache unchanged.
+// ShimCmd is `opx shim`: opx installed as op, vault and bao, so that the
+// tools that run `op read`, `op inject`, `vault kv get` or `bao read` get
+// opx's batching and cache unchanged.
 type ShimCmd struct {
-	Install   ShimInstallCmd   `cmd:"" help:"Link op to opx in DIR; put DIR first in PATH."`
+	Install   ShimInstallCmd   `cmd:"" help:"Link op, vault and bao to opx in DIR; put DIR first in PATH."`
 	Status    ShimStatusCmd    `cmd:"" help:"Say which names are shimmed and which real program each passes the rest to."`
 	Uninstall ShimUninstallCmd `cmd:"" help:"Remove the links opx shim install made."`
 }
 
 // shimNames are the programs opx can stand in for.
-var shimNames = []string{"op"}
+var shimNames = []string{"op", "vault", "bao"}
 
 // ShimDir is where the shims go by default.
 func ShimDir(p xdg.Paths) string { return filepath.Join(p.DataDir, "shims") }
 
 // ShimInstallCmd is `opx shim install [DIR]`.
 type ShimInstallCmd struct {
-	Dir   string `arg:"" optional:"" type:"path" help:"Directory for the links (default: the data directory's shims)." placeholder:"DIR"`
-	Force bool   `help:"Link op even when no real op is on PATH (op read and op inject work through the daemon's other backends; the rest fails as 'command not found')."`
+	Dir   string   `arg:"" optional:"" type:"path" help:"Directory for the links (default: the data directory's shims)." placeholder:"DIR"`
+	Name  []string `help:"Link only these names (op, vault, bao), even when no real one is on PATH (default: each name whose real program is on PATH)." enum:"op,vault,bao" sep:"," placeholder:"NAME"`
+	Force bool     `help:"Link every name even when no real one is on PATH (what opx serves works through the daemon; the rest fails as 'command not found')."`
 }
 
 // Run links each name to opx.
@@ -49,10 +51,14 @@ func (c *ShimInstallCmd) Run(env *Env) error {
 		return &Error{Message: err.Error(), Err: err}
 	}
 	made := 0
-	for _, name := range shimNames {
+	names, asked := shimNames, len(c.Name) > 0
+	if asked {
+		names = c.Name
+	}
+	for _, name := range names {
 		real, err := self.LookPath(name)
-		if err != nil && !c.Force {
-			fmt.Fprintf(env.Stdout, "%s: not linked: no real %s on PATH to pass the rest of its commands to (--force links it anyway)\n", name, name)
+		if err != nil && !c.Force && !asked {
+			fmt.Fprintf(env.Stdout, "%s: not linked: no real %s on PATH to pass the rest of its commands to (--name %s or --force links it anyway)\n", name, name, name)
 			continue
 		}
 		link := filepath.Join(dir, name)
@@ -75,7 +81,7 @@ func (c *ShimInstallCmd) Run(env *Env) error {
 		if real != "" {
 			fmt.Fprintf(env.Stdout, "%s -> opx (%s); the rest of %s's commands go to %s\n", link, exe, name, real)
 		} else {
-			fmt.Fprintf(env.Stdout, "%s -> opx (%s); no real %s: only %s read and %s inject will work\n", link, exe, name, name, name)
+			fmt.Fprintf(env.Stdout, "%s -> opx (%s); no real %s: only %s will work\n", link, exe, name, shimServes[name])
 		}
 	}
 	if made == 0 {
@@ -133,7 +139,7 @@ func shimStatus(dir string) []string {
 		if real, err := self.LookPath(name); err == nil {
 			line += "; the rest goes to " + real
 		} else {
-			line += fmt.Sprintf("; no real %s on PATH: only %s read and %s inject work", name, name, name)
+			line += fmt.Sprintf("; no real %s on PATH: only %s work", name, shimServes[name])
 		}
 		out = append(out, line)
 	}

@@ -1,0 +1,477 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/self"
+	"github.com/opxhq/opx/xdg"
+)
+
+// vaultCall is a vault (or bao) command line the shim serves: `kv get` or
+// `read` of one path, with -field, -format, -mount and -version.
+type vaultCall struct {
+	kv      bool // kv get; else read
+	path    string
+	mount   string
+	field   string
+	version int
+	format  string // lower case, as the CLI settles it: flag, VAULT_FORMAT, "table"
+}
+
+// vaultEnv reads the CLI's setting NAME as kind's CLI does: VAULT_NAME for
+// vault; for bao BAO_NAME when set at all, else VAULT_NAME.
+func vaultEnv(kind, name string) string {
+	if kind == api.SchemeBao {
+		if v, ok := os.LookupEnv("BAO_" + name); ok {
+			return v
+		}
+	}
+	return os.Getenv("VAULT_" + name)
+}
+
+// parseVaultArgs reads the command line as the vault CLI (1.14) and the bao
+// CLI (2.4) do, for the subset the shim serves; ok is false when the real
+// CLI must answer: another command, a flag the shim does not serve, a
+// format other than json (or table with -field), a path it cannot map
+// exactly as the CLI would.
+func parseVaultArgs(kind string, args []string) (c vaultCall, ok bool) {
+	// The CLI first looks for -format anywhere before "--" (the global
+	// scan), then parses the command's own flags.
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "output-curl-string"), strings.HasPrefix(name, "output-policy"), strings.HasPrefix(name, "detailed"):
+			return c, false
+		case strings.HasPrefix(name, "format="):
+			c.format = name[len("format="):]
+		case name == "format" && i+1 < len(args):
+			c.format = args[i+1]
+		}
+	}
+	if c.format == "" {
+		c.format = vaultEnv(kind, "FORMAT")
+	}
+	c.format = strings.ToLower(c.format)
+	if c.format == "" {
+		c.format = "table"
+	}
+	var rest []string
+	switch {
+	case len(args) >= 2 && args[0] == "kv" && args[1] == "get":
+		c.kv, rest = true, args[2:]
+	case len(args) >= 1 && args[0] == "read":
+		rest = args[1:]
+	default:
+		return c, false
+	}
+	// The command's flags, as Go's flag package reads them: -name, --name,
+	// -name=value or -name value, up to the first argument that is not a
+	// flag or "--".
+	i := 0
+	for ; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break
+		}
+		name := a[1:]
+		if name[0] == '-' {
+			name = name[1:]
+		}
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			return c, false
+		}
+		name, val, hasVal := strings.Cut(name, "=")
+		if !hasVal {
+			if i+1 >= len(rest) {
+				return c, false // the CLI's "flag needs an argument"
+			}
+			i++
+			val = rest[i]
+		}
+		switch {
+		case name == "field":
+			c.field = val
+		case name == "format":
+			// settled by the global scan
+		case name == "mount" && c.kv:
+			c.mount = val
+		case name == "version" && c.kv:
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 || strings.HasPrefix(val, "+") {
+				return c, false
+			}
+			c.version = n
+		default:
+			return c, false // -address, -namespace, -wrap-ttl, ...: the real CLI
+		}
+	}
+	if len(rest)-i != 1 {
+		return c, false // the CLI's "Not enough" or "Too many arguments"
+	}
+	c.path = rest[i]
+	switch {
+	case c.field != "" && (c.format == "table" || c.format == "json"):
+	case c.field == "" && c.format == "json":
+	default:
+		return c, false // the table, yaml, raw and pretty forms: the real CLI
+	}
+	return c, true
+}
+
+// ref is the opx ref for the call, or "" when the CLI's path mapping
+// cannot be matched exactly (the real CLI answers then).
+func (c vaultCall) ref(kind string) string {
+	var p string
+	if c.kv {
+		partial := strings.TrimPrefix(c.path, "/")
+		if strings.HasSuffix(partial, "/") {
+			return ""
+		}
+		mount := strings.Trim(strings.TrimSpace(c.mount), "/")
+		segs := strings.Split(partial, "/")
+		switch {
+		case mount != "":
+			// -mount=M P reads M/P; a mount of more than one segment
+			// maps through the mount found on the server.
+			if strings.Contains(mount, "/") || segs[0] == "data" {
+				return ""
+			}
+			p = mount + "/" + partial
+		default:
+			// kv get adds data/ after a KV v2 mount even when the path
+			// has it; opx does not: paths with a data segment go to the
+			// real CLI.
+			for _, s := range segs[1:] {
+				if s == "data" {
+					return ""
+				}
+			}
+			p = partial
+		}
+	} else {
+		p = strings.Trim(strings.TrimSpace(c.path), "/")
+	}
+	if p == "" || strings.ContainsAny(p, "?#%") || strings.Contains(p, "//") {
+		return ""
+	}
+	for _, s := range strings.Split(p, "/") {
+		if s == "." || s == ".." || strings.TrimSpace(s) != s {
+			return ""
+		}
+	}
+	if !c.kv {
+		return kind + "://" + p + "?response=" + api.ResponseLogical
+	}
+	ref := kind + "://" + p + "?response=" + api.ResponseKV
+	if c.version > 0 {
+		ref += "&version=" + strconv.Itoa(c.version)
+	}
+	return ref
+}
+
+// vaultServer is the server kind's CLI would talk to in this environment;
+// ok is false when an agent or proxy address would take its place.
+func vaultServer(kind string) (api.Server, bool) {
+	for _, v := range []string{"AGENT_ADDR", "PROXY_ADDR"} {
+		if vaultEnv(kind, v) != "" {
+			return api.Server{}, false
+		}
+	}
+	addr := vaultEnv(kind, "ADDR")
+	if addr == "" {
+		addr = "https://127.0.0.1:8200" // the CLI's default
+	}
+	return api.Server{Address: addr, Namespace: vaultEnv(kind, "NAMESPACE")}, true
+}
+
+// RunAsVault is opx installed as `vault` (kind "vault") or `bao` (kind
+// "bao"): `kv get` and `read` with -field or -format=json are served
+// through the daemon, from the server this environment names, with the
+// real CLI's stdout; everything else, every error the server gives, and
+// any environment the daemon does not serve goes to the real CLI,
+// unchanged.
+func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) int {
+	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
+		fmt.Fprintf(os.Stderr, "%s: command not found (the %s on PATH runs opx again)\n", kind, kind)
+		return 127
+	}
+	c, ok := parseVaultArgs(kind, argv[1:])
+	var ref string
+	if ok {
+		ref = c.ref(kind)
+	}
+	srv, served := vaultServer(kind)
+	if ref == "" || !served {
+		return execReal(kind, argv)
+	}
+	env := newQuietEnv(paths, expect)
+	defer env.Client.Close()
+	res, err := env.Client.Read(context.Background(), Query{Servers: map[string]api.Server{kind: srv}}, []string{ref})
+	if err != nil {
+		var e *Error
+		switch {
+		case errors.As(err, &e) && e.Code == "":
+			return execReal(kind, argv) // no daemon to ask
+		case e != nil && opxRefuses(e.Code, false):
+			fmt.Fprintf(os.Stderr, "Error reading %s: %s\n", c.path, e.Message)
+			return 2
+		}
+		return vaultFail(kind, argv, c, err.Error())
+	}
+	if e, bad := res.Errors[ref]; bad {
+		if opxRefuses(e.Code, e.Policy) {
+			fmt.Fprintf(os.Stderr, "Error reading %s: %s\n", c.path, e.Message)
+			return 2
+		}
+		// Not found, another server, a server error: the real CLI says it
+		// in its own words.
+		return vaultFail(kind, argv, c, trimRefPrefix(e.Message, ref))
+	}
+	r, found := res.Results[ref]
+	if !found {
+		return vaultFail(kind, argv, c, "no answer from the opx daemon")
+	}
+	body, err := api.Decode(r.Value, r.Encoding)
+	if err != nil {
+		return vaultFail(kind, argv, c, "malformed answer from the opx daemon")
+	}
+	defer clear(body)
+	out, ok := renderVault(kind, c, body)
+	if !ok {
+		return execReal(kind, argv)
+	}
+	defer clear(out)
+	if _, err := os.Stdout.Write(out); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// opxRefuses reports an error of opx's own making that the real CLI must
+// not get around: a lock, a policy, an audit log that cannot record, a
+// client the daemon does not accept.
+func opxRefuses(code string, policy bool) bool {
+	switch code {
+	case api.CodeSessionLocked, api.CodeAuditUnavailable, api.CodeUnauthorized:
+		return true
+	case api.CodeForbidden:
+		return policy
+	}
+	return false
+}
+
+// vaultFail hands the call to the real CLI, or, when there is none, says
+// what went wrong in the CLI's form.
+func vaultFail(kind string, argv []string, c vaultCall, msg string) int {
+	if _, err := self.LookPath(kind); err == nil {
+		return execReal(kind, argv)
+	}
+	fmt.Fprintf(os.Stderr, "Error reading %s: %s\n", c.path, msg)
+	return 2
+}
+
+// vaultSecret is a read's answer as the CLI decodes it (vault/api's
+// Secret), for the members the shim serves.
+type vaultSecret struct {
+	RequestID     string          `json:"request_id"`
+	LeaseID       string          `json:"lease_id"`
+	LeaseDuration int             `json:"lease_duration"`
+	Renewable     bool            `json:"renewable"`
+	Data          map[string]any  `json:"data"`
+	Warnings      []string        `json:"warnings"`
+	Auth          json.RawMessage `json:"auth,omitempty"`
+	WrapInfo      json.RawMessage `json:"wrap_info,omitempty"`
+	MountType     string          `json:"mount_type,omitempty"`
+}
+
+// renderVault is the CLI's stdout for c and the server's answer body; ok
+// is false when the real CLI must answer (a field that is not there, an
+// answer with auth or wrapping information, which the shim does not
+// render).
+func renderVault(kind string, c vaultCall, body []byte) (out []byte, ok bool) {
+	kv2 := bytes.HasPrefix(body, []byte("{"+api.KV2Marker))
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // as vault/api's ParseSecret
+	var s vaultSecret
+	if err := dec.Decode(&s); err != nil {
+		return nil, false
+	}
+	if isSet(s.Auth) || isSet(s.WrapInfo) || s.RequestID == "" && s.Data == nil && s.Warnings == nil {
+		return nil, false
+	}
+	s.Auth, s.WrapInfo = nil, nil
+	tty := os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && term.IsTerminal(int(os.Stdout.Fd()))
+	useColor := tty && vaultEnv(kind, "CLI_NO_COLOR") == ""
+	var text []byte
+	if c.field != "" {
+		val := fieldOf(s, c, kv2)
+		if val == nil {
+			return nil, false // "Field not present", "No data found": the CLI's words
+		}
+		if c.format == "json" {
+			b, err := json.MarshalIndent(val, "", "  ")
+			if err != nil {
+				return nil, false
+			}
+			text = b
+		} else {
+			text = fmt.Appendf(nil, "%v", val)
+		}
+		if tty { // PrintRaw: the UI's Output on a terminal, else the bare value
+			text = uiOutput(text)
+		}
+	} else {
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return nil, false
+		}
+		if tty {
+			text = uiOutput(b)
+		} else {
+			text = append(b, '\n')
+		}
+	}
+	if !(useColor && c.format == "table") {
+		text = stripEscapes(text) // the CLI's writer when it does not colour
+	}
+	return text, true
+}
+
+func isSet(m json.RawMessage) bool {
+	return len(m) > 0 && string(m) != "null"
+}
+
+// uiOutput is the CLI's UI Output on a terminal: the text in the reset
+// attribute's escapes, then a newline.
+func uiOutput(b []byte) []byte {
+	out := make([]byte, 0, len(b)+9)
+	out = append(out, "\x1b[0m"...)
+	out = append(out, b...)
+	return append(out, "\x1b[0m\n"...)
+}
+
+// fieldOf is the value -field names, as kv get and read pick it (vault's
+// PrintRawField and RawField), or nil.
+func fieldOf(s vaultSecret, c vaultCall, kv2 bool) any {
+	if c.kv && kv2 {
+		data, ok := s.Data["data"]
+		if !ok || data == nil {
+			return nil
+		}
+		m, _ := data.(map[string]any)
+		if c.field == "data" {
+			if _, ok := m["data"]; ok {
+				return m["data"]
+			}
+			return rawField(s, "data")
+		}
+		if m == nil {
+			return nil
+		}
+		return m[c.field]
+	}
+	return rawField(s, c.field)
+}
+
+// rawField is vault's RawField for an answer with neither auth nor wrapping
+// information.
+func rawField(s vaultSecret, field string) any {
+	switch field {
+	case "lease_duration", "refresh_interval":
+		return s.LeaseDuration
+	case "lease_id":
+		return s.LeaseID
+	case "request_id":
+		return s.RequestID
+	case "renewable":
+		return s.Renewable
+	case "data":
+		if v, ok := s.Data["data"]; ok {
+			return v
+		}
+		return s.Data
+	}
+	if v, ok := s.Data[field]; ok {
+		return v
+	}
+	return nil
+}
+
+// stripEscapes removes escape sequences as the CLI's non-colouring writer
+// does: ESC and the byte after it, or ESC [ up to a letter or '@'.
+func stripEscapes(b []byte) []byte {
+	if bytes.IndexByte(b, 0x1b) < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != 0x1b {
+			out = append(out, b[i])
+			continue
+		}
+		i++
+		if i >= len(b) || b[i] != '[' {
+			continue
+		}
+		for i++; i < len(b); i++ {
+			if c := b[i]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '@' {
+				break
+			}
+		}
+	}
+	clear(b)
+	return out
+}
+
+// execReal becomes the real program name (op, vault, bao) with the same
+// arguments, stdin and environment. With none on PATH but opx, it fails as
+// a shell would: "command not found", status 127.
+func execReal(name string, argv []string) int {
+	path, err := self.LookPath(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: command not found\n", name)
+		if errors.Is(err, self.ErrOnlyOpx) {
+			fmt.Fprintf(os.Stderr, "(only opx's shim is on PATH; opx serves %s and passes the rest to the real %s)\n", shimServes[name], name)
+		}
+		return 127
+	}
+	args := append([]string{name}, argv[1:]...)
+	environ := append(os.Environ(), shimExecVar+"="+strconv.Itoa(os.Getpid()))
+	err = syscall.Exec(path, args, environ)
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	if errors.Is(err, fs.ErrPermission) {
+		return 126
+	}
+	return 127
+}
+
+// shimServes says what each shim serves itself.
+var shimServes = map[string]string{
+	"op":    "op read, op inject and op run",
+	"vault": "vault kv get and vault read with -field or -format=json",
+	"bao":   "bao kv get and bao read with -field or -format=json",
+}
