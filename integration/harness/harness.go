@@ -40,6 +40,7 @@ type Server interface {
 // Bins are the programs the tests run.
 type Bins struct {
 	Opx, FakeOp, Root string
+	Dir               string // where they are
 }
 
 // Main is a server module's TestMain: it builds the programs into a
@@ -67,7 +68,7 @@ func Build(dir string) (Bins, error) {
 	if err != nil {
 		return Bins{}, err
 	}
-	b := Bins{Opx: filepath.Join(dir, "opx"), FakeOp: filepath.Join(dir, "op"), Root: root}
+	b := Bins{Opx: filepath.Join(dir, "opx"), FakeOp: filepath.Join(dir, "op"), Root: root, Dir: dir}
 	for _, c := range [][]string{{"build", "-o", b.Opx, "."}, {"build", "-o", b.FakeOp, "./testdata/fakeop"}} {
 		cmd := exec.Command("go", c...)
 		cmd.Dir = root

@@ -36,6 +36,9 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("LoginCycleRefused", s.loginCycle)
 	t.Run("LeasedSecretOneLeaseRenewedRevoked", s.leases)
 	t.Run("DatabaseCredentialsOneLease", s.database)
+	t.Run("ShimMatchesTheRealCLI", s.shimMatchesCLI)
+	t.Run("ShimChoosesWhoAnswers", s.shimChoosesWhoAnswers)
+	t.Run("ShimInANamespace", s.shimNamespace)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 
