@@ -260,7 +260,8 @@ func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) 
 		return vaultFail(kind, argv, c, "malformed answer from the opx daemon")
 	}
 	defer clear(body)
-	out, ok := renderVault(kind, c, body)
+	tty := os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && term.IsTerminal(int(os.Stdout.Fd()))
+	out, ok := renderVault(c, body, tty, tty && vaultEnv(kind, "CLI_NO_COLOR") == "")
 	if !ok {
 		return execReal(kind, argv)
 	}
@@ -308,11 +309,12 @@ type vaultSecret struct {
 	MountType     string          `json:"mount_type,omitempty"`
 }
 
-// renderVault is the CLI's stdout for c and the server's answer body; ok
-// is false when the real CLI must answer (a field that is not there, an
-// answer with auth or wrapping information, which the shim does not
-// render).
-func renderVault(kind string, c vaultCall, body []byte) (out []byte, ok bool) {
+// renderVault is the CLI's stdout for c and the server's answer body, with
+// stdout a terminal (tty: the colour library's test) or not, and colour
+// on or off; ok is false when the real CLI must answer (a field that is
+// not there, an answer with auth or wrapping information, which the shim
+// does not render).
+func renderVault(c vaultCall, body []byte, tty, useColor bool) (out []byte, ok bool) {
 	kv2 := bytes.HasPrefix(body, []byte("{"+api.KV2Marker))
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // as vault/api's ParseSecret
@@ -324,8 +326,6 @@ func renderVault(kind string, c vaultCall, body []byte) (out []byte, ok bool) {
 		return nil, false
 	}
 	s.Auth, s.WrapInfo = nil, nil
-	tty := os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && term.IsTerminal(int(os.Stdout.Fd()))
-	useColor := tty && vaultEnv(kind, "CLI_NO_COLOR") == ""
 	var text []byte
 	if c.field != "" {
 		val := fieldOf(s, c, kv2)

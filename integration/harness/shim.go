@@ -9,8 +9,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -60,6 +63,62 @@ func (e *Env) Run(prog string, extra []string, args ...string) Result {
 		code = ee.ExitCode()
 	} else if err != nil {
 		e.T.Fatal(err)
+	}
+	return Result{out.String(), errb.String(), code}
+}
+
+// RunTTY runs prog as Run does, with stdout a pseudo-terminal (in raw
+// output mode, so the bytes are the program's own) and stderr a pipe.
+func (e *Env) RunTTY(prog string, extra []string, args ...string) Result {
+	e.T.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		e.T.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer master.Close()
+	var n int
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		e.T.Skipf("cannot unlock a pseudo-terminal: %v", err)
+	}
+	if n, err = unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN); err != nil {
+		e.T.Skipf("cannot name a pseudo-terminal: %v", err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		e.T.Skipf("cannot open a pseudo-terminal: %v", err)
+	}
+	defer slave.Close()
+	tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	tio.Oflag &^= unix.OPOST // no \n to \r\n
+	if err := unix.IoctlSetTermios(int(slave.Fd()), unix.TCSETS, tio); err != nil {
+		e.T.Fatal(err)
+	}
+	cmd := exec.Command(prog, args...)
+	cmd.Env = e.environ(extra...)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = slave, &errb
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.T.Fatal(err)
+	}
+	// The program has ended and the test holds the terminal's other end:
+	// what it wrote is in the master's buffer.
+	var out bytes.Buffer
+	fd := int(master.Fd()) // once: each call of Fd makes the file blocking again
+	unix.SetNonblock(fd, true)
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n <= 0 || err != nil {
+			break
+		}
+		out.Write(buf[:n])
 	}
 	return Result{out.String(), errb.String(), code}
 }
@@ -161,6 +220,28 @@ func (s suite) shimMatchesCLI(t *testing.T) {
 		if got != want {
 			t.Errorf("%s %s:\nthe shim: exit %d, stdout %q, stderr %q\nthe CLI:  exit %d, stdout %q, stderr %q",
 				s.kind, strings.Join(l, " "), got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout, want.Stderr)
+		}
+	}
+	// On a terminal the CLI adds a newline to -field values and, when it
+	// colours, the reset escapes around them.
+	for _, env := range [][]string{nil, {s.envName("CLI_NO_COLOR") + "=1"}, {"NO_COLOR=1"}, {"TERM=dumb"}} {
+		for _, l := range []line{
+			{"kv", "get", "-field=password", "kv2/app"},
+			{"kv", "get", "-field=esc", "kv2/app"},
+			{"kv", "get", "-format=json", "-field=nested", "kv2/app"},
+			{"kv", "get", "-format=json", "kv2/app"},
+			{"read", "-field=password", "kv1/plain"},
+		} {
+			want := e.RunTTY(cli, env, l...)
+			got := e.RunTTY(shim, append(path, env...), l...)
+			if env == nil && l[2] == "-field=password" && want.Stdout != "\x1b[0ms3cr3t <&> pass\x1b[0m\n" {
+				t.Errorf("the CLI on a terminal printed %q: not what a terminal gets", want.Stdout)
+			}
+			want.Stdout, got.Stdout = sameRequestID(want.Stdout), sameRequestID(got.Stdout)
+			if got != want {
+				t.Errorf("on a terminal, %s %s %s:\nthe shim: exit %d, stdout %q, stderr %q\nthe CLI:  exit %d, stdout %q, stderr %q",
+					env, s.kind, strings.Join(l, " "), got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout, want.Stderr)
+			}
 		}
 	}
 	// The served lines again: opx answers from its cache, the server sees
