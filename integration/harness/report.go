@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -75,8 +76,41 @@ func Report(t *testing.T, kind, server string, bins Bins, newServer func(t *test
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", r.what, r.refs, r.processes, r.requests, r.reads, r.wall.Round(time.Millisecond))
 	}
 	b.WriteString("\nA `" + kind + " kv get` per ref makes one process and at least two requests (mount preflight, read) for every ref.\n")
+	b.WriteString(shimReport(t, s, e))
 	b.WriteString(leaseReport(t, s, e))
 	fmt.Print(b.String())
+}
+
+// shimReport: 100 sequential `kv get -field` processes of one secret,
+// through the shim (opx linked as the CLI, first in PATH) and with the
+// real CLI alone: wall time and the server's requests.
+func shimReport(t *testing.T, s suite, e *Env) string {
+	cli := s.bins.RealCLI(t, s.kind)
+	realDir := linkDir(t, e.Dir, "real", s.kind, cli)
+	shimDir := linkDir(t, e.Dir, "shims", s.kind, s.bins.Opx)
+	get := []string{"kv", "get", "-field=v", "kv2/s07"}
+	const n = 100
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| %d sequential `%s %s` | wall | per call | HTTP requests to the server |\n|---|---|---|---|\n", n, s.kind, strings.Join(get, " "))
+	for _, c := range []struct {
+		what, prog string
+		path       string
+	}{
+		{"through the shim (opx as `" + s.kind + "`)", filepath.Join(shimDir, s.kind), shimDir + ":" + realDir},
+		{"the real `" + s.kind + "` CLI alone", cli, realDir},
+	} {
+		from := e.auditSize()
+		start := time.Now()
+		for range n {
+			if r := e.Run(c.prog, []string{"PATH=" + c.path}, get...); r.Code != 0 || r.Stdout != "7" {
+				t.Fatalf("%s: %+v", c.what, r)
+			}
+		}
+		wall := time.Since(start)
+		requests, _ := e.requestsAfter(from)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d |\n", c.what, wall.Round(time.Millisecond), (wall / n).Round(10*time.Microsecond), requests)
+	}
+	return b.String()
 }
 
 // leaseReport: a dynamic secret read by one process per read for 600 reads,
