@@ -215,8 +215,23 @@ func TestShimInstallStatusUninstall(t *testing.T) {
 	}
 	// Without a real op, nothing is linked unless asked.
 	e.vars["PATH"] = "/usr/bin:/bin"
-	if out := e.mustOpx("shim", "install", filepath.Join(e.root, "none")); !strings.Contains(out, "not linked") {
-		t.Errorf("shim install without op:\n%s", out)
+	if out := e.mustOpx("shim", "install", filepath.Join(e.root, "none")); !strings.Contains(out, "op: not linked") || !strings.Contains(out, "vault: not linked") {
+		t.Errorf("shim install without op or vault:\n%s", out)
+	}
+	// Names asked for are linked without their real program; the others
+	// are left alone.
+	named := filepath.Join(e.root, "named")
+	out = e.mustOpx("shim", "install", named, "--name=vault,bao")
+	if !strings.Contains(out, "no real vault: only vault kv get and vault read") {
+		t.Errorf("shim install --name=vault,bao:\n%s", out)
+	}
+	for name, want := range map[string]bool{"vault": true, "bao": true, "op": false} {
+		if _, err := os.Lstat(filepath.Join(named, name)); (err == nil) != want {
+			t.Errorf("after --name=vault,bao, %s linked: %v, want %v", name, err == nil, want)
+		}
+	}
+	if out := e.mustOpx("shim", "status", named); !strings.Contains(out, "vault: shimmed at "+filepath.Join(named, "vault")) || !strings.Contains(out, "op: not shimmed") {
+		t.Errorf("shim status:\n%s", out)
 	}
 }
 

@@ -315,6 +315,28 @@ func (s suite) shimChoosesWhoAnswers(t *testing.T) {
 	if got, want := e.Run(shim, append([]string{path}, wrong...), get...), e.Run(cli, wrong, get...); got != want || got.Code == 0 {
 		t.Errorf("with a server that is down: the shim %+v, the CLI %+v", got, want)
 	}
+	// A policy that denies the program: the shim says so, and the real
+	// CLI does not run around it.
+	policy := filepath.Join(filepath.Dir(e.Config), "policy.json")
+	os.MkdirAll(filepath.Dir(policy), 0o700)
+	if err := os.WriteFile(policy, []byte(`{"allow": [{"path": "/nonexistent/tool", "refs": ["*"]}], "default_deny": true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(2 * time.Second) // seen as a change even on a coarse clock
+	os.Chtimes(policy, future, future)
+	from = e.auditSize()
+	if r := e.Run(shim, []string{path}, get...); r.Code != 2 || r.Stdout != "" || !strings.Contains(r.Stderr, "may not read") {
+		t.Errorf("kv get through the shim by a program the policy denies = %+v", r)
+	}
+	if n, _ := e.requestsAfter(from); n != 0 {
+		t.Errorf("a kv get the policy denies made %d requests", n)
+	}
+	os.WriteFile(policy, []byte(`{"default_deny": false}`), 0o600)
+	future = future.Add(2 * time.Second)
+	os.Chtimes(policy, future, future)
+	if r := e.Run(shim, []string{path}, get...); r.Stdout != "pw" {
+		t.Errorf("kv get once the policy allows it = %+v", r)
+	}
 	// opx lock stops the shim too: the real CLI does not run around it.
 	e.MustOpx("lock")
 	from = e.auditSize()
