@@ -120,8 +120,10 @@ func parseVaultArgs(kind string, args []string) (c vaultCall, ok bool) {
 		case name == "mount" && c.kv:
 			c.mount = val
 		case name == "version" && c.kv:
+			// Decimal only: the CLI's integer flags take 0x10 and 010
+			// (octal) too, which the real CLI may read.
 			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 || strings.HasPrefix(val, "+") {
+			if err != nil || n < 0 || val[0] < '0' || val[0] > '9' || len(val) > 1 && val[0] == '0' {
 				return c, false
 			}
 			c.version = n

@@ -43,6 +43,8 @@ func TestVaultShimCommandLines(t *testing.T) {
 		{"kv get -field=password secret/a?x=1", ""},
 		{"kv get -version=abc -field=password secret/app", ""},
 		{"kv get -version=-1 -field=password secret/app", ""},
+		{"kv get -version=010 -field=password secret/app", ""}, // octal to the CLI
+		{"kv get -version=+2 -field=password secret/app", ""},
 		{"kv get -output-curl-string -field=password secret/app", ""},
 		{"kv get -field=password -detailed secret/app", ""},
 		{"read -version=2 -field=password secret/app", ""}, // read has no -version
