@@ -101,6 +101,10 @@ type Options struct {
 	OPBudget OPBudget
 	// OnLogin, if set, hears of every Vault or OpenBao login attempt.
 	OnLogin func(backend, method string, err error)
+	// OnServerChange, if set, hears that the Vault or OpenBao server (its
+	// address or namespace) that kind's refs are read from changed, so
+	// that values read from the old one are no longer served.
+	OnServerChange func(kind string)
 }
 
 // Names lists the values --backend accepts.
@@ -139,6 +143,7 @@ func New(name string, opts Options) (Backend, error) {
 	vault := NewVault(api.SchemeVault, opts.ConfigFile, dataFile("vault-token"), resolve(api.SchemeVault), opts.Log)
 	bao := NewVault(api.SchemeBao, opts.ConfigFile, dataFile("bao-token"), resolve(api.SchemeBao), opts.Log)
 	vault.onLogin, bao.onLogin = opts.OnLogin, opts.OnLogin
+	vault.onServerChange, bao.onServerChange = opts.OnServerChange, opts.OnServerChange
 	router[api.SchemeVault], router[api.SchemeBao] = vault, bao
 	switch name {
 	case "opcli":

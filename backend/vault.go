@@ -219,6 +219,9 @@ type Vault struct {
 	resolve    Resolver
 	log        zerolog.Logger
 	onLogin    func(backend, method string, err error)
+	// onServerChange is told when config.json (or the environment) names
+	// another server or namespace than the one values were read from.
+	onServerChange func(kind string)
 
 	mu      sync.Mutex
 	client  *vapi.Client
@@ -226,8 +229,9 @@ type Vault struct {
 	watcher *vapi.LifetimeWatcher
 	mounts  map[string]mountInfo // by the path asked about
 
-	configured      bool   // an address is known (see Configured)
-	configuredStamp string // config.json stamp that answer is for
+	configured      bool       // an address is known (see Configured)
+	configuredStamp string     // config.json stamp that answer is for
+	server          api.Server // the address and namespace read from then
 
 	sf    singleflight.Group // logins and mount lookups: nothing secret
 	calls atomic.Uint64
@@ -271,20 +275,34 @@ func (v *Vault) Check(ref api.Ref) error {
 	if ref.Scheme != v.kind {
 		return errNotHandled(v, ref)
 	}
+	v.Configured() // notices a change of server before the cache answers
 	return nil
 }
 
 // Configured reports whether a server address is known. It is asked for
-// every ref, so the answer is kept until config.json changes.
+// every ref, so the answer is kept until config.json changes. A change of
+// server (address or namespace) is told to onServerChange.
 func (v *Vault) Configured() bool {
 	stamp := fileStamp(v.configFile)
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.configuredStamp != stamp {
-		c, err := api.LoadVaultConfig(v.kind, v.configFile)
-		v.configured, v.configuredStamp = err == nil && c.Address != "", stamp
+	if v.configuredStamp == stamp {
+		defer v.mu.Unlock()
+		return v.configured
 	}
-	return v.configured
+	c, err := api.LoadVaultConfig(v.kind, v.configFile)
+	v.configured, v.configuredStamp = err == nil && c.Address != "", stamp
+	now := api.Server{Address: c.Address, Namespace: c.Namespace}
+	changed := err == nil && v.server != (api.Server{}) && !api.SameServer(v.server, now)
+	if err == nil {
+		v.server = now
+	}
+	configured, notify := v.configured, v.onServerChange
+	v.mu.Unlock()
+	if changed && notify != nil {
+		v.log.Info().Str("backend", v.kind).Str("address", now.Address).Msg("the server changed: values read from the old one are dropped")
+		notify(v.kind)
+	}
+	return configured
 }
 
 // Server implements ServerNamer: the address and namespace of config.json

@@ -767,6 +767,20 @@ func (c *core) wipe() {
 	c.cache.DeleteAll()
 }
 
+// forgetScheme drops, zeroing them, the cached values of scheme's refs:
+// their server changed, and the new one may hold other values.
+func (c *core) forgetScheme(scheme string) {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	prefix := scheme + "://"
+	for key, it := range c.cache.Items() {
+		if strings.HasPrefix(key.ref, prefix) {
+			it.Value().wipe()
+			c.cache.Delete(key)
+		}
+	}
+}
+
 // close waits for running backend calls, stops the cache and wipes it.
 func (c *core) close() {
 	c.mu.Lock()

@@ -175,6 +175,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		}
 	}
 
+	// Set once the core exists; a server change before that has no values
+	// to drop.
+	forgetScheme := func(string) {}
 	be, err := backend.New(cfg.Backend, backend.Options{
 		FakeDelay:      cfg.FakeDelay,
 		OPPath:         cfg.OPPath,
@@ -182,6 +185,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		OPSessionsFile: filepath.Join(paths.DataDir, "op-sessions.json"),
 		OPBudget:       cfg.OPBudget,
 		OnLogin:        al.BackendLogin,
+		OnServerChange: func(kind string) { forgetScheme(kind) },
 		ConfigFile:     paths.ConfigFile,
 		DataDir:        paths.DataDir,
 		Log:            log,
@@ -228,6 +232,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 			al.Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
 		},
 	}, be, s.session, log)
+	forgetScheme = s.core.forgetScheme
 	// Last (defers run in reverse): once no backend call runs any more,
 	// the leases held are revoked, then the backend closes.
 	defer s.revokeLeases("daemon stopped")

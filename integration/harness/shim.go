@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	vapi "github.com/hashicorp/vault/api"
 )
 
 var (
@@ -342,5 +344,38 @@ func (s suite) shimNamespace(t *testing.T) {
 	e.Run(filepath.Join(shimDir, s.kind), path, "kv", "get", "-field=password", "kv2/app")
 	if n, _ := e.requestsAfter(from); n != 0 {
 		t.Errorf("a cached kv get in namespace team made %d requests", n)
+	}
+}
+
+// serverChange: after `opx login` names another server, the values read
+// from the old one are no longer served (they were cached by ref alone).
+func (s suite) serverChange(t *testing.T) {
+	e := s.env(t)
+	e.Mount("kv1", 1)
+	e.Write("kv1/app", map[string]any{"k": "from the first server"})
+	second := s.newServer(t)
+	root2, err := vapi.NewClient(&vapi.Config{Address: second.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root2.SetToken(second.RootToken())
+	if err := root2.Sys().Mount("kv1", &vapi.MountInput{Type: "kv", Options: map[string]string{"version": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root2.Logical().Write("kv1/app", map[string]any{"k": "from the second server"}); err != nil {
+		t.Fatal(err)
+	}
+	e.StartDaemon("--backend=multi")
+	for _, srv := range []Server{e.Srv, second} {
+		if r := e.OpxIn(srv.RootToken()+"\n", "login", s.kind, "--address", srv.Addr()); r.Code != 0 {
+			t.Fatalf("login to %s: %+v", srv.Addr(), r)
+		}
+		want := "from the first server\n"
+		if srv == second {
+			want = "from the second server\n"
+		}
+		if out := e.MustOpx("read", s.ref("kv1/app#k")); out != want {
+			t.Errorf("read after login to %s = %q, want %q", srv.Addr(), out, want)
+		}
 	}
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("ShimMatchesTheRealCLI", s.shimMatchesCLI)
 	t.Run("ShimChoosesWhoAnswers", s.shimChoosesWhoAnswers)
 	t.Run("ShimInANamespace", s.shimNamespace)
+	t.Run("ServerChangeDropsCachedValues", s.serverChange)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-git ls-files -z -- go.mod go.sum '*.go' ':!:integration/vault' ':!:integration/openbao' ':!:testdata' | xargs -0 cp --parents -t "$tmp"
+git ls-files -z -- go.mod go.sum '*.go' ':!:integration/vault' ':!:integration/openbao' ':!:integration/vaultcli' ':!:integration/baocli' ':!:testdata' | xargs -0 cp --parents -t "$tmp"
 (cd "$tmp" && GOFLAGS=-mod=mod go mod vendor)
 b32=$(nix-hash --type sha256 --base32 "$tmp/vendor")
 sri=$(nix --extra-experimental-features nix-command hash to-sri --type sha256 "$b32")
