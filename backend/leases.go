@@ -223,7 +223,7 @@ func (v *Vault) dropLease(l *heldLease, revoke bool) {
 	for _, f := range l.fields {
 		clear(f)
 	}
-	clear(l.body)
+	clear(l.body[:cap(l.body)])
 	v.leasesMu.Unlock()
 }
 

@@ -653,7 +653,7 @@ func (v *Vault) release(r *pathRead) {
 		for _, f := range r.fields {
 			clear(f)
 		}
-		clear(r.body)
+		clear(r.body[:cap(r.body)]) // the buffer's spare room held bytes of the answer too
 	}
 }
 

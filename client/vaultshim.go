@@ -66,6 +66,7 @@ func parseVaultArgs(kind string, args []string) (c vaultCall, ok bool) {
 			c.format = name[len("format="):]
 		case name == "format" && i+1 < len(args):
 			c.format = args[i+1]
+			i++ // the value, not a flag
 		}
 	}
 	if c.format == "" {
@@ -156,6 +157,8 @@ func (c vaultCall) ref(kind string) string {
 		mount := strings.Trim(strings.TrimSpace(c.mount), "/")
 		segs := strings.Split(partial, "/")
 		switch {
+		case c.mount != "" && mount == "":
+			return "" // -mount=/: the CLI reads the path as a KV v1 one
 		case mount != "":
 			// -mount=M P reads M/P; a mount of more than one segment
 			// maps through the mount found on the server.
@@ -180,10 +183,19 @@ func (c vaultCall) ref(kind string) string {
 	if p == "" || strings.ContainsAny(p, "?#%") || strings.Contains(p, "//") {
 		return ""
 	}
-	for _, s := range strings.Split(p, "/") {
+	segs := strings.Split(p, "/")
+	for _, s := range segs {
 		if s == "." || s == ".." || strings.TrimSpace(s) != s {
 			return ""
 		}
+	}
+	switch {
+	case segs[0] == "auth" || segs[0] == "cubbyhole" || segs[0] == "sys" || segs[0] == "identity":
+		// Answers about the token that reads them (lookup-self, its
+		// cubbyhole): the caller's token, not the daemon's, must read.
+		return ""
+	case len(segs) > 2 && segs[1] == "code":
+		return "" // a TOTP engine's code: new every 30 s, never cached
 	}
 	if !c.kv {
 		return kind + "://" + p + "?response=" + api.ResponseLogical
@@ -196,9 +208,12 @@ func (c vaultCall) ref(kind string) string {
 }
 
 // vaultServer is the server kind's CLI would talk to in this environment;
-// ok is false when an agent or proxy address would take its place.
+// ok is false when the CLI would do more than read from it.
 func vaultServer(kind string) (api.Server, bool) {
-	for _, v := range []string{"AGENT_ADDR", "PROXY_ADDR"} {
+	// Another address, a response-wrapping TTL (the CLI would print a
+	// wrapping token, not the secret) or an SRV lookup of the address:
+	// the real CLI's.
+	for _, v := range []string{"AGENT_ADDR", "PROXY_ADDR", "WRAP_TTL", "SRV_LOOKUP"} {
 		if vaultEnv(kind, v) != "" {
 			return api.Server{}, false
 		}
@@ -238,14 +253,14 @@ func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) 
 		switch {
 		case errors.As(err, &e) && e.Code == "":
 			return execReal(kind, argv) // no daemon to ask
-		case e != nil && opxRefuses(e.Code, false):
+		case e != nil && opxRefuses(e.Code, false, true):
 			fmt.Fprintf(os.Stderr, "Error reading %s: %s\n", c.path, e.Message)
 			return 2
 		}
 		return vaultFail(kind, argv, c, err.Error())
 	}
 	if e, bad := res.Errors[ref]; bad {
-		if opxRefuses(e.Code, e.Policy) {
+		if opxRefuses(e.Code, e.Policy, false) {
 			fmt.Fprintf(os.Stderr, "Error reading %s: %s\n", c.path, e.Message)
 			return 2
 		}
@@ -256,6 +271,11 @@ func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) 
 	r, found := res.Results[ref]
 	if !found {
 		return vaultFail(kind, argv, c, "no answer from the opx daemon")
+	}
+	if r.Stale {
+		// Served past its TTL because the server failed: the CLI would
+		// fail, and says how.
+		return vaultFail(kind, argv, c, "the server did not answer (opx holds only a value past its TTL)")
 	}
 	body, err := api.Decode(r.Value, r.Encoding)
 	if err != nil {
@@ -276,11 +296,15 @@ func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) 
 
 // opxRefuses reports an error of opx's own making that the real CLI must
 // not get around: a lock, a policy, an audit log that cannot record, a
-// client the daemon does not accept.
-func opxRefuses(code string, policy bool) bool {
+// client the daemon does not accept (unauthorized for the whole request;
+// for one ref it is the daemon's own login failing, which the caller's
+// CLI, with its own token, may not share).
+func opxRefuses(code string, policy, whole bool) bool {
 	switch code {
-	case api.CodeSessionLocked, api.CodeAuditUnavailable, api.CodeUnauthorized:
+	case api.CodeSessionLocked, api.CodeAuditUnavailable:
 		return true
+	case api.CodeUnauthorized:
+		return whole
 	case api.CodeForbidden:
 		return policy
 	}

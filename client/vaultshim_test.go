@@ -44,6 +44,13 @@ func TestVaultShimCommandLines(t *testing.T) {
 		{"kv get -version=abc -field=password secret/app", ""},
 		{"kv get -version=-1 -field=password secret/app", ""},
 		{"kv get -version=010 -field=password secret/app", ""}, // octal to the CLI
+		{"kv get -mount=/ -field=password secret/app", ""},     // the CLI's KV v1 read of the path
+		{"kv get -format -format=json secret/app", ""},         // the format is "-format=json"
+		{"read -field=id auth/token/lookup-self", ""},          // the caller's token, not the daemon's
+		{"read -format=json cubbyhole/x", ""},
+		{"read -format=json sys/mounts", ""},
+		{"read -field=code totp/code/github", ""},
+		{"kv get -field=x cubbyhole/x", ""},
 		{"kv get -version=+2 -field=password secret/app", ""},
 		{"kv get -output-curl-string -field=password secret/app", ""},
 		{"kv get -field=password -detailed secret/app", ""},
@@ -148,5 +155,33 @@ func TestStripEscapes(t *testing.T) {
 		if got := string(stripEscapes([]byte(in))); got != want {
 			t.Errorf("stripEscapes(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The shim reads only where the CLI would make a plain read of the server
+// its environment names.
+func TestVaultShimServer(t *testing.T) {
+	for _, v := range []string{"VAULT_ADDR", "VAULT_NAMESPACE", "VAULT_AGENT_ADDR", "VAULT_PROXY_ADDR", "VAULT_WRAP_TTL", "VAULT_SRV_LOOKUP", "BAO_ADDR"} {
+		t.Setenv(v, "")
+	}
+	if srv, ok := vaultServer("vault"); !ok || srv.Address != "https://127.0.0.1:8200" || srv.Namespace != "" {
+		t.Errorf("no settings: %+v %v, want the CLI's default address", srv, ok)
+	}
+	t.Setenv("VAULT_ADDR", "http://v:8200")
+	t.Setenv("VAULT_NAMESPACE", "team")
+	if srv, ok := vaultServer("vault"); !ok || srv.Address != "http://v:8200" || srv.Namespace != "team" {
+		t.Errorf("VAULT_ADDR, VAULT_NAMESPACE: %+v %v", srv, ok)
+	}
+	// bao: BAO_ADDR set, even empty, wins over VAULT_ADDR (empty: the
+	// default); BAO_NAMESPACE unset falls back to VAULT_NAMESPACE.
+	if srv, _ := vaultServer("bao"); srv.Address != "https://127.0.0.1:8200" || srv.Namespace != "team" {
+		t.Errorf("bao with BAO_ADDR set empty: %+v, want the default address and namespace team", srv)
+	}
+	for _, v := range []string{"VAULT_AGENT_ADDR", "VAULT_PROXY_ADDR", "VAULT_WRAP_TTL", "VAULT_SRV_LOOKUP"} {
+		t.Setenv(v, "x")
+		if _, ok := vaultServer("vault"); ok {
+			t.Errorf("with %s set the shim reads", v)
+		}
+		t.Setenv(v, "")
 	}
 }

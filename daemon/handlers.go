@@ -168,11 +168,11 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 			errs[ref] = e
 			continue
 		}
-		if e := s.sameServer(ref, req.Servers); e != nil {
+		if e := s.authorize(r, pol, ref); e != nil {
 			errs[ref] = e
 			continue
 		}
-		if e := s.authorize(r, pol, ref); e != nil {
+		if e := s.sameServer(ref, req.Servers); e != nil {
 			errs[ref] = e
 			continue
 		}
@@ -811,9 +811,10 @@ func (s *server) check(raw string) *api.Error {
 }
 
 // sameServer refuses ref when the client expects its scheme's refs from
-// another server than the one the daemon reads them from. The message
-// names only the client's own server: the daemon's is not told to a
-// program before the policy has judged it.
+// another server than the one the daemon reads them from. It is asked
+// after the policy (a program the policy denies learns nothing of the
+// daemon's server by guessing it), and the message names only the
+// client's own server.
 func (s *server) sameServer(ref string, want map[string]api.Server) *api.Error {
 	scheme, _, _ := strings.Cut(ref, "://")
 	w, ok := want[scheme]
