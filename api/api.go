@@ -203,6 +203,17 @@ type SessionResponse struct {
 	Message string `json:"message"`
 }
 
+// ForgetRequest is the body of POST /v1/cache/forget: drop the cached
+// values of every ref of Scheme ("op", "vault" or "bao").
+type ForgetRequest struct {
+	Scheme string `json:"scheme"`
+}
+
+// ForgetResponse is the answer of POST /v1/cache/forget.
+type ForgetResponse struct {
+	Dropped int `json:"dropped"`
+}
+
 // StopResponse is the answer of POST /v1/daemon/stop: the daemon stops
 // once the requests in flight have finished.
 type StopResponse struct {

@@ -47,6 +47,9 @@ const (
 	ActionVerify = "verify"
 	// ActionCheck: the backend checked for opx doctor.
 	ActionCheck = "check"
+	// ActionForget: the cached values of one scheme dropped (the vault
+	// shim, after a write it passed to the real CLI).
+	ActionForget = "forget"
 )
 
 // Decisions.

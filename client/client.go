@@ -578,6 +578,13 @@ func (c *Client) Stop(ctx context.Context) (*api.StopResponse, error) {
 	return &out, err
 }
 
+// Forget asks the daemon to drop the cached values of scheme's refs.
+func (c *Client) Forget(ctx context.Context, scheme string) (int, error) {
+	var out api.ForgetResponse
+	err := c.do(ctx, http.MethodPost, "/v1/cache/forget", api.ForgetRequest{Scheme: scheme}, &out)
+	return out.Dropped, err
+}
+
 // Lock asks the daemon to lock the session now.
 func (c *Client) Lock(ctx context.Context) (*api.SessionResponse, error) {
 	var out api.SessionResponse

@@ -9,9 +9,12 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -236,6 +239,12 @@ func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) 
 		fmt.Fprintf(os.Stderr, "%s: command not found (the %s on PATH runs opx again)\n", kind, kind)
 		return 127
 	}
+	if os.Getenv(shimChildVar) != "" {
+		return execReal(kind, argv) // a write the shim runs: never itself again
+	}
+	if isVaultWrite(argv[1:]) {
+		return writeThenForget(kind, argv, paths, expect)
+	}
 	c, ok := parseVaultArgs(kind, argv[1:])
 	var ref string
 	if ok {
@@ -292,6 +301,81 @@ func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) 
 		return 1
 	}
 	return 0
+}
+
+// shimChildVar marks the real CLI the shim runs as a child for a write.
+const shimChildVar = "OPX_SHIM_CHILD"
+
+// isVaultWrite reports a command line that changes secrets the daemon may
+// hold: kv put, patch, delete, undelete, destroy, rollback and metadata
+// changes, write, patch and delete.
+func isVaultWrite(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "write", "delete", "patch":
+		return true
+	case "kv":
+		if len(args) < 2 {
+			return false
+		}
+		switch args[1] {
+		case "put", "patch", "delete", "undelete", "destroy", "rollback":
+			return true
+		case "metadata":
+			return len(args) > 2 && args[2] != "get" && args[2] != "list"
+		}
+	}
+	return false
+}
+
+// writeThenForget runs the real CLI for a write as a child (the same
+// arguments, streams and environment) and then tells a running daemon to
+// drop its cached values of kind's refs, so that a read through the shim
+// after the write sees it. The CLI's exit status is the shim's.
+func writeThenForget(kind string, argv []string, paths xdg.Paths, expect url.Values) int {
+	path, err := self.LookPath(kind)
+	if err != nil {
+		return execReal(kind, argv) // says "command not found"
+	}
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = kind
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), shimChildVar+"=1")
+	// The terminal's signals reach the CLI in the same process group; a
+	// signal sent to the shim alone is passed on.
+	signal.Ignore(os.Interrupt, syscall.SIGQUIT)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", kind, err)
+		return 127
+	}
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	err = cmd.Wait()
+	signal.Stop(sigs)
+	env := newQuietEnv(paths, expect)
+	defer env.Client.Close()
+	defer env.NoStart.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	env.NoStart.Forget(ctx, kind) // no daemon, or another one's settings: nothing cached to drop here
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 1
 }
 
 // opxRefuses reports an error of opx's own making that the real CLI must

@@ -185,3 +185,19 @@ func TestVaultShimServer(t *testing.T) {
 		t.Setenv(v, "")
 	}
 }
+
+// The writes after which the shim drops opx's cached values.
+func TestVaultWrites(t *testing.T) {
+	for args, want := range map[string]bool{
+		"kv put secret/app a=b": true, "kv patch secret/app a=b": true, "kv delete secret/app": true,
+		"kv undelete -versions=1 secret/app": true, "kv destroy -versions=1 secret/app": true,
+		"kv rollback -version=1 secret/app": true, "kv metadata delete secret/app": true,
+		"kv metadata put -max-versions=2 secret/app": true, "write secret/app a=b": true, "delete secret/app": true,
+		"kv metadata get secret/app": false, "kv get secret/app": false, "kv list secret/": false,
+		"read secret/app": false, "status": false, "kv": false, "": false,
+	} {
+		if got := isVaultWrite(strings.Fields(args)); got != want {
+			t.Errorf("isVaultWrite(%q) = %v, want %v", args, got, want)
+		}
+	}
+}

@@ -767,18 +767,21 @@ func (c *core) wipe() {
 	c.cache.DeleteAll()
 }
 
-// forgetScheme drops, zeroing them, the cached values of scheme's refs:
-// their server changed, and the new one may hold other values.
-func (c *core) forgetScheme(scheme string) {
+// forgetScheme drops, zeroing them, the cached values of scheme's refs
+// (their server changed, or was written to), and returns how many.
+func (c *core) forgetScheme(scheme string) int {
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
 	prefix := scheme + "://"
+	n := 0
 	for key, it := range c.cache.Items() {
 		if strings.HasPrefix(key.ref, prefix) {
 			it.Value().wipe()
 			c.cache.Delete(key)
+			n++
 		}
 	}
+	return n
 }
 
 // close waits for running backend calls, stops the cache and wipes it.

@@ -50,6 +50,7 @@ func (s *server) routes() http.Handler {
 		"/v1/backend/verify": {http.MethodPost, s.handleVerify},
 		"/v1/backend/health": {http.MethodPost, s.handleHealth},
 		"/v1/daemon/stop":    {http.MethodPost, s.handleStop},
+		"/v1/cache/forget":   {http.MethodPost, s.handleForget},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -529,6 +530,28 @@ func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateLocked, Message: fmt.Sprintf("session locked; %d cached values wiped", n)})
 }
 
+// handleForget drops the cached values of one scheme's refs, so that the
+// next read of each asks the backend: the vault shim calls it after a
+// write it passed to the real CLI. Like lock, it needs a requester the
+// policy allows some ref, and goes ahead when the audit log cannot record
+// it (it only wipes).
+func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
+	var req api.ForgetRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if !slices.Contains(api.Schemes, req.Scheme) {
+		writeError(w, api.Errorf(api.CodeBadRequest, "unknown scheme %q (want op, vault or bao)", req.Scheme))
+		return
+	}
+	if e := s.authorizeSession(r, audit.ActionForget); e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ForgetResponse{Dropped: s.core.forgetScheme(req.Scheme)})
+}
+
 // handleStop stops the daemon gracefully, for opx stop and opx restart:
 // it answers, then the server stops taking connections, lets the requests
 // in flight finish, wipes the cache and exits. Like lock, it needs a
@@ -733,8 +756,8 @@ func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
 	}
 	if err := s.audit.Access(*auditPeer(p), auditRequester(p), action, "", decision, reason, pol.Path); err != nil {
 		s.auditFailed(err)
-		// Lock and stop wipe secrets: they go ahead unrecorded.
-		if allowed && action != audit.ActionLock && action != audit.ActionStop {
+		// Lock, stop and forget wipe secrets: they go ahead unrecorded.
+		if allowed && action != audit.ActionLock && action != audit.ActionStop && action != audit.ActionForget {
 			return api.Errorf(api.CodeAuditUnavailable, "the audit log cannot record this %s, so it is refused: %v", action, err)
 		}
 	}
@@ -748,6 +771,8 @@ func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
 		what = "the daemon"
 	case audit.ActionCheck:
 		what = "the backend"
+	case audit.ActionForget:
+		what = "cached values"
 	}
 	return api.Errorf(api.CodeForbidden, "%s may not %s %s: %s", displayPath(req.Path), action, what, reason)
 }

@@ -177,7 +177,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 
 	// Set once the core exists; a server change before that has no values
 	// to drop.
-	forgetScheme := func(string) {}
+	forgetScheme := func(string) int { return 0 }
 	be, err := backend.New(cfg.Backend, backend.Options{
 		FakeDelay:      cfg.FakeDelay,
 		OPPath:         cfg.OPPath,

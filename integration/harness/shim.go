@@ -302,6 +302,20 @@ func (s suite) shimChoosesWhoAnswers(t *testing.T) {
 	if r := e.Run(shim, only, "kv", "list", "kv2/"); r.Code != 127 || !strings.Contains(r.Stderr, s.kind+": command not found") {
 		t.Errorf("kv list with only the shim = %+v", r)
 	}
+	// A write through the shim runs the real CLI (its output, its status),
+	// then opx drops what it cached: the next read sees the new value.
+	if r := e.Run(shim, []string{path}, get...); r.Stdout != "pw" {
+		t.Fatalf("kv get before the write = %+v", r)
+	}
+	if r := e.Run(shim, []string{path}, "kv", "put", "kv2/app", "password=new pw"); r.Code != 0 || !strings.Contains(r.Stdout, "version") {
+		t.Errorf("kv put through the shim = %+v", r)
+	}
+	if r := e.Run(shim, []string{path}, get...); r.Stdout != "new pw" {
+		t.Errorf("kv get after a kv put through the shim = %+v, want the new value", r)
+	}
+	if r := e.Run(shim, []string{path}, "kv", "put", "kv2/nope/../x", "a=b"); r.Code != e.Run(cli, nil, "kv", "put", "kv2/nope/../x", "a=b").Code {
+		t.Errorf("a failing write through the shim exits %d, not as the CLI", r.Code)
+	}
 }
 
 // shimNamespace: with the namespace the daemon reads from, the shim
