@@ -171,7 +171,7 @@ func TestPolicyFailsClosed(t *testing.T) {
 	if r := e.helper(a, "read", ref); r.code != 0 {
 		t.Errorf("allowed helper after the policy came back: %+v", r)
 	}
-	if st := e.status(); st.Policy.State != "loaded" || len(st.Policy.Hash) != 64 {
+	if st := e.statusAs(a); st.Policy.State != "loaded" || len(st.Policy.Hash) != 64 {
 		t.Errorf("status policy after it came back = %+v", st.Policy)
 	}
 	os.Chmod(path, 0o646)

@@ -29,6 +29,19 @@ func (e *testEnv) status() api.Status {
 	return st
 }
 
+// statusAs is `opx status --json` run by prog (a peerhelper), for a test
+// whose policy allows the test itself nothing (it would get the short
+// answer).
+func (e *testEnv) statusAs(prog string) api.Status {
+	e.t.Helper()
+	var st api.Status
+	r := e.helper(prog, "opx", "status", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 {
+		e.t.Fatalf("status --json run by %s: %v\n%+v", prog, err, r)
+	}
+	return st
+}
+
 func mode(t *testing.T, path string) os.FileMode {
 	t.Helper()
 	fi, err := os.Stat(path)

@@ -145,7 +145,7 @@ func TestDoctorPolicyLinkAndRefusal(t *testing.T) {
 	if !strings.Contains(r.stdout, "✓ policy file: ") {
 		t.Errorf("a linked policy file is reported wrong:\n%s", r.stdout)
 	}
-	if r.code != 1 || !strings.Contains(r.stdout, "✗ backend: ") || !strings.Contains(r.stdout, "may not check the backend") {
+	if r.code != 1 || !strings.Contains(r.stdout, "✗ backend: ") || !strings.Contains(r.stdout, "allows the program that ran opx doctor no ref") {
 		t.Errorf("doctor under a policy that allows it nothing = %+v", r)
 	}
 }

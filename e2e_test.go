@@ -70,6 +70,7 @@ type testEnv struct {
 	data   string
 	config string
 	vars   map[string]string
+	out    *syncBuf // the output of the daemon startDaemon ran last
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -176,8 +177,9 @@ func (e *testEnv) startDaemon(prog string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(prog, args...)
 	cmd.Env = e.environ()
-	var logb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logb, &logb
+	logb := &syncBuf{}
+	e.out = logb
+	cmd.Stdout, cmd.Stderr = logb, logb
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -207,6 +209,14 @@ func (e *testEnv) startDaemon(prog string, args ...string) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// daemonLog is what the daemon startDaemon ran last has logged so far.
+func (e *testEnv) daemonLog() string {
+	if e.out == nil {
+		return ""
+	}
+	return e.out.String()
 }
 
 // daemonPID returns the pid recorded in the socket's lock file, or 0.

@@ -86,9 +86,18 @@ func TestPolicyJudgesTheProgramThatRanOpx(t *testing.T) {
 	if r := e.helper(a, "read", "op://Staging/db/password"); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
 		t.Errorf("allowed helper outside its refs: %+v", r)
 	}
-	st := e.status()
+	st := e.statusAs(a)
 	if !st.Policy.Loaded || st.Policy.Rules != 1 || !st.Policy.DefaultDeny {
 		t.Errorf("status policy = %+v", st.Policy)
+	}
+	// A program the policy allows nothing learns that the daemon runs and
+	// whether it is locked, not where the secrets are (issue 21, item 7).
+	if st := e.statusAs(b); !st.Limited || st.Version == "" || st.PID == 0 || st.Session.State == "" ||
+		st.Policy.Hash != "" || st.Policy.Rules != 0 || st.SocketPath != "" || st.Backend != "" {
+		t.Errorf("status for a program allowed no ref = %+v; want only that the daemon runs", st)
+	}
+	if r := e.helper(b, "opx", "status"); r.code != 0 || !strings.Contains(r.stdout, "no more") || strings.Contains(r.stdout, "backend") {
+		t.Errorf("opx status for a program allowed no ref: %+v", r)
 	}
 
 	// A change to the file decides the next read; a broken one changes

@@ -20,6 +20,19 @@ const (
 	MaxRefLen = 2048
 	// MaxAccountLen bounds the account name, in bytes.
 	MaxAccountLen = 256
+
+	// MaxConnsPerProcess bounds the connections one process holds open on
+	// the daemon, identified or not: the daemon closes the excess at once.
+	MaxConnsPerProcess = 1024
+	// MaxConns bounds the connections of every process together.
+	MaxConns = 8192
+	// MaxBodyBytesPerProcess bounds the request bytes the daemon buffers
+	// for one process before the policy decides on them: a request whose
+	// body would pass it is refused at once with rate_limited.
+	MaxBodyBytesPerProcess = 4 << 20
+	// MaxBodyBytesTotal bounds them for every process together: a request
+	// beyond it waits for room.
+	MaxBodyBytesTotal = 32 << 20
 )
 
 // Error codes of the wire protocol (docs/protocol.md, Errors).
@@ -51,6 +64,13 @@ const PathsHeader = "Opx-Paths"
 // backend, ttl (a Go duration), op_path ("" for op from PATH), version, and
 // service ("systemd", "launchd" or "") when a service manager runs it.
 const SettingsHeader = "Opx-Settings"
+
+// ConnFDHeader is the request header in which a client may name its own
+// file descriptor number for the connection: the daemon then checks that
+// the client still holds the connection with one look-up instead of a
+// listing of all its open files (which a process with thousands of files
+// makes slow). A wrong number costs the listing, nothing else.
+const ConnFDHeader = "Opx-Conn-Fd"
 
 // HTTPStatus returns the HTTP status the daemon sends with code.
 func HTTPStatus(code string) int {
@@ -93,6 +113,9 @@ type Error struct {
 	// Policy, with forbidden, marks a refusal by opx's own policy (not by
 	// a backend or server).
 	Policy bool `json:"policy,omitempty"`
+	// Peer, with forbidden, marks a refusal of the connection's process
+	// itself: another user's, or one the daemon could not identify.
+	Peer bool `json:"peer,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -229,11 +252,16 @@ const (
 	StateDisabled = "disabled"
 )
 
-// Status is the answer of GET /v1/status.
+// Status is the answer of GET /v1/status. To a program the policy allows
+// no ref, the daemon answers only Limited, Version, PID, Session.State,
+// Policy.State and Policy.Reason: that it runs, whether it is locked, and
+// why the policy refuses everything when it failed closed.
 type Status struct {
+	// Limited marks the short answer: every other field is left out.
+	Limited       bool   `json:"limited,omitempty"`
 	Version       string `json:"version"`
 	PID           int    `json:"pid"`
-	Backend       string `json:"backend"`
+	Backend       string `json:"backend,omitempty"`
 	SocketPath    string `json:"socket_path"`
 	UptimeSeconds int64  `json:"uptime_seconds"`
 	TTLSeconds    int64  `json:"ttl_seconds"`
@@ -247,15 +275,28 @@ type Status struct {
 	// Leases are the Vault and OpenBao leases held (dynamic secrets).
 	Leases []Lease `json:"leases,omitempty"`
 	// OPCalls is op's calls per 1Password account (opcli and multi).
-	OPCalls      []OPUsage     `json:"op_calls,omitempty"`
-	BackendCalls uint64        `json:"backend_calls"`
-	InFlight     int64         `json:"in_flight"`
-	Goroutines   int           `json:"goroutines"`
-	Session      SessionStatus `json:"session"`
-	Policy       PolicyStatus  `json:"policy"`
-	Audit        AuditStatus   `json:"audit"`
-	Paths        Paths         `json:"paths"`
-	Settings     Settings      `json:"settings"`
+	OPCalls      []OPUsage `json:"op_calls,omitempty"`
+	BackendCalls uint64    `json:"backend_calls"`
+	InFlight     int64     `json:"in_flight"`
+	Goroutines   int       `json:"goroutines"`
+	// Connections are the daemon's connections and those it refused.
+	Connections Connections   `json:"connections"`
+	Session     SessionStatus `json:"session"`
+	Policy      PolicyStatus  `json:"policy"`
+	Audit       AuditStatus   `json:"audit"`
+	Paths       Paths         `json:"paths"`
+	Settings    Settings      `json:"settings"`
+}
+
+// Connections counts the daemon's connections: open now, and refused
+// since it started because their process held api.MaxConnsPerProcess
+// already (or every process together api.MaxConns).
+type Connections struct {
+	Open    int    `json:"open"`
+	Refused uint64 `json:"refused"`
+	// BodiesRefused counts requests refused because their process had
+	// api.MaxBodyBytesPerProcess of request bodies pending already.
+	BodiesRefused uint64 `json:"bodies_refused"`
 }
 
 // Settings are the daemon's effective settings besides those above.

@@ -48,6 +48,20 @@ type Ref struct {
 	Response string
 }
 
+// ReservedMount reports whether mount (a path's first segment) is one of
+// the mounts Vault and OpenBao reserve: auth/, cubbyhole/, identity/ and
+// sys/. What a read there returns depends on the token that reads it (its
+// lookup, its cubbyhole, its OIDC tokens, a wrapping), so a ref there is
+// never a stored secret, and the daemon would answer with its own login's.
+// Letter case aside: no one names a mount Sys to tell it apart.
+func ReservedMount(mount string) bool {
+	switch strings.ToLower(mount) {
+	case "auth", "cubbyhole", "identity", "sys":
+		return true
+	}
+	return false
+}
+
 // Values of Ref.Response.
 const (
 	ResponseKV      = "kv"
@@ -192,6 +206,13 @@ func parseVault(ref *Ref, rest string) error {
 		if seg == "." || seg == ".." {
 			return badRef(ref.Raw, "path may not contain . or .. segments")
 		}
+	}
+	if mount, _, _ := strings.Cut(path, "/"); ReservedMount(mount) {
+		cli := "vault"
+		if ref.Scheme == SchemeBao {
+			cli = "bao"
+		}
+		return badRef(ref.Raw, "%s/ is a mount the server reserves for the token that reads it (its own identity, cubbyhole, logins, system settings), not a stored secret: opx does not read it with its own login; run the real CLI with your own token: %s read %s", mount, cli, path)
 	}
 	ref.Path = path
 	if !hasQuery {

@@ -69,6 +69,13 @@ func TestParseRefInvalid(t *testing.T) {
 		{"vault://secret/x?response=logical&version=3", "not to ?response=logical"},
 		{"op://" + strings.Repeat("a", MaxRefLen), "the limit is"},
 		{"op://v/i/\xff", "not valid UTF-8"},
+		{"vault://auth/token/lookup-self#id", "vault read auth/token/lookup-self"},
+		{"bao://auth/token/lookup-self?response=logical", "bao read auth/token/lookup-self"},
+		{"vault://cubbyhole/x#k", "cubbyhole/ is a mount the server reserves"},
+		{"vault://identity/oidc/token/r#token", "identity/ is a mount"},
+		{"bao://sys/wrapping/lookup", "sys/ is a mount"},
+		{"vault://Sys/wrapping/lookup", "Sys/ is a mount"},
+		{"vault://sys#x", "sys/ is a mount"},
 	} {
 		t.Run(tc.raw, func(t *testing.T) {
 			_, err := ParseRef(tc.raw)

@@ -8,16 +8,27 @@
 // part-way (a full disk) is cut off again, so that every line of every file
 // parses, and the failure is returned: the daemon refuses a read whose
 // decision it could not record, as Vault does.
+//
+// Records go only to a regular 0600 file of the daemon's user with one
+// name: before each record the log checks that the day's path still names
+// the file it holds open, creates it again when it was removed, and fails
+// closed while something else is there (a symlink to /dev/null, a FIFO, a
+// file others can read). Health and the records of a lock or a stop
+// (NoWait) never wait for a write that hangs.
 package audit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -78,25 +89,65 @@ type Requester struct {
 // Log is an open audit log. A nil *Log records nothing, so callers need no
 // checks when auditing is off. Safe for concurrent use.
 type Log struct {
+	*writer      // shared with the log NoWait returns
+	nowait  bool // records never wait for another write (NoWait)
+}
+
+// queueSize bounds the records NoWait holds while another write is under
+// way; past it they are dropped and counted.
+const queueSize = 64
+
+// stuckAfter is how long a write may wait on the file system before
+// Health reports it.
+const stuckAfter = 5 * time.Second
+
+// writer is the state of an open log.
+type writer struct {
 	dir       string
 	retention int // days; 0 keeps every file
 	now       func() time.Time
+	euid      int           // the only owner the file may have
+	closeWait time.Duration // how long Close waits for a write under way
 
+	// mu makes each record one write to the right file. It is held across
+	// file system calls, which can hang (a network file system that went
+	// away), so nothing that must answer (Health, NoWait, Close) waits
+	// for it.
 	mu      sync.Mutex
 	day     string
-	file    *os.File
-	line    bytes.Buffer // the record being written
-	newline bool         // a torn record could not be cut off: start on a new line
-	err     error        // the last write's failure, nil when healthy
+	path    string      // the open file's
+	file    *os.File    // nil until a fit file is open
+	info    os.FileInfo // file as opened, to tell whether path still names it
+	line    bytes.Buffer
+	newline bool // a torn record could not be cut off: start on a new line
+	closed  bool
+
+	queue    chan queued  // NoWait records waiting for mu
+	draining atomic.Bool  // a goroutine is writing queue out
+	busy     atomic.Int64 // when the write under mu began (UnixNano), 0 when none is
+
+	// health guards err and dropped, apart from mu, so that Health answers
+	// while a write hangs.
+	health  sync.Mutex
+	err     error // the last write's failure, nil when healthy
+	dropped int   // NoWait records dropped since the last record written
+}
+
+// queued is a NoWait record waiting for its write.
+type queued struct {
+	now   time.Time
+	event string
+	fill  func(e *zerolog.Event)
 }
 
 // FileName is the audit file of the given day.
 func FileName(day time.Time) string { return "audit-" + day.Format(time.DateOnly) + ".log" }
 
 // Open starts the audit log in dir, keeping files for retentionDays days
-// (0: forever).
+// (0: forever). Today's file must be fit to write (see rotateLocked).
 func Open(dir string, retentionDays int) (*Log, error) {
-	l := &Log{dir: dir, retention: retentionDays, now: time.Now}
+	l := &Log{writer: &writer{dir: dir, retention: retentionDays, now: time.Now, euid: os.Geteuid(),
+		closeWait: 2 * time.Second, queue: make(chan queued, queueSize)}}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.rotateLocked(l.now()); err != nil {
@@ -105,38 +156,115 @@ func Open(dir string, retentionDays int) (*Log, error) {
 	return l, nil
 }
 
-// rotateLocked opens the file of now's day when it is not the open one, and
-// removes files past the retention period.
-func (l *Log) rotateLocked(now time.Time) error {
-	day := now.Format(time.DateOnly)
-	if day == l.day && l.file != nil && l.stillThere() {
+// NoWait returns l as a log whose records never wait for another write:
+// when one is under way (it may hang on its file system), a record is
+// queued and written after it, in the background, and once queueSize are
+// waiting, dropped and counted (Health reports it; the next record written
+// says how many in dropped_before). For the records of what goes ahead
+// whether or not it is recorded: a lock, a stop, a forget. A nil error
+// means written or queued.
+func (l *Log) NoWait() *Log {
+	if l == nil {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(l.dir, FileName(now)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open audit log: %w", err)
+	return &Log{writer: l.writer, nowait: true}
+}
+
+// rotateLocked makes the open file the one of now's day, still named by its
+// path and fit to write, opening the path again when it is not: a record
+// written to a file that was removed or replaced would be lost without a
+// word. A missing file is created; anything else there that is not a
+// regular 0600 file of the daemon's user with no other name (a symlink to
+// /dev/null, a FIFO, a file others can read, a hard link to another file)
+// fails closed until the user removes it.
+func (l *writer) rotateLocked(now time.Time) error {
+	day := now.Format(time.DateOnly)
+	if l.file != nil && day == l.day {
+		fi, err := os.Lstat(l.path)
+		if err == nil && os.SameFile(fi, l.info) {
+			return unfit(l.path, fi, l.euid) // chmod'ed or linked in place
+		}
 	}
 	if l.file != nil {
 		l.file.Close()
+		l.file = nil
 	}
-	l.file, l.day = f, day
+	path := filepath.Join(l.dir, FileName(now))
+	f, fi, err := openFit(path, l.euid)
+	if err != nil {
+		return err
+	}
+	l.file, l.info, l.path, l.day = f, fi, path, day
 	l.pruneLocked(now)
 	return nil
 }
 
-// stillThere reports whether the open file is still the one at its path:
-// a record written to a file that was removed or replaced would be lost
-// without a word.
-func (l *Log) stillThere() bool {
-	open, err := l.file.Stat()
-	if err != nil {
-		return false
+// openFit opens path to append, creating it when missing, and checks that
+// the file opened is fit (unfit). O_NOFOLLOW refuses a symlink and
+// O_NONBLOCK a FIFO nobody reads at once, where a plain open would follow
+// the link or wait for a reader.
+func openFit(path string, euid int) (*os.File, os.FileInfo, error) {
+	const flags = os.O_WRONLY | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		f.Chmod(0o600) // whatever the umask took away
+	} else if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(path, flags, 0)
 	}
-	named, err := os.Stat(l.file.Name())
-	return err == nil && os.SameFile(open, named)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil {
+			if uerr := unfit(path, fi, euid); uerr != nil {
+				return nil, nil, uerr
+			}
+		}
+		return nil, nil, fmt.Errorf("open audit log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = unfit(path, fi, euid)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
-func (l *Log) pruneLocked(now time.Time) {
+// unfit says why fi, the entry at path, is not a file the log writes to:
+// only a regular file of euid's, mode 0600 and one name, is.
+func unfit(path string, fi os.FileInfo, euid int) error {
+	what, fix := "", "remove it"
+	switch m := fi.Mode(); {
+	case m&fs.ModeSymlink != 0:
+		what = "is a symlink"
+	case m&fs.ModeNamedPipe != 0:
+		what = "is a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		what = "is a socket"
+	case m&fs.ModeDevice != 0:
+		what = "is a device"
+	case m.IsDir():
+		what = "is a directory"
+	case !m.IsRegular():
+		what = "is not a regular file"
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && what == "" {
+		switch perm := uint32(st.Mode) & 0o7777; {
+		case int(st.Uid) != euid:
+			what = fmt.Sprintf("is owned by uid %d, not %d", st.Uid, euid)
+		case st.Nlink != 1:
+			what = fmt.Sprintf("has %d hard links", st.Nlink)
+		case perm != 0o600:
+			what, fix = fmt.Sprintf("has mode %04o", perm), "chmod 600 it or remove it"
+		}
+	}
+	if what == "" {
+		return nil
+	}
+	return fmt.Errorf("%s %s; opx writes only a regular 0600 file of its own: %s", filepath.Base(path), what, fix)
+}
+
+func (l *writer) pruneLocked(now time.Time) {
 	if l.retention <= 0 {
 		return
 	}
@@ -155,13 +283,76 @@ func (l *Log) write(event string, fill func(e *zerolog.Event)) error {
 	if l == nil {
 		return nil
 	}
+	if l.nowait {
+		return l.writeNoWait(l.now(), event, fill)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
+	return l.writeLocked(l.now(), event, fill)
+}
+
+// writeNoWait writes the record at once when no other write is under way
+// or waiting, and queues it otherwise (see NoWait).
+func (l *writer) writeNoWait(now time.Time, event string, fill func(e *zerolog.Event)) error {
+	if len(l.queue) == 0 && l.mu.TryLock() {
+		defer l.mu.Unlock()
+		return l.writeLocked(now, event, fill)
+	}
+	select {
+	case l.queue <- queued{now, event, fill}:
+	default:
+		l.health.Lock()
+		l.dropped++
+		l.health.Unlock()
+		return errors.New("audit log busy: a write has not returned and the records waiting for it are too many; this one is dropped")
+	}
+	if l.draining.CompareAndSwap(false, true) {
+		go l.drain()
+	}
+	return nil
+}
+
+// drain writes the queued records out, then stops.
+func (l *writer) drain() {
+	for {
+		l.mu.Lock()
+		l.flushLocked()
+		l.draining.Store(false)
+		l.mu.Unlock()
+		// A record queued after the flush but before draining was cleared
+		// started no goroutine of its own.
+		if len(l.queue) == 0 || !l.draining.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+func (l *writer) flushLocked() {
+	for {
+		select {
+		case q := <-l.queue:
+			l.writeLocked(q.now, q.event, q.fill)
+		default:
+			return
+		}
+	}
+}
+
+// writeLocked appends one event stamped now, built by fill, as one line in
+// one write call, and records the outcome for Health.
+func (l *writer) writeLocked(now time.Time, event string, fill func(e *zerolog.Event)) error {
+	if l.closed {
+		return errors.New("audit log closed")
+	}
+	l.busy.Store(time.Now().UnixNano())
+	defer l.busy.Store(0)
 	if err := l.rotateLocked(now); err != nil {
-		l.err = err
+		l.setHealth(err, 0)
 		return err
 	}
+	l.health.Lock()
+	dropped := l.dropped
+	l.health.Unlock()
 	l.line.Reset()
 	if l.newline {
 		l.line.WriteByte('\n')
@@ -169,11 +360,15 @@ func (l *Log) write(event string, fill func(e *zerolog.Event)) error {
 	zl := zerolog.New(&l.line)
 	e := zl.Log().Str("timestamp", now.Format(time.RFC3339Nano)).Str("event", event)
 	fill(e)
+	if dropped > 0 {
+		e.Int("dropped_before", dropped)
+	}
 	e.Send()
 	b := l.line.Bytes()
 	n, err := l.file.Write(b)
 	if err == nil && n == len(b) {
-		l.newline, l.err = false, nil
+		l.newline = false
+		l.setHealth(nil, dropped)
 		return nil
 	}
 	if err == nil {
@@ -188,18 +383,45 @@ func (l *Log) write(event string, fill func(e *zerolog.Event)) error {
 			l.newline = true
 		}
 	}
-	l.err = err
+	l.setHealth(err, 0)
 	return err
 }
 
-// Health reports whether the last write succeeded, and its error if not.
+// setHealth records a write's outcome; recorded is how many dropped
+// records the written one accounted for.
+func (l *writer) setHealth(err error, recorded int) {
+	l.health.Lock()
+	defer l.health.Unlock()
+	l.err = err
+	l.dropped -= recorded
+}
+
+// Health reports whether the log records: not when the last write failed,
+// when records were dropped since the last one written (NoWait), or while
+// a write has waited on its file system for more than stuckAfter; err says
+// why. It never waits for a write.
 func (l *Log) Health() (healthy bool, err error) {
 	if l == nil {
 		return true, nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.err == nil, l.err
+	l.health.Lock()
+	var why []string
+	if l.err != nil {
+		why = append(why, l.err.Error())
+	}
+	if l.dropped > 0 {
+		why = append(why, fmt.Sprintf("records dropped while a write had not returned: %d", l.dropped))
+	}
+	l.health.Unlock()
+	if t := l.busy.Load(); t != 0 {
+		if d := time.Since(time.Unix(0, t)); d > stuckAfter {
+			why = append(why, fmt.Sprintf("a write has waited %s on the audit log's file system", d.Round(time.Second)))
+		}
+	}
+	if len(why) == 0 {
+		return true, nil
+	}
+	return false, errors.New(strings.Join(why, "; "))
 }
 
 // Path is the file written today, or "" for a nil log.
@@ -210,12 +432,41 @@ func (l *Log) Path() string {
 	return filepath.Join(l.dir, FileName(l.now()))
 }
 
-// Access records a policy decision: for one ref (action read), or for a
-// lock or unlock (ref ""). An error means the decision is not on record.
-func (l *Log) Access(p Peer, r Requester, action, ref, decision, reason, policyPath string) error {
+// Decision is one access decision as the log records it.
+type Decision struct {
+	Action string // ActionRead, ActionLock, ...
+	Ref    string // the ref of a read; "" for the other actions
+	// Account is the 1Password account the read named ("" is the default
+	// account, and is not recorded).
+	Account string
+	// Login is the server and method a verify tried (ActionVerify only).
+	Login      *Login
+	Verdict    string // Allow or Deny
+	Reason     string
+	PolicyPath string
+}
+
+// Login is a Vault or OpenBao login as the log records it: where it went
+// and how, never a credential.
+type Login struct {
+	Kind      string `json:"kind"`
+	Address   string `json:"address"`
+	Namespace string `json:"namespace,omitempty"`
+	Method    string `json:"method"`
+}
+
+// Access records a policy decision: for one ref (action read), or for
+// another action (ref ""). An error means the decision is not on record.
+func (l *Log) Access(p Peer, r Requester, d Decision) error {
 	return l.write(AccessDecision, func(e *zerolog.Event) {
-		e.Interface("peer_info", p).Interface("requester", r).Str("action", action).Str("reference", ref).
-			Str("decision", decision).Str("reason", reason).Str("policy_path", policyPath)
+		e.Interface("peer_info", p).Interface("requester", r).Str("action", d.Action).Str("reference", d.Ref)
+		if d.Account != "" {
+			e.Str("account", d.Account)
+		}
+		if d.Login != nil {
+			e.Interface("login", d.Login)
+		}
+		e.Str("decision", d.Verdict).Str("reason", d.Reason).Str("policy_path", d.PolicyPath)
 	})
 }
 
@@ -257,19 +508,33 @@ func (l *Log) Daemon(event string, pid int, version string) error {
 	return l.write(event, func(e *zerolog.Event) { e.Int("pid", pid).Str("version", version) })
 }
 
-// Close closes the open file.
+// Close writes the records NoWait queued and closes the open file. When a
+// write has not returned within closeWait, it gives up on both and leaves
+// the file to the process's exit, so that a daemon stops even with its
+// audit log on a file system that hangs.
 func (l *Log) Close() error {
 	if l == nil {
 		return nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.file == nil {
-		return nil
+	done := make(chan error, 1)
+	go func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.flushLocked()
+		l.closed = true
+		var err error
+		if l.file != nil {
+			err = l.file.Close()
+			l.file = nil
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(l.closeWait):
+		return fmt.Errorf("close audit log: a write has not returned after %s", l.closeWait)
 	}
-	err := l.file.Close()
-	l.file = nil
-	return err
 }
 
 // Files returns the audit files in dir that may hold events since since,

@@ -3,8 +3,10 @@ package audit
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 )
 
@@ -16,16 +18,18 @@ type Record struct {
 	Requester Requester `json:"requester"`
 	Action    string    `json:"action"` // "" in files of older versions: read
 	Reference string    `json:"reference"`
+	Account   string    `json:"account,omitempty"` // "" for the default account
 	Decision  string    `json:"decision"`
 	Reason    string    `json:"reason"`
 }
 
-// Denial is the denials of one program for one ref (or for a lock or
-// unlock: Action says which; Reference is "" then).
+// Denial is the denials of one program for one ref in one account (or for
+// a lock or unlock: Action says which; Reference is "" then).
 type Denial struct {
 	Path      string    `json:"path"`
 	Action    string    `json:"action"`
 	Reference string    `json:"reference"`
+	Account   string    `json:"account,omitempty"` // "" for the default account
 	Count     int       `json:"count"`
 	Last      time.Time `json:"last"`
 	Reason    string    `json:"reason"`
@@ -34,10 +38,10 @@ type Denial struct {
 // Denials summarises the DENY decisions in dir's files since since, most
 // recent first. Lines that do not parse are skipped.
 func Denials(dir string, since time.Time) ([]Denial, error) {
-	type key struct{ path, action, ref string }
+	type key struct{ path, action, ref, account string }
 	byKey := map[key]*Denial{}
 	for _, file := range Files(dir, since) {
-		f, err := os.Open(file)
+		f, err := openForReading(file)
 		if err != nil {
 			return nil, err
 		}
@@ -55,10 +59,10 @@ func Denials(dir string, since time.Time) ([]Denial, error) {
 			if r.Action == "" {
 				r.Action = ActionRead
 			}
-			k := key{r.Requester.Path, r.Action, r.Reference}
+			k := key{r.Requester.Path, r.Action, r.Reference, r.Account}
 			d := byKey[k]
 			if d == nil {
-				d = &Denial{Path: k.path, Action: k.action, Reference: k.ref}
+				d = &Denial{Path: k.path, Action: k.action, Reference: k.ref, Account: k.account}
 				byKey[k] = d
 			}
 			d.Count++
@@ -76,7 +80,25 @@ func Denials(dir string, since time.Time) ([]Denial, error) {
 		if !out[i].Last.Equal(out[j].Last) {
 			return out[i].Last.After(out[j].Last)
 		}
-		return out[i].Path+out[i].Reference < out[j].Path+out[j].Reference
+		if out[i].Path+out[i].Reference != out[j].Path+out[j].Reference {
+			return out[i].Path+out[i].Reference < out[j].Path+out[j].Reference
+		}
+		return out[i].Account < out[j].Account
 	})
 	return out, nil
+}
+
+// openForReading opens an audit file to read it back: a regular file
+// only, never through a link, and without waiting on a FIFO someone put in
+// its place.
+func openForReading(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file: remove it", path)
+	}
+	return f, nil
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,10 +71,10 @@ const minReadBuffer = 16
 type Resolver func(ctx context.Context, ref string) ([]byte, error)
 
 // Login authenticates client with c's method, resolving credential refs with
-// resolve; token comes from the token file, the environment or
-// ~/.vault-token when no token_ref is set. It returns the auth secret, for
-// renewal.
-func Login(ctx context.Context, kind string, client *vapi.Client, c api.VaultConfig, resolve Resolver, tokenFile string) (*vapi.Secret, error) {
+// resolve; with no token_ref, the token is literal's (the daemon's own: its
+// token file, the environment, ~/.vault-token; nil for none). It returns the
+// auth secret, for renewal.
+func Login(ctx context.Context, kind string, client *vapi.Client, c api.VaultConfig, resolve Resolver, literal func() (string, error)) (*vapi.Secret, error) {
 	get := func(ref string) (string, error) {
 		b, err := resolve(ctx, ref)
 		if err != nil {
@@ -85,9 +86,15 @@ func Login(ctx context.Context, kind string, client *vapi.Client, c api.VaultCon
 	}
 	switch c.Method {
 	case "token":
-		tok, err := literalToken(kind, tokenFile)
-		if c.TokenRef != "" {
+		var tok string
+		var err error
+		switch {
+		case c.TokenRef != "":
 			tok, err = get(c.TokenRef)
+		case literal != nil:
+			tok, err = literal()
+		default:
+			err = api.Errorf(api.CodeBadRequest, "%s token login: no token and no token_ref", kind)
 		}
 		if err != nil {
 			return nil, err
@@ -127,10 +134,16 @@ func Login(ctx context.Context, kind string, client *vapi.Client, c api.VaultCon
 // VerifyLogin logs in to the kind's server with c on a client of its own
 // (with token when it is not "", else with c's method, its credential refs
 // read through resolve) and returns the display name the server reports for
-// the login: what opx login checks before it stores anything.
+// the login: what opx login checks before it stores anything. It never uses
+// a credential the request did not bring: the server is the request's to
+// name, so the daemon's own token (its token file, VAULT_TOKEN, a stored
+// login) would go wherever a program asked.
 func VerifyLogin(ctx context.Context, kind string, c api.VaultConfig, token string, resolve Resolver) (string, error) {
 	if err := c.Validate(kind); err != nil {
 		return "", api.Errorf(api.CodeBadRequest, "%v", err)
+	}
+	if token == "" && c.Method == "token" && c.TokenRef == "" {
+		return "", api.Errorf(api.CodeBadRequest, "%s login check: the request has no token and no token_ref; the daemon never checks a login with a token of its own", kind)
 	}
 	client, err := NewVaultClient(c)
 	if err != nil {
@@ -138,7 +151,7 @@ func VerifyLogin(ctx context.Context, kind string, c api.VaultConfig, token stri
 	}
 	if token != "" {
 		client.SetToken(token)
-	} else if _, err := Login(ctx, kind, client, c, resolve, ""); err != nil {
+	} else if _, err := Login(ctx, kind, client, c, resolve, nil); err != nil {
 		return "", err
 	}
 	self, err := client.Auth().Token().LookupSelfWithContext(ctx)
@@ -258,7 +271,36 @@ type pathRead struct {
 
 type mountInfo struct {
 	path string // "secret/"
+	typ  string // "kv", "token", ...
 	kv2  bool
+	// reserved marks a mount whose answers are about the token that reads
+	// it (reservedMount).
+	reserved bool
+}
+
+// reservedMount reports whether a mount of type typ at path answers about
+// the token that reads it: the token store, cubbyhole, identity and system
+// mounts (ns_ in a namespace), and any auth method, which a namespace
+// mounts under its own auth/ (team/auth/approle/).
+func reservedMount(typ, path string) bool {
+	switch strings.TrimPrefix(typ, "ns_") {
+	case "token", "cubbyhole", "identity", "system":
+		return true
+	}
+	return strings.HasPrefix(path, "auth/") || strings.Contains(path, "/auth/")
+}
+
+// reservedBelow reports whether a segment of path after the first is one
+// of the mounts a namespace has (team/sys/...): where the server told
+// nothing of the path's mount, such a path is refused rather than read.
+func reservedBelow(path string) bool {
+	segs := strings.Split(path, "/")
+	for _, s := range segs[1:] {
+		if api.ReservedMount(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewVault returns the backend for kind ("vault" or "bao").
@@ -412,7 +454,7 @@ func (v *Vault) login(ctx context.Context, stamp string) (*vapi.Client, error) {
 	if err != nil {
 		return nil, api.Errorf(api.CodeBackendError, "%s client: %v", v.kind, err)
 	}
-	auth, err := Login(ctx, v.kind, client, cfg, v.resolve, v.tokenFile)
+	auth, err := Login(ctx, v.kind, client, cfg, v.resolve, func() (string, error) { return literalToken(v.kind, v.tokenFile) })
 	if v.onLogin != nil {
 		v.onLogin(v.kind, cfg.Method, err)
 	}
@@ -685,9 +727,19 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int, logical 
 	if err != nil {
 		return nil, nil, lease, err
 	}
+	m, err := v.mount(ctx, client, path)
+	if err != nil {
+		return nil, nil, lease, err
+	}
+	if m.reserved || m.path == "" && reservedBelow(path) {
+		// A namespace the server serves by path (team/auth/...) puts
+		// the mounts api.ParseRef refuses one segment down.
+		return nil, nil, lease, api.Errorf(api.CodeBadRequest, "%s://%s is under a mount the server reserves for the token that reads it (%s), not a stored secret: opx does not read it with its own login; run the real CLI with your own token: %s read %s",
+			v.kind, path, cmp.Or(m.typ, "its mount could not be looked up"), v.kind, path)
+	}
 	apiPath, kv2 := path, false
 	if !logical {
-		if apiPath, kv2, err = v.apiPath(ctx, client, path); err != nil {
+		if apiPath, kv2, err = v.apiPath(m, path); err != nil {
 			return nil, nil, lease, err
 		}
 	}
@@ -832,11 +884,7 @@ func (v *Vault) tokenInvalid(ctx context.Context) bool {
 // apiPath maps a ref's path to the API path to read: on a KV v2 mount,
 // data/ is inserted after the mount unless the ref has it already. Mounts
 // are detected as `vault kv get` does and remembered.
-func (v *Vault) apiPath(ctx context.Context, client *vapi.Client, path string) (string, bool, error) {
-	m, err := v.mount(ctx, client, path)
-	if err != nil {
-		return "", false, err
-	}
+func (v *Vault) apiPath(m mountInfo, path string) (string, bool, error) {
 	if !m.kv2 {
 		return path, false, nil
 	}
@@ -874,7 +922,7 @@ func (v *Vault) mount(ctx context.Context, client *vapi.Client, path string) (mo
 			typ, _ := s.Data["type"].(string)
 			opts, _ := s.Data["options"].(map[string]any)
 			ver, _ := opts["version"].(string)
-			m = mountInfo{path: mp, kv2: (typ == "kv" || typ == "generic") && ver == "2"}
+			m = mountInfo{path: mp, typ: typ, kv2: (typ == "kv" || typ == "generic") && ver == "2", reserved: reservedMount(typ, mp)}
 			if mp != "" {
 				v.mu.Lock()
 				v.mounts[mp] = m

@@ -58,7 +58,7 @@ func (c *AuditCmd) Run(env *Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tPROGRAM\tREF\tDENIED\tLAST")
 	for i, d := range denials {
-		what := Printable(d.Reference)
+		what := Printable(d.Reference) + inAccount(d.Account)
 		if d.Action != "" && d.Action != audit.ActionRead {
 			what = "(session " + d.Action + ")"
 		}
@@ -133,8 +133,9 @@ func (p *prompter) yes(q string) (bool, error) {
 	}
 }
 
-// grant is one allow rule to add: pattern for the program at path.
-type grant struct{ path, pattern string }
+// grant is one rule to add: a program, a ref pattern and, for another
+// account than the default, the account.
+type grant struct{ path, pattern, account string }
 
 // interactive asks which denials to allow and at which scope, then, once
 // the user confirms, writes the rules into policy.json atomically; the
@@ -157,7 +158,7 @@ func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
 	}
 	fmt.Fprintf(env.Stdout, "New allow rules in %s:\n", Printable(env.Paths.PolicyFile))
 	for _, g := range grants {
-		fmt.Fprintf(env.Stdout, "  %s may read %s\n", Printable(g.path), Printable(g.pattern))
+		fmt.Fprintf(env.Stdout, "  %s may read %s%s\n", Printable(g.path), Printable(g.pattern), inAccount(g.account))
 	}
 	ok, err := p.yes("Write them?")
 	if errors.Is(err, errNoInput) || (err == nil && !ok) {
@@ -172,7 +173,7 @@ func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
 		return err
 	}
 	for _, g := range grants {
-		addGrant(pol, g.path, g.pattern)
+		addGrant(pol, g)
 	}
 	b, err := json.MarshalIndent(pol, "", "  ")
 	if err != nil {
@@ -188,7 +189,7 @@ func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
 		return err
 	}
 	for _, g := range grants {
-		fmt.Fprintf(env.Stdout, "allowed %s to read %s\n", Printable(g.path), Printable(g.pattern))
+		fmt.Fprintf(env.Stdout, "allowed %s to read %s%s\n", Printable(g.path), Printable(g.pattern), inAccount(g.account))
 	}
 	fmt.Fprintf(env.Stdout, "%s updated; the daemon applies it on the next read\n", Printable(env.Paths.PolicyFile))
 	return nil
@@ -235,7 +236,7 @@ func (c *AuditCmd) chooseGrants(p *prompter, env *Env, denials []audit.Denial) (
 		if err != nil {
 			return nil, err
 		}
-		grants = append(grants, grant{path, pattern})
+		grants = append(grants, grant{path: path, pattern: pattern, account: grantAccount(d, env.Paths)})
 	}
 	return grants, nil
 }
@@ -345,12 +346,12 @@ func ruleName(exe string) string {
 // that denies by default (a user who turns denials into rules wants the
 // rest denied).
 func readPolicy(p xdg.Paths) (*policy.Policy, error) {
-	b, err := os.ReadFile(p.PolicyFile)
+	b, err := policy.ReadFile(p.PolicyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &policy.Policy{DefaultDeny: true}, nil
 	}
 	if err != nil {
-		return nil, &Error{Message: fmt.Sprintf("read policy: %v", err), Err: err}
+		return nil, &Error{Message: fmt.Sprintf("read policy: %v", err), Err: err, Hint: "fix the file first: the daemon refuses it too"}
 	}
 	pol, err := policy.Parse(b)
 	if err != nil {
@@ -359,20 +360,40 @@ func readPolicy(p xdg.Paths) (*policy.Policy, error) {
 	return pol, nil
 }
 
-// addGrant adds pattern to the rule for exactly path, or a new rule.
-func addGrant(p *policy.Policy, path, pattern string) {
+// addGrant adds g's pattern to the rule for exactly g's path and account
+// (and no server), or a new rule.
+func addGrant(p *policy.Policy, g grant) {
 	for i, r := range p.Allow {
-		if r.Path == path && r.PathSHA256 == "" && r.ExeSHA256 == "" && r.PID == 0 && !r.RequireSigned {
+		if r.Path == g.path && r.PathSHA256 == "" && r.ExeSHA256 == "" && r.PID == 0 && !r.RequireSigned &&
+			strings.EqualFold(r.Account, g.account) && r.Server == nil {
 			for _, existing := range r.Refs {
-				if existing == pattern {
+				if existing == g.pattern {
 					return
 				}
 			}
-			p.Allow[i].Refs = append(p.Allow[i].Refs, pattern)
+			p.Allow[i].Refs = append(p.Allow[i].Refs, g.pattern)
 			return
 		}
 	}
-	p.Allow = append(p.Allow, policy.Rule{Path: path, Refs: []string{pattern}})
+	p.Allow = append(p.Allow, policy.Rule{Path: g.path, Refs: []string{g.pattern}, Account: g.account})
+}
+
+// grantAccount is the account a rule allowing d must name: the one the
+// denied read named, unless that is the default account (config.json's),
+// which a rule without an account covers. Only op:// refs have accounts.
+func grantAccount(d audit.Denial, p xdg.Paths) string {
+	if d.Account == "" || !strings.HasPrefix(d.Reference, api.SchemeOP+"://") || strings.EqualFold(d.Account, configString(p, "account")) {
+		return ""
+	}
+	return d.Account
+}
+
+// inAccount says which account a grant is for, "" for the default one.
+func inAccount(account string) string {
+	if account == "" {
+		return ""
+	}
+	return " in account " + Printable(account)
 }
 
 // vaultPattern is the pattern for the whole vault (op://Vault/*) or mount

@@ -21,8 +21,10 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/api"
@@ -89,10 +91,11 @@ type Client struct {
 	// mu serialises requests on the one connection a client keeps; the
 	// CLI makes one or two requests per process, so a pool buys nothing and
 	// costs start-up time.
-	mu   sync.Mutex
-	pre  net.Conn // the first connection, made while checking the daemon is up
-	conn *tls.Conn
-	br   *bufio.Reader
+	mu     sync.Mutex
+	pre    net.Conn // the first connection, made while checking the daemon is up
+	conn   *tls.Conn
+	connFD string // conn's file descriptor number, for api.ConnFDHeader ("" unknown)
+	br     *bufio.Reader
 }
 
 // New returns a client; it connects on first use.
@@ -210,13 +213,33 @@ func (c *Client) dialTLSLocked(ctx context.Context) (*tls.Conn, error) {
 			return nil, err
 		}
 	}
+	c.connFD = fdOf(conn)
 	tc := tls.Client(conn, c.tlsConf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, &Error{Message: fmt.Sprintf("the daemon closed the connection before the TLS handshake: %v", err), Err: err,
+				Hint: fmt.Sprintf("the daemon refuses connections past %d from one process (its log says so); otherwise see %s", api.MaxConnsPerProcess, c.opts.Paths.LogFile)}
+		}
 		return nil, &Error{Message: fmt.Sprintf("TLS handshake with the daemon failed: %v", err), Err: err,
 			Hint: "the daemon's certificate does not match " + c.opts.Paths.CertFile + "; restart the daemon"}
 	}
 	return tc, nil
+}
+
+// fdOf is conn's file descriptor number, or "" when it has none.
+func fdOf(conn net.Conn) string {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return ""
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	fd := ""
+	raw.Control(func(f uintptr) { fd = strconv.FormatUint(uint64(f), 10) })
+	return fd
 }
 
 // do sends one request and decodes the answer into out.
@@ -260,7 +283,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
 			return &Error{Code: api.CodeInternal, Message: fmt.Sprintf("daemon answered %s", resp.Status)}
 		}
-		return withHint(&Error{Code: eb.Error.Code, Message: eb.Error.Message}, c.opts.Paths)
+		e := &Error{Code: eb.Error.Code, Message: eb.Error.Message}
+		if eb.Error.Peer {
+			e.Hint = "the daemon refused this process itself, not a ref (the message says why); opx doctor checks the daemon"
+			return e
+		}
+		return withHint(e, c.opts.Paths)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return &Error{Message: fmt.Sprintf("malformed answer from the daemon: %v", err), Err: err}
@@ -402,6 +430,11 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 		if c.opts.BeforeRequest != nil {
 			c.opts.BeforeRequest()
 			c.opts.BeforeRequest = nil
+		}
+		if c.connFD != "" {
+			req.Header.Set(api.ConnFDHeader, c.connFD)
+		} else {
+			req.Header.Del(api.ConnFDHeader)
 		}
 		err := req.Write(c.conn)
 		var resp *http.Response

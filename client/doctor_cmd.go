@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/policy"
 )
 
 // DoctorCmd is `opx doctor`.
@@ -38,7 +39,7 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 	add(api.Check{Name: "opx", OK: true, Detail: "version " + env.Version})
 	add(checkDir("config directory", env.Paths.ConfigDir, false))
 	add(checkFile("config file", env.Paths.ConfigFile))
-	add(checkFile("policy file", env.Paths.PolicyFile))
+	add(checkPolicyFile(env.Paths.PolicyFile))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -57,8 +58,12 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		}
 		add(d)
 	} else {
-		add(api.Check{Name: "daemon", OK: true,
-			Detail: fmt.Sprintf("running: pid %d, version %s, backend %s, up %s", st.PID, st.Version, st.Backend, sec(st.UptimeSeconds))})
+		if st.Limited {
+			add(api.Check{Name: "daemon", OK: true, Detail: fmt.Sprintf("running: pid %d, version %s", st.PID, st.Version)})
+		} else {
+			add(api.Check{Name: "daemon", OK: true,
+				Detail: fmt.Sprintf("running: pid %d, version %s, backend %s, up %s", st.PID, st.Version, st.Backend, sec(st.UptimeSeconds))})
+		}
 		m := api.Check{Name: "daemon settings", OK: len(diffs) == 0, Detail: "as this environment and config.json give them"}
 		if len(diffs) > 0 {
 			m.Detail = strings.TrimSuffix(strings.Join(diffs, "; "), ". To use this command's, run: opx restart")
@@ -73,7 +78,14 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		add(checkDir("socket directory", sockDir, true))
 	}
 
-	if err == nil {
+	var inUse []string
+	if err == nil && st.Limited {
+		add(api.Check{Name: "backend", Detail: "not checked: the policy allows the program that ran opx doctor no ref, so the daemon tells it nothing of the backend, the audit log or the accounts",
+			Fix: "run opx doctor from a program the policy allows, or allow this one a ref (opx policy check tells why it is refused)"})
+		add(sessionCheck(st.Session)...)
+		add(policyCheck(st.Policy))
+	} else if err == nil {
+		inUse = accountsOf(st)
 		h, err := cl.Health(ctx, g.Account)
 		if err != nil {
 			add(api.Check{Name: "backend", Detail: err.Error()})
@@ -83,6 +95,13 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		add(sessionCheck(st.Session)...)
 		add(policyCheck(st.Policy))
 		add(auditCheck(st.Audit, env.Paths.DataDir))
+	}
+	if b, err := policy.ReadFile(env.Paths.PolicyFile); err == nil {
+		if pol, err := policy.Parse(b); err == nil {
+			for _, note := range accountRuleNotes(env.Paths, pol, inUse) {
+				add(api.Check{Name: "policy accounts", OK: true, Warn: true, Detail: note})
+			}
+		}
 	}
 	for _, line := range shimStatus(ShimDir(env.Paths)) {
 		if strings.Contains(line, "not shimmed") {
@@ -188,10 +207,10 @@ func checkDir(name, dir string, private bool) api.Check {
 	return c
 }
 
-// checkFile checks a file the user edits (config.json, policy.json): when
-// it exists, the file it names (links are followed, as opx follows them: a
-// Nix store file is fine) is a regular file of this user or root that
-// nobody else may write.
+// checkFile checks a file the user edits (config.json): when it exists,
+// the file it names (links are followed, as opx follows them: a Nix store
+// file is fine) is a regular file of this user or root that nobody else may
+// write.
 func checkFile(name, path string) api.Check {
 	c := api.Check{Name: name, OK: true}
 	fi, err := os.Stat(path)
@@ -213,6 +232,30 @@ func checkFile(name, path string) api.Check {
 		c.Detail += fmt.Sprintf(", owned by uid %d", uid)
 	} else if mode&0o022 != 0 {
 		c.OK, c.Fix = false, fmt.Sprintf("others may change it: chmod %04o %s", mode&^0o022, path)
+	}
+	return c
+}
+
+// checkPolicyFile checks policy.json as the daemon judges it before every
+// decision (policy.CheckFile): the file, each link on the way and each
+// directory holding them must be this user's or root's and writable by
+// nobody else (root's sticky directories, like /nix/store, excepted).
+func checkPolicyFile(path string) api.Check {
+	c := api.Check{Name: "policy file", OK: true}
+	err := policy.CheckFile(path)
+	var fe *policy.FileError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.Detail = path + " (none)"
+	case errors.As(err, &fe):
+		c.OK, c.Detail, c.Fix = false, strings.TrimSuffix(err.Error(), "; "+fe.Fix), fe.Fix
+	case err != nil:
+		c.OK, c.Detail = false, err.Error()
+	default:
+		c.Detail = path
+		if fi, err := os.Stat(path); err == nil {
+			c.Detail = fmt.Sprintf("%s (%04o)", path, fi.Mode().Perm())
+		}
 	}
 	return c
 }
@@ -274,6 +317,8 @@ func sessionCheck(s api.SessionStatus) []api.Check {
 func policyCheck(p api.PolicyStatus) api.Check {
 	c := api.Check{Name: "policy", OK: true}
 	switch {
+	case p.State == "loaded" && !p.Loaded:
+		c.Detail = "loaded (the daemon tells this program no more)"
 	case p.State == "failed_closed":
 		c.OK, c.Detail = false, p.Path+": failed closed, every read is denied: "+p.Reason
 		c.Fix = "fix the file (opx policy check says what is wrong); the daemon reloads it by itself"

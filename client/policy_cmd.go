@@ -1,14 +1,19 @@
 package client
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/policy"
+	"github.com/opxhq/opx/xdg"
 )
 
 // PolicyCmd is `opx policy`.
@@ -27,10 +32,10 @@ type PolicyCheckCmd struct {
 // links in paths resolved, content hashes of executables) and prints one
 // line per ref; it exits 1 when any ref is denied. Rules that name a shell
 // or an interpreter are flagged.
-func (c *PolicyCheckCmd) Run(env *Env) error {
+func (c *PolicyCheckCmd) Run(g *Globals, env *Env) error {
 	store, err := policy.Load(env.Paths.PolicyFile, nil)
 	if err != nil {
-		return &Error{Message: err.Error(), Hint: "fix the file; a running daemon keeps its last good policy meanwhile"}
+		return policyLoadError(err)
 	}
 	penv := policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()}
 	req := policy.Requester{PID: c.PID}
@@ -69,7 +74,7 @@ func (c *PolicyCheckCmd) Run(env *Env) error {
 	}
 	denied := false
 	for _, ref := range c.Refs {
-		d := snap.Decide(req, ref, penv)
+		d := snap.Decide(req, readOf(env.Paths, g.Account, ref), penv)
 		verdict := "ALLOW"
 		if !d.Allow {
 			verdict, denied = "DENY", true
@@ -89,6 +94,15 @@ func (c *PolicyCheckCmd) Run(env *Env) error {
 				fmt.Fprintf(env.Stdout, "warning: allow[%d] names %s: %s\n", i, Printable(r.Path), why)
 			}
 		}
+		var inUse []string
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if st, err := env.NoStart.Status(ctx); err == nil {
+			inUse = accountsOf(st)
+		}
+		cancel()
+		for _, note := range accountRuleNotes(env.Paths, snap.Policy, inUse) {
+			fmt.Fprintf(env.Stdout, "note: %s\n", note)
+		}
 	}
 	if denied {
 		return &ExitError{Code: 1}
@@ -97,6 +111,21 @@ func (c *PolicyCheckCmd) Run(env *Env) error {
 }
 
 // describeRule says whom a rule names and what it allows.
+// policyLoadError says why the policy file cannot be used. A file that
+// others could change (policy.FileError) fails closed in a running daemon;
+// one that does not parse leaves it its last good policy.
+func policyLoadError(err error) error {
+	var fe *policy.FileError
+	if !errors.As(err, &fe) {
+		return &Error{Message: err.Error(), Hint: "fix the file; a running daemon keeps its last good policy meanwhile", Err: err}
+	}
+	hint := "a running daemon denies every read until it is fixed"
+	if fe.Fix != "" {
+		hint = fe.Fix + "; " + hint
+	}
+	return &Error{Message: strings.TrimSuffix(err.Error(), "; "+fe.Fix), Hint: hint, Err: err}
+}
+
 func describeRule(r policy.Rule) string {
 	var who []string
 	if r.Path != "" {
@@ -111,7 +140,17 @@ func describeRule(r policy.Rule) string {
 	if r.PID != 0 {
 		who = append(who, fmt.Sprintf("pid %d", r.PID))
 	}
-	return strings.Join(who, ", ") + "; refs " + Printable(strings.Join(r.Refs, " "))
+	where := ""
+	if r.Account != "" {
+		where += "; account " + Printable(r.Account)
+	}
+	if r.Server != nil {
+		where += "; server " + Printable(r.Server.Address)
+		if r.Server.Namespace != "" {
+			where += " (namespace " + Printable(r.Server.Namespace) + ")"
+		}
+	}
+	return strings.Join(who, ", ") + "; refs " + Printable(strings.Join(r.Refs, " ")) + where
 }
 
 // fileSHA256 is the hex SHA-256 of the file at path.
@@ -126,4 +165,18 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readOf is ref as the daemon's policy would judge it for a request that
+// names account (the --account this command was given, or config.json's
+// default), read from the server config.json names for its scheme.
+func readOf(p xdg.Paths, account, ref string) policy.Read {
+	q := policy.Read{Ref: ref, Account: account, DefaultAccount: configString(p, "account")}
+	scheme, _, _ := strings.Cut(ref, "://")
+	if scheme == api.SchemeVault || scheme == api.SchemeBao {
+		if c, err := api.LoadVaultConfig(scheme, p.ConfigFile); err == nil && c.Address != "" {
+			q.Server = &api.Server{Address: c.Address, Namespace: c.Namespace}
+		}
+	}
+	return q
 }

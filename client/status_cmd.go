@@ -44,6 +44,18 @@ func (c *StatusCmd) Run(env *Env) error {
 
 func formatStatus(st *api.Status) string {
 	var b strings.Builder
+	if st.Limited {
+		fmt.Fprintf(&b, "opx daemon %s: running, pid %d; session %s\n", st.Version, st.PID, st.Session.State)
+		if st.Policy.State != "" {
+			fmt.Fprintf(&b, "  policy    %s", st.Policy.State)
+			if st.Policy.Reason != "" {
+				fmt.Fprintf(&b, ": %s", Printable(st.Policy.Reason))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("  the policy allows the program that ran opx status no ref, so the daemon tells it no more (opx policy check shows which program that is and why)\n")
+		return b.String()
+	}
 	fmt.Fprintf(&b, "opx daemon %s: running, pid %d, up %s\n", st.Version, st.PID, sec(st.UptimeSeconds))
 	fmt.Fprintf(&b, "  backend   %s; calls take at most %s, %d at once", st.Backend,
 		time.Duration(st.Settings.BackendTimeoutSeconds*float64(time.Second)), st.Settings.MaxConcurrent)
@@ -71,6 +83,10 @@ func formatStatus(st *api.Status) string {
 	fmt.Fprintf(&b, "  cache     %d of %d values, each kept %s\n", st.CacheSize, st.CacheCapacity, sec(st.TTLSeconds))
 	fmt.Fprintf(&b, "  reads     %s, %s (%d joined a read in flight), %s, %d in flight\n",
 		count(st.Hits, "hit", "hits"), count(st.Misses, "miss", "misses"), st.Coalesced, count(st.BackendCalls, "backend call", "backend calls"), st.InFlight)
+	if c := st.Connections; c.Refused > 0 || c.BodiesRefused > 0 {
+		fmt.Fprintf(&b, "  conns     %d open; refused since the start: %d connections (past %d from one process) and %d requests (past %d MiB of bodies pending from one process); the daemon's log names the process\n",
+			c.Open, c.Refused, api.MaxConnsPerProcess, c.BodiesRefused, api.MaxBodyBytesPerProcess>>20)
+	}
 	for _, l := range st.Leases {
 		renew := "not renewable"
 		if l.Renewable {

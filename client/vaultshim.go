@@ -193,7 +193,7 @@ func (c vaultCall) ref(kind string) string {
 		}
 	}
 	switch {
-	case segs[0] == "auth" || segs[0] == "cubbyhole" || segs[0] == "sys" || segs[0] == "identity":
+	case api.ReservedMount(segs[0]):
 		// Answers about the token that reads them (lookup-self, its
 		// cubbyhole): the caller's token, not the daemon's, must read.
 		return ""

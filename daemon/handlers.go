@@ -1,15 +1,9 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	stdlog "log"
 	"maps"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,9 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-
-	"github.com/rs/zerolog"
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
@@ -95,7 +86,7 @@ func (s *server) routes() http.Handler {
 
 func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 	var req api.ReadRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -111,7 +102,7 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if e := s.authorize(r, s.policy.Current(), req.Ref); e != nil {
+	if e := s.authorize(r, s.policy.Current(), s.whereOf(req.Account), req.Ref); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -132,7 +123,7 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	var req api.ReadsRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -159,7 +150,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	errs := make(map[string]*api.Error)
 	var refs []string
 	seen := make(map[string]bool, len(req.Refs))
-	pol := s.policy.Current()
+	pol, at := s.policy.Current(), s.whereOf(req.Account)
 	for _, ref := range req.Refs {
 		if seen[ref] {
 			continue
@@ -169,7 +160,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 			errs[ref] = e
 			continue
 		}
-		if e := s.authorize(r, pol, ref); e != nil {
+		if e := s.authorize(r, pol, at, ref); e != nil {
 			errs[ref] = e
 			continue
 		}
@@ -205,7 +196,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	var req api.ResolveRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -233,7 +224,7 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	failed := make(map[string]*api.Error) // by name
 	index := make(map[string]int)         // ref -> position in refs
 	var refs []string
-	pol := s.policy.Current()
+	pol, at := s.policy.Current(), s.whereOf(req.Account)
 	for _, name := range names {
 		if !validEnvName(name) {
 			failed[name] = api.Errorf(api.CodeBadRequest, "invalid variable name")
@@ -244,7 +235,7 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 			failed[name] = e
 			continue
 		}
-		if e := s.authorize(r, pol, ref); e != nil {
+		if e := s.authorize(r, pol, at, ref); e != nil {
 			failed[name] = e
 			continue
 		}
@@ -307,7 +298,28 @@ func resolveError(names []string, failed map[string]*api.Error) *api.Error {
 	return api.Errorf(code, "%d of %d variables failed: %s", len(parts), len(names), strings.Join(parts, "; "))
 }
 
+// handleStatus answers GET /v1/status. A program the policy allows no ref
+// learns only that the daemon runs (version, pid), whether it is locked, and
+// the policy's state: the rest (servers, leases, accounts, the policy's
+// rules and hash) tells where secrets are.
 func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if !s.policy.Current().AllowsAny(requesterOf(peerFrom(r.Context())), s.policyEnv) {
+		// The policy's state and reason stay: when it fails closed, every
+		// program is refused, and status must still say why.
+		type state struct {
+			State  string `json:"state"`
+			Reason string `json:"reason,omitempty"`
+		}
+		pol := s.policy.Current()
+		writeJSON(w, http.StatusOK, struct {
+			Limited bool   `json:"limited"`
+			Version string `json:"version"`
+			PID     int    `json:"pid"`
+			Session state  `json:"session"`
+			Policy  state  `json:"policy"`
+		}{true, s.info.Version, os.Getpid(), state{State: s.session.Status().State}, state{pol.State, pol.Reason}})
+		return
+	}
 	c := s.core.counters()
 	st := api.Status{
 		Version:       s.info.Version,
@@ -326,6 +338,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		BackendCalls:  c.backendCalls,
 		InFlight:      c.inFlight,
 		Goroutines:    runtime.NumGoroutine(),
+		Connections:   s.conns.status(),
 		Session:       s.sessionStatus(),
 		Policy:        s.policyStatus(),
 		Audit:         s.auditStatus(),
@@ -423,7 +436,7 @@ func cmpOr(s, def string) string {
 // the others locked.
 func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -514,7 +527,7 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -537,7 +550,7 @@ func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
 // it (it only wipes).
 func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
 	var req api.ForgetRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -558,7 +571,7 @@ func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
 // requester the policy allows some ref.
 func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -580,7 +593,7 @@ func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
 // nothing is checked while the session is locked.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	var req api.HealthRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -614,7 +627,7 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // of that requester.
 func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	var req api.VerifyRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := s.decodeBody(w, r, &req); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -622,7 +635,8 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Errorf(api.CodeBadRequest, "kind %q: want vault or bao", req.Kind))
 		return
 	}
-	if e := s.authorizeSession(r, audit.ActionVerify); e != nil {
+	login := &audit.Login{Kind: req.Kind, Address: req.Config.Address, Namespace: req.Config.Namespace, Method: cmpOr(req.Config.Method, "token")}
+	if e := s.authorizeAction(r, audit.ActionVerify, login); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -632,12 +646,12 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pol := s.policy.Current()
+	pol, at := s.policy.Current(), s.whereOf("")
 	resolve := func(ctx context.Context, ref string) ([]byte, error) {
 		if e := s.check(ref); e != nil {
 			return nil, e
 		}
-		if e := s.authorize(r, pol, ref); e != nil {
+		if e := s.authorize(r, pol, at, ref); e != nil {
 			return nil, e
 		}
 		out := s.core.resolve(ctx, "", []string{ref}, -1)[0]
@@ -657,146 +671,6 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info().Str("backend", req.Kind).Str("method", req.Config.Method).Str("address", req.Config.Address).Msg("login checked")
 	writeJSON(w, http.StatusOK, api.VerifyResponse{DisplayName: name})
-}
-
-// checkPeer refuses a connection whose peer credentials could not be read,
-// that comes from another user, or whose peer could not be identified (fail
-// closed). A foreign uid is named as such even when the rest of the
-// identification failed too.
-func (s *server) checkPeer(r *http.Request) *api.Error {
-	p := peerFrom(r.Context())
-	switch {
-	case p == nil:
-		s.audit.AuthFailure(nil, "peer credentials unknown")
-		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials are unknown")
-	case p.PID == 0 && p.Err != nil:
-		s.log.Warn().Err(p.Err).Msg("connection refused: peer credentials unreadable")
-		s.audit.AuthFailure(auditPeer(p), "peer credentials unreadable: "+p.Err.Error())
-		return api.Errorf(api.CodeForbidden, "connection refused: the peer's credentials could not be read")
-	case p.UID != s.euid:
-		s.log.Warn().Int("peer_uid", p.UID).Int("peer_pid", p.PID).Str("peer_path", p.Path).Msg("connection from another user refused")
-		s.audit.AuthFailure(auditPeer(p), fmt.Sprintf("peer uid %d is not the daemon's uid %d", p.UID, s.euid))
-		return api.Errorf(api.CodeForbidden, "connection refused: uid %d is not the daemon's user", p.UID)
-	case p.Err != nil:
-		// The reason names pids, paths and namespaces: nothing secret,
-		// and what the user needs to see why.
-		s.log.Warn().Err(p.Err).Int("peer_pid", p.PID).Msg("connection refused: the peer could not be identified")
-		s.audit.AuthFailure(auditPeer(p), "peer not identified: "+p.Err.Error())
-		return api.Errorf(api.CodeForbidden, "connection refused: the peer could not be identified: %v", p.Err)
-	}
-	return nil
-}
-
-// requesterOf is the program the policy judges for the request.
-func requesterOf(p *Peer) policy.Requester {
-	if p == nil {
-		return policy.Requester{}
-	}
-	return policy.Requester{PID: p.Requester.PID, Path: p.Requester.Path, ExeSHA256: p.Requester.ExeSHA256}
-}
-
-// auditRequester is the requester as the audit log records it: with how it
-// was found, so that a parent judged for the opx client is on record as
-// such, beside the client itself (peer_info).
-func auditRequester(p *Peer) audit.Requester {
-	if p == nil {
-		return audit.Requester{}
-	}
-	r := audit.Requester{PID: p.Requester.PID, Path: p.Requester.Path, ExeSHA256: p.Requester.ExeSHA256}
-	if p.Requester.ViaClient {
-		r.Via = fmt.Sprintf("parent of the opx client (pid %d)", p.PID)
-	}
-	return r
-}
-
-// authorize applies the policy snapshot pol to ref for the request's
-// requester, before any cache lookup, and records the decision. A read the
-// policy allows but the audit log cannot record is refused.
-func (s *server) authorize(r *http.Request, pol *policy.Snapshot, ref string) *api.Error {
-	p := peerFrom(r.Context())
-	req := requesterOf(p)
-	d := pol.Decide(req, ref, s.policyEnv)
-	decision := audit.Allow
-	if !d.Allow {
-		decision = audit.Deny
-	}
-	if err := s.audit.Access(*auditPeer(p), auditRequester(p), audit.ActionRead, ref, decision, d.Reason, pol.Path); err != nil {
-		s.auditFailed(err)
-		if d.Allow {
-			return api.Errorf(api.CodeAuditUnavailable, "%s: the audit log cannot record this read, so it is refused: %v", ref, err)
-		}
-	}
-	if d.Allow {
-		return nil
-	}
-	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
-	e := api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
-	e.Policy = true
-	return e
-}
-
-// authorizeSession lets a requester lock or unlock the session only if the
-// policy allows it at least one ref. A lock goes ahead even when the audit
-// log cannot record it (locking only takes secrets away); an unlock does
-// not.
-func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
-	pol := s.policy.Current()
-	p := peerFrom(r.Context())
-	req := requesterOf(p)
-	allowed := pol.AllowsAny(req, s.policyEnv)
-	decision, reason := audit.Allow, "the policy allows this program to read refs"
-	if pol.State == policy.StateNone {
-		reason = "no policy file: everything is allowed"
-	}
-	if !allowed {
-		decision, reason = audit.Deny, "the policy allows this program no ref"
-		if pol.State == policy.StateFailedClosed {
-			reason = "the policy file failed closed (" + pol.Reason + ")"
-		}
-	}
-	if err := s.audit.Access(*auditPeer(p), auditRequester(p), action, "", decision, reason, pol.Path); err != nil {
-		s.auditFailed(err)
-		// Lock, stop and forget wipe secrets: they go ahead unrecorded.
-		if allowed && action != audit.ActionLock && action != audit.ActionStop && action != audit.ActionForget {
-			return api.Errorf(api.CodeAuditUnavailable, "the audit log cannot record this %s, so it is refused: %v", action, err)
-		}
-	}
-	if allowed {
-		return nil
-	}
-	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("action", action).Msg("session change denied by policy")
-	what := "the session"
-	switch action {
-	case audit.ActionStop:
-		what = "the daemon"
-	case audit.ActionCheck:
-		what = "the backend"
-	case audit.ActionForget:
-		what = "cached values"
-	}
-	return api.Errorf(api.CodeForbidden, "%s may not %s %s: %s", displayPath(req.Path), action, what, reason)
-}
-
-// auditPeer is p as the audit log records it.
-func auditPeer(p *Peer) *audit.Peer {
-	if p == nil {
-		return &audit.Peer{}
-	}
-	return &audit.Peer{PID: p.PID, UID: p.UID, GID: p.GID, Path: p.Path}
-}
-
-func displayPath(p string) string {
-	if p == "" {
-		return "this program"
-	}
-	return p
-}
-
-// auditFailed logs a failed audit write once per failure spell.
-func (s *server) auditFailed(err error) {
-	if s.auditDown.CompareAndSwap(false, true) {
-		s.log.Error().Err(err).Msg("the audit log cannot be written; reads are refused until it can")
-	}
 }
 
 func (s *server) policyStatus() api.PolicyStatus {
@@ -875,150 +749,4 @@ func readResult(ref string, out outcome, now time.Time) *api.ReadResult {
 		ResolvedAtUnix:   out.at.Unix(),
 		Stale:            out.stale,
 	}
-}
-
-// validAccount checks the optional account name: it is passed to backends
-// as a flag value, so it may not look like a flag or hold control bytes.
-func validAccount(a string) *api.Error {
-	switch {
-	case a == "":
-		return nil
-	case len(a) > api.MaxAccountLen:
-		return api.Errorf(api.CodeBadRequest, "account is %d bytes; the limit is %d", len(a), api.MaxAccountLen)
-	case strings.HasPrefix(a, "-"):
-		return api.Errorf(api.CodeBadRequest, "account may not start with '-'")
-	}
-	for _, r := range a {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return api.Errorf(api.CodeBadRequest, "account may not contain spaces or control characters")
-		}
-	}
-	return nil
-}
-
-// validEnvName reports whether name is a usable environment variable name.
-func validEnvName(name string) bool {
-	if name == "" || len(name) > 256 {
-		return false
-	}
-	for i, r := range name {
-		switch {
-		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validMaxAge checks a request's max_age_seconds.
-func validMaxAge(v *float64) *api.Error {
-	if v != nil && !(*v >= 0) {
-		return api.Errorf(api.CodeBadRequest, "max_age_seconds must be 0 or more")
-	}
-	return nil
-}
-
-// maxAge is a request's max_age_seconds as the core takes it: -1 for none
-// (or for one beyond any TTL).
-func maxAge(v *float64) time.Duration {
-	if v == nil || *v > 1e9 {
-		return -1
-	}
-	return time.Duration(*v * float64(time.Second))
-}
-
-// decodeBody reads one JSON object of at most api.MaxBodyBytes into v,
-// refusing unknown fields and trailing data.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) *api.Error {
-	body := http.MaxBytesReader(w, r.Body, api.MaxBodyBytes)
-	data, err := io.ReadAll(body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return api.Errorf(api.CodeTooLarge, "request body is larger than %d bytes", api.MaxBodyBytes)
-		}
-		return api.Errorf(api.CodeBadRequest, "read request body: %v", err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return api.Errorf(api.CodeBadRequest, "empty request body; want a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.Errorf(api.CodeBadRequest, "malformed JSON body: %s", jsonErrorText(err))
-	}
-	if dec.More() {
-		return api.Errorf(api.CodeBadRequest, "malformed JSON body: data after the object")
-	}
-	return nil
-}
-
-// jsonErrorText describes a decode error without quoting the body.
-func jsonErrorText(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of input"
-	}
-	msg := err.Error()
-	if strings.HasPrefix(msg, "json: unknown field ") {
-		return strings.TrimPrefix(msg, "json: ")
-	}
-	return "not a JSON object of the expected shape"
-}
-
-func writeError(w http.ResponseWriter, e *api.Error) {
-	if e.RetryAfterSeconds > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(e.RetryAfterSeconds)), 10))
-	}
-	writeJSON(w, api.HTTPStatus(e.Code), api.ErrorBody{Error: e})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"encode answer"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
-
-// minSecretAnswer is the least size of an answer that holds secrets: one
-// byte more than net/http's per-connection write buffer (4 KiB). With the
-// header flushed first and a known Content-Length, net/http hands a body that
-// large straight to the TLS connection, which seals it in place, so no copy
-// of a value is left in net/http's pooled buffers. Shorter answers are padded
-// with spaces after the JSON (which any JSON reader skips).
-const minSecretAnswer = 4<<10 + 1
-
-// writeSecretJSON writes an answer that holds secrets in one call from buf,
-// and wipes buf.
-func writeSecretJSON(w http.ResponseWriter, buf *api.Buf) {
-	defer buf.Wipe()
-	buf.WriteByte('\n')
-	buf.Pad(minSecretAnswer)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
-	if err := http.NewResponseController(w).Flush(); err != nil {
-		return
-	}
-	w.Write(buf.Bytes())
-}
-
-// newStdLogger sends net/http's own log lines into zerolog.
-func newStdLogger(log zerolog.Logger) *stdlog.Logger {
-	return stdlog.New(log.With().Str("from", "http").Logger(), "", 0)
 }

@@ -32,6 +32,13 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 	return maj > major || maj == major && min >= minor
 }
 
+// identifyNow identifies and confirms sc's peer, as the daemon does for a
+// connection and its first request.
+func identifyNow(l *peerListener, sc *net.UnixConn) *Peer {
+	p, pin, err := peerCred(sc)
+	return l.confirm(l.identify(sc, p, pin, err, policy.Now()), -1)
+}
+
 func listenTemp(t *testing.T) (*net.UnixListener, string) {
 	sock := filepath.Join(t.TempDir(), "s")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -69,7 +76,7 @@ func TestIdentifyPinsThePeer(t *testing.T) {
 	}
 
 	exe, _ := os.Executable()
-	got := peerListener{}.identify(sc, policy.Now())
+	got := identifyNow(&peerListener{holds: newFDScans()}, sc)
 	if got.Err != nil || got.PID != os.Getpid() || got.Path != exe || got.Requester.PID != os.Getpid() {
 		t.Errorf("identify = %+v, want this process (%d, %s)", got, os.Getpid(), exe)
 	}
@@ -103,7 +110,7 @@ func TestIdentifyRequesterIsTheParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := peerListener{self: exe}.identify(sc, policy.Now())
+	p := identifyNow(&peerListener{self: exe, holds: newFDScans()}, sc)
 	if p.Err != nil || p.PID != cmd.Process.Pid || p.Requester.PID != os.Getpid() || p.Requester.Path != exe {
 		t.Errorf("identify = %+v, want peer %d with requester %d", p, cmd.Process.Pid, os.Getpid())
 	}
@@ -130,7 +137,7 @@ func TestIdentifyRefusesAPeerThatExited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	p := peerListener{self: exe}.identify(sc, policy.Now())
+	p := identifyNow(&peerListener{self: exe, holds: newFDScans()}, sc)
 	if p.Err == nil {
 		t.Fatalf("a peer that exited was identified as %+v", p)
 	}
@@ -150,11 +157,12 @@ func TestIdentificationDoesNotWaitForAnother(t *testing.T) {
 	ln, sock := listenTemp(t)
 	release := make(chan struct{})
 	var n atomic.Int32
-	pl := peerListener{Listener: ln, started: func(net.Conn) {
+	pl := newPeerListener(ln, nil)
+	pl.started = func(net.Conn) {
 		if n.Add(1) == 1 {
 			<-release // the first connection's identification is stuck
 		}
-	}}
+	}
 	defer close(release)
 	for range 2 {
 		c, err := net.Dial("unix", sock)
@@ -184,4 +192,74 @@ func TestIdentificationDoesNotWaitForAnother(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the second connection was not identified while the first one's identification was stuck")
 	}
+}
+
+// A process holding thousands of files is checked with one look-up when
+// the client names its descriptor, and checks without one share listings
+// instead of making one each (issue 21: N connections cost N² look-ups).
+func TestHoldsCheckIsSharedAndHinted(t *testing.T) {
+	ln, sock := listenTemp(t)
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := ln.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	ino, err := peerSocketInode(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []int
+	for range 2000 {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Skipf("cannot open 4,000 files here: %v", err)
+		}
+		held = append(held, fds[0], fds[1])
+	}
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	fd, _ := strconv.Atoi(fdOfTest(t, c))
+	s := newFDScans()
+	if err := s.check(os.Getpid(), ino, fd); err != nil || s.listings.Load() != 0 {
+		t.Fatalf("check with the right descriptor = %v after %d listings; want nil after none", err, s.listings.Load())
+	}
+	if err := s.check(os.Getpid(), ino, held[0]); err != nil || s.listings.Load() != 1 {
+		t.Errorf("check with a wrong descriptor = %v after %d listings; want nil after one", err, s.listings.Load())
+	}
+	if err := s.check(os.Getpid(), ino+1<<20, -1); err == nil {
+		t.Error("a socket this process does not hold was found")
+	}
+	before := s.listings.Load()
+	const checks = 64
+	errs := make(chan error, checks)
+	for range checks {
+		go func() { errs <- s.check(os.Getpid(), ino, -1) }()
+	}
+	for range checks {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.listings.Load() - before; n > checks/4 {
+		t.Errorf("%d concurrent checks without a descriptor made %d listings; want them shared", checks, n)
+	}
+}
+
+// fdOfTest is c's descriptor number.
+func fdOfTest(t *testing.T, c net.Conn) string {
+	raw, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := ""
+	raw.Control(func(f uintptr) { fd = strconv.FormatUint(uint64(f), 10) })
+	return fd
 }

@@ -52,10 +52,14 @@ func (peerPin) release()    {}
 // checked" (see holdsSocket).
 func peerSocketInode(*net.UnixConn) (uint32, error) { return 0, nil }
 
-// holdsSocket cannot be checked on macOS (README, threat model): a process
-// that connects and then runs another program is judged as the program it
-// runs when it is identified.
-func holdsSocket(int, uint32) error { return nil }
+// fdScans would check that a process still holds its connection; macOS
+// cannot tell (README, threat model): a process that connects and then runs
+// another program is judged as the program it runs when it is identified.
+type fdScans struct{}
+
+func newFDScans() *fdScans { return &fdScans{} }
+
+func (*fdScans) check(int, uint32, int) error { return nil }
 
 // sameNamespaces: macOS has no mount or user namespaces.
 func sameNamespaces(int) error { return nil }

@@ -4,9 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -161,32 +165,139 @@ func sockDiagPeer(ino uint32) (uint32, error) {
 	return 0, errors.New("sock_diag: the connection has no peer")
 }
 
-// holdsSocket reports an error unless process pid has the socket with inode
-// ino among its open files.
+// fdScans checks that a process holds a socket among its open files: with
+// the client's number for it, one look-up; without, a listing of every open
+// file of the process. Listings of one process are shared: a check waits for
+// the next listing that starts after it asked, and one runs at a time per
+// process, so N connections of a process that holds N files cost a few
+// listings, not N (each of N look-ups).
+type fdScans struct {
+	mu       sync.Mutex
+	byPID    map[int]*pidScans
+	listings atomic.Uint64 // listings made, for tests
+}
+
+type pidScans struct {
+	running bool
+	next    *fdScan // the listing not started yet
+}
+
+// fdScan is one listing of a process's open files: the inodes of its
+// sockets, set before done is closed.
+type fdScan struct {
+	done  chan struct{}
+	socks map[uint32]bool
+	err   error
+}
+
+func newFDScans() *fdScans { return &fdScans{byPID: map[int]*pidScans{}} }
+
+// check reports an error unless process pid has the socket with inode ino
+// among its open files. fd, when not -1, is where the client says it is.
 //
 // It first waits out an exec the process may be in: opening its environ
 // takes the lock an exec holds from replacing the program until it has
 // closed the close-on-exec files, so the check never sees the new program
 // with the old program's connection still open.
-func holdsSocket(pid int, ino uint32) error {
+func (s *fdScans) check(pid int, ino uint32, fd int) error {
 	if ino == 0 {
 		return fmt.Errorf("the client's end of the connection of process %d is gone", pid)
 	}
-	if f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ"); err == nil {
-		f.Close()
-	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("list the open files of process %d: %w", pid, err)
-	}
+	waitOutExec(pid)
 	want := "socket:[" + strconv.FormatUint(uint64(ino), 10) + "]"
-	for _, e := range ents {
-		if l, err := os.Readlink(dir + e.Name()); err == nil && l == want {
+	if fd >= 0 {
+		if l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)); err == nil && l == want {
 			return nil
 		}
 	}
+	sc := s.nextScan(pid)
+	<-sc.done
+	if sc.err != nil {
+		return fmt.Errorf("list the open files of process %d: %w", pid, sc.err)
+	}
+	if sc.socks[ino] {
+		return nil
+	}
 	return fmt.Errorf("process %d no longer holds the connection (it ran another program, or handed the connection to another process)", pid)
+}
+
+// nextScan returns the listing of pid's files that starts after this call.
+func (s *fdScans) nextScan(pid int) *fdScan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.byPID[pid]
+	if ps == nil {
+		ps = &pidScans{}
+		s.byPID[pid] = ps
+	}
+	if ps.next == nil {
+		ps.next = &fdScan{done: make(chan struct{})}
+	}
+	sc := ps.next
+	if !ps.running {
+		ps.running = true
+		go s.run(pid, ps)
+	}
+	return sc
+}
+
+// run makes pid's listings one after another while checks wait for one.
+func (s *fdScans) run(pid int, ps *pidScans) {
+	for {
+		s.mu.Lock()
+		sc := ps.next
+		ps.next = nil
+		if sc == nil {
+			ps.running = false
+			delete(s.byPID, pid)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		waitOutExec(pid)
+		s.listings.Add(1)
+		sc.socks, sc.err = socketsOf(pid)
+		close(sc.done)
+	}
+}
+
+// socketsOf lists the inodes of the sockets process pid has open.
+func socketsOf(pid int) (map[uint32]bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	socks := map[uint32]bool{}
+	for {
+		names, err := f.Readdirnames(1024)
+		for _, n := range names {
+			l, err := os.Readlink(dir + n)
+			if err != nil {
+				continue
+			}
+			if rest, ok := strings.CutPrefix(l, "socket:["); ok {
+				if ino, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 32); err == nil {
+					socks[uint32(ino)] = true
+				}
+			}
+		}
+		if err == io.EOF {
+			return socks, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitOutExec returns once an exec process pid may be in has finished (see
+// fdScans.check).
+func waitOutExec(pid int) {
+	if f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ"); err == nil {
+		f.Close()
+	}
 }
 
 // namespaceNames are the namespaces a peer must share with the daemon for

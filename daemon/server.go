@@ -58,6 +58,8 @@ type server struct {
 
 	accountsMu sync.Mutex
 	accounts   map[string]bool // accounts read so far, validated on unlock
+	defaults   defaultAccount  // config.json's default account, for the policy
+	conns      *connTable      // connections and pending request bodies by process
 
 	stopping chan struct{} // closed by POST /v1/daemon/stop
 	stopOnce sync.Once
@@ -155,7 +157,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 			ev = log.Error()
 		}
 		ev.Str("policy", cur.Path).Str("state", cur.State).Str("was", old.State).Str("hash", cur.Hash).Str("reason", cur.Reason).Msg(policyMessage(old, cur))
-		if err := al.Policy(cur.State, cur.Hash, cur.Reason, cur.Path); err != nil {
+		// This runs under the policy store's lock, which every request
+		// (lock and status too) takes: it never waits for a write.
+		if err := al.NoWait().Policy(cur.State, cur.Hash, cur.Reason, cur.Path); err != nil {
 			log.Error().Err(err).Msg("the audit log cannot record a policy change")
 		}
 	})
@@ -266,7 +270,14 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		{paths.TokenFile, func() []byte { return token }},
 		{paths.CertFile, certs.currentPEM},
 	}}
-	peers := peerListener{Listener: ln, self: selfExecutable(), hashes: &exeHashes{}, wantHash: wantHash, accepted: keeper.check}
+	peers := newPeerListener(ln, func(r refusal) {
+		log.Warn().Int("pid", r.PID).Uint64("connections_refused", r.Conns).Uint64("bodies_refused", r.Bodies).
+			Int("open", r.Open).Int("open_all", r.Total).Int64("pending_body_bytes", r.PendingBodyBytes).
+			Int("limit", r.ConnLimit).Int("limit_all", r.AllLimit).
+			Msg("connections refused: one process holds the most connections (or pending request bytes) the daemon keeps for it")
+	})
+	peers.self, peers.hashes, peers.wantHash, peers.accepted = selfExecutable(), &exeHashes{}, wantHash, keeper.check
+	s.conns = peers.conns
 	go func() { errc <- srv.Serve(tls.NewListener(peers, srv.TLSConfig)) }()
 
 	log.Info().
@@ -283,7 +294,7 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		Str("session_timeout", cfg.SessionTimeout.String()).
 		Msg("daemon started")
 	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
-	defer al.Daemon(audit.DaemonStop, os.Getpid(), info.Version)
+	defer al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version)
 	if ready != nil {
 		ready()
 	}
@@ -413,7 +424,7 @@ func (s *server) onLock(reason string) {
 	n := s.core.cache.Len()
 	s.core.wipe()
 	s.log.Info().Str("reason", reason).Int("wiped", n).Msg("session locked")
-	s.audit.Session(audit.SessionLock, reason)
+	s.audit.NoWait().Session(audit.SessionLock, reason) // a lock never waits for the audit log
 	s.revokeLeases("session locked")
 }
 

@@ -17,6 +17,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"unicode"
+
+	"github.com/opxhq/opx/api"
 )
 
 // Rule allows the programs it names to read the refs it lists. Empty
@@ -34,6 +37,16 @@ type Rule struct {
 	PID           int      `json:"pid,omitempty"`
 	Refs          []string `json:"refs"`                     // "*", a prefix "op://Vault/*", or exact refs
 	RequireSigned bool     `json:"require_signed,omitempty"` // macOS: the executable must pass code-signature checks
+	// Account is the 1Password account the rule's op:// refs may be read
+	// in, as requests name it (--account: a shorthand, sign-in address,
+	// email, user or account ID; letter case aside), or "*" for every
+	// account. Empty: the default account only, that is a request that
+	// names no account or names config.json's default account.
+	Account string `json:"account,omitempty"`
+	// Server is the Vault or OpenBao server the rule's vault:// and bao://
+	// refs may be read from: the daemon's server for the scheme must have
+	// this address (and namespace, "" for none). Nil: any server.
+	Server *api.Server `json:"server,omitempty"`
 }
 
 // Policy is a parsed policy.json.
@@ -59,6 +72,21 @@ type Env struct {
 	Signed func(path string) bool
 }
 
+// Read is what a decision is about: a ref, and where it would be read from.
+type Read struct {
+	Ref string
+	// Account is the 1Password account the request names ("" for none:
+	// op's own default account).
+	Account string
+	// DefaultAccount is config.json's default account (what `opx login
+	// 1password --account X` records, and every opx command sends), "" when
+	// it names none: a rule without an account covers it too.
+	DefaultAccount string
+	// Server is the server the daemon reads the ref's scheme from (vault://
+	// and bao:// refs), nil when it reads none.
+	Server *api.Server
+}
+
 // Decision is the outcome for one requester and ref. Rule is the index of
 // the deciding allow rule, or -1.
 type Decision struct {
@@ -69,6 +97,11 @@ type Decision struct {
 
 // Parse reads and checks a policy; errors name the rule and field at fault.
 func Parse(data []byte) (*Policy, error) {
+	// A policy is an object: null, a list or a string would decode into
+	// an empty policy, which allows everything.
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("not a policy: want a JSON object ({\"allow\": [...], \"default_deny\": true})")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var p Policy
@@ -90,6 +123,10 @@ func Parse(data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("allow[%d]: pid must be positive", i)
 		case len(r.Refs) == 0:
 			return nil, fmt.Errorf("allow[%d]: refs is empty; list the refs the rule allows, or \"*\"", i)
+		case r.Account != "" && !validAccount(r.Account):
+			return nil, fmt.Errorf("allow[%d]: account %q: name one account as --account takes it, or \"*\"", i, r.Account)
+		case r.Server != nil && r.Server.Address == "":
+			return nil, fmt.Errorf("allow[%d]: server needs an address (and a namespace, if any)", i)
 		}
 		for _, pat := range r.Refs {
 			if !ValidPattern(pat) {
@@ -128,26 +165,125 @@ func matchRef(pattern, ref string) bool {
 	return pattern == ref
 }
 
-// Decide returns whether r may read ref. A nil policy (no file) allows
-// everything.
-func (p *Policy) Decide(r Requester, ref string, env Env) Decision {
+// Decide returns whether r may read q.Ref. A nil policy (no file) allows
+// everything. When a rule names the program and the ref but another
+// account or server, the reason says so.
+func (p *Policy) Decide(r Requester, q Read, env Env) Decision {
 	if p == nil {
 		return Decision{Allow: true, Rule: -1, Reason: "no policy file: everything is allowed"}
 	}
+	near := ""
 	for i, rule := range p.Allow {
-		if !rule.matches(r, env) {
+		if !rule.matches(r, env) || !rule.coversRef(q.Ref) {
 			continue
 		}
-		for _, pat := range rule.Refs {
-			if matchRef(pat, ref) {
-				return Decision{Allow: true, Rule: i, Reason: fmt.Sprintf("allowed by allow[%d]", i)}
+		if why := rule.where(q); why != "" {
+			if near == "" {
+				near = fmt.Sprintf(" (allow[%d] covers the ref %s)", i, why)
+			}
+			continue
+		}
+		return Decision{Allow: true, Rule: i, Reason: fmt.Sprintf("allowed by allow[%d]", i)}
+	}
+	if p.DefaultDeny {
+		return Decision{Allow: false, Rule: -1, Reason: "no allow rule matches and default_deny is on" + near}
+	}
+	return Decision{Allow: true, Rule: -1, Reason: "no allow rule matches; default_deny is off"}
+}
+
+// coversRef reports whether one of the rule's patterns covers ref.
+func (rule Rule) coversRef(ref string) bool {
+	for _, pat := range rule.Refs {
+		if matchRef(pat, ref) {
+			return true
+		}
+	}
+	return false
+}
+
+// where says why the rule does not cover the account or server q is read
+// from, or "" when it does. The account applies to op:// refs, the server
+// to vault:// and bao:// refs.
+func (rule Rule) where(q Read) string {
+	scheme, _, _ := strings.Cut(q.Ref, "://")
+	switch scheme {
+	case api.SchemeOP:
+		if !rule.coversAccount(q.Account, q.DefaultAccount) {
+			named := "the default account"
+			if rule.Account != "" {
+				named = "account " + rule.Account
+			}
+			return fmt.Sprintf("for %s, not account %s: add \"account\": %q to a rule to allow it", named, q.Account, q.Account)
+		}
+	case api.SchemeVault, api.SchemeBao:
+		if rule.Server == nil {
+			return ""
+		}
+		if q.Server == nil {
+			return fmt.Sprintf("from the server %s, and the daemon reads %s:// refs from none", describeServer(*rule.Server), scheme)
+		}
+		if !api.SameServer(*rule.Server, *q.Server) {
+			return fmt.Sprintf("from the server %s, not %s", describeServer(*rule.Server), describeServer(*q.Server))
+		}
+	}
+	return ""
+}
+
+// coversAccount reports whether the rule allows reads in account (as the
+// request names it; def is the default account).
+func (rule Rule) coversAccount(account, def string) bool {
+	switch rule.Account {
+	case "*":
+		return true
+	case "":
+		return account == "" || def != "" && strings.EqualFold(account, def)
+	}
+	return strings.EqualFold(rule.Account, account)
+}
+
+func describeServer(s api.Server) string {
+	if s.Namespace != "" {
+		return s.Address + " (namespace " + s.Namespace + ")"
+	}
+	return s.Address
+}
+
+// validAccount reports whether a rule can name account: "*", or one name
+// without spaces or control characters that does not look like a flag.
+func validAccount(a string) bool {
+	if a == "*" {
+		return true
+	}
+	if len(a) > api.MaxAccountLen || strings.HasPrefix(a, "-") || strings.Contains(a, "*") {
+		return false
+	}
+	for _, r := range a {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// NoAccount lists the rules that name no account and cover op:// refs:
+// since rules learned accounts, each allows the default account only.
+func (p *Policy) NoAccount() []int {
+	if p == nil {
+		return nil
+	}
+	var out []int
+	for i, r := range p.Allow {
+		if r.Account != "" {
+			continue
+		}
+		for _, pat := range r.Refs {
+			if pat == "*" || strings.HasPrefix(pat, api.SchemeOP+"://") || strings.HasPrefix(api.SchemeOP+"://", strings.TrimSuffix(pat, "*")) {
+				out = append(out, i)
+				break
 			}
 		}
 	}
-	if p.DefaultDeny {
-		return Decision{Allow: false, Rule: -1, Reason: "no allow rule matches and default_deny is on"}
-	}
-	return Decision{Allow: true, Rule: -1, Reason: "no allow rule matches; default_deny is off"}
+	return out
 }
 
 // AllowsAny reports whether r may read at least one ref: what the daemon

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opxhq/opx/api"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -61,18 +63,18 @@ func TestDecide(t *testing.T) {
 		{"stranger", Requester{PID: 9, Path: "/tmp/evil"}, "op://Production/db/password", nil, false, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := p.Decide(tc.r, tc.ref, Env{Signed: tc.signed})
+			d := p.Decide(tc.r, Read{Ref: tc.ref}, Env{Signed: tc.signed})
 			if d.Allow != tc.allow || d.Rule != tc.rule || d.Reason == "" {
 				t.Errorf("Decide(%+v, %q) = %+v, want allow=%v rule=%d", tc.r, tc.ref, d, tc.allow, tc.rule)
 			}
 		})
 	}
 	open := &Policy{Allow: p.Allow}
-	if d := open.Decide(Requester{Path: "/tmp/evil"}, "op://x/y/z", Env{}); !d.Allow {
+	if d := open.Decide(Requester{Path: "/tmp/evil"}, Read{Ref: "op://x/y/z"}, Env{}); !d.Allow {
 		t.Error("without default_deny an unmatched request must be allowed")
 	}
 	var none *Policy
-	if d := none.Decide(Requester{}, "op://x/y/z", Env{}); !d.Allow {
+	if d := none.Decide(Requester{}, Read{Ref: "op://x/y/z"}, Env{}); !d.Allow {
 		t.Error("no policy must allow everything")
 	}
 }
@@ -86,7 +88,7 @@ func TestStoreFollowsContentAndFailsClosed(t *testing.T) {
 		t.Fatalf("missing file: %v, %v; want state none", s, err)
 	}
 	a := Requester{PID: 1, Path: "/a"}
-	allowed := func() bool { return s.Current().Decide(a, "op://v/i/f", Env{}).Allow }
+	allowed := func() bool { return s.Current().Decide(a, Read{Ref: "op://v/i/f"}, Env{}).Allow }
 
 	// Every write below keeps the size and sets the same modification
 	// time (1, as in the Nix store): only the content tells them apart.
@@ -135,7 +137,7 @@ func TestStoreFollowsContentAndFailsClosed(t *testing.T) {
 		}
 		tc.spoil()
 		snap := s.Current()
-		if snap.State != StateFailedClosed || !strings.Contains(snap.Reason, tc.want) || snap.Decide(a, "op://v/i/f", Env{}).Allow {
+		if snap.State != StateFailedClosed || !strings.Contains(snap.Reason, tc.want) || snap.Decide(a, Read{Ref: "op://v/i/f"}, Env{}).Allow {
 			t.Errorf("%s: %+v, want failed_closed because %q", tc.name, snap, tc.want)
 		}
 		if snap.AllowsAny(a, Env{}) {
@@ -189,7 +191,7 @@ func TestStoreFollowsContentAndFailsClosed(t *testing.T) {
 	os.Remove(path)
 	os.Symlink(filepath.Join(dir, "not-built-yet.json"), path)
 	s3, err := Load(path, nil)
-	if err != nil || s3.Current().State != StateFailedClosed || s3.Current().Decide(a, "op://v/i/f", Env{}).Allow {
+	if err != nil || s3.Current().State != StateFailedClosed || s3.Current().Decide(a, Read{Ref: "op://v/i/f"}, Env{}).Allow {
 		t.Errorf("Load of a dangling link = %+v, %v; want failed_closed", s3.Current(), err)
 	}
 	os.Remove(path)
@@ -227,17 +229,17 @@ func TestResolvePathIsWhatTheKernelShows(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := Requester{PID: 3, Path: want}
-	if d := p.Decide(r, "op://x/y/z", Env{Home: home}); !d.Allow || d.Rule != 0 {
+	if d := p.Decide(r, Read{Ref: "op://x/y/z"}, Env{Home: home}); !d.Allow || d.Rule != 0 {
 		t.Errorf("a rule for the python3 link does not match python3.11: %+v", d)
 	}
 	// Upgrade: the link now points elsewhere; the old binary no longer matches rule 0.
 	os.Remove(filepath.Join(dir, "python3"))
 	os.WriteFile(filepath.Join(dir, "python3.12"), []byte("#!"), 0o755)
 	os.Symlink("python3.12", filepath.Join(dir, "python3"))
-	if d := p.Decide(r, "op://x/y/z", Env{Home: home}); d.Allow {
+	if d := p.Decide(r, Read{Ref: "op://x/y/z"}, Env{Home: home}); d.Allow {
 		t.Errorf("after the link moved on, the old binary still matches: %+v", d)
 	}
-	if d := p.Decide(Requester{Path: filepath.Join(realDir, "python3.12")}, "op://x/y/z", Env{Home: home}); !d.Allow {
+	if d := p.Decide(Requester{Path: filepath.Join(realDir, "python3.12")}, Read{Ref: "op://x/y/z"}, Env{Home: home}); !d.Allow {
 		t.Errorf("after an upgrade the new binary does not match: %+v", d)
 	}
 }
@@ -263,11 +265,11 @@ func TestExeSHA256Rule(t *testing.T) {
 	if err != nil || !p.UsesExeSHA256() {
 		t.Fatal(err)
 	}
-	if d := p.Decide(Requester{Path: "/x", ExeSHA256: strings.ToUpper(sum)}, "op://a/b/c", Env{}); !d.Allow {
+	if d := p.Decide(Requester{Path: "/x", ExeSHA256: strings.ToUpper(sum)}, Read{Ref: "op://a/b/c"}, Env{}); !d.Allow {
 		t.Errorf("matching content hash denied: %+v", d)
 	}
 	for _, h := range []string{"", strings.Repeat("cd", 32)} {
-		if d := p.Decide(Requester{Path: "/x", ExeSHA256: h}, "op://a/b/c", Env{}); d.Allow {
+		if d := p.Decide(Requester{Path: "/x", ExeSHA256: h}, Read{Ref: "op://a/b/c"}, Env{}); d.Allow {
 			t.Errorf("content hash %q allowed", h)
 		}
 	}
@@ -290,9 +292,80 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d := p.Decide(Requester{PID: 1, Path: "/usr/bin/x"}, ref, Env{})
+		d := p.Decide(Requester{PID: 1, Path: "/usr/bin/x"}, Read{Ref: ref}, Env{})
 		if d.Reason == "" || (d.Allow && d.Rule >= len(p.Allow)) {
 			t.Fatalf("Decide gave %+v", d)
 		}
 	})
+}
+
+// A rule names the 1Password account (and the Vault/OpenBao server) its
+// refs may be read from; without one it covers the default account only
+// (issue 21: a rule for op://Prod/* allowed op://Prod/... of every account).
+func TestDecideAccountAndServer(t *testing.T) {
+	p, err := Parse([]byte(`{"allow": [
+		{"path": "/usr/bin/app", "refs": ["op://Prod/*"]},
+		{"path": "/usr/bin/ops", "refs": ["op://Prod/*"], "account": "Corp-Prod"},
+		{"path": "/usr/bin/any", "refs": ["op://Prod/*"], "account": "*"},
+		{"path": "/usr/bin/app", "refs": ["vault://secret/*"], "server": {"address": "https://vault.corp:8200/"}},
+		{"path": "/usr/bin/app", "refs": ["bao://kv/*"], "server": {"address": "https://bao.corp", "namespace": "team"}}
+	], "default_deny": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault := &api.Server{Address: "https://vault.corp:8200"}
+	other := &api.Server{Address: "https://evil.example:8200"}
+	team := &api.Server{Address: "https://bao.corp", Namespace: "/team/"}
+	cases := []struct {
+		prog string
+		q    Read
+		want bool
+	}{
+		{"/usr/bin/app", Read{Ref: "op://Prod/db/pw"}, true},
+		{"/usr/bin/app", Read{Ref: "op://Prod/db/pw", Account: "corp-prod"}, false},
+		{"/usr/bin/app", Read{Ref: "op://Prod/db/pw", Account: "my", DefaultAccount: "MY"}, true},
+		{"/usr/bin/app", Read{Ref: "op://Prod/db/pw", Account: "corp-prod", DefaultAccount: "my"}, false},
+		{"/usr/bin/ops", Read{Ref: "op://Prod/db/pw", Account: "corp-prod"}, true},
+		{"/usr/bin/ops", Read{Ref: "op://Prod/db/pw"}, false},
+		{"/usr/bin/ops", Read{Ref: "op://Prod/db/pw", DefaultAccount: "corp-prod"}, false},
+		{"/usr/bin/ops", Read{Ref: "op://Prod/db/pw", Account: "personal"}, false},
+		{"/usr/bin/any", Read{Ref: "op://Prod/db/pw", Account: "personal"}, true},
+		{"/usr/bin/app", Read{Ref: "vault://secret/app#k", Account: "corp-prod", Server: vault}, true},
+		{"/usr/bin/app", Read{Ref: "vault://secret/app#k", Server: other}, false},
+		{"/usr/bin/app", Read{Ref: "vault://secret/app#k"}, false},
+		{"/usr/bin/app", Read{Ref: "bao://kv/app#k", Server: team}, true},
+		{"/usr/bin/app", Read{Ref: "bao://kv/app#k", Server: &api.Server{Address: "https://bao.corp"}}, false},
+	}
+	for _, tc := range cases {
+		d := p.Decide(Requester{Path: tc.prog}, tc.q, Env{})
+		if d.Allow != tc.want {
+			t.Errorf("Decide(%s, %+v) = %+v, want allow=%v", tc.prog, tc.q, d, tc.want)
+		}
+	}
+	d := p.Decide(Requester{Path: "/usr/bin/app"}, Read{Ref: "op://Prod/db/pw", Account: "corp-prod"}, Env{})
+	if !strings.Contains(d.Reason, `"account": "corp-prod"`) {
+		t.Errorf("the reason for another account's ref does not say how to allow it: %q", d.Reason)
+	}
+	if got := p.NoAccount(); len(got) != 1 || got[0] != 0 {
+		t.Errorf("NoAccount() = %v, want [0]", got)
+	}
+}
+
+// A policy is a JSON object: null (which decoded into an empty policy that
+// allowed everything), a list, a string or a number is an error.
+func TestParseWantsAnObject(t *testing.T) {
+	for _, body := range []string{"null", " null\n", "[]", `"x"`, "1", "true", ""} {
+		if _, err := Parse([]byte(body)); err == nil {
+			t.Errorf("Parse(%q) = nil error, want one", body)
+		}
+	}
+	for _, body := range []string{
+		`{"allow": [{"refs": ["*"], "account": "-x"}]}`,
+		`{"allow": [{"refs": ["*"], "account": "a b"}]}`,
+		`{"allow": [{"refs": ["*"], "server": {"namespace": "x"}}]}`,
+	} {
+		if _, err := Parse([]byte(body)); err == nil {
+			t.Errorf("Parse(%s) = nil error, want one", body)
+		}
+	}
 }

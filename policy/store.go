@@ -6,11 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"sync"
-	"syscall"
 )
 
 // Policy states, as `opx status` shows them.
@@ -22,7 +19,8 @@ const (
 	StateLoaded = "loaded"
 	// StateFailedClosed: a policy was loaded (or a file exists) but the
 	// file is now missing, unreadable, not the user's, writable by others
-	// or broken; every decision is a denial until a good file returns.
+	// (or behind a link or directory that is: CheckFile) or broken; every
+	// decision is a denial until a good file returns.
 	StateFailedClosed = "failed_closed"
 )
 
@@ -42,15 +40,15 @@ type Snapshot struct {
 	Reason string
 }
 
-// Decide returns whether r may read ref under this snapshot.
-func (s *Snapshot) Decide(r Requester, ref string, env Env) Decision {
+// Decide returns whether r may read q.Ref under this snapshot.
+func (s *Snapshot) Decide(r Requester, q Read, env Env) Decision {
 	switch s.State {
 	case StateLoaded:
-		return s.Policy.Decide(r, ref, env)
+		return s.Policy.Decide(r, q, env)
 	case StateFailedClosed:
 		return Decision{Rule: -1, Reason: "the policy file failed closed (" + s.Reason + "): every read is denied until it is fixed"}
 	}
-	return (*Policy)(nil).Decide(r, ref, env)
+	return (*Policy)(nil).Decide(r, q, env)
 }
 
 // AllowsAny reports whether r may read at least one ref under this
@@ -66,13 +64,14 @@ func (s *Snapshot) AllowsAny(r Requester, env Env) bool {
 }
 
 // Store holds the policy of one file and follows its changes. Every
-// Current call reads the file (through links) and compares its content with
-// the content in force, so an edit that keeps the size and the modification
-// time (a Nix store link has mtime 1) is seen on the next decision.
+// Current call reads the file (through links, each judged on the way: see
+// CheckFile) and compares its content with the content in force, so an
+// edit that keeps the size and the modification time (a Nix store link has
+// mtime 1) is seen on the next decision.
 //
-// Once a policy has been loaded, a file that is missing, unreadable, not a
-// regular file, owned by another user (root is allowed: the Nix store),
-// writable by group or others, or larger than 1 MiB puts the store in
+// Once a policy has been loaded, a file that is missing, unreadable, or
+// fails CheckFile (a file, link or directory on the way that another user
+// could change; root is allowed: the Nix store) puts the store in
 // StateFailedClosed until a good file returns. A file whose new content does
 // not parse keeps the last good policy (and says so in Reason); with no
 // good policy before it, it fails closed.
@@ -88,7 +87,8 @@ type Store struct {
 
 // Load reads the policy at path. A missing file is no policy (everything
 // allowed), but a link to a missing file fails closed; one that does not
-// parse, or that fails the checks above, is an error naming the file.
+// parse, or that fails the checks above, is an error naming the file (a
+// *FileError names the file, link or directory at fault and the fix).
 // onChange, if set, is told of every later change of the snapshot in force
 // (state, content or reason), in order, under the store's lock: it must not
 // call the store.
@@ -99,7 +99,7 @@ func Load(path string, onChange func(old, cur *Snapshot)) (*Store, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		s.missing = true
 		s.cur = &Snapshot{Path: path, State: StateNone}
-		if reason := danglingLink(path); reason != "" {
+		if reason := danglingReason(err); reason != "" {
 			s.cur = &Snapshot{Path: path, State: StateFailedClosed, Reason: reason}
 		}
 		return s, nil
@@ -138,7 +138,7 @@ func (s *Store) Current() *Snapshot {
 func (s *Store) next(b []byte, err error) *Snapshot {
 	cur := s.cur
 	if errors.Is(err, fs.ErrNotExist) && cur.State == StateNone {
-		reason := danglingLink(s.path)
+		reason := danglingReason(err)
 		if reason == "" {
 			return cur
 		}
@@ -154,7 +154,7 @@ func (s *Store) next(b []byte, err error) *Snapshot {
 		reason := err.Error()
 		if s.missing {
 			reason = "the file " + s.path + " was removed"
-			if r := danglingLink(s.path); r != "" {
+			if r := danglingReason(err); r != "" {
 				reason = r
 			}
 		}
@@ -180,72 +180,7 @@ func (s *Store) next(b []byte, err error) *Snapshot {
 	return &Snapshot{Path: s.path, State: StateLoaded, Policy: p, Hash: h}
 }
 
-// danglingLink says why path is a policy even though it cannot be read: a
-// link to a missing file (a Nix store path not built yet, or collected) is
-// a policy the user meant, not the absence of one. "" when nothing is at
-// path.
-func danglingLink(path string) string {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-		return ""
-	}
-	target, _ := os.Readlink(path)
-	return fmt.Sprintf("%s is a link to %s, which does not exist", path, target)
-}
-
 func hashOf(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// readPolicyFile reads path through links, refusing a file that is not a
-// regular file, is owned by neither this user nor root, is writable by
-// group or others, or is larger than maxFileSize. A missing file gives an
-// error matching fs.ErrNotExist.
-func readPolicyFile(path string) ([]byte, error) {
-	// O_NONBLOCK: a FIFO planted here must not hang the daemon.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
-			return nil, fmt.Errorf("%s is owned by uid %d, neither you nor root", path, uid)
-		}
-	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return nil, fmt.Errorf("%s is writable by others (mode %04o); run: chmod go-w %s", path, perm, path)
-	}
-	if fi.Size() > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if len(b) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
-	}
-	return b, nil
-}
-
-// unwrapPathError drops the *fs.PathError wrapper, whose text repeats the
-// path the caller names already.
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

@@ -41,6 +41,8 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("ShimInANamespace", s.shimNamespace)
 	t.Run("ServerChangeDropsCachedValues", s.serverChange)
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
+	t.Run("ReservedMountsRefused", s.reservedMounts)
+	t.Run("PolicyRuleNamesItsServer", s.policyServer)
 }
 
 type suite struct {
@@ -85,7 +87,6 @@ func (s suite) refForms(t *testing.T) {
 		{"kv2/app?version=1#password", "old"},
 		{"kv2/app#port", "5432"},
 		{"kv2/app", `{"password":"new pass\nline 2","port":5432}`},
-		{"auth/token/lookup-self#policies", `["root"]`},
 	} {
 		if out := e.MustOpx("read", "-n", s.ref(tc.ref)); out != tc.want {
 			t.Errorf("opx read %s = %q, want %q", s.ref(tc.ref), out, tc.want)

@@ -3,6 +3,7 @@
 // and use it to try what an attacker running as the same user would.
 //
 //	peerhelper read REF          runs $OPX_BIN read REF (so the requester is this program)
+//	peerhelper opx ARGS...       runs $OPX_BIN ARGS...
 //	peerhelper http REF          sends POST /v1/read itself over $OPX_SOCKET_PATH, with
 //	                             the token $OPX_TOKEN and the certificate in $OPX_CERT_FILE,
 //	                             and prints the status code and body
@@ -12,6 +13,15 @@
 //	                             gets the argument "2": made for sleep): the child
 //	                             then sends POST /v1/read on the connection this
 //	                             process made and prints the answer
+//	peerhelper hold N            opens N connections and sends nothing; after a
+//	                             second prints "open K closed C failed F" (C: closed
+//	                             by the daemon by then, F: refused by connect) and
+//	                             keeps the open ones until its standard input ends
+//	peerhelper bodies N SIZE     opens N connections, sends on each a POST /v1/read
+//	                             announcing a SIZE-byte body and only its first
+//	                             4 KiB; after two seconds prints "answered A (CODES)
+//	                             pending P failed F" and keeps the pending ones
+//	                             until its standard input ends
 package main
 
 import (
@@ -25,7 +35,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -36,8 +49,12 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "read":
-		cmd := exec.Command(os.Getenv("OPX_BIN"), "read", os.Args[2])
+	case "read", "opx":
+		args := os.Args[2:]
+		if os.Args[1] == "read" {
+			args = []string{"read", os.Args[2]}
+		}
+		cmd := exec.Command(os.Getenv("OPX_BIN"), args...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -60,6 +77,16 @@ func main() {
 		handoff(os.Args[2], os.Args[3])
 	case "speak":
 		speak(os.Args[2])
+	case "hold":
+		n, _ := strconv.Atoi(os.Args[2])
+		hold(n)
+	case "bodies":
+		if len(os.Args) != 4 {
+			os.Exit(2)
+		}
+		n, _ := strconv.Atoi(os.Args[2])
+		size, _ := strconv.Atoi(os.Args[3])
+		bodies(n, size)
 	default:
 		os.Exit(2)
 	}
@@ -141,4 +168,116 @@ func speak(ref string) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	fmt.Printf("%d %s\n", resp.StatusCode, b)
+}
+
+// hold opens n connections and keeps the ones the daemon leaves open until
+// standard input ends.
+func hold(n int) {
+	var conns []net.Conn
+	failed := 0
+	for range n {
+		c, err := net.Dial("unix", os.Getenv("OPX_SOCKET_PATH"))
+		if err != nil {
+			failed++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	closed := closedWithin(conns, time.Second)
+	fmt.Printf("open %d closed %d failed %d\n", len(conns)-closed, closed, failed)
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// closedWithin counts the connections the other end closes within d: a
+// read that ends before the deadline with anything but a timeout.
+func closedWithin(conns []net.Conn, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	closed := 0
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(deadline)
+			var b [1]byte
+			_, err := c.Read(b[:])
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				c.SetReadDeadline(time.Time{})
+				return
+			}
+			mu.Lock()
+			closed++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return closed
+}
+
+// bodies sends n requests that announce a size-byte body and send 4 KiB of
+// it, and reports how the daemon answered within two seconds.
+func bodies(n, size int) {
+	var conns []*tls.Conn
+	failed := 0
+	first := `{"ref":"op://Flood/x/y","pad":"` + strings.Repeat("x", 4<<10) + `"`
+	for range n {
+		c, err := net.Dial("unix", os.Getenv("OPX_SOCKET_PATH"))
+		if err != nil {
+			failed++
+			continue
+		}
+		tc := tls.Client(c, tlsConfig())
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = fmt.Fprintf(tc, "POST /v1/read HTTP/1.1\r\nHost: opx-authd\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			os.Getenv("OPX_TOKEN"), size, first)
+		if err != nil {
+			failed++
+			tc.Close()
+			continue
+		}
+		tc.SetDeadline(time.Time{})
+		conns = append(conns, tc)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	codes := map[int]int{}
+	pending := 0
+	for _, tc := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tc.SetReadDeadline(deadline)
+			resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				pending++
+				return
+			}
+			if err != nil {
+				failed++
+				return
+			}
+			resp.Body.Close()
+			codes[resp.StatusCode]++
+		}()
+	}
+	wg.Wait()
+	var parts []string
+	answered := 0
+	for code, k := range codes {
+		parts = append(parts, fmt.Sprintf("%d:%d", code, k))
+		answered += k
+	}
+	sort.Strings(parts)
+	fmt.Printf("answered %d (%s) pending %d failed %d\n", answered, strings.Join(parts, " "), pending, failed)
+	io.Copy(io.Discard, os.Stdin)
+	for _, tc := range conns {
+		tc.Close()
+	}
 }

@@ -1,0 +1,97 @@
+package daemon
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/policy"
+)
+
+// where is what the policy needs to know of a request besides its refs:
+// the 1Password account it names, config.json's default account, and the
+// server the daemon reads each vault:// and bao:// ref from (looked up once
+// per request and scheme, when a ref needs it).
+type where struct {
+	s               *server
+	account, def    string
+	servers         map[string]*api.Server
+	serversLookedUp map[string]bool
+}
+
+// whereOf is where the refs of a request naming account are read.
+func (s *server) whereOf(account string) *where {
+	return &where{s: s, account: account, def: s.defaults.account(s.paths.ConfigFile)}
+}
+
+// read is ref as the policy judges it.
+func (w *where) read(ref string) policy.Read {
+	q := policy.Read{Ref: ref, Account: w.account, DefaultAccount: w.def}
+	scheme, _, _ := strings.Cut(ref, "://")
+	if scheme == api.SchemeVault || scheme == api.SchemeBao {
+		q.Server = w.server(scheme)
+	}
+	return q
+}
+
+// server is the server the daemon reads scheme's refs from, nil when none.
+func (w *where) server(scheme string) *api.Server {
+	if w.serversLookedUp[scheme] {
+		return w.servers[scheme]
+	}
+	if w.servers == nil {
+		w.servers, w.serversLookedUp = map[string]*api.Server{}, map[string]bool{}
+	}
+	w.serversLookedUp[scheme] = true
+	if n, ok := w.s.backend.(backend.ServerNamer); ok {
+		if addr, ns, ok := n.Server(scheme); ok {
+			w.servers[scheme] = &api.Server{Address: addr, Namespace: ns}
+		}
+	}
+	return w.servers[scheme]
+}
+
+// defaultAccount is config.json's "account" (the default account `opx
+// login 1password --account X` records), read again only when the file
+// changes.
+type defaultAccount struct {
+	mu    sync.Mutex
+	stamp string
+	value string
+}
+
+func (d *defaultAccount) account(path string) string {
+	stamp := ""
+	if fi, err := os.Stat(path); err == nil {
+		// opx writes config.json by rename: a new file, a new stamp.
+		stamp = fi.ModTime().String() + "|" + strconv.FormatInt(fi.Size(), 10) + "|" + fileID(fi)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if stamp == d.stamp && stamp != "" {
+		return d.value
+	}
+	d.stamp, d.value = stamp, ""
+	if b, err := os.ReadFile(path); err == nil {
+		var c struct {
+			Account string `json:"account"`
+		}
+		if json.Unmarshal(b, &c) == nil {
+			d.value = c.Account
+		}
+	}
+	return d.value
+}
+
+// fileID is fi's device and inode, or "" where the system has none.
+func fileID(fi os.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return strconv.FormatUint(uint64(st.Dev), 10) + ":" + strconv.FormatUint(st.Ino, 10)
+	}
+	return ""
+}
