@@ -169,10 +169,54 @@ for (let i = 0; i < 100; i++) { if (op.read.parse("op://Private/db/password") !=
 			row{"the same with op alone", fmt.Sprintf("%s, %d op processes", alone.Round(time.Millisecond), aloneCalls), "for the ratio"})
 	}
 
+	for _, r := range floodRows(t) {
+		rows = append(rows, r)
+	}
+
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMachine: %s\n\n| measurement | result | target |\n|---|---|---|\n", machine())
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.what, r.value, r.target)
 	}
 	fmt.Print(b.String())
+}
+
+// floodRows measures a cached read of one process while another holds idle
+// connections to the daemon, and the daemon's memory while one process has
+// 300 requests of 1 MiB bodies pending (issue 21).
+func floodRows(t *testing.T) []struct{ what, value, target string } {
+	type row = struct{ what, value, target string }
+	a, _ := buildHelpers(t)
+	e := newEnv(t)
+	d := e.startDaemon("", "--backend=fake")
+	ref := "op://v/i/flood"
+	e.mustOpx("read", ref)
+	var rows []row
+	for _, n := range []int{0, 1000, 4000} {
+		held := "none"
+		var f *flooder
+		if n > 0 {
+			f = e.startFlooder(a, "hold", strconv.Itoa(n))
+			held = f.line
+		}
+		var times []time.Duration
+		for range 21 {
+			start := time.Now()
+			e.mustOpx("read", ref)
+			times = append(times, time.Since(start))
+		}
+		if f != nil {
+			f.release()
+		}
+		rows = append(rows, row{fmt.Sprintf("a cached `opx read` while another process holds %d idle connections, median of 21", n),
+			fmt.Sprintf("%s (flooder: %s)", medianOf(times).Round(10*time.Microsecond), held), "about the same for 0, 1,000 and 4,000 (old main: 1.5 s at 500, fails at 3,000)"})
+	}
+	time.Sleep(3 * time.Second)
+	before := rssKB(t, d.Process.Pid)
+	f := e.startFlooder(a, "bodies", "300", "1048576")
+	during := rssKB(t, d.Process.Pid)
+	f.release()
+	rows = append(rows, row{"daemon RSS while one process has 300 requests of 1 MiB pending (4 KiB of each sent)",
+		fmt.Sprintf("%.1f MB before, %.1f MB during (flooder: %s)", float64(before)/1024, float64(during)/1024, f.line), "bounded (old main: 470 MB)"})
+	return rows
 }
