@@ -111,19 +111,35 @@ func TestConnectionFloodFromOneProcessIsCapped(t *testing.T) {
 	}
 
 	f := e.startFlooder(b, "hold", "3000")
-	open, closed := f.field(t, "open"), f.field(t, "closed")
-	if open > api.MaxConnsPerProcess || closed < 3000-api.MaxConnsPerProcess-f.field(t, "failed") {
-		t.Errorf("flooder with 3,000 connections: %q; want at most %d kept and the rest closed at once", f.line, api.MaxConnsPerProcess)
+	// The daemon takes the connections off its listen queue one at a time
+	// (slowly under -race): watch its count until every one of the 3,000
+	// has been kept or refused. Kept ones that stay idle are closed after
+	// 5 s (the TLS handshake timeout), which frees their places, so at
+	// least 3,000 - 2 × 1,024 are refused whatever the speed.
+	status := func() api.Status {
+		t.Helper()
+		var st api.Status
+		if r := e.helper(a, "opx", "status", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+			t.Fatalf("opx status --json run by the allowed program: %+v", r)
+		}
+		return st
+	}
+	want := uint64(3000 - 2*api.MaxConnsPerProcess - f.field(t, "failed"))
+	var st api.Status
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		st = status()
+		if st.Connections.Open > api.MaxConnsPerProcess+8 {
+			t.Fatalf("the daemon holds %d connections while one process floods it; the limit per process is %d", st.Connections.Open, api.MaxConnsPerProcess)
+		}
+		if st.Connections.Refused >= want || time.Now().After(deadline) {
+			break
+		}
+	}
+	if st.Connections.Refused < want {
+		t.Errorf("connections refused of the 3,000: %d; want at least %d (flooder: %q)", st.Connections.Refused, want, f.line)
 	}
 	if r := e.helper(a, "read", ref); r.code != 0 || r.stdout != fv(ref)+"\n" {
 		t.Errorf("another process's read during the flood: %+v", r)
-	}
-	var st api.Status
-	if r := e.helper(a, "opx", "status", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
-		t.Fatalf("opx status --json run by the allowed program: %+v", r)
-	}
-	if st.Connections.Refused < uint64(closed) {
-		t.Errorf("status connections = %+v; want at least the %d refused", st.Connections, closed)
 	}
 	f.release()
 	if logs := e.daemonLog(); !strings.Contains(logs, "connections refused") {
