@@ -3,13 +3,17 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/integration/harness"
 )
@@ -70,6 +74,9 @@ func TestSecretsLeaveTheDaemonsMemory(t *testing.T) {
 				}
 				writeFixture(t, e, fields)
 			}
+			// A race-built client sleeps a second at exit (GORACE's
+			// atexit_sleep_ms); this test runs forty of them.
+			e.vars["GORACE"] = "halt_on_error=1 atexit_sleep_ms=0"
 			cmd := e.startDaemon(plainOpx(t), "daemon", "--backend="+kind)
 			// Half in one batch (one op inject), half one by one (op read).
 			want := ""
@@ -95,6 +102,133 @@ func TestSecretsLeaveTheDaemonsMemory(t *testing.T) {
 			harness.AssertNoSecrets(t, cmd.Process.Pid, values)
 		})
 	}
+}
+
+// TestExpiredSecretsLeaveTheDaemonsMemory has values fetched by the refresh
+// ahead of their expiry, which answers no one, so that only op's output and
+// the cache held them; after lock, no piece of them (harness.PieceLen bytes,
+// less than a register holds) may be left in the daemon's memory, registers
+// included. Such a copy, in the registers a signal frame had saved, showed
+// up once in many runs: the test runs rounds, with counts and sizes that
+// take op's output past the sizes where its buffers grow (512 B, 4 KiB,
+// 32 KiB, and a pipe's 64 KiB), one value alone (op read), and op inject
+// failing over to op read per ref (concurrent op processes).
+func TestExpiredSecretsLeaveTheDaemonsMemory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the memory scan reads /proc")
+	}
+	rounds := []struct {
+		n, size  int
+		failOver bool // at the refresh, op inject fails and each ref is read alone
+	}{
+		{1, 24, false}, {2, 220, false}, {20, 31, false}, {5, 740, false}, {3, 11000, false},
+		{1, 40000, false}, {2, 33000, false}, {6, 300, true}, {4, 5000, true},
+	}
+	e := newOPEnv(t)
+	e.signIn("my")
+	writeFixture(t, e, map[string]string{"x": "y"})
+	// A value read twice is fetched again a fifth of its TTL before it
+	// expires.
+	cmd := e.startDaemon(plainOpx(t), "daemon", "--backend=opcli", "--ttl=200ms")
+	for pass := range 3 {
+		for _, r := range rounds {
+			values := refreshedValues(t, e, r.n, r.size, r.failOver)
+			e.mustPlainOpx("read", "--no-cache", "op://Infra/mem/x") // one more op exit: a SIGCHLD
+			e.mustPlainOpx("lock")
+			harness.AssertNoSecretPieces(t, cmd.Process.Pid, values)
+			if t.Failed() {
+				t.Fatalf("pass %d, %d values of %d bytes (fail over to op read: %v)", pass, r.n, r.size, r.failOver)
+			}
+			e.mustPlainOpx("unlock")
+		}
+	}
+}
+
+// refreshedValues has the daemon fetch n new values of size bytes with the
+// refresh ahead of expiry alone, and returns them once it did: it reads n
+// old values twice (fetched, then served from the cache, which schedules
+// the refresh), with the new ones in op's fixture by the second read. With
+// failOver, one ref is gone at the refresh, so that op inject fails and
+// each ref is read with op read.
+func refreshedValues(t *testing.T, e *testEnv, n, size int, failOver bool) [][]byte {
+	t.Helper()
+	refs := make([]string, n)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("op://Infra/mem/f%d", i)
+	}
+	read := append([]string{"read"}, refs...)
+	var values [][]byte
+	var before uint64
+	for attempt := 1; ; attempt++ {
+		fields := map[string]string{"x": "y"}
+		old := ""
+		for i := range refs {
+			v := randomValue("opxold-", size)
+			fields[fmt.Sprintf("f%d", i)] = v
+			old += v + "\n"
+		}
+		writeFixture(t, e, fields)
+		before = e.plainStatus().Refreshes
+		e.mustPlainOpx(read...)
+		values = make([][]byte, n)
+		for i := range refs {
+			values[i] = []byte(randomValue("opxnew-", size))
+			fields[fmt.Sprintf("f%d", i)] = string(values[i])
+		}
+		if failOver {
+			delete(fields, "f0")
+		}
+		writeFixture(t, e, fields)
+		if e.mustPlainOpx(read...) == old {
+			break
+		}
+		// The old values expired before the second read (a slow machine),
+		// which fetched the new ones and answered them.
+		if attempt == 3 {
+			t.Fatalf("%d refs were not served from the cache within the 200ms TTL, %d times", n, attempt)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st := e.plainStatus()
+		if st.Refreshes >= before+uint64(n) && st.InFlight == 0 {
+			return values
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d refs were not refreshed: %d refreshes, %d in flight", n, st.Refreshes-before, st.InFlight)
+		}
+	}
+}
+
+// randomValue returns a random value of n bytes (at least 24) that starts
+// with prefix.
+func randomValue(prefix string, n int) string {
+	n = max(n, 24)
+	b := make([]byte, n)
+	rand.Read(b)
+	return (prefix + hex.EncodeToString(b))[:n]
+}
+
+// mustPlainOpx runs plainOpx (quicker to start than a race-built client) and
+// fails the test unless it exits 0.
+func (e *testEnv) mustPlainOpx(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command(plainOpx(e.t), args...)
+	cmd.Env = e.environ()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("opx %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// plainStatus is opx status --json, through plainOpx.
+func (e *testEnv) plainStatus() api.Status {
+	e.t.Helper()
+	var st api.Status
+	if err := json.Unmarshal([]byte(e.mustPlainOpx("status", "--json")), &st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st
 }
 
 // writeFixture points the fake op at the repository's fixture plus an item

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/scrub"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/xdg"
 )
@@ -227,11 +229,18 @@ func OTPTTL(now time.Time) time.Duration {
 
 // readOne runs `op read -- REF` and strips the one newline op adds.
 func (o *OPCLI) readOne(ctx context.Context, account, ref string) ([]byte, error) {
-	b, err := o.run(ctx, nil, account, "read", "--", ref)
+	var v []byte
+	err := o.runOutput(ctx, nil, account, func(out []byte) error {
+		v = bytes.Clone(bytes.TrimSuffix(out, []byte("\n")))
+		if v == nil {
+			v = []byte{}
+		}
+		return nil
+	}, "read", "--", ref)
 	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(b, []byte("\n")), nil
+	return v, nil
 }
 
 // inject resolves refs with one `op inject`: a template of one marked line
@@ -246,14 +255,16 @@ func (o *OPCLI) inject(ctx context.Context, account string, refs []string) ([][]
 	for i, ref := range refs {
 		fmt.Fprintf(&tmpl, "<<opx:%s:%d>>{{ %s }}<</opx:%s:%d>>\n", nonce, i, ref, nonce, i)
 	}
-	out, err := o.run(ctx, []byte(tmpl.String()), account, "inject")
+	var vals [][]byte
+	err := o.runOutput(ctx, []byte(tmpl.String()), account, func(out []byte) error {
+		var err error
+		if vals, err = splitInject(out, nonce, len(refs)); err != nil {
+			return api.Errorf(api.CodeBackendError, "op inject: %v", err)
+		}
+		return nil
+	}, "inject")
 	if err != nil {
 		return nil, err
-	}
-	defer clear(out)
-	vals, err := splitInject(out, nonce, len(refs))
-	if err != nil {
-		return nil, api.Errorf(api.CodeBackendError, "op inject: %v", err)
 	}
 	return vals, nil
 }
@@ -287,13 +298,27 @@ func splitInject(out []byte, nonce string, n int) ([][]byte, error) {
 }
 
 // run starts op with args (and --account=ACCOUNT when given), feeding stdin,
-// and returns its stdout. The process runs in its own process group, killed
-// whole when ctx ends.
+// and returns its stdout: for output that holds no secret (--version,
+// whoami). runOutput is for output that does.
 func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...string) ([]byte, error) {
+	var b []byte
+	err := o.runOutput(ctx, stdin, account, func(out []byte) error {
+		b = bytes.Clone(out)
+		return nil
+	}, args...)
+	return b, err
+}
+
+// runOutput starts op with args (and --account=ACCOUNT when given), feeding
+// stdin, and hands the stdout of a successful run to use, whose error it
+// returns. The output is wiped when use returns: use copies out what it
+// keeps. The process runs in its own process group, killed whole when ctx
+// ends.
+func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use func(out []byte) error, args ...string) error {
 	select {
 	case o.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, api.Errorf(api.CodeBackendTimeout, "op: timed out waiting for a free process slot")
+		return api.Errorf(api.CodeBackendTimeout, "op: timed out waiting for a free process slot")
 	}
 	defer func() { <-o.sem }()
 
@@ -302,7 +327,7 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	remote := len(args) != 1 || args[0] != "--version"
 	if remote {
 		if err := o.limits.take(account); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
@@ -311,9 +336,9 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	path, err := self.LookPath(o.path)
 	if err != nil {
 		if errors.Is(err, self.ErrOnlyOpx) {
-			return nil, api.Errorf(api.CodeBackendError, "the 1Password CLI was not found: %s on the daemon's PATH is opx's own shim; install op, or point the daemon at it with --op-path", o.path)
+			return api.Errorf(api.CodeBackendError, "the 1Password CLI was not found: %s on the daemon's PATH is opx's own shim; install op, or point the daemon at it with --op-path", o.path)
 		}
-		return nil, api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
+		return api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
 	}
 	argv := make([]string, 0, len(args)+1)
 	if account != "" {
@@ -329,9 +354,12 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	// An op that is opx's shim (opx upgraded under a running daemon, its
 	// identity stale) sees this and passes to the real op, never back here.
 	cmd.Env = append(env, "OPX_FROM_DAEMON=1")
-	// The output holds secrets: collect it in a buffer that zeroes what it
-	// leaves behind when it grows (bytes.Buffer would not).
-	stdout := api.NewBuf(4 << 10)
+	// The output holds secrets: the kernel writes it straight into a buffer
+	// that zeroes what it outgrows (secretWriter), and the copies made of it
+	// there and in use run in scrub.Do, which clears what they leave in the
+	// thread's registers and signal frame.
+	stdout := &secretWriter{b: api.NewBuf(4 << 10)}
+	defer stdout.b.Wipe()
 	stderr := &limitedBuffer{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -341,27 +369,29 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 	o.calls.Add(1)
 	err = cmd.Run()
 	if err == nil {
-		return stdout.Bytes(), nil
+		if use != nil {
+			scrub.Do(func() { err = use(stdout.b.Bytes()) })
+		}
+		return err
 	}
-	stdout.Wipe()
 	if ctx.Err() != nil {
-		return nil, api.Errorf(api.CodeBackendTimeout, "op %s did not finish in time (killed)", args[0])
+		return api.Errorf(api.CodeBackendTimeout, "op %s did not finish in time (killed)", args[0])
 	}
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOENT) {
-		return nil, api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
+		return api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return nil, api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], ws.Signal())
+			return api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], ws.Signal())
 		}
 		e := classifyOPError(stderr.String(), account)
 		if e.Code == api.CodeRateLimited {
 			o.limits.backOff(account, e)
 		}
-		return nil, e
+		return e
 	}
-	return nil, api.Errorf(api.CodeBackendError, "run op: %v", err)
+	return api.Errorf(api.CodeBackendError, "run op: %v", err)
 }
 
 // trimOPLogPrefix drops the "[ERROR] 2006/01/02 15:04:05 " that op puts
@@ -422,6 +452,22 @@ func classifyOPError(stderr, account string) *api.Error {
 		return rateLimitError(msg)
 	}
 	return api.Errorf(api.CodeBackendError, "1Password CLI: %s", msg)
+}
+
+// secretWriter collects op's stdout. os/exec copies into it with ReadFrom,
+// which reads straight into the buffer, never through a buffer of its own
+// (TestOPOutputIsReadStraightIntoItsBuffer), and on a goroutine of its own:
+// the copies the buffer's growth makes are scrubbed there.
+type secretWriter struct{ b *api.Buf }
+
+func (w *secretWriter) ReadFrom(r io.Reader) (n int64, err error) {
+	scrub.Do(func() { n, err = w.b.ReadFrom(r) })
+	return n, err
+}
+
+func (w *secretWriter) Write(p []byte) (n int, err error) {
+	scrub.Do(func() { n, err = w.b.Write(p) })
+	return n, err
 }
 
 // limitedBuffer keeps the first max bytes written to it.

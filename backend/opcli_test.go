@@ -3,6 +3,7 @@ package backend
 import (
 	"bytes"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,36 @@ func TestInjectSafe(t *testing.T) {
 		if got := injectSafe(ref); got != want {
 			t.Errorf("injectSafe(%q) = %v, want %v", ref, got, want)
 		}
+	}
+}
+
+// writeCounter is a secretWriter that counts the calls to Write, which
+// would mean a copy through a buffer that is not the secretWriter's own.
+type writeCounter struct {
+	secretWriter
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.secretWriter.Write(p)
+}
+
+// TestOPOutputIsReadStraightIntoItsBuffer checks that os/exec hands op's
+// stdout to the secretWriter's ReadFrom, for outputs below and above the
+// buffer's first size and a pipe's capacity: through Write, it would copy
+// it through a 32 KiB buffer of io.Copy's, dropped unzeroed.
+func TestOPOutputIsReadStraightIntoItsBuffer(t *testing.T) {
+	for _, n := range []int{10, 5000, 100000} {
+		w := &writeCounter{secretWriter: secretWriter{b: api.NewBuf(4 << 10)}}
+		cmd := exec.Command("sh", "-c", fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", n))
+		cmd.Stdout = w
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if w.writes != 0 || w.b.Len() != n {
+			t.Errorf("%d bytes of output: %d Write calls, %d bytes read; want 0 and %d", n, w.writes, w.b.Len(), n)
+		}
+		w.b.Wipe()
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/scrub"
 	"github.com/opxhq/opx/session"
 )
 
@@ -429,7 +430,10 @@ func (c *core) flushLocked(b *batch) {
 	}
 	c.busy[b.account]++
 	c.wg.Add(1)
-	go c.run(b)
+	// run copies every value of the batch (the cache's copy and each
+	// waiter's): scrub clears what those copies leave in the thread's
+	// registers and signal frame (TestExpiredSecretsLeaveTheDaemonsMemory).
+	go scrub.Do(func() { c.run(b) })
 }
 
 // doneLocked records the end of a call for account and sends the batch that
