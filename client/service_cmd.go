@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -255,7 +256,9 @@ func servicePATH(args []string) string {
 		}
 	}
 	if op == "" || !strings.ContainsRune(op, '/') {
-		if p, err := exec.LookPath(orDefault(op, "op")); err == nil {
+		// The real op: with the shim first on PATH, the shim's directory
+		// would give the daemon only opx as op.
+		if p, err := self.LookPath(orDefault(op, "op")); err == nil {
 			op = p
 		}
 	}
