@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/daemon"
 )
 
@@ -127,11 +128,12 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// expectedSettings are the settings a daemon started by this command would
-// have, from the environment, config.json and the daemon's defaults, as
-// api.SettingsHeader states them: the client compares them with the running
-// daemon's.
-func expectedSettings(values map[string]any) url.Values {
+// expectedSettings is what this command's environment asks of the daemon:
+// the settings a daemon it started would have, from the environment,
+// config.json and the daemon's defaults, and which of them the environment
+// chose (a variable or a config.json key), for the client to compare with
+// the running daemon's api.SettingsHeader.
+func expectedSettings(values map[string]any, configFile string) *client.Expectation {
 	pick := func(env string, keys ...string) (any, bool) {
 		if v, ok := os.LookupEnv(env); ok {
 			return v, true
@@ -143,22 +145,31 @@ func expectedSettings(values map[string]any) url.Values {
 		}
 		return nil, false
 	}
-	out := url.Values{"backend": {daemon.DefaultBackend}, "ttl": {daemon.DefaultTTL.String()}, "op_path": {""}, "version": {version}}
+	e := &client.Expectation{Backend: daemon.DefaultBackend, TTL: daemon.DefaultTTL, Version: version}
 	if v, ok := pick("OP_AUTHD_BACKEND", "backend"); ok {
-		out.Set("backend", fmt.Sprint(v))
+		e.Backend, e.BackendChosen = fmt.Sprint(v), true
 	}
 	if v, ok := pick("OP_AUTHD_TTL", "ttl"); ok {
 		switch t := v.(type) {
 		case float64:
-			out.Set("ttl", time.Duration(t*float64(time.Second)).String())
+			e.TTL = time.Duration(t * float64(time.Second))
 		case string:
 			if d, err := daemon.ParseSeconds(t); err == nil {
-				out.Set("ttl", d.String())
+				e.TTL = d
 			}
 		}
 	}
 	if v, ok := pick("OPX_OP_PATH", "op-path", "op_path"); ok {
-		out.Set("op_path", fmt.Sprint(v))
+		e.OPPath, e.OPPathChosen = fmt.Sprint(v), true
 	}
-	return out
+	// Read only when a request reads vault:// or bao:// refs: the cached
+	// op:// read keeps its start-up cost.
+	e.Server = func(kind string) (api.Server, bool) {
+		c, err := api.LoadVaultConfig(kind, configFile)
+		if err != nil || c.Address == "" {
+			return api.Server{}, false
+		}
+		return api.Server{Address: c.Address, Namespace: c.Namespace}, true
+	}
+	return e
 }

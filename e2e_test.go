@@ -94,7 +94,7 @@ func newEnv(t *testing.T) *testEnv {
 		"XDG_DATA_HOME":   filepath.Join(home, "d"),
 		"XDG_CONFIG_HOME": filepath.Join(home, "c"),
 		"XDG_RUNTIME_DIR": run,
-		"GORACE":          "halt_on_error=1",
+		"GORACE":          "halt_on_error=1 atexit_sleep_ms=0", // a race-built opx exits at once, not after 1 s
 	}
 	e.sock = filepath.Join(run, "op-authd", "socket.sock")
 	e.data = filepath.Join(home, "d", "op-authd")
@@ -175,8 +175,17 @@ func (e *testEnv) startDaemon(prog string, args ...string) *exec.Cmd {
 		prog = opxBin
 		args = append([]string{"daemon"}, args...)
 	}
+	return e.startDaemonWith(e.environ(), prog, args...)
+}
+
+// startDaemonWith runs prog ARGS with exactly the environment env (a
+// daemon started by hand, or by a service manager, whose settings the
+// clients' environment does not share) and waits until it accepts
+// connections.
+func (e *testEnv) startDaemonWith(env []string, prog string, args ...string) *exec.Cmd {
+	e.t.Helper()
 	cmd := exec.Command(prog, args...)
-	cmd.Env = e.environ()
+	cmd.Env = env
 	logb := &syncBuf{}
 	e.out = logb
 	cmd.Stdout, cmd.Stderr = logb, logb

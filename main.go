@@ -247,9 +247,9 @@ func run(args []string) int {
 			values = nil
 		}
 		if name == "op" {
-			return client.RunAsOP(args, paths, expectedSettings(values))
+			return client.RunAsOP(args, paths, expectedSettings(values, paths.ConfigFile))
 		}
-		return client.RunAsVault(name, args, paths, expectedSettings(values))
+		return client.RunAsVault(name, args, paths, expectedSettings(values, paths.ConfigFile))
 	}
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)
@@ -275,7 +275,7 @@ func run(args []string) int {
 	if trace != nil {
 		beforeRequest = trace.beforeRequest
 	}
-	env := client.NewEnv(paths, beforeRequest, expectedSettings(values))
+	env := client.NewEnv(paths, beforeRequest, expectedSettings(values, paths.ConfigFile))
 	env.Version = version
 	which := commandIn(rest)
 	lean := which != wholeGrammar && !asksForHelp(rest)

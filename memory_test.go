@@ -74,9 +74,6 @@ func TestSecretsLeaveTheDaemonsMemory(t *testing.T) {
 				}
 				writeFixture(t, e, fields)
 			}
-			// A race-built client sleeps a second at exit (GORACE's
-			// atexit_sleep_ms); this test runs forty of them.
-			e.vars["GORACE"] = "halt_on_error=1 atexit_sleep_ms=0"
 			cmd := e.startDaemon(plainOpx(t), "daemon", "--backend="+kind)
 			// Half in one batch (one op inject), half one by one (op read).
 			want := ""

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -65,7 +64,7 @@ type Env struct {
 
 // NewEnv returns the environment of the opx process itself. beforeRequest,
 // if not nil, is called once, just before the first request to the daemon.
-func NewEnv(paths xdg.Paths, beforeRequest func(), expect url.Values) *Env {
+func NewEnv(paths xdg.Paths, beforeRequest func(), expect *Expectation) *Env {
 	opts := Options{
 		Expect:        expect,
 		Strict:        os.Getenv("OPX_STRICT") == "1",

@@ -71,11 +71,17 @@ type Options struct {
 	BeforeRequest func()
 	// DaemonArgs are flags for a daemon this client starts.
 	DaemonArgs []string
-	// Expect, when set, is the settings a daemon started by this command
-	// would have (api.SettingsHeader's keys): when the running daemon's
-	// differ, Warn is told once, or with Strict the request fails.
-	Expect url.Values
+	// Expect, when set, is what this command's environment asks of the
+	// daemon: when the running daemon's settings change what a request
+	// gets (Expectation.diffs), Warn is told once, or with Strict the
+	// request fails.
+	Expect *Expectation
 	Strict bool
+	// Notes, if set, is told of the daemon's settings that differ without
+	// changing what a request gets (TTL, version): opx doctor lists them.
+	Notes func(msg string)
+
+	settings *string // if set, gets each answer's api.SettingsHeader (Serves)
 }
 
 // Client is a connection to the daemon. It is safe for concurrent use.
@@ -275,7 +281,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &Error{Message: fmt.Sprintf("request to the daemon failed: %v", err), Err: err,
 			Hint: "the daemon may have stopped or crashed; run the command again to start a new one, or see " + c.opts.Paths.LogFile}
 	}
-	if err := c.compareDaemon(resp.Header.Get(api.PathsHeader), resp.Header.Get(api.SettingsHeader)); err != nil {
+	if c.opts.settings != nil {
+		*c.opts.settings = resp.Header.Get(api.SettingsHeader)
+	}
+	if err := c.compareDaemon(resp.Header.Get(api.PathsHeader), resp.Header.Get(api.SettingsHeader), schemesOf(in)); err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -298,15 +307,23 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 // compareDaemon warns, once per command, when the running daemon is not
-// the one this command would start: other config or policy files (from
-// api.PathsHeader: another HOME or XDG settings, so its policy is not the
-// one the user edits), or other settings (from api.SettingsHeader, against
-// Expect: OP_AUTHD_BACKEND=fake, another TTL or op, another version), which
-// would otherwise go on serving without a word. With Strict, other settings
-// fail the request instead.
-func (c *Client) compareDaemon(pathsHeader, settingsHeader string) error {
+// the one this command would start in a way that matters: other config or
+// policy files (from api.PathsHeader: another HOME or XDG settings, so its
+// policy is not the one the user edits), or settings that change what a
+// request for refs of schemes gets (from api.SettingsHeader, against
+// Expect: a fake daemon for a caller that expects real values, a backend
+// that does not read a scheme for real, another op or Vault/OpenBao server
+// than this environment chose), which would otherwise go on serving
+// without a word. With Strict, such settings fail the request instead.
+// Settings that change nothing a caller reads (TTL, version) go to Notes.
+func (c *Client) compareDaemon(pathsHeader, settingsHeader string, schemes []string) error {
 	paths := c.pathDiffs(pathsHeader)
-	settings := c.settingDiffs(settingsHeader)
+	settings, notes := c.opts.Expect.diffs(settingsHeader, schemes)
+	if c.opts.Notes != nil {
+		for _, n := range notes {
+			c.opts.Notes("the running daemon has " + n)
+		}
+	}
 	if len(settings) > 0 && c.opts.Strict {
 		return &Error{Message: "the running daemon has " + strings.Join(settings, ", "),
 			Hint: "to use this command's settings, run: opx restart (OPX_STRICT=1 makes this an error)"}
@@ -348,39 +365,6 @@ func (c *Client) pathDiffs(header string) []string {
 	}
 	if got := theirs.Get("config"); got != p.ConfigFile {
 		diffs = append(diffs, fmt.Sprintf("the config %s (this command's is %s)", got, p.ConfigFile))
-	}
-	return diffs
-}
-
-// settingDiffs names the daemon's settings that differ from Expect.
-func (c *Client) settingDiffs(header string) []string {
-	if c.opts.Expect == nil || header == "" {
-		return nil
-	}
-	theirs, err := url.ParseQuery(header)
-	if err != nil {
-		return nil
-	}
-	if theirs.Get("service") != "" {
-		// A service manager runs it with the service's environment file,
-		// which is not this command's to compare.
-		return nil
-	}
-	want := c.opts.Expect
-	var diffs []string
-	if got, w := theirs.Get("backend"), want.Get("backend"); got != w {
-		diffs = append(diffs, fmt.Sprintf("backend %s (this command's settings give %s)", got, w))
-	}
-	got, err1 := time.ParseDuration(theirs.Get("ttl"))
-	w, err2 := time.ParseDuration(want.Get("ttl"))
-	if err1 == nil && err2 == nil && got != w {
-		diffs = append(diffs, fmt.Sprintf("TTL %s (this command's settings give %s)", got, w))
-	}
-	if got, w := theirs.Get("op_path"), want.Get("op_path"); got != w {
-		diffs = append(diffs, fmt.Sprintf("the op program %s (this command's settings give %s)", orDefault(got, "op from PATH"), orDefault(w, "op from PATH")))
-	}
-	if got, w := theirs.Get("version"), want.Get("version"); got != w {
-		diffs = append(diffs, fmt.Sprintf("version %s (this is opx %s)", got, w))
 	}
 	return diffs
 }
@@ -571,6 +555,24 @@ func (c *Client) Status(ctx context.Context) (*api.Status, error) {
 	return &out, err
 }
 
+// Serves reports whether a running daemon answers the reads of scheme's
+// refs that this environment makes (Options.Expect), and if not, why: the
+// differences that make a shim hand them to the real program. It never
+// starts a daemon; with none running it returns ErrNotRunning.
+func (c *Client) Serves(ctx context.Context, scheme string) (why []string, err error) {
+	opts := c.opts
+	opts.Autostart, opts.Strict, opts.Warn, opts.WarnOnce, opts.Notes = false, false, nil, nil, nil
+	var header string
+	opts.settings = &header
+	probe := New(opts)
+	defer probe.Close()
+	if _, err := probe.Status(ctx); err != nil {
+		return nil, err
+	}
+	why, _ = c.opts.Expect.diffs(header, []string{scheme})
+	return why, nil
+}
+
 // Health asks the daemon to run its backend's checks (opx doctor), with
 // account as the caller's default account.
 func (c *Client) Health(ctx context.Context, account string) (*api.HealthResponse, error) {
@@ -581,12 +583,14 @@ func (c *Client) Health(ctx context.Context, account string) (*api.HealthRespons
 
 // Recording returns a client like c that, instead of warning about a
 // daemon whose settings differ (and instead of failing with Strict),
-// appends each difference to *diffs: opx doctor lists them.
-func (c *Client) Recording(diffs *[]string) *Client {
+// appends each difference that changes what a request gets to *diffs, and
+// each other one to *notes: opx doctor lists them.
+func (c *Client) Recording(diffs, notes *[]string) *Client {
 	opts := c.opts
 	opts.Strict = false
 	opts.WarnOnce = nil
 	opts.Warn = func(msg string) { *diffs = append(*diffs, msg) }
+	opts.Notes = func(msg string) { *notes = append(*notes, msg) }
 	return New(opts)
 }
 

@@ -43,8 +43,8 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var diffs []string
-	cl := env.Client.Recording(&diffs)
+	var diffs, notes []string
+	cl := env.Client.Recording(&diffs, &notes)
 	defer cl.Close()
 	st, err := cl.Status(ctx)
 	if err != nil {
@@ -64,10 +64,14 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 			add(api.Check{Name: "daemon", OK: true,
 				Detail: fmt.Sprintf("running: pid %d, version %s, backend %s, up %s", st.PID, st.Version, st.Backend, sec(st.UptimeSeconds))})
 		}
-		m := api.Check{Name: "daemon settings", OK: len(diffs) == 0, Detail: "as this environment and config.json give them"}
-		if len(diffs) > 0 {
+		m := api.Check{Name: "daemon settings", OK: len(diffs) == 0, Detail: "as this environment and config.json give them, as far as reads go"}
+		switch {
+		case len(diffs) > 0:
 			m.Detail = strings.TrimSuffix(strings.Join(diffs, "; "), ". To use this command's, run: opx restart")
 			m.Fix = "to use this environment's settings, run: opx restart"
+		case len(notes) > 0:
+			// Nothing a read gets changes: worth knowing, not a failure.
+			m.Warn, m.Detail = true, strings.Join(notes, "; ")+"; reads get what this environment's daemon would give"
 		}
 		add(m)
 	}
@@ -103,7 +107,7 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 			}
 		}
 	}
-	for _, line := range shimStatus(ShimDir(env.Paths)) {
+	for _, line := range shimStatus(env, ShimDir(env.Paths)) {
 		if strings.Contains(line, "not shimmed") {
 			continue
 		}
@@ -111,6 +115,11 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		c := api.Check{Name: "shim " + name, OK: true, Detail: detail}
 		if strings.Contains(detail, "PATH finds") || strings.Contains(detail, "no real") {
 			c.Warn = true
+		}
+		if strings.Contains(detail, "go to the real") {
+			// Each call works, through the real program: opx only
+			// fails to save it the work.
+			c.Warn, c.Fix = true, "run: opx restart (with this environment's settings)"
 		}
 		add(c)
 	}

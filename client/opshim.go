@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -119,7 +118,7 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 // through the daemon, with op's output contract (the same stdout, nothing
 // on stderr on success, op's error form and exit status 1), and hands
 // every other command line to the real op, unchanged.
-func RunAsOP(argv []string, paths xdg.Paths, expect url.Values) int {
+func RunAsOP(argv []string, paths xdg.Paths, expect *Expectation) int {
 	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
 		// This process exec'd "the real op" and got opx again: stop.
 		fmt.Fprintln(os.Stderr, "op: command not found (the op on PATH runs opx again)")
@@ -178,7 +177,7 @@ func RunAsOP(argv []string, paths xdg.Paths, expect url.Values) int {
 // callers (op-js among them) take any stderr output for a failure.
 // A daemon whose settings differ from expect (another backend, op, TTL or
 // version) is an error (Strict), which sends the call to the real op.
-func newQuietEnv(paths xdg.Paths, expect url.Values) *Env {
+func newQuietEnv(paths xdg.Paths, expect *Expectation) *Env {
 	opts := Options{
 		Paths:      paths,
 		Autostart:  os.Getenv("OPX_AUTOSTART") != "0",

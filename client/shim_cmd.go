@@ -1,13 +1,16 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/xdg"
 )
@@ -114,14 +117,25 @@ func (c *ShimStatusCmd) Run(env *Env) error {
 	if dir == "" {
 		dir = ShimDir(env.Paths)
 	}
-	for _, line := range shimStatus(dir) {
+	for _, line := range shimStatus(env, dir) {
 		fmt.Fprintln(env.Stdout, line)
 	}
 	return nil
 }
 
-// shimStatus is one line per shim name.
-func shimStatus(dir string) []string {
+// shimScheme is the scheme of the refs the shim of name reads.
+func shimScheme(name string) string {
+	if name == "op" {
+		return api.SchemeOP
+	}
+	return name
+}
+
+// shimStatus is one line per shim name: where it is, whether PATH finds
+// it first, where the rest goes, and whether the running daemon answers
+// the calls made from this environment (when it does not, every call goes
+// to the real program, and the line says why).
+func shimStatus(env *Env, dir string) []string {
 	var out []string
 	for _, name := range shimNames {
 		link := filepath.Join(dir, name)
@@ -141,6 +155,7 @@ func shimStatus(dir string) []string {
 		} else {
 			line += fmt.Sprintf("; no real %s on PATH: only %s work", name, shimServes[name])
 		}
+		line += shimServing(env, name)
 		out = append(out, line)
 	}
 	return out
@@ -187,4 +202,26 @@ func pathQuote(s string) string {
 		return s
 	}
 	return shellQuote(s)
+}
+
+// shimServing says whether the running daemon answers name's calls made
+// from this environment: "" when it does, or when no daemon runs (the
+// first call starts one with this environment's settings).
+func shimServing(env *Env, name string) string {
+	if env == nil || env.Client == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	why, err := env.Client.Serves(ctx, shimScheme(name))
+	switch {
+	case err != nil && isNotRunning(err):
+		return ""
+	case err != nil:
+		return fmt.Sprintf("; the daemon could not be asked whether it answers %s's calls: %v", name, err)
+	case len(why) > 0:
+		return fmt.Sprintf("; but the running daemon has %s, so the %s calls opx would answer go to the real %s as well: to have opx answer them, run: opx restart",
+			strings.Join(why, ", "), name, name)
+	}
+	return ""
 }

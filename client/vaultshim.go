@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -234,7 +233,7 @@ func vaultServer(kind string) (api.Server, bool) {
 // real CLI's stdout; everything else, every error the server gives, and
 // any environment the daemon does not serve goes to the real CLI,
 // unchanged.
-func RunAsVault(kind string, argv []string, paths xdg.Paths, expect url.Values) int {
+func RunAsVault(kind string, argv []string, paths xdg.Paths, expect *Expectation) int {
 	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
 		fmt.Fprintf(os.Stderr, "%s: command not found (the %s on PATH runs opx again)\n", kind, kind)
 		return 127
@@ -334,7 +333,7 @@ func isVaultWrite(args []string) bool {
 // arguments, streams and environment) and then tells a running daemon to
 // drop its cached values of kind's refs, so that a read through the shim
 // after the write sees it. The CLI's exit status is the shim's.
-func writeThenForget(kind string, argv []string, paths xdg.Paths, expect url.Values) int {
+func writeThenForget(kind string, argv []string, paths xdg.Paths, expect *Expectation) int {
 	path, err := self.LookPath(kind)
 	if err != nil {
 		return execReal(kind, argv) // says "command not found"

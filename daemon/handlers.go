@@ -69,7 +69,7 @@ func (s *server) routes() http.Handler {
 			return
 		}
 		w.Header().Set(api.PathsHeader, s.pathsHeader)
-		w.Header().Set(api.SettingsHeader, s.settingsHeader)
+		w.Header().Set(api.SettingsHeader, s.settingsHeader.of(s))
 		rt, ok := table[r.URL.Path]
 		if !ok {
 			writeError(w, api.Errorf(api.CodeNotFound, "no endpoint %s", r.URL.Path))

@@ -51,9 +51,9 @@ type server struct {
 	euid    int
 	started time.Time
 
-	policyEnv      policy.Env // home for ~/ rules, code signatures
-	pathsHeader    string     // api.PathsHeader's value
-	settingsHeader string     // api.SettingsHeader's value
+	policyEnv      policy.Env     // home for ~/ rules, code signatures
+	pathsHeader    string         // api.PathsHeader's value
+	settingsHeader settingsHeader // api.SettingsHeader's value
 	auditDown      atomic.Bool
 
 	accountsMu sync.Mutex
@@ -215,8 +215,6 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 
 		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
-		settingsHeader: url.Values{"backend": {cfg.Backend}, "ttl": {cfg.TTL.String()},
-			"op_path": {cfg.OPPath}, "version": {info.Version}, "service": {serviceManager()}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	defer s.session.Close()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -94,4 +95,41 @@ func fileID(fi os.FileInfo) string {
 		return strconv.FormatUint(uint64(st.Dev), 10) + ":" + strconv.FormatUint(st.Ino, 10)
 	}
 	return ""
+}
+
+// settingsHeader is api.SettingsHeader's value: the settings a client
+// compares with what its own environment would give a daemon (backend,
+// ttl, op_path, version, service), and the Vault and OpenBao servers the
+// daemon reads from (vault_address, vault_namespace, bao_...), made again
+// only when config.json changes.
+type settingsHeader struct {
+	mu    sync.Mutex
+	stamp string
+	value string
+}
+
+func (h *settingsHeader) of(s *server) string {
+	stamp := "-"
+	if fi, err := os.Stat(s.paths.ConfigFile); err == nil {
+		stamp = fi.ModTime().String() + "|" + strconv.FormatInt(fi.Size(), 10) + "|" + fileID(fi)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if stamp == h.stamp {
+		return h.value
+	}
+	v := url.Values{"backend": {s.cfg.Backend}, "ttl": {s.cfg.TTL.String()},
+		"op_path": {s.cfg.OPPath}, "version": {s.info.Version}, "service": {serviceManager()}}
+	if n, ok := s.backend.(backend.ServerNamer); ok {
+		for _, scheme := range []string{api.SchemeVault, api.SchemeBao} {
+			if addr, ns, ok := n.Server(scheme); ok {
+				v.Set(scheme+"_address", addr)
+				if ns != "" {
+					v.Set(scheme+"_namespace", ns)
+				}
+			}
+		}
+	}
+	h.stamp, h.value = stamp, v.Encode()
+	return h.value
 }

@@ -76,3 +76,37 @@ func (s suite) policyServer(t *testing.T) {
 		t.Errorf("read under a rule for another server = %+v; want forbidden naming the rule's server", r)
 	}
 }
+
+// shimServesAHandStartedDaemon: the README's way of starting a daemon by
+// hand (`opx daemon --backend=multi`, VAULT_ADDR and VAULT_TOKEN set), from
+// a shell that chose no backend: the shim serves `kv get`, and the real
+// CLI runs no more (issue 26: every call asked the daemon and then ran the
+// CLI anyway, two requests each, and opx read warned about the backend).
+func (s suite) shimServesAHandStartedDaemon(t *testing.T) {
+	e := s.env(t)
+	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
+	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
+	e.Mount("kv2", 2)
+	e.Write("kv2/data/app", map[string]any{"data": map[string]any{"user": "alice"}})
+	e.StartDaemonByHand("--backend=multi")
+	cli := s.bins.RealCLI(t, s.kind)
+	realDir := linkDir(t, e.Dir, "real", s.kind, cli)
+	shimDir := linkDir(t, e.Dir, "shims", s.kind, s.bins.Opx)
+	path := []string{"PATH=" + shimDir + ":" + realDir}
+	shim := filepath.Join(shimDir, s.kind)
+	if r := e.Run(shim, path, "kv", "get", "-field=user", "kv2/app"); r.Code != 0 || r.Stdout != "alice" {
+		t.Fatalf("the first kv get through the shim = %+v", r)
+	}
+	from := e.auditSize()
+	for range 10 {
+		if r := e.Run(shim, path, "kv", "get", "-field=user", "kv2/app"); r.Code != 0 || r.Stdout != "alice" || r.Stderr != "" {
+			t.Fatalf("kv get through the shim = %+v", r)
+		}
+	}
+	if n, _ := e.requestsAfter(from); n != 0 {
+		t.Errorf("10 cached kv get calls through the shim made %d requests to the server; want 0 (the real CLI makes 2 each)", n)
+	}
+	if r := e.Opx("read", s.ref("kv2/app#user")); r.Code != 0 || r.Stdout != "alice\n" || r.Stderr != "" {
+		t.Errorf("opx read against the daemon started by hand = %+v; want no warning", r)
+	}
+}

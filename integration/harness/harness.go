@@ -235,6 +235,14 @@ func (e *Env) StartDaemon(args ...string) {
 	for k, v := range SettingsEnv(args) {
 		e.Vars[k] = v
 	}
+	e.StartDaemonByHand(args...)
+}
+
+// StartDaemonByHand runs opx daemon with args, as a user who types
+// `opx daemon --backend=multi` does: the clients' environment does not
+// get the settings among args.
+func (e *Env) StartDaemonByHand(args ...string) {
+	e.T.Helper()
 	cmd := exec.Command(e.Bins.Opx, append([]string{"daemon"}, args...)...)
 	cmd.Env = e.environ()
 	logf, _ := os.Create(filepath.Join(e.Dir, "daemon.log"))

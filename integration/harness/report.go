@@ -95,10 +95,23 @@ func shimReport(t *testing.T, s suite, e *Env) string {
 	for _, c := range []struct {
 		what, prog string
 		path       string
+		byHand     bool
 	}{
-		{"through the shim (opx as `" + s.kind + "`)", filepath.Join(shimDir, s.kind), shimDir + ":" + realDir},
-		{"the real `" + s.kind + "` CLI alone", cli, realDir},
+		{"through the shim (opx as `" + s.kind + "`)", filepath.Join(shimDir, s.kind), shimDir + ":" + realDir, false},
+		{"the real `" + s.kind + "` CLI alone", cli, realDir, false},
+		{"through the shim, the daemon started by hand with `opx daemon --backend=multi`", filepath.Join(shimDir, s.kind), shimDir + ":" + realDir, true},
 	} {
+		if c.byHand {
+			// As the README's "Using it" starts one: the shell that
+			// runs the CLI chose no backend (issue 26: on the old main
+			// every call then went to the real CLI as well).
+			e.StopDaemon()
+			delete(e.Vars, "OP_AUTHD_BACKEND")
+			e.StartDaemonByHand("--backend=multi")
+			if r := e.Run(c.prog, []string{"PATH=" + c.path}, get...); r.Code != 0 || r.Stdout != "7" {
+				t.Fatalf("%s: %+v", c.what, r) // the first read, before the count
+			}
+		}
 		from := e.auditSize()
 		start := time.Now()
 		for range n {

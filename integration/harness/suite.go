@@ -43,6 +43,7 @@ func Run(t *testing.T, kind string, bins Bins, newServer func(t *testing.T) Serv
 	t.Run("SecretsLeaveTheDaemonsMemory", s.secretsLeaveMemory)
 	t.Run("ReservedMountsRefused", s.reservedMounts)
 	t.Run("PolicyRuleNamesItsServer", s.policyServer)
+	t.Run("ShimServesAHandStartedDaemon", s.shimServesAHandStartedDaemon)
 }
 
 type suite struct {
