@@ -543,6 +543,12 @@ func (c *core) run(b *batch) {
 	if c.testHookAfterStore != nil {
 		c.testHookAfterStore()
 	}
+	// Lock the account before any waiter has its answer: a read that
+	// follows the failed one must find the account locked, not its values
+	// still cached (TestCorePerRefErrorsAndAuthLock).
+	if authFailed && c.cfg.LockOnAuthFail {
+		c.lockAccount(b.account, authMsg)
+	}
 
 	var orphans []*call
 	c.mu.Lock()
@@ -567,9 +573,6 @@ func (c *core) run(b *batch) {
 
 	if authFailed && c.cfg.OnAuthFailure != nil {
 		c.cfg.OnAuthFailure(c.backend.Name(), b.account, authMsg)
-	}
-	if authFailed && c.cfg.LockOnAuthFail {
-		c.lockAccount(b.account, authMsg)
 	}
 }
 

@@ -231,7 +231,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		},
 		OnAccountLock: func(account, reason string, wiped int) {
 			log.Warn().Str("account", account).Int("wiped", wiped).Msg("authentication failed; the account's reads are locked")
-			al.Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
+			// It runs before the batch's waiters are answered: it must
+			// not wait on an audit write that hangs.
+			al.NoWait().Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
 		},
 	}, be, s.session, log)
 	forgetScheme = s.core.forgetScheme
