@@ -166,16 +166,22 @@ func TestStatusShowsSettings(t *testing.T) {
 }
 
 // A daemon that a service manager runs (OPX_SERVICE) takes its settings
-// from the service's environment file, which a client does not read: no
-// warning about them. opx restart goes through the service manager.
-func TestServiceManagedDaemonIsNotCompared(t *testing.T) {
+// from the service's environment file, which a client does not read: what
+// does not change a read's answer (another TTL, multi for opcli) brings no
+// warning; a fake one for a caller that asks for real values does (issue
+// 26: it was exempt, and served made-up values to the shims). opx restart
+// goes through the service manager.
+func TestServiceManagedDaemonIsComparedByItsAnswers(t *testing.T) {
 	e := newEnv(t)
 	e.vars["OPX_SERVICE"] = "systemd"
-	e.startDaemon("", "--backend=fake")
+	e.startDaemon("", "--backend=fake", "--ttl=5m")
 	delete(e.vars, "OPX_SERVICE")
+	if r := e.opxEnv([]string{"OP_AUTHD_TTL=120"}, "read", "op://v/i/a"); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Errorf("read from a service's daemon with another TTL: exit %d, stderr %q", r.code, r.stderr)
+	}
 	r := e.opxEnv([]string{"OP_AUTHD_BACKEND=opcli"}, "read", "op://v/i/a")
-	if r.code != 0 || strings.Contains(r.stderr, "warning") {
-		t.Errorf("read from a service's daemon: exit %d, stderr %q", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, "backend fake, which serves made-up values") {
+		t.Errorf("read from a service's fake daemon by a caller that asks for opcli: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if st := e.status(); st.Settings.Service != "systemd" {
 		t.Errorf("status settings.service = %q", st.Settings.Service)
