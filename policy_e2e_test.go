@@ -99,6 +99,14 @@ func TestPolicyJudgesTheProgramThatRanOpx(t *testing.T) {
 	if r := e.helper(b, "opx", "status"); r.code != 0 || !strings.Contains(r.stdout, "no more") || strings.Contains(r.stdout, "backend") {
 		t.Errorf("opx status for a program allowed no ref: %+v", r)
 	}
+	// Nor does its answers' Opx-Settings header name the op program or a
+	// server; an allowed program's does.
+	if r := e.helper(b, "http", ref); !strings.Contains(r.stderr, "Opx-Settings: backend=fake") || strings.Contains(r.stderr, "op_path") {
+		t.Errorf("Opx-Settings for a program allowed no ref: %q", r.stderr)
+	}
+	if r := e.helper(a, "http", ref); !strings.Contains(r.stderr, "op_path=") {
+		t.Errorf("Opx-Settings for an allowed program: %q", r.stderr)
+	}
 
 	// A change to the file decides the next read; a broken one changes
 	// nothing.

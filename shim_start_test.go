@@ -171,8 +171,8 @@ func TestShimsServeHoweverTheDaemonWasStarted(t *testing.T) {
 
 // A daemon on the fake backend never answers a caller that expects real
 // values, however it was started: the shim runs the real op (which gives
-// the real value), opx read warns, and opx shim status and opx doctor say
-// why.
+// the real value), opx read warns, and opx shim status says why (opx
+// doctor shows the same line for the shims in its default directory).
 func TestShimsNeverServeAFakeDaemonToARealCaller(t *testing.T) {
 	for _, way := range startWays {
 		t.Run(way.name, func(t *testing.T) {

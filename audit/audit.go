@@ -125,6 +125,9 @@ type writer struct {
 	queue    chan queued  // NoWait records waiting for mu
 	draining atomic.Bool  // a goroutine is writing queue out
 	busy     atomic.Int64 // when the write under mu began (UnixNano), 0 when none is
+	// opened is the file open now and its path, for Health to check
+	// without the writer's lock.
+	opened atomic.Pointer[openedFile]
 
 	// health guards err and dropped, apart from mu, so that Health answers
 	// while a write hangs.
@@ -195,8 +198,56 @@ func (l *writer) rotateLocked(now time.Time) error {
 		return err
 	}
 	l.file, l.info, l.path, l.day = f, fi, path, day
+	l.opened.Store(&openedFile{path: path, info: fi})
 	l.pruneLocked(now)
 	return nil
+}
+
+// openedFile is the file the log writes, as Health checks it.
+type openedFile struct {
+	path string
+	info os.FileInfo
+}
+
+// healthCheckWait bounds Health's look at the path: a file system that
+// hangs makes it say nothing rather than wait.
+const healthCheckWait = 200 * time.Millisecond
+
+// pathFault says what is wrong when the path no longer names the open
+// file, fit to write ("" when it does, or when the look did not finish).
+func (l *writer) pathFault() string {
+	o := l.opened.Load()
+	if o == nil {
+		return ""
+	}
+	done := make(chan string, 1)
+	go func() {
+		fi, err := os.Lstat(o.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			done <- "" // the next record creates it again
+		case err != nil:
+			done <- err.Error()
+		case !os.SameFile(fi, o.info):
+			if uerr := unfit(o.path, fi, l.euid); uerr != nil {
+				done <- uerr.Error()
+			} else {
+				done <- "" // a good file put back: the next record opens it
+			}
+		default:
+			if uerr := unfit(o.path, fi, l.euid); uerr != nil {
+				done <- uerr.Error()
+			} else {
+				done <- ""
+			}
+		}
+	}()
+	select {
+	case why := <-done:
+		return why
+	case <-time.After(healthCheckWait):
+		return ""
+	}
 }
 
 // openFit opens path to append, creating it when missing, and checks that
@@ -413,6 +464,13 @@ func (l *Log) Health() (healthy bool, err error) {
 		why = append(why, fmt.Sprintf("records dropped while a write had not returned: %d", l.dropped))
 	}
 	l.health.Unlock()
+	if why == nil {
+		// Something put in the file's place shows before the next record
+		// fails on it.
+		if fault := l.pathFault(); fault != "" {
+			why = append(why, fault)
+		}
+	}
 	if t := l.busy.Load(); t != 0 {
 		if d := time.Since(time.Unix(0, t)); d > stuckAfter {
 			why = append(why, fmt.Sprintf("a write has waited %s on the audit log's file system", d.Round(time.Second)))

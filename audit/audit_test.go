@@ -373,3 +373,25 @@ func mustDo(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Health sees what was put in the file's place before the next record
+// fails on it (status must not say healthy meanwhile).
+func TestHealthSeesAReplacedFileBeforeTheNextRecord(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if ok, err := l.Health(); !ok {
+		t.Fatalf("Health of a new log = %v", err)
+	}
+	path := filepath.Join(dir, FileName(time.Now()))
+	os.Remove(path)
+	if err := os.Symlink("/dev/null", path); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Health(); ok || err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("Health with a link in the file's place = %v, %v; want unhealthy, naming the link", ok, err)
+	}
+}

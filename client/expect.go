@@ -45,6 +45,7 @@ func servesForReal(backend, scheme string) bool {
 // daemonSettings is the running daemon's api.SettingsHeader, read.
 type daemonSettings struct {
 	backend, opPath, version, service string
+	opPathKnown                       bool // a requester allowed no ref is not told
 	ttl                               time.Duration
 	ttlKnown                          bool
 	servers                           map[string]api.Server
@@ -57,6 +58,7 @@ func parseSettings(header string) (daemonSettings, bool) {
 	}
 	d := daemonSettings{backend: v.Get("backend"), opPath: v.Get("op_path"), version: v.Get("version"), service: v.Get("service"),
 		servers: map[string]api.Server{}}
+	_, d.opPathKnown = v["op_path"]
 	if t, err := time.ParseDuration(v.Get("ttl")); err == nil {
 		d.ttl, d.ttlKnown = t, true
 	}
@@ -96,7 +98,7 @@ func (e *Expectation) diffs(header string, schemes []string) (answer, notes []st
 			}
 		}
 	}
-	if slices.Contains(schemes, api.SchemeOP) && e.OPPathChosen && d.opPath != e.OPPath && d.backend != "fake" {
+	if slices.Contains(schemes, api.SchemeOP) && e.OPPathChosen && d.opPathKnown && d.opPath != e.OPPath && d.backend != "fake" {
 		answer = append(answer, fmt.Sprintf("the op program %s (this command's settings give %s)", orDefault(d.opPath, "op from PATH"), orDefault(e.OPPath, "op from PATH")))
 	}
 	for _, s := range []string{api.SchemeVault, api.SchemeBao} {

@@ -111,7 +111,7 @@ func (s *server) authorizeSession(r *http.Request, action string) *api.Error {
 // authorizeAction is authorizeSession for an action with a login to record
 // (verify: the server and method tried).
 func (s *server) authorizeAction(r *http.Request, action string, login *audit.Login) *api.Error {
-	pol := s.policy.Current()
+	pol := s.snapshot(r)
 	p := peerFrom(r.Context())
 	req := requesterOf(p)
 	allowed := pol.AllowsAny(req, s.policyEnv)
@@ -175,4 +175,15 @@ func (s *server) auditFailed(err error) {
 	if s.auditDown.CompareAndSwap(false, true) {
 		s.log.Error().Err(err).Msg("the audit log cannot be written; reads are refused until it can")
 	}
+}
+
+type snapshotKey struct{}
+
+// snapshot is the policy in force for request r: the one routes read when
+// it came in (or now, for a request that did not come through routes).
+func (s *server) snapshot(r *http.Request) *policy.Snapshot {
+	if snap, ok := r.Context().Value(snapshotKey{}).(*policy.Snapshot); ok {
+		return snap
+	}
+	return s.policy.Current()
 }

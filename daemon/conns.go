@@ -17,6 +17,13 @@ import (
 // other process has slots of its own.
 const identifySlots = 2
 
+// Past api.MaxConns, a process holding fewer than reserveUnder connections
+// still gets one, until connReserve more are open.
+const (
+	reserveUnder = 8
+	connReserve  = 1024
+)
+
 // refusalLogEvery spaces the log lines about one process's refused
 // connections or bodies.
 const refusalLogEvery = 10 * time.Second
@@ -74,7 +81,11 @@ func (t *connTable) admit(pid int) (*procConns, bool) {
 		p = &procConns{pid: pid, slots: make(chan struct{}, identifySlots)}
 		t.byPID[pid] = p
 	}
-	if p.open >= api.MaxConnsPerProcess || t.open >= api.MaxConns {
+	// Past api.MaxConns, only a process that holds few connections gets
+	// one more, from a reserve: the processes that filled the daemon do
+	// not lock out one that asks for a read.
+	full := t.open >= api.MaxConns && (p.open >= reserveUnder || t.open >= api.MaxConns+connReserve)
+	if p.open >= api.MaxConnsPerProcess || full {
 		t.refused.Add(1)
 		p.unlogged++
 		t.logLocked(p)

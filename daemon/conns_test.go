@@ -98,3 +98,26 @@ func TestConnTableBoundsPendingBodies(t *testing.T) {
 		r()
 	}
 }
+
+// When every process together holds api.MaxConns, a process that holds
+// next to none still gets a connection from the reserve; those that filled
+// the daemon do not.
+func TestConnTableKeepsAReserveForOthers(t *testing.T) {
+	tab := newConnTable(nil)
+	for pid := 1; pid <= api.MaxConns/api.MaxConnsPerProcess; pid++ {
+		for range api.MaxConnsPerProcess - 1 {
+			if _, ok := tab.admit(pid); !ok {
+				t.Fatalf("process %d refused below every limit", pid)
+			}
+		}
+	}
+	for tab.openNow() < api.MaxConns {
+		tab.admit(1000 + tab.openNow()) // one each
+	}
+	if _, ok := tab.admit(1); ok {
+		t.Error("a process holding many connections got one past the daemon's limit")
+	}
+	if _, ok := tab.admit(99999); !ok {
+		t.Error("a process holding none was refused when the daemon was full")
+	}
+}

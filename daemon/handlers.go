@@ -68,8 +68,19 @@ func (s *server) routes() http.Handler {
 			writeError(w, api.Errorf(api.CodeUnauthorized, "%s", msg))
 			return
 		}
+		// One snapshot of the policy per request (the file is read once),
+		// which every decision of the request uses.
+		pol := s.policy.Current()
+		r = r.WithContext(context.WithValue(r.Context(), snapshotKey{}, pol))
 		w.Header().Set(api.PathsHeader, s.pathsHeader)
-		w.Header().Set(api.SettingsHeader, s.settingsHeader.of(s))
+		if pol.AllowsAny(requesterOf(peerFrom(r.Context())), s.policyEnv) {
+			w.Header().Set(api.SettingsHeader, s.settingsHeader.of(s))
+		} else {
+			// Enough to tell a fake daemon from a real one; not the
+			// servers or the op program (issue 21: a program the
+			// policy allows no ref learns nothing of where secrets are).
+			w.Header().Set(api.SettingsHeader, s.settingsHeader.limited(s))
+		}
 		rt, ok := table[r.URL.Path]
 		if !ok {
 			writeError(w, api.Errorf(api.CodeNotFound, "no endpoint %s", r.URL.Path))
@@ -102,7 +113,7 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if e := s.authorize(r, s.policy.Current(), s.whereOf(req.Account), req.Ref); e != nil {
+	if e := s.authorize(r, s.snapshot(r), s.whereOf(req.Account), req.Ref); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -150,7 +161,7 @@ func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	errs := make(map[string]*api.Error)
 	var refs []string
 	seen := make(map[string]bool, len(req.Refs))
-	pol, at := s.policy.Current(), s.whereOf(req.Account)
+	pol, at := s.snapshot(r), s.whereOf(req.Account)
 	for _, ref := range req.Refs {
 		if seen[ref] {
 			continue
@@ -224,7 +235,7 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	failed := make(map[string]*api.Error) // by name
 	index := make(map[string]int)         // ref -> position in refs
 	var refs []string
-	pol, at := s.policy.Current(), s.whereOf(req.Account)
+	pol, at := s.snapshot(r), s.whereOf(req.Account)
 	for _, name := range names {
 		if !validEnvName(name) {
 			failed[name] = api.Errorf(api.CodeBadRequest, "invalid variable name")
@@ -303,14 +314,14 @@ func resolveError(names []string, failed map[string]*api.Error) *api.Error {
 // the policy's state: the rest (servers, leases, accounts, the policy's
 // rules and hash) tells where secrets are.
 func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	if !s.policy.Current().AllowsAny(requesterOf(peerFrom(r.Context())), s.policyEnv) {
+	if !s.snapshot(r).AllowsAny(requesterOf(peerFrom(r.Context())), s.policyEnv) {
 		// The policy's state and reason stay: when it fails closed, every
 		// program is refused, and status must still say why.
 		type state struct {
 			State  string `json:"state"`
 			Reason string `json:"reason,omitempty"`
 		}
-		pol := s.policy.Current()
+		pol := s.snapshot(r)
 		writeJSON(w, http.StatusOK, struct {
 			Limited bool   `json:"limited"`
 			Version string `json:"version"`
@@ -646,7 +657,7 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pol, at := s.policy.Current(), s.whereOf("")
+	pol, at := s.snapshot(r), s.whereOf("")
 	resolve := func(ctx context.Context, ref string) ([]byte, error) {
 		if e := s.check(ref); e != nil {
 			return nil, e

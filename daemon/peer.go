@@ -71,15 +71,22 @@ const identifyTimeout = 10 * time.Second
 // wait returns the peer once it is identified (not yet confirmed), or a
 // refused peer when that takes longer than identifyTimeout or ctx ends.
 func (c *peerConn) wait(ctx context.Context) *Peer {
+	p, _ := c.identified(ctx)
+	return p
+}
+
+// identified is wait, and whether the identification finished (only then
+// may c.id be read: the goroutine that identifies writes it until done).
+func (c *peerConn) identified(ctx context.Context) (*Peer, bool) {
 	t := time.NewTimer(identifyTimeout)
 	defer t.Stop()
 	select {
 	case <-c.done:
-		return c.id.peer
+		return c.id.peer, true
 	case <-t.C:
-		return &Peer{Err: fmt.Errorf("the peer's identification did not finish within %s (the daemon is overloaded: %d connections open)", identifyTimeout, c.l.conns.openNow())}
+		return &Peer{Err: fmt.Errorf("the peer's identification did not finish within %s (the daemon is overloaded: %d connections open)", identifyTimeout, c.l.conns.openNow())}, false
 	case <-ctx.Done():
-		return &Peer{Err: fmt.Errorf("the request ended before the peer was identified")}
+		return &Peer{Err: fmt.Errorf("the request ended before the peer was identified")}, false
 	}
 }
 
@@ -88,9 +95,9 @@ func (c *peerConn) wait(ctx context.Context) *Peer {
 // own number for the connection (api.ConnFDHeader), or -1. Only the first
 // request of a connection confirms it; later ones get the same answer.
 func (c *peerConn) confirmed(ctx context.Context, fd int) *Peer {
-	p := c.wait(ctx)
+	p, ok := c.identified(ctx)
 	c.once.Do(func() {
-		if p != c.id.peer {
+		if !ok {
 			c.final = p // not identified in time: refused for good
 			return
 		}
@@ -128,9 +135,11 @@ func newPeerListener(ln net.Listener, log func(refusal)) *peerListener {
 }
 
 // Accept returns the next connection at once and identifies its peer in a
-// goroutine of its own, so that a thousand idle connections do not delay
-// another client's identification, and no connection's identification can
-// be pushed past the moment its process runs another program. A
+// goroutine of its own, so that a thousand idle connections of other
+// processes do not delay another client's identification. (A process can
+// delay its own, with its own connections queued first: the check at its
+// first request that it still holds the connection is what refuses one
+// that has run another program since.) A
 // connection whose process holds api.MaxConnsPerProcess already (or when
 // the daemon holds api.MaxConns) is closed at once; the peer's credentials
 // are read here for that, two getsockopt calls.

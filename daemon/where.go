@@ -133,3 +133,11 @@ func (h *settingsHeader) of(s *server) string {
 	h.stamp, h.value = stamp, v.Encode()
 	return h.value
 }
+
+// limited is the header for a requester the policy allows no ref: the
+// backend, TTL, version and service manager, none of the servers or the op
+// program.
+func (h *settingsHeader) limited(s *server) string {
+	return url.Values{"backend": {s.cfg.Backend}, "ttl": {s.cfg.TTL.String()}, "version": {s.info.Version},
+		"service": {serviceManager()}}.Encode()
+}

@@ -62,7 +62,8 @@ func danglingReason(err error) string {
 
 // CheckFile reports whether the policy file at path may be used, judging it
 // as the daemon does before every decision. It returns an error matching
-// fs.ErrNotExist when nothing is at path (no policy), and a *FileError when:
+// fs.ErrNotExist when nothing is at path (no policy) and the directories
+// above it are safe, and a *FileError when:
 //
 //   - the file, or a link on the way to it, is owned by neither you (the
 //     effective uid) nor root: root is allowed so that Nix and Home Manager
@@ -122,12 +123,10 @@ func readPolicyFile(path string) ([]byte, error) {
 // openPolicyFile resolves path (walkPolicyPath), then opens the file it
 // reaches (openResolved).
 func openPolicyFile(path string) (*os.File, error) {
-	// Nothing at path is no policy, whatever the directories above it are:
-	// there is nothing to judge, and a file planted there later is
-	// judged when it appears.
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+	// Nothing at path is no policy only when the directories above it are
+	// safe: in one others may write, another user could have removed the
+	// file the user put there (walkPolicyPath checks the directories it
+	// enters before it finds the file missing, and fails closed).
 	file, fi, err := walkPolicyPath(path)
 	if err != nil {
 		return nil, err

@@ -245,14 +245,25 @@ func chain(t *testing.T, dir string, n int) string {
 // there is nothing to judge.
 func TestCheckFileMissingIsNoPolicy(t *testing.T) {
 	dir := privateDir(t)
-	open := mkdir(t, filepath.Join(dir, "open"), 0o777)
-	for _, path := range []string{filepath.Join(dir, "policy.json"), filepath.Join(open, "policy.json"), filepath.Join(dir, "none", "policy.json")} {
+	for _, path := range []string{filepath.Join(dir, "policy.json"), filepath.Join(dir, "none", "policy.json")} {
 		if err := CheckFile(path); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("CheckFile(%q) = %v, want fs.ErrNotExist", path, err)
 		}
 		s, err := Load(path, nil)
 		if err != nil || s.Current().State != StateNone {
 			t.Errorf("Load(%q) = %v, want state none", path, err)
+		}
+	}
+	// In a directory others may write, a missing file may be one another
+	// user removed: fail closed, at start too.
+	open := mkdir(t, filepath.Join(dir, "open"), 0o777)
+	for _, path := range []string{filepath.Join(open, "policy.json"), filepath.Join(open, "none", "policy.json")} {
+		var fe *FileError
+		if err := CheckFile(path); !errors.As(err, &fe) {
+			t.Errorf("CheckFile(%q) = %v, want a FileError naming the open directory", path, err)
+		}
+		if _, err := Load(path, nil); err == nil {
+			t.Errorf("Load(%q) = nil error, want the open directory refused", path)
 		}
 	}
 }

@@ -7,7 +7,8 @@
 //	peerhelper http REF          sends POST /v1/read itself over $OPX_SOCKET_PATH, with
 //	                             the token $OPX_TOKEN and the certificate in $OPX_CERT_FILE,
 //	                             and prints the status code and body
-//	peerhelper post PATH BODY    the same for any POST endpoint
+//	peerhelper post PATH BODY    the same for any POST endpoint (and both print the
+//	                             answer's Opx-Settings header on stderr)
 //	peerhelper handoff REF EXE   connects, starts `peerhelper speak REF` with the
 //	                             connection, and replaces itself with EXE (which
 //	                             gets the argument "2": made for sleep): the child
@@ -120,6 +121,7 @@ func post(path, body string) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	fmt.Printf("%d %s\n", resp.StatusCode, b)
+	fmt.Fprintf(os.Stderr, "Opx-Settings: %s\n", resp.Header.Get("Opx-Settings"))
 }
 
 // handoff connects, hands the connection to a child, and execs exe: the
