@@ -61,18 +61,18 @@ fuzz:
 	$(call fuzzrun,FuzzParseRef,./api/,80000)
 	$(call fuzzrun,FuzzSplitInject,./backend/,100000)
 	$(call fuzzrun,FuzzUnquoteJSON,./backend/,100000)
-	$(call fuzzrun,FuzzParseEnvFile,./client/,80000)
+	$(call fuzzrun,FuzzParseEnvFile,./envfile/,80000)
 	$(call fuzzrun,FuzzHandlers,./daemon/,60000)
 	$(call fuzzrun,FuzzAppendJSONString,./api/,60000)
 	$(call fuzzrun,FuzzParse,./policy/,150000)
 	$(call fuzzrun,FuzzConfigFile,.,10000)
 	$(call fuzzrun,FuzzConceal,./mask/,100000)
-	$(call fuzzrun,FuzzParseTemplate,./client/,80000)
+	$(call fuzzrun,FuzzParseTemplate,./template/,80000)
 
 ## bench: Go benchmarks, then the whole-process report, the soak and the server
 ## requests per workload against real Vault and OpenBao, as Markdown tables
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/ ./mask/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/ ./mask/ ./client/
 	$(GO) test -tags 'bench soak' -run='^(TestBenchStartup|TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m .
 	cd integration/vault && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
 	cd integration/openbao && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .

@@ -9,8 +9,7 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
-
-	"github.com/opxhq/opx/client"
+	"github.com/opxhq/opx/cli"
 )
 
 var updateHelp = flag.Bool("update-help", false, "rewrite testdata/help from the current binary")
@@ -48,7 +47,7 @@ func helpCases(t *testing.T) map[string][]string {
 		"opx help login vault":  {"help", "login", "vault"},
 		"opx help":              {"help"},
 	}
-	parser, _, err := newParser(wholeGrammar, false, &client.Env{}, nil)
+	parser, _, err := newParser(wholeGrammar, false, &cli.Env{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,10 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/opxhq/opx/cli"
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/daemon"
+	"github.com/opxhq/opx/shim"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -38,7 +40,7 @@ Examples:
 // root is the grammar above the commands: the global flags. The commands
 // are added to it one by one (see commands).
 type root struct {
-	client.Globals
+	cli.Globals
 	Version bool    `help:"Print the version (commit, Go version, OS/arch) and exit."`
 	Man     manFlag `hidden:"" help:"Print the man page (roff) and exit."`
 }
@@ -56,22 +58,22 @@ type command struct {
 // the rest of a cached read. Help, usage errors and completion scripts, which
 // need every command, get the whole tree.
 var commands = [...]command{
-	{"read", "Print the values of secret references, one per line.", func() any { return &client.ReadCmd{} }},
-	{"run", "Run a command with secrets in its environment.", func() any { return &client.RunCmd{} }},
-	{"resolve", "Print NAME=value for NAME=REF pairs.", func() any { return &client.ResolveCmd{} }},
-	{"inject", "Fill in the secret references of a template (op inject's syntax).", func() any { return &client.InjectCmd{} }},
-	{"status", "Show the daemon's state and counters.", func() any { return &client.StatusCmd{} }},
-	{"unlock", "Unlock the session (checks the backend sign-in).", func() any { return &client.UnlockCmd{} }},
-	{"lock", "Lock the session now and wipe the cache.", func() any { return &client.LockCmd{} }},
-	{"doctor", "Check opx's files, daemon, backend, session, policy, audit log and clock; say how to fix each problem.", func() any { return &client.DoctorCmd{} }},
-	{"stop", "Stop the daemon once its requests in flight have finished.", func() any { return &client.StopCmd{} }},
-	{"restart", "Stop the daemon and start a new one with this environment's settings.", func() any { return &client.RestartCmd{} }},
-	{"login", "Sign in to a backend and make it opx's default.", func() any { return &client.LoginCmd{} }},
-	{"policy", "Check the access policy (policy.json).", func() any { return &client.PolicyCmd{} }},
-	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &client.AuditCmd{} }},
-	{"shim", "Install opx as op: tools that run op read and op inject get the daemon's cache unchanged.", func() any { return &client.ShimCmd{} }},
-	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &client.ServiceCmd{} }},
-	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &client.CompletionCmd{} }},
+	{"read", "Print the values of secret references, one per line.", func() any { return &cli.ReadCmd{} }},
+	{"run", "Run a command with secrets in its environment.", func() any { return &cli.RunCmd{} }},
+	{"resolve", "Print NAME=value for NAME=REF pairs.", func() any { return &cli.ResolveCmd{} }},
+	{"inject", "Fill in the secret references of a template (op inject's syntax).", func() any { return &cli.InjectCmd{} }},
+	{"status", "Show the daemon's state and counters.", func() any { return &cli.StatusCmd{} }},
+	{"unlock", "Unlock the session (checks the backend sign-in).", func() any { return &cli.UnlockCmd{} }},
+	{"lock", "Lock the session now and wipe the cache.", func() any { return &cli.LockCmd{} }},
+	{"doctor", "Check opx's files, daemon, backend, session, policy, audit log and clock; say how to fix each problem.", func() any { return &cli.DoctorCmd{} }},
+	{"stop", "Stop the daemon once its requests in flight have finished.", func() any { return &cli.StopCmd{} }},
+	{"restart", "Stop the daemon and start a new one with this environment's settings.", func() any { return &cli.RestartCmd{} }},
+	{"login", "Sign in to a backend and make it opx's default.", func() any { return &cli.LoginCmd{} }},
+	{"policy", "Check the access policy (policy.json).", func() any { return &cli.PolicyCmd{} }},
+	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &cli.AuditCmd{} }},
+	{"shim", "Install opx as op: tools that run op read and op inject get the daemon's cache unchanged.", func() any { return &cli.ShimCmd{} }},
+	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &cli.ServiceCmd{} }},
+	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &cli.CompletionCmd{} }},
 	{"version", "Print the version.", func() any { return &versionCmd{} }},
 	{"help", "Show the help of a command: opx help [COMMAND...].", func() any { return &helpCmd{} }},
 	{"daemon", "Run the daemon (also: the opx-authd link).", func() any { return &daemon.Cmd{} }},
@@ -146,7 +148,7 @@ func stripHelp(k *kong.Kong) error {
 
 // newParser builds the grammar of commands[which], or of every command for
 // wholeGrammar; lean leaves out the help texts (see stripHelp).
-func newParser(which int, lean bool, env *client.Env, resolver kong.Resolver) (*kong.Kong, *root, error) {
+func newParser(which int, lean bool, env *cli.Env, resolver kong.Resolver) (*kong.Kong, *root, error) {
 	grammar := &root{}
 	opts := []kong.Option{
 		kong.Name("opx"),
@@ -179,7 +181,7 @@ type helpCmd struct {
 
 func (helpCmd) Run() error { return nil }
 
-func (versionCmd) Run(env *client.Env) error {
+func (versionCmd) Run(env *cli.Env) error {
 	_, err := fmt.Fprintln(env.Stdout, versionLine())
 	return err
 }
@@ -247,9 +249,9 @@ func run(args []string) int {
 			values = nil
 		}
 		if name == "op" {
-			return client.RunAsOP(args, paths, expectedSettings(values, paths.ConfigFile))
+			return shim.RunAsOP(args, paths, expectedSettings(values, paths.ConfigFile))
 		}
-		return client.RunAsVault(name, args, paths, expectedSettings(values, paths.ConfigFile))
+		return shim.RunAsVault(name, args, paths, expectedSettings(values, paths.ConfigFile))
 	}
 	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)
@@ -275,7 +277,7 @@ func run(args []string) int {
 	if trace != nil {
 		beforeRequest = trace.beforeRequest
 	}
-	env := client.NewEnv(paths, beforeRequest, expectedSettings(values, paths.ConfigFile))
+	env := cli.NewEnv(paths, beforeRequest, expectedSettings(values, paths.ConfigFile))
 	env.Version = version
 	which := commandIn(rest)
 	lean := which != wholeGrammar && !asksForHelp(rest)
@@ -299,7 +301,7 @@ func run(args []string) int {
 		ctx, err = parser.Parse(rest)
 	}
 	if err != nil {
-		parser.Errorf("%s", client.Printable(err.Error()))
+		parser.Errorf("%s", cli.Printable(err.Error()))
 		return 2
 	}
 	if ctx.Command() == "daemon" {
@@ -326,14 +328,14 @@ func run(args []string) int {
 
 // fail prints err the way opx reports errors and returns the exit status.
 func fail(err error) int {
-	var exit *client.ExitError
+	var exit *cli.ExitError
 	if errors.As(err, &exit) {
 		return exit.Code
 	}
-	fmt.Fprintf(os.Stderr, "opx: error: %s\n", client.Printable(err.Error()))
+	fmt.Fprintf(os.Stderr, "opx: error: %s\n", cli.Printable(err.Error()))
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Hint != "" {
-		fmt.Fprintf(os.Stderr, "opx: hint: %s\n", client.Printable(ce.Hint))
+		fmt.Fprintf(os.Stderr, "opx: hint: %s\n", cli.Printable(ce.Hint))
 	}
 	if errors.Is(err, daemon.ErrAlreadyRunning) {
 		fmt.Fprintln(os.Stderr, "opx: hint: stop it with: opx stop (or opx restart to start one with these settings)")

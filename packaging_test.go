@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opxhq/opx/client"
+	"github.com/opxhq/opx/cli"
 )
 
 // completionEnv is a testEnv whose config.json names a default account
@@ -202,7 +202,7 @@ func TestServiceUnitAndPlist(t *testing.T) {
 			}
 		}
 	}
-	plist := client.LaunchdPlist("/opt/homebrew/bin/opx", client.ServiceSettings{Path: "/opt/homebrew/bin:/usr/bin", DefaultEnvFile: "/Users/me/.config/op-authd/opx.env", EnvFile: "/Users/me/opx env"}, "/Users/me/log", []string{"--backend=multi"})
+	plist := cli.LaunchdPlist("/opt/homebrew/bin/opx", cli.ServiceSettings{Path: "/opt/homebrew/bin:/usr/bin", DefaultEnvFile: "/Users/me/.config/op-authd/opx.env", EnvFile: "/Users/me/opx env"}, "/Users/me/log", []string{"--backend=multi"})
 	d := xml.NewDecoder(strings.NewReader(plist))
 	for {
 		if _, err := d.Token(); err != nil {

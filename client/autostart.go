@@ -139,28 +139,23 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 }
 
 // daemonCommand returns the program and the argument list (argv[0]
-// first) that run the daemon: OPX_AUTHD_PATH (an opx-authd link runs the
-// daemon by its name; any other program gets the daemon subcommand), or
-// this executable with "daemon", named opx: run as op (the shim), opx's
-// path may be the op link (macOS), which would start op, not the daemon.
+// first) that run the daemon: an opx-authd link runs the daemon by its
+// name; any other program, opx, gets the daemon subcommand and is named
+// opx (run as op, the shim, opx's path may be the op link on macOS, which
+// would start op, not the daemon). An empty path is the opx on PATH.
 func daemonCommand(path string) (string, []string, error) {
 	if path == "" {
-		exe, err := os.Executable()
-		if err == nil {
-			if resolved, rerr := filepath.EvalSymlinks(exe); rerr == nil {
-				exe = resolved
-			}
-		}
+		p, err := exec.LookPath("opx")
 		if err != nil {
-			return "", nil, &Error{Message: fmt.Sprintf("find this program to start the daemon: %v", err), Err: err,
-				Hint: "set OPX_AUTHD_PATH to the opx binary"}
+			return "", nil, &Error{Message: fmt.Sprintf("find opx to start the daemon: %v", err), Err: err,
+				Hint: "install opx on PATH, or name it in Options.DaemonPath"}
 		}
-		return exe, []string{"opx", "daemon"}, nil
+		path = p
 	}
 	if strings.HasPrefix(filepath.Base(path), "opx-authd") {
 		return path, []string{path}, nil
 	}
-	return path, []string{path, "daemon"}, nil
+	return path, []string{"opx", "daemon"}, nil
 }
 
 // logTail returns the last lines the daemon wrote to its log since offset,

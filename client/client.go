@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +39,10 @@ type Error struct {
 	Code    string // a wire code (api.Code...), or "" for a local failure
 	Message string
 	Hint    string
-	Err     error // the cause, for local failures
+	// Policy, with api.CodeForbidden, reports that opx's own policy
+	// refused (not a backend or server).
+	Policy bool
+	Err    error // the cause, for local failures
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -54,11 +56,14 @@ func IsCode(err error, code string) bool {
 
 // Options configure a Client.
 type Options struct {
-	// Paths locates the socket, token and certificate.
+	// Paths locates the socket, token and certificate; the zero Paths
+	// means the ones opx itself uses in this environment (xdg.Resolve).
 	Paths xdg.Paths
 	// Autostart starts the daemon when nothing answers on the socket.
 	Autostart bool
-	// DaemonPath is the program to start; "" means this executable.
+	// DaemonPath is the program Autostart starts: an opx binary (run with
+	// the daemon subcommand) or an opx-authd link. "" means the opx found
+	// on PATH.
 	DaemonPath string
 	// StartTimeout bounds the wait for an autostarted daemon; zero means 10s.
 	StartTimeout time.Duration
@@ -88,20 +93,22 @@ type Options struct {
 type Client struct {
 	opts Options
 
-	initOnce sync.Once
-	initErr  error
+	// initMu guards the first connection: until one succeeds, each request
+	// tries again (a daemon may have been started meanwhile).
+	initMu   sync.Mutex
+	ready    bool
 	warnOnce sync.Once
-	token    string
-	tlsConf  *tls.Config
 
 	// mu serialises requests on the one connection a client keeps; the
 	// CLI makes one or two requests per process, so a pool buys nothing and
-	// costs start-up time.
-	mu     sync.Mutex
-	pre    net.Conn // the first connection, made while checking the daemon is up
-	conn   *tls.Conn
-	connFD string // conn's file descriptor number, for api.ConnFDHeader ("" unknown)
-	br     *bufio.Reader
+	// costs start-up time. It guards what follows.
+	mu      sync.Mutex
+	token   string
+	tlsConf *tls.Config
+	pre     net.Conn // the first connection, made while checking the daemon is up
+	conn    *tls.Conn
+	connFD  string // conn's file descriptor number, for api.ConnFDHeader ("" unknown)
+	br      *bufio.Reader
 }
 
 // New returns a client; it connects on first use.
@@ -110,15 +117,6 @@ func New(opts Options) *Client {
 		opts.StartTimeout = 10 * time.Second
 	}
 	return &Client{opts: opts}
-}
-
-// Starting returns a client that, when it starts a daemon, gives it args.
-func (c *Client) Starting(args []string) *Client {
-	opts := c.opts
-	opts.Autostart = true
-	opts.DaemonArgs = args
-	opts.Expect = nil // the flags given are the point: no warning about them
-	return New(opts)
 }
 
 // Close drops the connection.
@@ -142,19 +140,35 @@ func (c *Client) dropLocked() {
 // connect makes sure a daemon answers on the socket (starting one if allowed),
 // then loads the token and certificate the daemon wrote.
 func (c *Client) connect(ctx context.Context) error {
-	c.initOnce.Do(func() {
-		conn, err := c.dialOrStart(ctx)
+	c.initMu.Lock()
+	defer c.initMu.Unlock()
+	if c.ready {
+		return nil
+	}
+	if c.opts.Paths.SocketPath == "" {
+		p, err := xdg.Resolve(os.Getenv)
 		if err != nil {
-			c.initErr = err
-			return
+			return &Error{Message: err.Error(), Err: err}
 		}
-		c.pre = conn
-		c.initErr = c.loadCredentials()
-	})
-	return c.initErr
+		c.opts.Paths = p
+	}
+	conn, err := c.dialOrStart(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.loadCredentialsLocked(); err != nil {
+		conn.Close()
+		return err
+	}
+	c.pre, c.ready = conn, true
+	return nil
 }
 
-func (c *Client) loadCredentials() error {
+// loadCredentialsLocked reads the token and the certificate the daemon
+// wrote. c.mu is held.
+func (c *Client) loadCredentialsLocked() error {
 	p := c.opts.Paths
 	tok, err := xdg.ReadPrivateFile(p.TokenFile)
 	// A daemon puts its token file back when it is gone, as it accepts a
@@ -212,16 +226,33 @@ func (c *Client) dialTLSLocked(ctx context.Context) (*tls.Conn, error) {
 	conn := c.pre
 	c.pre = nil
 	if conn == nil {
+		// The daemon may have stopped (its idle timeout) since the last
+		// request: start another as the first request would.
 		var err error
-		var d net.Dialer
-		conn, err = d.DialContext(ctx, "unix", c.opts.Paths.SocketPath)
-		if err != nil {
+		if conn, err = c.dialOrStart(ctx); err != nil {
 			return nil, err
 		}
 	}
 	c.connFD = fdOf(conn)
 	tc := tls.Client(conn, c.tlsConf)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	err := tc.HandshakeContext(ctx)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		// A daemon started since the credentials were read may have made
+		// a new certificate (the old one was expiring): read them again,
+		// once.
+		conn.Close()
+		if conn, err = c.dialOrStart(ctx); err != nil {
+			return nil, err
+		}
+		if err := c.loadCredentialsLocked(); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		c.connFD = fdOf(conn)
+		tc = tls.Client(conn, c.tlsConf)
+		err = tc.HandshakeContext(ctx)
+	}
+	if err != nil {
 		conn.Close()
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			return nil, &Error{Message: fmt.Sprintf("the daemon closed the connection before the TLS handshake: %v", err), Err: err,
@@ -268,7 +299,6 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -292,12 +322,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
 			return &Error{Code: api.CodeInternal, Message: fmt.Sprintf("daemon answered %s", resp.Status)}
 		}
-		e := &Error{Code: eb.Error.Code, Message: eb.Error.Message}
+		e := &Error{Code: eb.Error.Code, Message: eb.Error.Message, Policy: eb.Error.Policy}
 		if eb.Error.Peer {
 			e.Hint = "the daemon refused this process itself, not a ref (the message says why); opx doctor checks the daemon"
 			return e
 		}
-		return withHint(e, c.opts.Paths)
+		return c.withHint(e)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return &Error{Message: fmt.Sprintf("malformed answer from the daemon: %v", err), Err: err}
@@ -369,21 +399,6 @@ func (c *Client) pathDiffs(header string) []string {
 	return diffs
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// plural is one when n is 1, else many.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 // roundTrip sends req on the kept connection, or a new one. A kept
 // connection the daemon has closed meanwhile (idle timeout) is replaced once;
 // every endpoint is safe to send twice.
@@ -415,6 +430,7 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 			c.opts.BeforeRequest()
 			c.opts.BeforeRequest = nil
 		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
 		if c.connFD != "" {
 			req.Header.Set(api.ConnFDHeader, c.connFD)
 		} else {
@@ -457,7 +473,7 @@ func saysWhatToDo(msg string) bool {
 
 // withHint adds what the user can do about a daemon error, unless its
 // message says it already.
-func withHint(e *Error, p xdg.Paths) *Error {
+func (c *Client) withHint(e *Error) *Error {
 	if saysWhatToDo(e.Message) {
 		return e
 	}
@@ -468,84 +484,16 @@ func withHint(e *Error, p xdg.Paths) *Error {
 		e.Hint = "the policy refused it; to see what was refused and allow it: opx audit -i"
 	case api.CodeUnauthorized:
 		if strings.Contains(e.Message, "bearer token") {
-			e.Hint = "the token in " + p.TokenFile + " is not the running daemon's; restart the daemon"
+			e.Hint = "the token in " + c.opts.Paths.TokenFile + " is not the running daemon's; restart the daemon"
 		} else {
 			e.Hint = signInHint
 		}
+	case api.CodeBackendTimeout:
+		e.Hint = "the backend is slow or hanging; try again, or raise the daemon's --backend-timeout"
 	case api.CodeTooLarge:
 		e.Hint = fmt.Sprintf("split the work into requests of at most %d refs", api.MaxRefs)
 	}
 	return e
-}
-
-// Query is what every read asks besides its refs.
-type Query struct {
-	Account string
-	// MaxAge, when set, is the oldest a cached value may be, in seconds.
-	MaxAge *float64
-	// Servers names, by scheme, the Vault or OpenBao server the caller
-	// expects (api.ReadsRequest.Servers).
-	Servers map[string]api.Server
-}
-
-// Read reads refs (in one round trip).
-func (c *Client) Read(ctx context.Context, q Query, refs []string) (*api.ReadsResponse, error) {
-	var out api.ReadsResponse
-	err := c.do(ctx, http.MethodPost, "/v1/reads", api.ReadsRequest{Refs: refs, Account: q.Account, MaxAgeSeconds: q.MaxAge, Servers: q.Servers}, &out)
-	return &out, err
-}
-
-// Resolve resolves an environment of NAME to ref: in one round trip per
-// api.MaxRefs variables (the most the daemon takes in one). When variables
-// fail, every failure is in the error, from every round trip.
-func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (map[string][]byte, error) {
-	names := make([]string, 0, len(env))
-	for name := range env {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	vals := make(map[string][]byte, len(env))
-	var failed *Error
-	for start := 0; start < len(names); start += api.MaxRefs {
-		chunk := make(map[string]string, min(api.MaxRefs, len(names)-start))
-		for _, name := range names[start:min(start+api.MaxRefs, len(names))] {
-			chunk[name] = env[name]
-		}
-		var out api.ResolveResponse
-		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: chunk, Account: q.Account, MaxAgeSeconds: q.MaxAge}, &out); err != nil {
-			var e *Error
-			if !errors.As(err, &e) || e.Code == "" || len(names) <= api.MaxRefs {
-				return nil, err
-			}
-			if failed == nil {
-				failed = e
-			} else {
-				if failed.Code != e.Code {
-					failed.Code = api.CodeBackendError
-				}
-				failed.Message += "; " + e.Message
-			}
-			continue
-		}
-		if len(out.Stale) > 0 && c.opts.Warn != nil {
-			c.opts.Warn(fmt.Sprintf("the backend failed; %s %s a stale value (expired, served by the daemon's --stale-if-error)",
-				strings.Join(out.Stale, ", "), plural(len(out.Stale), "gets", "get")))
-		}
-		for name, v := range out.Env {
-			b, err := api.Decode(v, out.Encodings[name])
-			if err != nil {
-				return nil, &Error{Message: fmt.Sprintf("malformed value for %s from the daemon", name)}
-			}
-			vals[name] = b
-		}
-	}
-	if failed != nil {
-		for _, v := range vals {
-			clear(v)
-		}
-		return nil, failed
-	}
-	return vals, nil
 }
 
 // Status returns the daemon's status.
@@ -581,24 +529,22 @@ func (c *Client) Health(ctx context.Context, account string) (*api.HealthRespons
 	return &out, err
 }
 
-// Recording returns a client like c that, instead of warning about a
-// daemon whose settings differ (and instead of failing with Strict),
-// appends each difference that changes what a request gets to *diffs, and
-// each other one to *notes: opx doctor lists them.
-func (c *Client) Recording(diffs, notes *[]string) *Client {
-	opts := c.opts
-	opts.Strict = false
-	opts.WarnOnce = nil
-	opts.Warn = func(msg string) { *diffs = append(*diffs, msg) }
-	opts.Notes = func(msg string) { *notes = append(*notes, msg) }
-	return New(opts)
-}
-
-// Unlock asks the daemon to unlock the session.
+// Unlock asks the daemon to check the backend's sign-in and unlock the
+// session. When the backend is not signed in, the error has the code
+// api.CodeSessionLocked and the daemon's reason.
 func (c *Client) Unlock(ctx context.Context) (*api.SessionResponse, error) {
 	var out api.SessionResponse
-	err := c.do(ctx, http.MethodPost, "/v1/session/unlock", struct{}{}, &out)
-	return &out, err
+	if err := c.do(ctx, http.MethodPost, "/v1/session/unlock", struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	if !out.Success {
+		e := &Error{Code: api.CodeSessionLocked, Message: out.Message}
+		if !saysWhatToDo(out.Message) {
+			e.Hint = "sign in to the backend (for 1Password: opx login 1password), then run: opx unlock"
+		}
+		return &out, e
+	}
+	return &out, nil
 }
 
 // Verify asks the daemon to try a Vault or OpenBao login.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -99,7 +100,7 @@ func (e *Expectation) diffs(header string, schemes []string) (answer, notes []st
 		}
 	}
 	if slices.Contains(schemes, api.SchemeOP) && e.OPPathChosen && d.opPathKnown && d.opPath != e.OPPath && d.backend != "fake" {
-		answer = append(answer, fmt.Sprintf("the op program %s (this command's settings give %s)", orDefault(d.opPath, "op from PATH"), orDefault(e.OPPath, "op from PATH")))
+		answer = append(answer, fmt.Sprintf("the op program %s (this command's settings give %s)", cmp.Or(d.opPath, "op from PATH"), cmp.Or(e.OPPath, "op from PATH")))
 	}
 	for _, s := range []string{api.SchemeVault, api.SchemeBao} {
 		theirs, has := d.servers[s]
