@@ -1,0 +1,23 @@
+package cli
+
+import "testing"
+
+// What opx prints of a name it did not choose (a ref, a file name) cannot
+// move the cursor, retitle the terminal or reorder the line.
+func TestPrintable(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"op://Private/db/password", "op://Private/db/password"},
+		{"café/ключ", "café/ключ"},
+		{"a\x1b]0;owned\x07b", `a\x1b]0;owned\ab`},
+		{"line\nnext", `line\nnext`},
+		{"back\\slash", `back\\slash`},
+		{"\u202eevil", `\u202eevil`},
+		{"bad\xffutf8", `bad\xffutf8`},
+		{"del\x7f", `del\x7f`},
+		{"c1\u0085", `c1\u0085`},
+	} {
+		if got := Printable(c.in); got != c.want {
+			t.Errorf("Printable(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
