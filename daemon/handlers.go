@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -394,7 +395,7 @@ func (s *server) settings() api.Settings {
 		OPPath:                s.cfg.OPPath,
 		Service:               serviceManager(),
 	}
-	if found, err := self.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
+	if found, err := self.LookPath(cmp.Or(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
 		if s.cfg.Backend == "opcli" || s.cfg.Backend == "multi" {
 			set.OPVersion = s.opVersion(found)
@@ -430,13 +431,6 @@ func (s *server) opVersion(path string) string {
 	}
 	s.opVer.stamp, s.opVer.version = stamp, v
 	return v
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // handleUnlock lifts the session lock and the account locks of
@@ -646,7 +640,7 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Errorf(api.CodeBadRequest, "kind %q: want vault or bao", req.Kind))
 		return
 	}
-	login := &audit.Login{Kind: req.Kind, Address: req.Config.Address, Namespace: req.Config.Namespace, Method: cmpOr(req.Config.Method, "token")}
+	login := &audit.Login{Kind: req.Kind, Address: req.Config.Address, Namespace: req.Config.Namespace, Method: cmp.Or(req.Config.Method, "token")}
 	if e := s.authorizeAction(r, audit.ActionVerify, login); e != nil {
 		writeError(w, e)
 		return
