@@ -254,7 +254,7 @@ type Vault struct {
 
 	leasesMu                        sync.Mutex
 	leases                          map[string]*heldLease // by path and version
-	leaseGen                        uint64                // moved by RevokeLeases
+	leaseGen                        uint64                // moved by drainLeases (RevokeLeases, Close)
 	leaseRenewals, leaseRevocations atomic.Uint64
 }
 
@@ -372,17 +372,7 @@ func (v *Vault) Calls() uint64 { return v.calls.Load() }
 
 // Close implements Backend.
 func (v *Vault) Close() error {
-	v.leasesMu.Lock()
-	held := make([]*heldLease, 0, len(v.leases))
-	for _, l := range v.leases {
-		l.dropped = true
-		held = append(held, l)
-	}
-	clear(v.leases)
-	v.leasesMu.Unlock()
-	for _, l := range held { // revoked before, when the daemon was told to
-		v.dropLease(l, false)
-	}
+	v.drainLeases(false) // revoked before, when the daemon was told to
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.watcher != nil {
