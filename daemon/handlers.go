@@ -472,6 +472,16 @@ func (s *server) opVersion(path string) string {
 	return v
 }
 
+// openSessionAction decodes the empty body of POST /v1/session/unlock,
+// /v1/session/lock or /v1/daemon/stop and authorizes action.
+func (s *server) openSessionAction(w http.ResponseWriter, r *http.Request, action string) *api.Error {
+	var req struct{}
+	if e := s.decodeBody(w, r, &req); e != nil {
+		return e
+	}
+	return s.authorizeSession(r, action)
+}
+
 // handleUnlock lifts the session lock and the account locks of
 // --lock-on-auth-failure. Each account concerned (all those in use for a
 // locked session, else the locked ones) is checked with the backend on its
@@ -479,24 +489,44 @@ func (s *server) opVersion(path string) string {
 // locked, named in the answer, so that one signed-out account does not keep
 // the others locked.
 func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorizeSession(r, audit.ActionUnlock); e != nil {
+	if e := s.openSessionAction(w, r, audit.ActionUnlock); e != nil {
 		writeError(w, e)
 		return
 	}
 	sessionLocked := s.session.Locked()
+	accounts, wasLocked := s.accountsToUnlock(sessionLocked)
+	if len(accounts) == 0 {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
+		return
+	}
+	res := s.checkAccounts(r.Context(), accounts, wasLocked)
+	if len(res.passed) == 0 {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State,
+			Message: "unlock failed: " + strings.Join(res.failed, "; ")})
+		return
+	}
+	what := s.unlock(sessionLocked, res.passed)
+	if len(res.failed) > 0 {
+		msg := what
+		if len(res.stillLocked) > 0 {
+			msg += ", but still locked: " + strings.Join(res.stillLocked, "; ")
+		}
+		if len(res.notChecked) > 0 {
+			msg += ", but the backend's check failed for " + strings.Join(res.notChecked, "; ")
+		}
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State, Message: msg})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: what})
+}
+
+// accountsToUnlock returns the accounts an unlock checks, sorted (none when
+// nothing is locked), and which of them are locked now.
+func (s *server) accountsToUnlock(sessionLocked bool) ([]string, map[string]bool) {
 	check := map[string]bool{}
 	wasLocked := map[string]bool{}
 	for _, l := range s.core.lockedAccounts() {
 		check[l.Account], wasLocked[l.Account] = true, true
-	}
-	if !sessionLocked && len(check) == 0 {
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
-		return
 	}
 	if sessionLocked {
 		for _, a := range s.accountsInUse() {
@@ -506,18 +536,31 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 			check[""] = true
 		}
 	}
-	accounts := slices.Sorted(maps.Keys(check))
-	var passed, failed, stillLocked, notChecked []string
+	return slices.Sorted(maps.Keys(check)), wasLocked
+}
+
+// unlockCheck is what the backend said of the accounts an unlock checked:
+// those that passed, and, as "account: why", those that failed, and of
+// these the ones locked for it and the ones left as they were.
+type unlockCheck struct {
+	passed                          []string
+	failed, stillLocked, notChecked []string
+}
+
+// checkAccounts checks each account with the backend on its own and
+// unlocks those that pass.
+func (s *server) checkAccounts(ctx context.Context, accounts []string, wasLocked map[string]bool) unlockCheck {
+	var res unlockCheck
 	refused := map[string]*api.Error{}
 	for _, a := range accounts {
-		if err := s.backend.Validate(r.Context(), []string{a}); err != nil {
+		if err := s.backend.Validate(ctx, []string{a}); err != nil {
 			refused[a] = toAPIError(err)
 			s.log.Warn().Str("account", a).Err(err).Msg("unlock: the backend refused the account")
-			failed = append(failed, accountName(a)+": "+refused[a].Message)
+			res.failed = append(res.failed, accountName(a)+": "+refused[a].Message)
 			continue
 		}
 		s.core.unlockAccount(a)
-		passed = append(passed, a)
+		res.passed = append(res.passed, a)
 	}
 	for _, a := range accounts {
 		e := refused[a]
@@ -529,53 +572,36 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		// sign-in is locked as a read would lock it
 		// (--lock-on-auth-failure); other failures (op missing, a
 		// timeout) lock nothing: its reads say so themselves.
-		if wasLocked[a] || len(passed) > 0 && s.cfg.LockOnAuthFailure && e.Code == api.CodeUnauthorized {
+		if wasLocked[a] || len(res.passed) > 0 && s.cfg.LockOnAuthFailure && e.Code == api.CodeUnauthorized {
 			s.core.lockAccount(a, e.Message)
-			stillLocked = append(stillLocked, accountName(a)+": "+e.Message)
+			res.stillLocked = append(res.stillLocked, accountName(a)+": "+e.Message)
 		} else {
-			notChecked = append(notChecked, accountName(a)+": "+e.Message)
+			res.notChecked = append(res.notChecked, accountName(a)+": "+e.Message)
 		}
 	}
-	if len(passed) == 0 {
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State,
-			Message: "unlock failed: " + strings.Join(failed, "; ")})
-		return
-	}
-	what := "session unlocked"
+	return res
+}
+
+// unlock opens the session when it is locked (else the accounts passed
+// are open already), logs and audits it, and says what it opened.
+func (s *server) unlock(sessionLocked bool, passed []string) string {
 	if sessionLocked {
 		s.session.Unlock()
 		s.log.Info().Msg("session unlocked")
 		s.audit.Session(audit.SessionUnlock, "opx unlock")
-	} else {
-		names := make([]string, len(passed))
-		for i, a := range passed {
-			names[i] = accountName(a)
-		}
-		what = strings.Join(names, ", ") + " unlocked"
-		s.log.Info().Strs("accounts", passed).Msg("accounts unlocked")
-		s.audit.Session(audit.SessionUnlock, "opx unlock: "+strings.Join(names, ", "))
+		return "session unlocked"
 	}
-	if len(failed) > 0 {
-		msg := what
-		if len(stillLocked) > 0 {
-			msg += ", but still locked: " + strings.Join(stillLocked, "; ")
-		}
-		if len(notChecked) > 0 {
-			msg += ", but the backend's check failed for " + strings.Join(notChecked, "; ")
-		}
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State, Message: msg})
-		return
+	names := make([]string, len(passed))
+	for i, a := range passed {
+		names[i] = accountName(a)
 	}
-	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: what})
+	s.log.Info().Strs("accounts", passed).Msg("accounts unlocked")
+	s.audit.Session(audit.SessionUnlock, "opx unlock: "+strings.Join(names, ", "))
+	return strings.Join(names, ", ") + " unlocked"
 }
 
 func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorizeSession(r, audit.ActionLock); e != nil {
+	if e := s.openSessionAction(w, r, audit.ActionLock); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -614,12 +640,7 @@ func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
 // in flight finish, wipes the cache and exits. Like lock, it needs a
 // requester the policy allows some ref.
 func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorizeSession(r, audit.ActionStop); e != nil {
+	if e := s.openSessionAction(w, r, audit.ActionStop); e != nil {
 		writeError(w, e)
 		return
 	}
