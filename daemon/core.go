@@ -240,24 +240,44 @@ var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked")
 func (c *core) resolve(ctx context.Context, account string, refs []string, maxAge time.Duration) []outcome {
 	out := make([]outcome, len(refs))
 	locked, epoch := c.session.State()
-	if locked {
+	if e := c.readRefusal(locked, account); e != nil {
 		for i := range out {
-			out[i].err = errLocked
+			out[i].err = e
 		}
 		return out
 	}
-	if c.nAcctLocks.Load() > 0 {
-		if e := c.accountLocked(account); e != nil {
-			for i := range out {
-				out[i].err = e
+	if c.answerFromCache(account, refs, maxAge, out) {
+		for i, cl := range c.callsFor(account, refs, epoch, out) {
+			if cl != nil {
+				out[i] = c.await(ctx, cl)
 			}
-			return out
 		}
 	}
+	for i := range out {
+		if out[i].ok {
+			c.session.Touch()
+			break
+		}
+	}
+	return out
+}
+
+// readRefusal is the answer to every read of account while the session
+// (locked) or the account is locked, else nil.
+func (c *core) readRefusal(locked bool, account string) *api.Error {
+	if locked {
+		return errLocked
+	}
+	if c.nAcctLocks.Load() > 0 {
+		return c.accountLocked(account)
+	}
+	return nil
+}
+
+// answerFromCache sets out[i] for each of refs the cache holds fresh
+// enough, and reports whether any is missing.
+func (c *core) answerFromCache(account string, refs []string, maxAge time.Duration, out []outcome) (missing bool) {
 	now := time.Now()
-	waits := make([]*call, len(refs))
-	var fresh []*call
-	missing := false
 	for i, ref := range refs {
 		key := cacheKey{account, ref}
 		if s := c.lookup(key, now, maxAge); s != nil {
@@ -272,44 +292,39 @@ func (c *core) resolve(ctx context.Context, account string, refs []string, maxAg
 		}
 		missing = true
 	}
-	if missing {
-		c.mu.Lock()
-		for i, ref := range refs {
-			if out[i].ok {
-				continue
-			}
-			c.misses.Add(1)
-			key := cacheKey{account, ref}
-			if cl, ok := c.inflight[key]; ok && cl.epoch == epoch {
-				c.coalesced.Add(1)
-				cl.waiters++
-				waits[i] = cl
-				continue
-			}
-			cl := &call{key: key, epoch: epoch, done: make(chan struct{}), waiters: 1}
-			c.inflight[key] = cl
-			waits[i] = cl
-			fresh = append(fresh, cl)
-		}
-		if len(fresh) > 0 {
-			c.inFlight.Add(int64(len(fresh)))
-			c.enqueueLocked(account, fresh)
-		}
-		c.mu.Unlock()
-	}
-	for i, cl := range waits {
-		if cl == nil {
+	return missing
+}
+
+// callsFor returns, for each of refs that out has no answer for, the fetch
+// to wait for: the one of this epoch already in flight, or a new one. The
+// new ones go to the batcher as one group.
+func (c *core) callsFor(account string, refs []string, epoch uint64, out []outcome) []*call {
+	waits := make([]*call, len(refs))
+	var fresh []*call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, ref := range refs {
+		if out[i].ok {
 			continue
 		}
-		out[i] = c.await(ctx, cl)
-	}
-	for i := range out {
-		if out[i].ok {
-			c.session.Touch()
-			break
+		c.misses.Add(1)
+		key := cacheKey{account, ref}
+		if cl, ok := c.inflight[key]; ok && cl.epoch == epoch {
+			c.coalesced.Add(1)
+			cl.waiters++
+			waits[i] = cl
+			continue
 		}
+		cl := &call{key: key, epoch: epoch, done: make(chan struct{}), waiters: 1}
+		c.inflight[key] = cl
+		waits[i] = cl
+		fresh = append(fresh, cl)
 	}
-	return out
+	if len(fresh) > 0 {
+		c.inFlight.Add(int64(len(fresh)))
+		c.enqueueLocked(account, fresh)
+	}
+	return waits
 }
 
 // await waits for cl and takes the caller's copy of its value.
@@ -638,7 +653,7 @@ func (c *core) refreshDue(key cacheKey, s *secret) {
 		return
 	}
 	locked, epoch := c.session.State()
-	if locked || c.nAcctLocks.Load() > 0 && c.accountLocked(key.account) != nil {
+	if c.readRefusal(locked, key.account) != nil {
 		return
 	}
 	c.mu.Lock()
