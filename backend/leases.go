@@ -265,23 +265,26 @@ func (v *Vault) forgetLeasesOf(client *vapi.Client) {
 // RevokeLeases revokes every lease opx holds (opx lock, stop, shutdown), so
 // that no credentials it made outlive it, at once and within 10 s, and
 // moves the lease generation: a read in flight brings back no lease.
-func (v *Vault) RevokeLeases() int {
+func (v *Vault) RevokeLeases() int { return v.drainLeases(true) }
+
+// drainLeases empties the lease map and drops every lease it held, all at
+// once, revoking each when revoke is set; it returns when they are dropped
+// and says how many there were. It moves the lease generation with the
+// emptying, under one lock, so that a read in flight cannot put a lease
+// back: it revokes the one it brings.
+func (v *Vault) drainLeases(revoke bool) int {
 	v.leasesMu.Lock()
 	v.leaseGen++
 	held := make([]*heldLease, 0, len(v.leases))
 	for _, l := range v.leases {
-		l.dropped = true
+		l.dropped = true // taken here: no one else drops it
 		held = append(held, l)
 	}
 	clear(v.leases)
 	v.leasesMu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range held {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v.dropLease(l, true)
-		}()
+		wg.Go(func() { v.dropLease(l, revoke) })
 	}
 	wg.Wait()
 	return len(held)

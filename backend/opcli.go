@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,10 +47,7 @@ type OPCLI struct {
 // that `opx login 1password` kept for a manual sign-in; they are passed to
 // op in its environment.
 func NewOPCLI(path string, maxProcs int, sessionsFile string) *OPCLI {
-	if path == "" {
-		path = "op"
-	}
-	return &OPCLI{path: path, sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1)), limits: newOPLimits(OPBudget{})}
+	return &OPCLI{path: cmp.Or(path, "op"), sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1)), limits: newOPLimits(OPBudget{})}
 }
 
 // SetBudget caps opx's own op calls per account.
@@ -427,9 +425,7 @@ func classifyOPError(stderr, account string) *api.Error {
 	if len(msg) > 400 {
 		msg = msg[:400] + "..."
 	}
-	if msg == "" {
-		msg = "op failed without a message"
-	}
+	msg = cmp.Or(msg, "op failed without a message")
 	low := strings.ToLower(msg)
 	switch {
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),

@@ -254,7 +254,7 @@ type Vault struct {
 
 	leasesMu                        sync.Mutex
 	leases                          map[string]*heldLease // by path and version
-	leaseGen                        uint64                // moved by RevokeLeases
+	leaseGen                        uint64                // moved by drainLeases (RevokeLeases, Close)
 	leaseRenewals, leaseRevocations atomic.Uint64
 }
 
@@ -372,17 +372,7 @@ func (v *Vault) Calls() uint64 { return v.calls.Load() }
 
 // Close implements Backend.
 func (v *Vault) Close() error {
-	v.leasesMu.Lock()
-	held := make([]*heldLease, 0, len(v.leases))
-	for _, l := range v.leases {
-		l.dropped = true
-		held = append(held, l)
-	}
-	clear(v.leases)
-	v.leasesMu.Unlock()
-	for _, l := range held { // revoked before, when the daemon was told to
-		v.dropLease(l, false)
-	}
+	v.drainLeases(false) // revoked before, when the daemon was told to
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.watcher != nil {
@@ -727,29 +717,58 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int, logical 
 	if err != nil {
 		return nil, nil, lease, err
 	}
-	m, err := v.mount(ctx, client, path)
+	apiPath, query, kv2, err := v.readTarget(ctx, client, path, version, logical)
 	if err != nil {
 		return nil, nil, lease, err
+	}
+	body, err := v.readAnswer(ctx, client, path, apiPath, query, kv2)
+	if err != nil {
+		return nil, nil, lease, err
+	}
+	fields, lease, err = v.parseAnswer(body.Bytes(), path, kv2, client)
+	if err != nil {
+		body.Wipe()
+		return nil, nil, lease, err
+	}
+	if kv2 {
+		return fields, markKV2(body), lease, nil
+	}
+	return fields, body.Bytes(), lease, nil
+}
+
+// readTarget returns the API path and query that read path (at version,
+// when it is not 0), and whether path is a KV version 2 secret; with
+// logical, path is read as it is.
+func (v *Vault) readTarget(ctx context.Context, client *vapi.Client, path string, version int, logical bool) (apiPath string, query map[string][]string, kv2 bool, err error) {
+	m, err := v.mount(ctx, client, path)
+	if err != nil {
+		return "", nil, false, err
 	}
 	if m.reserved || m.path == "" && reservedBelow(path) {
 		// A namespace the server serves by path (team/auth/...) puts
 		// the mounts api.ParseRef refuses one segment down.
-		return nil, nil, lease, api.Errorf(api.CodeBadRequest, "%s://%s is under a mount the server reserves for the token that reads it (%s), not a stored secret: opx does not read it with its own login; run the real CLI with your own token: %s read %s",
+		return "", nil, false, api.Errorf(api.CodeBadRequest, "%s://%s is under a mount the server reserves for the token that reads it (%s), not a stored secret: opx does not read it with its own login; run the real CLI with your own token: %s read %s",
 			v.kind, path, cmp.Or(m.typ, "its mount could not be looked up"), v.kind, path)
 	}
-	apiPath, kv2 := path, false
+	apiPath = path
 	if !logical {
 		if apiPath, kv2, err = v.apiPath(m, path); err != nil {
-			return nil, nil, lease, err
+			return "", nil, false, err
 		}
 	}
-	var query map[string][]string
 	if version > 0 {
 		if !kv2 {
-			return nil, nil, lease, api.Errorf(api.CodeBadRequest, "%s://%s: ?version= applies to KV version 2 secrets only", v.kind, path)
+			return "", nil, false, api.Errorf(api.CodeBadRequest, "%s://%s: ?version= applies to KV version 2 secrets only", v.kind, path)
 		}
 		query = map[string][]string{"version": {strconv.Itoa(version)}}
 	}
+	return apiPath, query, kv2, nil
+}
+
+// readAnswer makes the HTTP read of apiPath (the secret at path) and
+// returns the server's answer, at most maxSecretResponse bytes, in a
+// buffer the caller wipes.
+func (v *Vault) readAnswer(ctx context.Context, client *vapi.Client, path, apiPath string, query map[string][]string, kv2 bool) (*api.Buf, error) {
 	v.calls.Add(1)
 	resp, err := client.Logical().ReadRawWithDataWithContext(ctx, apiPath, query)
 	if resp != nil {
@@ -763,36 +782,42 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int, logical 
 			} `json:"data"`
 		}
 		if kv2 && json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) == nil && body.Data != nil && len(body.Data.Metadata) > 0 {
-			return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+			return nil, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
 		}
-		return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
 	}
 	if err != nil {
 		if isPermissionDenied(err) {
-			return nil, nil, lease, err // the caller checks the token
+			return nil, err // the caller checks the token
 		}
-		return nil, nil, lease, transportError(v.kind, err)
+		return nil, transportError(v.kind, err)
 	}
 	if resp.StatusCode == http.StatusNoContent {
-		return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+		return nil, api.Errorf(api.CodeNotFound, "%s://%s: no secret at this path", v.kind, path)
+	}
+	tooLarge := func() error {
+		return api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
 	}
 	if resp.ContentLength > maxSecretResponse {
-		return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+		return nil, tooLarge()
 	}
 	// The declared length is only a hint for the first allocation.
 	body := api.NewBuf(int(max(resp.ContentLength+1, 4<<10)))
-	keep := false
-	defer func() {
-		if !keep {
-			body.Wipe()
-		}
-	}()
 	if _, err := body.ReadFrom(io.LimitReader(resp.Body, maxSecretResponse+1)); err != nil {
-		return nil, nil, lease, transportError(v.kind, err)
+		body.Wipe()
+		return nil, transportError(v.kind, err)
 	}
 	if body.Len() > maxSecretResponse {
-		return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the answer is larger than %d bytes", v.kind, path, maxSecretResponse)
+		body.Wipe()
+		return nil, tooLarge()
 	}
+	return body, nil
+}
+
+// parseAnswer returns the fields of the secret in answer (the response's
+// data, or for kv2 the secret's own data) and the lease it came with, if
+// any, held through client.
+func (v *Vault) parseAnswer(answer []byte, path string, kv2 bool, client *vapi.Client) (fields map[string]json.RawMessage, lease leaseMeta, err error) {
 	var top struct {
 		Data          json.RawMessage `json:"data"`
 		LeaseID       string          `json:"lease_id"`
@@ -800,8 +825,8 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int, logical 
 		Renewable     bool            `json:"renewable"`
 	}
 	defer func() { clear(top.Data) }()
-	if err := json.Unmarshal(body.Bytes(), &top); err != nil {
-		return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+	if err := json.Unmarshal(answer, &top); err != nil {
+		return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
 	}
 	data := top.Data
 	if top.LeaseID != "" && top.LeaseDuration > 0 {
@@ -813,10 +838,10 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int, logical 
 		}
 		defer func() { clear(inner.Data) }()
 		if err := json.Unmarshal(data, &inner); err != nil {
-			return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
+			return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: malformed answer: %s", v.kind, path, jsonError(err))
 		}
 		if len(inner.Data) == 0 || string(inner.Data) == "null" {
-			return nil, nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
+			return nil, lease, api.Errorf(api.CodeNotFound, "%s://%s: the secret version is deleted or destroyed", v.kind, path)
 		}
 		data = inner.Data
 	}
@@ -826,14 +851,10 @@ func (v *Vault) readOnce(ctx context.Context, path string, version int, logical 
 			for _, f := range fields {
 				clear(f)
 			}
-			return nil, nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
+			return nil, lease, api.Errorf(api.CodeBackendError, "%s://%s: the secret's data is not a JSON object", v.kind, path)
 		}
 	}
-	keep = true
-	if kv2 {
-		return fields, markKV2(body), lease, nil
-	}
-	return fields, body.Bytes(), lease, nil
+	return fields, lease, nil
 }
 
 // markKV2 is the answer in body with api.KV2Marker added as its first key; body

@@ -4,6 +4,7 @@ package daemon
 // decision on each ref and on each other action, and their audit records.
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -95,7 +96,7 @@ func (s *server) authorize(r *http.Request, pol *policy.Snapshot, at *where, ref
 		return nil
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
-	e := api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, displayPath(req.Path), d.Reason)
+	e := api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, cmp.Or(req.Path, "this program"), d.Reason)
 	e.Policy = true
 	return e
 }
@@ -152,7 +153,7 @@ func (s *server) authorizeAction(r *http.Request, action string, login *audit.Lo
 	case audit.ActionForget:
 		what = "cached values"
 	}
-	return api.Errorf(api.CodeForbidden, "%s may not %s %s: %s", displayPath(req.Path), action, what, reason)
+	return api.Errorf(api.CodeForbidden, "%s may not %s %s: %s", cmp.Or(req.Path, "this program"), action, what, reason)
 }
 
 // auditPeer is p as the audit log records it.
@@ -161,13 +162,6 @@ func auditPeer(p *Peer) *audit.Peer {
 		return &audit.Peer{}
 	}
 	return &audit.Peer{PID: p.PID, UID: p.UID, GID: p.GID, Path: p.Path}
-}
-
-func displayPath(p string) string {
-	if p == "" {
-		return "this program"
-	}
-	return p
 }
 
 // auditFailed logs a failed audit write once per failure spell.

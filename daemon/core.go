@@ -240,24 +240,44 @@ var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked")
 func (c *core) resolve(ctx context.Context, account string, refs []string, maxAge time.Duration) []outcome {
 	out := make([]outcome, len(refs))
 	locked, epoch := c.session.State()
-	if locked {
+	if e := c.readRefusal(locked, account); e != nil {
 		for i := range out {
-			out[i].err = errLocked
+			out[i].err = e
 		}
 		return out
 	}
-	if c.nAcctLocks.Load() > 0 {
-		if e := c.accountLocked(account); e != nil {
-			for i := range out {
-				out[i].err = e
+	if c.answerFromCache(account, refs, maxAge, out) {
+		for i, cl := range c.callsFor(account, refs, epoch, out) {
+			if cl != nil {
+				out[i] = c.await(ctx, cl)
 			}
-			return out
 		}
 	}
+	for i := range out {
+		if out[i].ok {
+			c.session.Touch()
+			break
+		}
+	}
+	return out
+}
+
+// readRefusal is the answer to every read of account while the session
+// (locked) or the account is locked, else nil.
+func (c *core) readRefusal(locked bool, account string) *api.Error {
+	if locked {
+		return errLocked
+	}
+	if c.nAcctLocks.Load() > 0 {
+		return c.accountLocked(account)
+	}
+	return nil
+}
+
+// answerFromCache sets out[i] for each of refs the cache holds fresh
+// enough, and reports whether any is missing.
+func (c *core) answerFromCache(account string, refs []string, maxAge time.Duration, out []outcome) (missing bool) {
 	now := time.Now()
-	waits := make([]*call, len(refs))
-	var fresh []*call
-	missing := false
 	for i, ref := range refs {
 		key := cacheKey{account, ref}
 		if s := c.lookup(key, now, maxAge); s != nil {
@@ -272,44 +292,39 @@ func (c *core) resolve(ctx context.Context, account string, refs []string, maxAg
 		}
 		missing = true
 	}
-	if missing {
-		c.mu.Lock()
-		for i, ref := range refs {
-			if out[i].ok {
-				continue
-			}
-			c.misses.Add(1)
-			key := cacheKey{account, ref}
-			if cl, ok := c.inflight[key]; ok && cl.epoch == epoch {
-				c.coalesced.Add(1)
-				cl.waiters++
-				waits[i] = cl
-				continue
-			}
-			cl := &call{key: key, epoch: epoch, done: make(chan struct{}), waiters: 1}
-			c.inflight[key] = cl
-			waits[i] = cl
-			fresh = append(fresh, cl)
-		}
-		if len(fresh) > 0 {
-			c.inFlight.Add(int64(len(fresh)))
-			c.enqueueLocked(account, fresh)
-		}
-		c.mu.Unlock()
-	}
-	for i, cl := range waits {
-		if cl == nil {
+	return missing
+}
+
+// callsFor returns, for each of refs that out has no answer for, the fetch
+// to wait for: the one of this epoch already in flight, or a new one. The
+// new ones go to the batcher as one group.
+func (c *core) callsFor(account string, refs []string, epoch uint64, out []outcome) []*call {
+	waits := make([]*call, len(refs))
+	var fresh []*call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, ref := range refs {
+		if out[i].ok {
 			continue
 		}
-		out[i] = c.await(ctx, cl)
-	}
-	for i := range out {
-		if out[i].ok {
-			c.session.Touch()
-			break
+		c.misses.Add(1)
+		key := cacheKey{account, ref}
+		if cl, ok := c.inflight[key]; ok && cl.epoch == epoch {
+			c.coalesced.Add(1)
+			cl.waiters++
+			waits[i] = cl
+			continue
 		}
+		cl := &call{key: key, epoch: epoch, done: make(chan struct{}), waiters: 1}
+		c.inflight[key] = cl
+		waits[i] = cl
+		fresh = append(fresh, cl)
 	}
-	return out
+	if len(fresh) > 0 {
+		c.inFlight.Add(int64(len(fresh)))
+		c.enqueueLocked(account, fresh)
+	}
+	return waits
 }
 
 // await waits for cl and takes the caller's copy of its value.
@@ -332,10 +347,7 @@ func (c *core) await(ctx context.Context, cl *call) outcome {
 		return outcome{err: errLocked}
 	}
 	if c.acctGen[cl.key.account] != cl.gen {
-		if e := c.accountLockedLocked(cl.key.account); e != nil {
-			return outcome{err: e}
-		}
-		return outcome{err: api.Errorf(api.CodeSessionLocked, "%s was locked while this read ran; read it again", accountName(cl.key.account))}
+		return outcome{err: c.relockedError(cl.key.account)}
 	}
 	o := c.outcome(cl.val, cl.stale)
 	if !o.ok { // wiped: cannot happen while we hold a waiter's place
@@ -419,21 +431,18 @@ func (c *core) flushLocked(b *batch) {
 	}
 	if c.stopped {
 		for _, cl := range b.calls {
-			if c.inflight[cl.key] == cl {
-				delete(c.inflight, cl.key)
-			}
-			cl.err, cl.closed = errLocked, true
-			close(cl.done)
+			cl.err = errLocked
+			c.closeLocked(cl)
 		}
 		c.inFlight.Add(-int64(len(b.calls)))
 		return
 	}
 	c.busy[b.account]++
 	c.wg.Add(1)
-	// run copies every value of the batch (the cache's copy and each
+	// runBatch copies every value of the batch (the cache's copy and each
 	// waiter's): scrub clears what those copies leave in the thread's
 	// registers and signal frame (TestExpiredSecretsLeaveTheDaemonsMemory).
-	go scrub.Do(func() { c.run(b) })
+	go scrub.Do(func() { c.runBatch(b) })
 }
 
 // doneLocked records the end of a call for account and sends the batch that
@@ -449,21 +458,45 @@ func (c *core) doneLocked(account string) {
 	}
 }
 
-// run makes the backend call for one batch, on a context of its own: no
-// caller's disconnect cancels it.
-func (c *core) run(b *batch) {
+// runBatch makes the backend call for one batch, on a context of its own:
+// no caller's disconnect cancels it. It answers each call of the batch,
+// caches the values and wakes the waiters.
+func (c *core) runBatch(b *batch) {
 	defer c.wg.Done()
 	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 
-	// A call of an epoch that a lock has ended is not made: its requests
-	// get session_locked. The rest run on the epoch's context, which the
-	// next lock cancels.
-	var live []*call
+	live, gen, epochCtx := c.liveCalls(b)
+	var results []backend.Result
+	if len(live) > 0 {
+		results = c.fetch(epochCtx, b.account, refsOf(live))
+	}
+	authMsg, authFailed := c.storeResults(b.account, live, results, gen)
+	if c.testHookAfterStore != nil {
+		c.testHookAfterStore()
+	}
+	// Lock the account before any waiter has its answer: a read that
+	// follows the failed one must find the account locked, not its values
+	// still cached (TestCorePerRefErrorsAndAuthLock).
+	if authFailed && c.cfg.LockOnAuthFail {
+		c.lockAccount(b.account, authMsg)
+	}
+	c.finishCalls(b)
+	if authFailed && c.cfg.OnAuthFailure != nil {
+		c.cfg.OnAuthFailure(c.backend.Name(), b.account, authMsg)
+	}
+}
+
+// liveCalls returns the calls of b to make, with the account's lock
+// generation and the context to make them on. A call of an epoch that a
+// lock has ended is not made: its requests get session_locked (those of a
+// locked account, the account's error). The rest run on the epoch's
+// context, which the next lock cancels.
+func (c *core) liveCalls(b *batch) (live []*call, gen uint64, epochCtx context.Context) {
 	c.storeMu.RLock()
+	defer c.storeMu.RUnlock()
 	locked, current := c.session.State()
-	acctErr := c.accountLockedLocked(b.account)
-	gen := c.acctGen[b.account]
+	acctErr := c.accountLockError(b.account)
 	for _, cl := range b.calls {
 		switch {
 		case locked || cl.epoch != current:
@@ -474,90 +507,100 @@ func (c *core) run(b *batch) {
 			live = append(live, cl)
 		}
 	}
-	epochCtx := c.epochCtx
-	c.storeMu.RUnlock()
+	return live, c.acctGen[b.account], c.epochCtx
+}
 
-	refs := make([]string, len(live))
-	for i, cl := range live {
+// refsOf returns the ref of each call.
+func refsOf(calls []*call) []string {
+	refs := make([]string, len(calls))
+	for i, cl := range calls {
 		refs[i] = cl.key.ref
 	}
-	var results []backend.Result
-	if len(live) > 0 {
-		results = c.fetch(epochCtx, b.account, refs)
-	}
+	return refs
+}
 
-	authFailed, authMsg := false, ""
+// storeResults gives each live call its result and caches the values
+// fetched, unless a lock of the session or of the account came while the
+// call ran (gen is the account's lock generation it started under): then
+// the values are dropped. It holds storeMu throughout, so that no lock
+// comes between that check and a store. It returns the message of an
+// authentication failure among the results, if any.
+func (c *core) storeResults(account string, live []*call, results []backend.Result, gen uint64) (authMsg string, authFailed bool) {
 	now := time.Now()
 	c.storeMu.RLock()
-	_, current = c.session.State()
-	acctRelocked := c.acctGen[b.account] != gen
+	defer c.storeMu.RUnlock()
+	_, current := c.session.State()
+	acctRelocked := c.acctGen[account] != gen
 	for i, cl := range live {
 		r := results[i]
-		if cl.epoch != current {
+		switch {
+		case cl.epoch != current:
 			clear(r.Value)
 			cl.err = errLocked
-			continue
-		}
-		if acctRelocked { // the account was locked while the call ran
+		case acctRelocked: // the account was locked while the call ran
 			clear(r.Value)
-			e := c.accountLockedLocked(b.account)
-			if e == nil { // and unlocked again: fetched before the lock
-				e = api.Errorf(api.CodeSessionLocked, "%s was locked while this read ran; read it again", accountName(b.account))
+			cl.err = c.relockedError(account)
+		case r.Err != nil:
+			if msg, ok := c.failCall(cl, r.Err, gen, now); ok {
+				authMsg, authFailed = msg, true
 			}
-			cl.err = e
-			continue
+		default:
+			c.storeValue(cl, r, gen, now)
 		}
-		if r.Err != nil {
-			cl.err = r.Err
-			var ae *api.Error
-			if errors.As(r.Err, &ae) && ae.Code == api.CodeUnauthorized {
-				authFailed, authMsg = true, ae.Message
-			}
-			if staleable(r.Err) {
-				if v := c.staleValue(cl.key, now); v != nil {
-					cl.val, cl.gen, cl.stale, cl.err = v, gen, true, nil
-					c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(r.Err).Message).Bool("refresh", cl.refresh).Msg("backend failed; the cached value stays, served stale once expired")
-				}
-			}
-			continue
-		}
-		ttl, keep := c.cfg.TTL, c.cfg.TTL+c.cfg.StaleIfError
-		short := r.TTL > 0 // a life of its own (a one-time password): never stale
-		if short {
-			ttl = min(ttl, r.TTL)
-			keep = ttl
-		}
-		// The waiters get their own secret: the cache may evict (and wipe)
-		// its copy at any time. The cache keeps it past its expiry for as
-		// long as it may be served stale.
-		cl.val, cl.gen = c.newSecret(r.Value, false, now, ttl), gen
-		kept := c.newSecret(r.Value, true, now, ttl)
-		kept.noStale = short
-		if !cl.refresh {
-			kept.reads.Store(1) // the read that fetched it
-		}
-		c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
-		c.cache.Set(cl.key, kept, keep)
 	}
-	c.storeMu.RUnlock()
-	if c.testHookAfterStore != nil {
-		c.testHookAfterStore()
-	}
-	// Lock the account before any waiter has its answer: a read that
-	// follows the failed one must find the account locked, not its values
-	// still cached (TestCorePerRefErrorsAndAuthLock).
-	if authFailed && c.cfg.LockOnAuthFail {
-		c.lockAccount(b.account, authMsg)
-	}
+	return authMsg, authFailed
+}
 
+// failCall gives cl the backend's error, or, when the backend failed or
+// did not answer, the cached value while it may still be served stale. It
+// returns the message of an authentication failure. storeMu is held for
+// reading.
+func (c *core) failCall(cl *call, err error, gen uint64, now time.Time) (authMsg string, authFailed bool) {
+	cl.err = err
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeUnauthorized {
+		authMsg, authFailed = ae.Message, true
+	}
+	if staleable(err) {
+		if v := c.staleValue(cl.key, now); v != nil {
+			cl.val, cl.gen, cl.stale, cl.err = v, gen, true, nil
+			c.log.Warn().Str("ref", cl.key.ref).Str("error", toAPIError(err).Message).Bool("refresh", cl.refresh).Msg("backend failed; the cached value stays, served stale once expired")
+		}
+	}
+	return authMsg, authFailed
+}
+
+// storeValue gives cl the value r fetched and caches a copy of it.
+// storeMu is held for reading.
+func (c *core) storeValue(cl *call, r backend.Result, gen uint64, now time.Time) {
+	ttl, keep := c.cfg.TTL, c.cfg.TTL+c.cfg.StaleIfError
+	short := r.TTL > 0 // a life of its own (a one-time password): never stale
+	if short {
+		ttl = min(ttl, r.TTL)
+		keep = ttl
+	}
+	// The waiters get their own secret: the cache may evict (and wipe)
+	// its copy at any time. The cache keeps it past its expiry for as
+	// long as it may be served stale.
+	cl.val, cl.gen = c.newSecret(r.Value, false, now, ttl), gen
+	kept := c.newSecret(r.Value, true, now, ttl)
+	kept.noStale = short
+	if !cl.refresh {
+		kept.reads.Store(1) // the read that fetched it
+	}
+	c.cache.Delete(cl.key) // wipes a replaced value through the eviction hook
+	c.cache.Set(cl.key, kept, keep)
+}
+
+// finishCalls ends the calls of b, whose answers are set: they leave the
+// table of fetches in flight, their waiters wake, and a value no waiter is
+// left to copy is wiped. The account's next batch, if it was waiting for
+// this one, is sent.
+func (c *core) finishCalls(b *batch) {
 	var orphans []*call
 	c.mu.Lock()
 	for _, cl := range b.calls {
-		if c.inflight[cl.key] == cl {
-			delete(c.inflight, cl.key)
-		}
-		cl.closed = true
-		close(cl.done)
+		c.closeLocked(cl)
 		if cl.waiters == 0 {
 			orphans = append(orphans, cl)
 		}
@@ -570,10 +613,16 @@ func (c *core) run(b *batch) {
 		}
 	}
 	c.inFlight.Add(-int64(len(b.calls)))
+}
 
-	if authFailed && c.cfg.OnAuthFailure != nil {
-		c.cfg.OnAuthFailure(c.backend.Name(), b.account, authMsg)
+// closeLocked takes cl, answered, out of the table of fetches in flight
+// and wakes its waiters. c.mu is held.
+func (c *core) closeLocked(cl *call) {
+	if c.inflight[cl.key] == cl {
+		delete(c.inflight, cl.key)
 	}
+	cl.closed = true
+	close(cl.done)
 }
 
 // refreshGather is how long refreshes that come due wait for others of
@@ -604,7 +653,7 @@ func (c *core) refreshDue(key cacheKey, s *secret) {
 		return
 	}
 	locked, epoch := c.session.State()
-	if locked || c.nAcctLocks.Load() > 0 && c.accountLocked(key.account) != nil {
+	if c.readRefusal(locked, key.account) != nil {
 		return
 	}
 	c.mu.Lock()
@@ -677,15 +726,27 @@ func accountName(account string) string {
 func (c *core) accountLocked(account string) *api.Error {
 	c.storeMu.RLock()
 	defer c.storeMu.RUnlock()
-	return c.accountLockedLocked(account)
+	return c.accountLockError(account)
 }
 
-func (c *core) accountLockedLocked(account string) *api.Error {
+// accountLockError is accountLocked for a caller that holds storeMu.
+func (c *core) accountLockError(account string) *api.Error {
 	reason, ok := c.acctLocks[account]
 	if !ok {
 		return nil
 	}
 	return api.Errorf(api.CodeSessionLocked, "reads for %s are locked: %s; then run: opx unlock", accountName(account), reason)
+}
+
+// relockedError is the answer to a read of account whose value was fetched
+// before a lock of the account that came while it ran: the lock's error
+// while it lasts, and once the account is unlocked again, a request to read
+// again. storeMu is held.
+func (c *core) relockedError(account string) *api.Error {
+	if e := c.accountLockError(account); e != nil {
+		return e
+	}
+	return api.Errorf(api.CodeSessionLocked, "%s was locked while this read ran; read it again", accountName(account))
 }
 
 // lockAccount locks the reads of account after an authentication failure

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -9,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -95,175 +95,191 @@ func (s *server) routes() http.Handler {
 	})
 }
 
+// readRequest is a request to /v1/read, /v1/reads or /v1/resolve once its
+// body is decoded and the fields they all have are checked: the account and
+// the max age it reads with, and the policy snapshot and the place its refs
+// are decided against.
+type readRequest struct {
+	s       *server
+	r       *http.Request
+	account string
+	maxAge  time.Duration
+	pol     *policy.Snapshot
+	at      *where
+}
+
+// openRead decodes the body of a read endpoint into body (an
+// *api.ReadRequest, *api.ReadsRequest or *api.ResolveRequest) and checks
+// its account and max_age_seconds.
+func (s *server) openRead(w http.ResponseWriter, r *http.Request, body any) (*readRequest, *api.Error) {
+	if e := s.decodeBody(w, r, body); e != nil {
+		return nil, e
+	}
+	var account string
+	var age *float64
+	switch b := body.(type) {
+	case *api.ReadRequest:
+		account, age = b.Account, b.MaxAgeSeconds
+	case *api.ReadsRequest:
+		account, age = b.Account, b.MaxAgeSeconds
+	case *api.ResolveRequest:
+		account, age = b.Account, b.MaxAgeSeconds
+	default:
+		return nil, api.Errorf(api.CodeInternal, "%T is not a read request", body)
+	}
+	if e := validAccount(account); e != nil {
+		return nil, e
+	}
+	if e := validMaxAge(age); e != nil {
+		return nil, e
+	}
+	return s.newReadRequest(r, account, maxAge(age)), nil
+}
+
+// newReadRequest is a read of r's refs for account, no older than maxAge
+// (as core.resolve takes it).
+func (s *server) newReadRequest(r *http.Request, account string, maxAge time.Duration) *readRequest {
+	return &readRequest{s: s, r: r, account: account, maxAge: maxAge, pol: s.snapshot(r), at: s.whereOf(account)}
+}
+
+// allow returns why ref may not be read, or nil: it is not valid for this
+// daemon's backend, or the policy denies it (the audit log records the
+// decision).
+func (rd *readRequest) allow(ref string) *api.Error {
+	if e := rd.s.check(ref); e != nil {
+		return e
+	}
+	return rd.s.authorize(rd.r, rd.pol, rd.at, ref)
+}
+
+// read resolves refs (unique, each allowed) and remembers the account when
+// a read of it succeeded. The caller wipes the values (wipeValues).
+func (rd *readRequest) read(refs []string) []outcome {
+	if len(refs) == 0 {
+		return nil
+	}
+	outs := rd.s.core.resolve(rd.r.Context(), rd.account, refs, rd.maxAge)
+	rd.s.rememberRead(rd.account, outs)
+	return outs
+}
+
+// wipeValues zeroes the values of outs once they are answered.
+func wipeValues(outs []outcome) {
+	for _, out := range outs {
+		clear(out.value)
+	}
+}
+
+// checkCount refuses a list of n entries that is empty or longer than
+// api.MaxRefs; field is its name in the request, noun what it holds.
+func checkCount(n int, field, noun string) *api.Error {
+	if n == 0 {
+		return api.Errorf(api.CodeBadRequest, "%s is empty", field)
+	}
+	if n > api.MaxRefs {
+		return api.Errorf(api.CodeTooLarge, "%d %s in one request; the limit is %d", n, noun, api.MaxRefs)
+	}
+	return nil
+}
+
 func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 	var req api.ReadRequest
-	if e := s.decodeBody(w, r, &req); e != nil {
+	rd, e := s.openRead(w, r, &req)
+	if e == nil {
+		e = rd.allow(req.Ref)
+	}
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	if e := validAccount(req.Account); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := validMaxAge(req.MaxAgeSeconds); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.check(req.Ref); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorize(r, s.snapshot(r), s.whereOf(req.Account), req.Ref); e != nil {
-		writeError(w, e)
-		return
-	}
-	out := s.core.resolve(r.Context(), req.Account, []string{req.Ref}, maxAge(req.MaxAgeSeconds))[0]
-	defer clear(out.value)
-	if out.ok {
-		s.rememberAccount(req.Account)
-	}
-	if out.err != nil {
+	outs := rd.read([]string{req.Ref})
+	defer wipeValues(outs)
+	if out := outs[0]; out.err != nil {
 		s.logRefError(req.Ref, out.err)
 		writeError(w, out.err)
 		return
 	}
 	buf := api.NewBuf(minSecretAnswer)
-	buf.ReadResult(readResult(req.Ref, out, time.Now()))
+	buf.ReadResult(readResult(req.Ref, outs[0], time.Now()))
 	writeSecretJSON(w, buf)
 }
 
+// handleReads answers each ref on its own: a ref refused or failed is an
+// entry in the answer's errors, not the request's error. A locked session
+// refuses the request before any ref is decided.
 func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	var req api.ReadsRequest
-	if e := s.decodeBody(w, r, &req); e != nil {
+	rd, e := s.openRead(w, r, &req)
+	if e == nil {
+		e = checkCount(len(req.Refs), "refs", "refs")
+	}
+	if e == nil && s.session.Locked() {
+		e = errLocked
+	}
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	if e := validAccount(req.Account); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := validMaxAge(req.MaxAgeSeconds); e != nil {
-		writeError(w, e)
-		return
-	}
-	if len(req.Refs) == 0 {
-		writeError(w, api.Errorf(api.CodeBadRequest, "refs is empty"))
-		return
-	}
-	if len(req.Refs) > api.MaxRefs {
-		writeError(w, api.Errorf(api.CodeTooLarge, "%d refs in one request; the limit is %d", len(req.Refs), api.MaxRefs))
-		return
-	}
-	if s.session.Locked() {
-		writeError(w, errLocked)
-		return
-	}
-	errs := make(map[string]*api.Error)
-	var refs []string
-	seen := make(map[string]bool, len(req.Refs))
-	pol, at := s.snapshot(r), s.whereOf(req.Account)
-	for _, ref := range req.Refs {
-		if seen[ref] {
-			continue
-		}
-		seen[ref] = true
-		if e := s.check(ref); e != nil {
-			errs[ref] = e
-			continue
-		}
-		if e := s.authorize(r, pol, at, ref); e != nil {
-			errs[ref] = e
-			continue
-		}
-		if e := s.sameServer(ref, req.Servers); e != nil {
-			errs[ref] = e
-			continue
-		}
-		refs = append(refs, ref)
-	}
+	refs, errs := rd.readable(req.Refs, req.Servers)
+	outs := rd.read(refs)
+	defer wipeValues(outs)
 	results := make(map[string]*api.ReadResult, len(refs))
-	if len(refs) > 0 {
-		outs := s.core.resolve(r.Context(), req.Account, refs, maxAge(req.MaxAgeSeconds))
-		s.rememberRead(req.Account, outs)
-		now := time.Now()
-		for i, out := range outs {
-			if out.err != nil {
-				s.logRefError(refs[i], out.err)
-				errs[refs[i]] = out.err
-				continue
-			}
-			results[refs[i]] = readResult(refs[i], out, now)
+	now := time.Now()
+	for i, out := range outs {
+		if out.err != nil {
+			s.logRefError(refs[i], out.err)
+			errs[refs[i]] = out.err
+			continue
 		}
-		defer func() {
-			for _, out := range outs {
-				clear(out.value)
-			}
-		}()
+		results[refs[i]] = readResult(refs[i], out, now)
 	}
 	buf := api.NewBuf(minSecretAnswer)
 	buf.ReadsResponse(results, errs)
 	writeSecretJSON(w, buf)
 }
 
+// readable returns the refs of a /v1/reads request that may be read, each
+// once, and why each of the others may not.
+func (rd *readRequest) readable(all []string, servers map[string]api.Server) ([]string, map[string]*api.Error) {
+	errs := make(map[string]*api.Error)
+	var refs []string
+	seen := make(map[string]bool, len(all))
+	for _, ref := range all {
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		e := rd.allow(ref)
+		if e == nil {
+			e = rd.s.sameServer(ref, servers)
+		}
+		if e != nil {
+			errs[ref] = e
+			continue
+		}
+		refs = append(refs, ref)
+	}
+	return refs, errs
+}
+
+// handleResolve answers every variable or none: one that is refused or
+// fails makes the request's error, which names each of them.
 func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	var req api.ResolveRequest
-	if e := s.decodeBody(w, r, &req); e != nil {
+	rd, e := s.openRead(w, r, &req)
+	if e == nil {
+		e = checkCount(len(req.Env), "env", "variables")
+	}
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	if e := validAccount(req.Account); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := validMaxAge(req.MaxAgeSeconds); e != nil {
-		writeError(w, e)
-		return
-	}
-	if len(req.Env) == 0 {
-		writeError(w, api.Errorf(api.CodeBadRequest, "env is empty"))
-		return
-	}
-	if len(req.Env) > api.MaxRefs {
-		writeError(w, api.Errorf(api.CodeTooLarge, "%d variables in one request; the limit is %d", len(req.Env), api.MaxRefs))
-		return
-	}
-	names := make([]string, 0, len(req.Env))
-	for name := range req.Env {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	failed := make(map[string]*api.Error) // by name
-	index := make(map[string]int)         // ref -> position in refs
-	var refs []string
-	pol, at := s.snapshot(r), s.whereOf(req.Account)
-	for _, name := range names {
-		if !validEnvName(name) {
-			failed[name] = api.Errorf(api.CodeBadRequest, "invalid variable name")
-			continue
-		}
-		ref := req.Env[name]
-		if e := s.check(ref); e != nil {
-			failed[name] = e
-			continue
-		}
-		if e := s.authorize(r, pol, at, ref); e != nil {
-			failed[name] = e
-			continue
-		}
-		if _, ok := index[ref]; !ok {
-			index[ref] = len(refs)
-			refs = append(refs, ref)
-		}
-	}
+	names := slices.Sorted(maps.Keys(req.Env))
+	refs, index, failed := rd.envRefs(names, req.Env)
 	var outs []outcome
 	if len(failed) == 0 {
-		outs = s.core.resolve(r.Context(), req.Account, refs, maxAge(req.MaxAgeSeconds))
-		s.rememberRead(req.Account, outs)
-		defer func() {
-			for _, out := range outs {
-				clear(out.value)
-			}
-		}()
+		outs = rd.read(refs)
+		defer wipeValues(outs)
 		for _, name := range names {
 			if out := outs[index[req.Env[name]]]; out.err != nil {
 				s.logRefError(req.Env[name], out.err)
@@ -287,6 +303,30 @@ func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	buf := api.NewBuf(minSecretAnswer)
 	buf.ResolveResponse(env, stale...)
 	writeSecretJSON(w, buf)
+}
+
+// envRefs returns the refs of env's variables (names, sorted) that may be
+// read, each once, with the position of each variable's ref in them, and
+// why each of the other variables may not be read.
+func (rd *readRequest) envRefs(names []string, env map[string]string) (refs []string, index map[string]int, failed map[string]*api.Error) {
+	failed = make(map[string]*api.Error) // by name
+	index = make(map[string]int)         // ref -> position in refs
+	for _, name := range names {
+		if !validEnvName(name) {
+			failed[name] = api.Errorf(api.CodeBadRequest, "invalid variable name")
+			continue
+		}
+		ref := env[name]
+		if e := rd.allow(ref); e != nil {
+			failed[name] = e
+			continue
+		}
+		if _, ok := index[ref]; !ok {
+			index[ref] = len(refs)
+			refs = append(refs, ref)
+		}
+	}
+	return refs, index, failed
 }
 
 // resolveError names every variable that failed; the code is theirs when
@@ -394,7 +434,7 @@ func (s *server) settings() api.Settings {
 		OPPath:                s.cfg.OPPath,
 		Service:               serviceManager(),
 	}
-	if found, err := self.LookPath(cmpOr(s.cfg.OPPath, "op")); err == nil {
+	if found, err := self.LookPath(cmp.Or(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
 		if s.cfg.Backend == "opcli" || s.cfg.Backend == "multi" {
 			set.OPVersion = s.opVersion(found)
@@ -432,11 +472,14 @@ func (s *server) opVersion(path string) string {
 	return v
 }
 
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
+// openSessionAction decodes the empty body of POST /v1/session/unlock,
+// /v1/session/lock or /v1/daemon/stop and authorizes action.
+func (s *server) openSessionAction(w http.ResponseWriter, r *http.Request, action string) *api.Error {
+	var req struct{}
+	if e := s.decodeBody(w, r, &req); e != nil {
+		return e
 	}
-	return s
+	return s.authorizeSession(r, action)
 }
 
 // handleUnlock lifts the session lock and the account locks of
@@ -446,24 +489,44 @@ func cmpOr(s, def string) string {
 // locked, named in the answer, so that one signed-out account does not keep
 // the others locked.
 func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorizeSession(r, audit.ActionUnlock); e != nil {
+	if e := s.openSessionAction(w, r, audit.ActionUnlock); e != nil {
 		writeError(w, e)
 		return
 	}
 	sessionLocked := s.session.Locked()
+	accounts, wasLocked := s.accountsToUnlock(sessionLocked)
+	if len(accounts) == 0 {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
+		return
+	}
+	res := s.checkAccounts(r.Context(), accounts, wasLocked)
+	if len(res.passed) == 0 {
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State,
+			Message: "unlock failed: " + strings.Join(res.failed, "; ")})
+		return
+	}
+	what := s.unlock(sessionLocked, res.passed)
+	if len(res.failed) > 0 {
+		msg := what
+		if len(res.stillLocked) > 0 {
+			msg += ", but still locked: " + strings.Join(res.stillLocked, "; ")
+		}
+		if len(res.notChecked) > 0 {
+			msg += ", but the backend's check failed for " + strings.Join(res.notChecked, "; ")
+		}
+		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State, Message: msg})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: what})
+}
+
+// accountsToUnlock returns the accounts an unlock checks, sorted (none when
+// nothing is locked), and which of them are locked now.
+func (s *server) accountsToUnlock(sessionLocked bool) ([]string, map[string]bool) {
 	check := map[string]bool{}
 	wasLocked := map[string]bool{}
 	for _, l := range s.core.lockedAccounts() {
 		check[l.Account], wasLocked[l.Account] = true, true
-	}
-	if !sessionLocked && len(check) == 0 {
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: "the session is already unlocked"})
-		return
 	}
 	if sessionLocked {
 		for _, a := range s.accountsInUse() {
@@ -473,18 +536,31 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 			check[""] = true
 		}
 	}
-	accounts := slices.Sorted(maps.Keys(check))
-	var passed, failed, stillLocked, notChecked []string
+	return slices.Sorted(maps.Keys(check)), wasLocked
+}
+
+// unlockCheck is what the backend said of the accounts an unlock checked:
+// those that passed, and, as "account: why", those that failed, and of
+// these the ones locked for it and the ones left as they were.
+type unlockCheck struct {
+	passed                          []string
+	failed, stillLocked, notChecked []string
+}
+
+// checkAccounts checks each account with the backend on its own and
+// unlocks those that pass.
+func (s *server) checkAccounts(ctx context.Context, accounts []string, wasLocked map[string]bool) unlockCheck {
+	var res unlockCheck
 	refused := map[string]*api.Error{}
 	for _, a := range accounts {
-		if err := s.backend.Validate(r.Context(), []string{a}); err != nil {
+		if err := s.backend.Validate(ctx, []string{a}); err != nil {
 			refused[a] = toAPIError(err)
 			s.log.Warn().Str("account", a).Err(err).Msg("unlock: the backend refused the account")
-			failed = append(failed, accountName(a)+": "+refused[a].Message)
+			res.failed = append(res.failed, accountName(a)+": "+refused[a].Message)
 			continue
 		}
 		s.core.unlockAccount(a)
-		passed = append(passed, a)
+		res.passed = append(res.passed, a)
 	}
 	for _, a := range accounts {
 		e := refused[a]
@@ -496,53 +572,36 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		// sign-in is locked as a read would lock it
 		// (--lock-on-auth-failure); other failures (op missing, a
 		// timeout) lock nothing: its reads say so themselves.
-		if wasLocked[a] || len(passed) > 0 && s.cfg.LockOnAuthFailure && e.Code == api.CodeUnauthorized {
+		if wasLocked[a] || len(res.passed) > 0 && s.cfg.LockOnAuthFailure && e.Code == api.CodeUnauthorized {
 			s.core.lockAccount(a, e.Message)
-			stillLocked = append(stillLocked, accountName(a)+": "+e.Message)
+			res.stillLocked = append(res.stillLocked, accountName(a)+": "+e.Message)
 		} else {
-			notChecked = append(notChecked, accountName(a)+": "+e.Message)
+			res.notChecked = append(res.notChecked, accountName(a)+": "+e.Message)
 		}
 	}
-	if len(passed) == 0 {
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State,
-			Message: "unlock failed: " + strings.Join(failed, "; ")})
-		return
-	}
-	what := "session unlocked"
+	return res
+}
+
+// unlock opens the session when it is locked (else the accounts passed
+// are open already), logs and audits it, and says what it opened.
+func (s *server) unlock(sessionLocked bool, passed []string) string {
 	if sessionLocked {
 		s.session.Unlock()
 		s.log.Info().Msg("session unlocked")
 		s.audit.Session(audit.SessionUnlock, "opx unlock")
-	} else {
-		names := make([]string, len(passed))
-		for i, a := range passed {
-			names[i] = accountName(a)
-		}
-		what = strings.Join(names, ", ") + " unlocked"
-		s.log.Info().Strs("accounts", passed).Msg("accounts unlocked")
-		s.audit.Session(audit.SessionUnlock, "opx unlock: "+strings.Join(names, ", "))
+		return "session unlocked"
 	}
-	if len(failed) > 0 {
-		msg := what
-		if len(stillLocked) > 0 {
-			msg += ", but still locked: " + strings.Join(stillLocked, "; ")
-		}
-		if len(notChecked) > 0 {
-			msg += ", but the backend's check failed for " + strings.Join(notChecked, "; ")
-		}
-		writeJSON(w, http.StatusOK, api.SessionResponse{Success: false, State: s.session.Status().State, Message: msg})
-		return
+	names := make([]string, len(passed))
+	for i, a := range passed {
+		names[i] = accountName(a)
 	}
-	writeJSON(w, http.StatusOK, api.SessionResponse{Success: true, State: api.StateUnlocked, Message: what})
+	s.log.Info().Strs("accounts", passed).Msg("accounts unlocked")
+	s.audit.Session(audit.SessionUnlock, "opx unlock: "+strings.Join(names, ", "))
+	return strings.Join(names, ", ") + " unlocked"
 }
 
 func (s *server) handleLock(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorizeSession(r, audit.ActionLock); e != nil {
+	if e := s.openSessionAction(w, r, audit.ActionLock); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -581,12 +640,7 @@ func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
 // in flight finish, wipes the cache and exits. Like lock, it needs a
 // requester the policy allows some ref.
 func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if e := s.decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.authorizeSession(r, audit.ActionStop); e != nil {
+	if e := s.openSessionAction(w, r, audit.ActionStop); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -646,7 +700,7 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Errorf(api.CodeBadRequest, "kind %q: want vault or bao", req.Kind))
 		return
 	}
-	login := &audit.Login{Kind: req.Kind, Address: req.Config.Address, Namespace: req.Config.Namespace, Method: cmpOr(req.Config.Method, "token")}
+	login := &audit.Login{Kind: req.Kind, Address: req.Config.Address, Namespace: req.Config.Namespace, Method: cmp.Or(req.Config.Method, "token")}
 	if e := s.authorizeAction(r, audit.ActionVerify, login); e != nil {
 		writeError(w, e)
 		return
@@ -657,12 +711,9 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pol, at := s.snapshot(r), s.whereOf("")
+	rd := s.newReadRequest(r, "", -1)
 	resolve := func(ctx context.Context, ref string) ([]byte, error) {
-		if e := s.check(ref); e != nil {
-			return nil, e
-		}
-		if e := s.authorize(r, pol, at, ref); e != nil {
+		if e := rd.allow(ref); e != nil {
 			return nil, e
 		}
 		out := s.core.resolve(ctx, "", []string{ref}, -1)[0]

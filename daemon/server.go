@@ -99,33 +99,9 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	if err := harden(); err != nil {
 		log.Warn().Err(err).Msg("could not disable core dumps and debugger attachment")
 	}
-	paths, err := xdg.Resolve(os.Getenv)
+	paths, err := prepare(cfg)
 	if err != nil {
 		return err
-	}
-	if cfg.Socket != "" {
-		paths.SetSocket(cfg.Socket)
-	}
-	if len(paths.SocketPath) > maxSocketPath {
-		return fmt.Errorf("socket path %s is %d bytes; the limit is %d: set OPX_SOCKET_PATH or --sock to a shorter path", paths.SocketPath, len(paths.SocketPath), maxSocketPath)
-	}
-	if cfg.CacheSize < 1 {
-		return fmt.Errorf("--cache-size must be at least 1")
-	}
-	if cfg.TTL <= 0 {
-		return fmt.Errorf("--ttl must be more than 0")
-	}
-	if cfg.BackendTimeout <= 0 {
-		return fmt.Errorf("--backend-timeout must be more than 0")
-	}
-
-	for _, dir := range []string{paths.DataDir, filepath.Dir(paths.SocketPath)} {
-		if err := xdg.EnsureDir(dir); err != nil {
-			return err
-		}
-		if err := xdg.CheckPrivateDir(dir); err != nil {
-			return err
-		}
 	}
 	lock, err := acquireLock(paths.LockFile)
 	if err != nil {
@@ -142,16 +118,87 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	if err != nil {
 		return err
 	}
-
-	var al *audit.Log
-	if cfg.EnableAuditLog {
-		if al, err = audit.Open(paths.DataDir, cfg.AuditRetention); err != nil {
-			return err
-		}
-		defer al.Close()
+	al, err := openAudit(cfg, paths)
+	if err != nil {
+		return err
 	}
+	defer al.Close()
+	pol, err := loadPolicy(paths.PolicyFile, al, log)
+	if err != nil {
+		return err
+	}
+	s, err := newServer(cfg, info, paths, log, token, pol, al)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 
-	pol, err := policy.Load(paths.PolicyFile, func(old, cur *policy.Snapshot) {
+	// We hold the lock, so a socket here is a dead daemon's.
+	if err := removeStaleSocket(paths.SocketPath); err != nil {
+		return err
+	}
+	ln, err := listenUnix(paths.SocketPath)
+	if err != nil {
+		return err
+	}
+	defer removeOwnSocket(paths.SocketPath, ln)
+	srv := s.httpServer(certs)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(s.listenPeers(ln, certs), srv.TLSConfig)) }()
+
+	s.logStarted()
+	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
+	defer al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version)
+	if ready != nil {
+		ready()
+	}
+	return s.runUntilStopped(ctx, srv, errc)
+}
+
+// prepare checks cfg and returns the daemon's paths, with the private
+// directories of its data and socket made.
+func prepare(cfg Config) (xdg.Paths, error) {
+	paths, err := xdg.Resolve(os.Getenv)
+	if err != nil {
+		return paths, err
+	}
+	if cfg.Socket != "" {
+		paths.SetSocket(cfg.Socket)
+	}
+	switch {
+	case len(paths.SocketPath) > maxSocketPath:
+		return paths, fmt.Errorf("socket path %s is %d bytes; the limit is %d: set OPX_SOCKET_PATH or --sock to a shorter path", paths.SocketPath, len(paths.SocketPath), maxSocketPath)
+	case cfg.CacheSize < 1:
+		return paths, fmt.Errorf("--cache-size must be at least 1")
+	case cfg.TTL <= 0:
+		return paths, fmt.Errorf("--ttl must be more than 0")
+	case cfg.BackendTimeout <= 0:
+		return paths, fmt.Errorf("--backend-timeout must be more than 0")
+	}
+	for _, dir := range []string{paths.DataDir, filepath.Dir(paths.SocketPath)} {
+		if err := xdg.EnsureDir(dir); err != nil {
+			return paths, err
+		}
+		if err := xdg.CheckPrivateDir(dir); err != nil {
+			return paths, err
+		}
+	}
+	return paths, nil
+}
+
+// openAudit opens the audit log when cfg enables it; nil (which records
+// nothing) when not.
+func openAudit(cfg Config, paths xdg.Paths) (*audit.Log, error) {
+	if !cfg.EnableAuditLog {
+		return nil, nil
+	}
+	return audit.Open(paths.DataDir, cfg.AuditRetention)
+}
+
+// loadPolicy loads the policy file and watches it, logging (and auditing)
+// each change of its state.
+func loadPolicy(path string, al *audit.Log, log zerolog.Logger) (*policy.Store, error) {
+	pol, err := policy.Load(path, func(old, cur *policy.Snapshot) {
 		ev := log.Info()
 		if cur.State == policy.StateFailedClosed || cur.Reason != "" {
 			ev = log.Error()
@@ -164,21 +211,19 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		}
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	first := pol.Current()
-	// Executables are hashed only while the policy in force (read as each
-	// connection is identified) names one by content.
-	wantHash := func() bool {
-		snap := pol.Current()
-		return snap.State == policy.StateLoaded && snap.Policy.UsesExeSHA256()
-	}
-	if first.State == policy.StateLoaded {
+	if first := pol.Current(); first.State == policy.StateLoaded {
 		if n := first.Policy.UnsignableRules(); n > 0 {
 			log.Warn().Int("rules", n).Msg("require_signed rules cannot be satisfied on this system; they allow nothing")
 		}
 	}
+	return pol, nil
+}
 
+// newServer returns the daemon with its backend, session and core; close
+// stops them.
+func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, token []byte, pol *policy.Store, al *audit.Log) (*server, error) {
 	// Set once the core exists; a server change before that has no values
 	// to drop.
 	forgetScheme := func(string) int { return 0 }
@@ -195,10 +240,8 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		Log:            log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer be.Close()
-
 	s := &server{
 		cfg:      cfg,
 		info:     info,
@@ -217,102 +260,121 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
-	defer s.session.Close()
-	s.core = newCore(coreConfig{
-		TTL:            cfg.TTL,
-		Capacity:       cfg.CacheSize,
-		BackendTimeout: cfg.BackendTimeout,
-		MaxConcurrent:  cfg.MaxConcurrent,
-		LockOnAuthFail: cfg.LockOnAuthFailure,
-		StaleIfError:   cfg.StaleIfError,
-		RefreshAhead:   cfg.RefreshAhead,
+	s.core = newCore(s.coreConfig(), be, s.session, log)
+	forgetScheme = s.core.forgetScheme
+	return s, nil
+}
+
+// coreConfig is the core's part of the daemon's settings, with the hooks
+// that log and audit what the core does on its own.
+func (s *server) coreConfig() coreConfig {
+	return coreConfig{
+		TTL:            s.cfg.TTL,
+		Capacity:       s.cfg.CacheSize,
+		BackendTimeout: s.cfg.BackendTimeout,
+		MaxConcurrent:  s.cfg.MaxConcurrent,
+		LockOnAuthFail: s.cfg.LockOnAuthFailure,
+		StaleIfError:   s.cfg.StaleIfError,
+		RefreshAhead:   s.cfg.RefreshAhead,
 		OnAuthFailure: func(backend, account, msg string) {
-			al.AuthFailure(nil, "backend "+backend+", "+accountName(account)+": "+msg)
+			s.audit.AuthFailure(nil, "backend "+backend+", "+accountName(account)+": "+msg)
 		},
 		OnAccountLock: func(account, reason string, wiped int) {
-			log.Warn().Str("account", account).Int("wiped", wiped).Msg("authentication failed; the account's reads are locked")
+			s.log.Warn().Str("account", account).Int("wiped", wiped).Msg("authentication failed; the account's reads are locked")
 			// It runs before the batch's waiters are answered: it must
 			// not wait on an audit write that hangs.
-			al.NoWait().Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
+			s.audit.NoWait().Session(audit.SessionLock, session.ReasonAuthFailure+": "+accountName(account))
 		},
-	}, be, s.session, log)
-	forgetScheme = s.core.forgetScheme
-	// Last (defers run in reverse): once no backend call runs any more,
-	// the leases held are revoked, then the backend closes.
-	defer s.revokeLeases("daemon stopped")
-	defer s.core.close()
-
-	// We hold the lock, so a socket here is a dead daemon's.
-	if err := removeStaleSocket(paths.SocketPath); err != nil {
-		return err
 	}
-	ln, err := listenUnix(paths.SocketPath)
-	if err != nil {
-		return err
-	}
-	defer removeOwnSocket(paths.SocketPath, ln)
+}
 
-	srv := &http.Server{
+// close stops what newServer started, in this order: once no backend call
+// runs any more (the core is closed), the leases held are revoked, then
+// the backend closes.
+func (s *server) close() {
+	s.core.close()
+	s.revokeLeases("daemon stopped")
+	s.session.Close()
+	s.backend.Close()
+}
+
+// httpServer is the HTTP server of the API, with its limits.
+func (s *server) httpServer(certs *certStore) *http.Server {
+	return &http.Server{
 		Handler:           s.routes(),
 		TLSConfig:         certs.serverTLSConfig(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.BackendTimeout + 30*time.Second,
+		WriteTimeout:      s.cfg.BackendTimeout + 30*time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          newStdLogger(log),
+		ErrorLog:          newStdLogger(s.log),
 		ConnContext:       connContext,
 		ConnState:         s.trimWhenIdle(),
 	}
-	errc := make(chan error, 1)
-	// Peer credentials are read from the raw Unix connection, before TLS.
-	keeper := &tokenKeeper{dir: paths.DataDir, log: func(msg string) { log.Warn().Msg(msg) }, files: []keptFile{
-		{paths.TokenFile, func() []byte { return token }},
-		{paths.CertFile, certs.currentPEM},
+}
+
+// listenPeers wraps ln so that every connection is identified (peer
+// credentials are read from the raw Unix connection, before TLS) and
+// bounded per process, and the token and certificate files are checked as
+// connections come.
+func (s *server) listenPeers(ln net.Listener, certs *certStore) net.Listener {
+	keeper := &tokenKeeper{dir: s.paths.DataDir, log: func(msg string) { s.log.Warn().Msg(msg) }, files: []keptFile{
+		{s.paths.TokenFile, func() []byte { return s.token }},
+		{s.paths.CertFile, certs.currentPEM},
 	}}
 	peers := newPeerListener(ln, func(r refusal) {
-		log.Warn().Int("pid", r.PID).Uint64("connections_refused", r.Conns).Uint64("bodies_refused", r.Bodies).
+		s.log.Warn().Int("pid", r.PID).Uint64("connections_refused", r.Conns).Uint64("bodies_refused", r.Bodies).
 			Int("open", r.Open).Int("open_all", r.Total).Int64("pending_body_bytes", r.PendingBodyBytes).
 			Int("limit", r.ConnLimit).Int("limit_all", r.AllLimit).
 			Msg("connections refused: one process holds the most connections (or pending request bytes) the daemon keeps for it")
 	})
+	// Executables are hashed only while the policy in force (read as each
+	// connection is identified) names one by content.
+	wantHash := func() bool {
+		snap := s.policy.Current()
+		return snap.State == policy.StateLoaded && snap.Policy.UsesExeSHA256()
+	}
 	peers.self, peers.hashes, peers.wantHash, peers.accepted = selfExecutable(), &exeHashes{}, wantHash, keeper.check
 	s.conns = peers.conns
-	go func() { errc <- srv.Serve(tls.NewListener(peers, srv.TLSConfig)) }()
+	return peers
+}
 
-	log.Info().
-		Str("version", info.Version).
+// logStarted logs the daemon's start with its settings.
+func (s *server) logStarted() {
+	s.log.Info().
+		Str("version", s.info.Version).
 		Int("pid", os.Getpid()).
-		Str("backend", be.Name()).
-		Str("socket", paths.SocketPath).
-		Str("config", paths.ConfigFile).
-		Str("policy", paths.PolicyFile).
-		Str("policy_state", first.State).
-		Str("data_dir", paths.DataDir).
-		Str("ttl", cfg.TTL.String()).
-		Bool("session_lock", cfg.EnableSessionLock && cfg.SessionTimeout > 0).
-		Str("session_timeout", cfg.SessionTimeout.String()).
+		Str("backend", s.backend.Name()).
+		Str("socket", s.paths.SocketPath).
+		Str("config", s.paths.ConfigFile).
+		Str("policy", s.paths.PolicyFile).
+		Str("policy_state", s.policy.Current().State).
+		Str("data_dir", s.paths.DataDir).
+		Str("ttl", s.cfg.TTL.String()).
+		Bool("session_lock", s.cfg.EnableSessionLock && s.cfg.SessionTimeout > 0).
+		Str("session_timeout", s.cfg.SessionTimeout.String()).
 		Msg("daemon started")
-	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
-	defer al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version)
-	if ready != nil {
-		ready()
-	}
+}
 
+// runUntilStopped serves until ctx ends (a signal) or a client asks the
+// daemon to stop, then shuts srv down: the requests in flight finish, for
+// at most the backend timeout and a little more.
+func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-chan error) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	case <-s.stopping:
 	}
-	log.Info().Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.BackendTimeout+5*time.Second)
+	s.log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.BackendTimeout+5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("requests still running at shutdown were cut off")
+		s.log.Warn().Err(err).Msg("requests still running at shutdown were cut off")
 		srv.Close()
 	}
-	log.Info().Msg("daemon stopped; cache wiped")
+	s.log.Info().Msg("daemon stopped; cache wiped")
 	return nil
 }
 
