@@ -314,7 +314,9 @@ func TestTwentyClientsStartOneDaemon(t *testing.T) {
 func TestClientKilledMidReadDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake", "--fake-delay=1s")
+	// A backend call long enough for the test to see it in flight and
+	// the others join it, however loaded the machine.
+	e.StartDaemon("", "--backend=fake", "--fake-delay=10s")
 	victim := exec.Command(harness.Bins().Opx, "read", "op://shared/item/f")
 	victim.Env = e.Environ()
 	if err := victim.Start(); err != nil {
@@ -471,7 +473,8 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 func TestKilledDaemonIsReplaced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	fake := []string{"OP_AUTHD_BACKEND=fake", "OP_AUTHD_FAKE_DELAY=1s"}
+	// A backend call long enough for the test to see the read in flight.
+	fake := []string{"OP_AUTHD_BACKEND=fake", "OP_AUTHD_FAKE_DELAY=5s"}
 	if r := e.OpxEnv(fake, "read", "op://a/b/c"); r.Code != 0 {
 		t.Fatalf("first read: %+v", r)
 	}

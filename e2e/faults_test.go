@@ -16,7 +16,8 @@ import (
 func TestSIGTERMDuringABatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cmd := e.StartDaemon("", "--backend=fake", "--fake-delay=1s")
+	// A backend call long enough for the test to see the batch in flight.
+	cmd := e.StartDaemon("", "--backend=fake", "--fake-delay=5s")
 	args := []string{"read"}
 	want := ""
 	for i := range 10 {
