@@ -66,6 +66,7 @@ func TestAuditFileReplacedFailsClosed(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			e.StartDaemon("", "--backend=fake", "--enable-audit-log")
 			if r := e.OpxBounded("read", "op://a/b/before"); r.Code != 0 {

@@ -99,10 +99,7 @@ func TestBenchStartup(t *testing.T) {
 		argv []string
 		runs []sample
 	}
-	minclient := filepath.Join(t.TempDir(), "minclient")
-	if out, err := goBuild(minclient, "./testdata/minclient"); err != nil {
-		t.Fatalf("build minclient: %v\n%s", err, out)
-	}
+	minclient := harness.Tool(t, "./testdata/minclient")
 	env = append(env, "OPX_SOCKET_PATH="+e.Sock, "OPX_TOKEN_FILE="+filepath.Join(e.DataDir, "token"),
 		"OPX_CERT_FILE="+filepath.Join(e.DataDir, "tls.crt"))
 	subjects := []*subject{

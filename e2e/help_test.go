@@ -20,7 +20,6 @@ var updateHelp = flag.Bool("update-help", false, "rewrite testdata/help from the
 // its recorded file.
 func TestHelpAndErrorsStayTheSame(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	dir := filepath.Join(harness.Bins().Root, "testdata", "help")
 	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
 	if err != nil {
@@ -31,23 +30,32 @@ func TestHelpAndErrorsStayTheSame(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, args := range cases {
-		r := e.OpxEnv([]string{"COLUMNS=80", "OPX_AUTOSTART=0"}, args...)
-		got := "exit " + string(rune('0'+r.Code)) + "\n--- stdout\n" + r.Stdout + "--- stderr\n" + r.Stderr
-		file := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".txt")
-		if *updateHelp {
-			if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			checkHelp(t, dir, name, args)
+		})
+	}
+}
+
+// checkHelp compares what opx ARGS prints, in an Env of its own, with the
+// recorded file for name, or records it with -update-help.
+func checkHelp(t *testing.T, dir, name string, args []string) {
+	e := newEnv(t)
+	r := e.OpxEnv([]string{"COLUMNS=80", "OPX_AUTOSTART=0"}, args...)
+	got := "exit " + string(rune('0'+r.Code)) + "\n--- stdout\n" + r.Stdout + "--- stderr\n" + r.Stderr
+	file := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".txt")
+	if *updateHelp {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		want, err := os.ReadFile(file)
-		if err != nil {
-			t.Errorf("%s: %v (run go test -run TestHelpAndErrorsStayTheSame -update-help ./e2e/ to record it)", name, err)
-			continue
-		}
-		if got != string(want) {
-			t.Errorf("%q prints something else than before:\n--- want\n%s\n--- got\n%s", name, want, got)
-		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%s: %v (run go test -run TestHelpAndErrorsStayTheSame -update-help ./e2e/ to record it)", name, err)
+	}
+	if got != string(want) {
+		t.Errorf("%q prints something else than before:\n--- want\n%s\n--- got\n%s", name, want, got)
 	}
 }
 

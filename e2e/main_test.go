@@ -5,8 +5,6 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -34,12 +32,3 @@ func fv(ref string) string { return backend.FakeValue("", ref) }
 
 // repoFile is the path of rel, a path from the repository's root.
 func repoFile(rel string) string { return filepath.Join(harness.Bins().Root, filepath.FromSlash(rel)) }
-
-// goBuild builds the main package pkg, a path from the repository's root
-// (./testdata/peerhelper), into out, as the Makefile builds (no cgo).
-func goBuild(out, pkg string) ([]byte, error) {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = harness.Bins().Root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	return cmd.CombinedOutput()
-}

@@ -22,6 +22,7 @@ func TestSecretsLeaveTheDaemonsMemory(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"fake", "opcli"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			var e *testEnv
 			refs := make([]string, 20)
 			values := make([][]byte, 20)
@@ -86,30 +87,42 @@ func TestExpiredSecretsLeaveTheDaemonsMemory(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the memory scan reads /proc")
 	}
-	rounds := []struct {
-		n, size  int
-		failOver bool // at the refresh, op inject fails and each ref is read alone
-	}{
+	rounds := []expiryRound{
 		{1, 24, false}, {2, 220, false}, {20, 31, false}, {5, 740, false}, {3, 11000, false},
 		{1, 40000, false}, {2, 33000, false}, {6, 300, true}, {4, 5000, true},
 	}
+	// The passes repeat the rounds, each with a daemon of its own, at once.
+	for pass := range 3 {
+		t.Run(fmt.Sprint("pass", pass), func(t *testing.T) {
+			t.Parallel()
+			expiredRounds(t, pass, rounds)
+		})
+	}
+}
+
+// expiryRound is n values of size bytes fetched by the refresh ahead.
+type expiryRound struct {
+	n, size  int
+	failOver bool // at the refresh, op inject fails and each ref is read alone
+}
+
+// expiredRounds runs the rounds against a daemon of its own.
+func expiredRounds(t *testing.T, pass int, rounds []expiryRound) {
 	e := newOPEnv(t)
 	e.SignIn("my")
 	e.WriteFixture("mem", map[string]string{"x": "y"})
 	// A value read twice is fetched again a fifth of its TTL before it
 	// expires.
 	cmd := e.StartDaemon(harness.PlainOpx(t), "daemon", "--backend=opcli", "--ttl=1s")
-	for pass := range 3 {
-		for _, r := range rounds {
-			values := refreshedValues(t, e, r.n, r.size, r.failOver)
-			e.mustPlainOpx("read", "--no-cache", "op://Infra/mem/x") // one more op exit: a SIGCHLD
-			e.mustPlainOpx("lock")
-			harness.AssertNoSecretPieces(t, cmd.Process.Pid, values)
-			if t.Failed() {
-				t.Fatalf("pass %d, %d values of %d bytes (fail over to op read: %v)", pass, r.n, r.size, r.failOver)
-			}
-			e.mustPlainOpx("unlock")
+	for _, r := range rounds {
+		values := refreshedValues(t, e, r.n, r.size, r.failOver)
+		e.mustPlainOpx("read", "--no-cache", "op://Infra/mem/x") // one more op exit: a SIGCHLD
+		e.mustPlainOpx("lock")
+		harness.AssertNoSecretPieces(t, cmd.Process.Pid, values)
+		if t.Failed() {
+			t.Fatalf("pass %d, %d values of %d bytes (fail over to op read: %v)", pass, r.n, r.size, r.failOver)
 		}
+		e.mustPlainOpx("unlock")
 	}
 }
 

@@ -126,7 +126,9 @@ func TestOPConcurrentProcessesShareProcesses(t *testing.T) {
 	t.Parallel()
 	e := newOPEnv(t)
 	e.SignIn("my")
-	e.Vars["FAKEOP_DELAY"] = "1s"
+	// Long enough for twenty race-built clients to reach the daemon while
+	// the first op call is out, however loaded the machine.
+	e.Vars["FAKEOP_DELAY"] = "5s"
 	e.StartDaemon("")
 	run := func(ref func(i int) string) {
 		var wg sync.WaitGroup

@@ -253,6 +253,7 @@ func TestPolicyOwnerBadFileStopsTheDaemon(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			want := tc.spoil(e)
 			r := e.daemonWithin(15 * time.Second)

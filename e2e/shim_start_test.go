@@ -148,6 +148,7 @@ func TestShimsServeHoweverTheDaemonWasStarted(t *testing.T) {
 	t.Parallel()
 	for _, way := range startWays {
 		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
 			e, shims := shimEnv(t)
 			// A user's shell: no backend or op chosen.
 			delete(e.Vars, "OP_AUTHD_BACKEND")
@@ -180,6 +181,7 @@ func TestShimsNeverServeAFakeDaemonToARealCaller(t *testing.T) {
 	t.Parallel()
 	for _, way := range startWays {
 		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
 			e, shims := shimEnv(t)
 			delete(e.Vars, "OP_AUTHD_BACKEND")
 			delete(e.Vars, "OPX_OP_PATH")

@@ -158,3 +158,30 @@ func PlainOpx(t testing.TB) string {
 	}
 	return plain.path
 }
+
+var tools struct {
+	mu    sync.Mutex
+	built map[string]string // package → binary
+}
+
+// Tool returns the main package pkg of the repository (./testdata/peerhelper)
+// built without cgo, as the Makefile builds, once per test binary: a test
+// that must change or move the program copies it first.
+func Tool(t testing.TB, pkg string) string {
+	t.Helper()
+	tools.mu.Lock()
+	defer tools.mu.Unlock()
+	if p, ok := tools.built[pkg]; ok {
+		return p
+	}
+	b := Bins()
+	out := filepath.Join(b.Dir, "tool-"+filepath.Base(pkg))
+	if err := goBuild(b.Root, true, "build", "-o", out, pkg); err != nil {
+		t.Fatal(err)
+	}
+	if tools.built == nil {
+		tools.built = map[string]string{}
+	}
+	tools.built[pkg] = out
+	return out
+}
