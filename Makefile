@@ -16,7 +16,7 @@ FUZZMINIMIZETIME ?= 10s
 fuzzrun = $(GO) test -run='^$$' -fuzz='^$(1)$$' -fuzzminimizetime=$(FUZZMINIMIZETIME) \
 	-fuzztime=$(if $(FUZZTIME),$(FUZZTIME),$(shell echo $$(($(3) * $(FUZZSCALE))))x) $(2)
 
-.PHONY: all build man test unit integration vet fuzz bench soak demo install uninstall release vendor-hash clean
+.PHONY: all build man test unit e2e integration vet fuzz bench soak demo install uninstall release vendor-hash clean
 
 # release targets: OS/ARCH pairs built by make release
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
@@ -28,13 +28,19 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/opx .
 	ln -sf opx bin/opx-authd
 
-## test: everything: checks, the race-enabled suite, real Vault and OpenBao, short fuzzing
-test: unit integration
+## test: everything: checks, the package tests, the end-to-end suite, real
+## Vault and OpenBao, short fuzzing
+test: vet unit e2e integration
 	$(MAKE) --no-print-directory fuzz
 
-## unit: format and vet checks and the race-enabled suite (no servers)
-unit: vet
-	$(GO) test -race -count=1 -timeout=20m ./...
+## unit: each package's own tests, race-enabled (every package but e2e)
+unit:
+	$(GO) test -race -count=1 -timeout=10m $$($(GO) list ./... | grep -v '^github.com/opxhq/opx/e2e')
+
+## e2e: the end-to-end suite (package e2e), race-enabled: the real opx binary
+## run as a user would, each test with its own HOME, socket and daemon, in parallel
+e2e:
+	$(GO) test -race -count=1 -timeout=20m ./e2e/...
 
 ## integration: the real daemon against a real Vault and a real OpenBao,
 ## each started in-process from its own module (integration/vault, integration/openbao)
@@ -73,13 +79,13 @@ fuzz:
 ## requests per workload against real Vault and OpenBao, as Markdown tables
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./daemon/ ./api/ ./mask/ ./client/
-	$(GO) test -tags 'bench soak' -run='^(TestBenchStartup|TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m .
+	$(GO) test -tags 'bench soak' -run='^(TestBenchStartup|TestBenchReport|TestSoak)$$' -count=1 -v -timeout=30m ./e2e/
 	cd integration/vault && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
 	cd integration/openbao && $(GO) test -tags bench -run='^TestBenchReport$$' -count=1 -v -timeout=10m .
 
 ## soak: 1,000 connections, 200,000 requests against the fake backend, with a report
 soak:
-	$(GO) test -tags soak -run='^TestSoak$$' -count=1 -v -timeout=30m .
+	$(GO) test -tags soak -run='^TestSoak$$' -count=1 -v -timeout=30m ./e2e/
 
 ## demo: build, start a daemon on the fake backend in a temporary HOME, read
 ## through it, stop it, and remove the temporary HOME

@@ -5,11 +5,11 @@ package vaultit
 import (
 	"testing"
 
-	"github.com/opxhq/opx/integration/harness"
+	"github.com/opxhq/opx/integration/suite"
 )
 
 // TestBenchReport is the Vault part of `make bench`.
 func TestBenchReport(t *testing.T) {
 	quiet = true
-	harness.Report(t, "vault", "Vault 1.14.1", bins, newServer)
+	suite.Report(t, "vault", "Vault 1.14.1", newServer)
 }

@@ -22,20 +22,20 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/vault"
 
-	"github.com/opxhq/opx/integration/harness"
+	"github.com/opxhq/opx/e2e/harness"
+	"github.com/opxhq/opx/integration/suite"
 )
 
 var (
-	bins harness.Bins
 	// quiet drops the server's trace log, which -v would otherwise print
 	// around the bench report; the tests keep it for their failures.
 	quiet bool
 )
 
-func TestMain(m *testing.M) { harness.Main(m, &bins) }
+func TestMain(m *testing.M) { harness.Main(m) }
 
 // newServer starts an unsealed in-process Vault core and serves it.
-func newServer(t *testing.T) harness.Server {
+func newServer(t *testing.T) suite.Server {
 	cfg := &vault.CoreConfig{
 		// leased-kv: Vault's own passthrough backend with leases, for
 		// dynamic-secret tests with short, renewable leases.
@@ -48,7 +48,7 @@ func newServer(t *testing.T) harness.Server {
 	}
 	core, _, root := vault.TestCoreUnsealedWithConfig(t, cfg)
 	props := &vault.HandlerProperties{Core: core, ListenerConfig: &configutil.Listener{Address: "127.0.0.1"}}
-	return harness.NewHTTPServer(t, vaulthttp.Handler.Handler(props), root)
+	return suite.NewHTTPServer(t, vaulthttp.Handler.Handler(props), root)
 }
 
 // databaseFactory is Vault's database secrets engine, whose plugin lookups
@@ -73,5 +73,5 @@ func (s pgSystemView) LookupPluginVersion(ctx context.Context, name string, typ 
 }
 
 func TestVault(t *testing.T) {
-	harness.Run(t, "vault", bins, newServer)
+	suite.Run(t, "vault", newServer)
 }
