@@ -112,7 +112,7 @@ func TestAnotherMountNamespaceIsRefused(t *testing.T) {
 // before the client connected. The kernel keeps no record of that, so the
 // read is judged by the parent's program; the audit line says so truthfully
 // (the requester, how it was found, and the opx client itself), and the
-// README's threat model names the case.
+// README and the threat model (docs/security.md) name the case.
 func TestBorrowedParentIsRecordedTruthfully(t *testing.T) {
 	t.Parallel()
 	sleep, err := exec.LookPath("sleep")
@@ -144,9 +144,11 @@ func TestBorrowedParentIsRecordedTruthfully(t *testing.T) {
 	if req["Path"] != sleep || !strings.Contains(req["via"].(string), "parent of the opx client") || peer["Path"] != harness.Bins().Opx {
 		t.Errorf("audit record = %v; want the requester %s found as the parent of the opx client %s", rec, sleep, harness.Bins().Opx)
 	}
-	readme, _ := os.ReadFile(repoFile("README.md"))
-	if !strings.Contains(string(readme), "borrowed parent") {
-		t.Error("the README's threat model does not name the borrowed parent")
+	for _, doc := range []string{"README.md", "docs/security.md"} {
+		text, err := os.ReadFile(repoFile(doc))
+		if err != nil || !strings.Contains(string(text), "borrowed parent") {
+			t.Errorf("%s does not name the borrowed parent (%v)", doc, err)
+		}
 	}
 }
 
