@@ -81,3 +81,17 @@ func TestVersionBareAndHelp(t *testing.T) {
 		t.Errorf("opx help read differs from opx read --help:\n%s\n%s", a.Stdout, b.Stdout)
 	}
 }
+
+func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if out := e.MustOpx("version"); !strings.HasPrefix(out, "opx ") {
+		t.Errorf("opx version = %q", out)
+	}
+	out := e.MustOpx("--help")
+	for _, cmd := range []string{"read", "run", "resolve", "status", "unlock", "lock", "version", "daemon"} {
+		if !strings.Contains(out, cmd) {
+			t.Errorf("--help does not list %s", cmd)
+		}
+	}
+}

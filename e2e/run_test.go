@@ -15,6 +15,8 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"path/filepath"
+
 	"github.com/opxhq/opx/e2e/harness"
 	"github.com/opxhq/opx/mask"
 )
@@ -473,4 +475,48 @@ func bashWithDaemon(t *testing.T) *terminal {
 	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
 	harness.WaitFor(t, &tm.screen, "PROMPT> ")
 	return tm
+}
+
+func TestRunInjectsSecretsAndPassesExitStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake")
+	envFile := filepath.Join(e.Dir, "app.env")
+	os.WriteFile(envFile, []byte("# app\nFROM_FILE=op://v/file/f\nLITERAL=\"hello world\"\n"), 0o600)
+	r := e.OpxEnv([]string{"INHERITED=vault://secret/app#k", "PLAIN=keep"},
+		"run", "--no-masking", "--env", "DB_PASS=op://Private/db/password", "--env-file", envFile, "--",
+		"sh", "-c", `printf '%s|%s|%s|%s|%s\n' "$DB_PASS" "$FROM_FILE" "$INHERITED" "$LITERAL" "$PLAIN"; exit 7`)
+	want := strings.Join([]string{fv("op://Private/db/password"), fv("op://v/file/f"), fv("vault://secret/app#k"), "hello world", "keep"}, "|") + "\n"
+	if r.Stdout != want || r.Code != 7 {
+		t.Fatalf("opx run = %q exit %d (stderr %q), want %q exit 7", r.Stdout, r.Code, r.Stderr, want)
+	}
+	if st := e.Status(); st.BackendCalls != 1 {
+		t.Errorf("opx run made %d backend calls, want 1 (one round trip)", st.BackendCalls)
+	}
+}
+
+func TestRunPassesSignals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake")
+	cmd := exec.Command(harness.Bins().Opx, "run", "--env", "X=op://a/b/c", "--", "sh", "-c", `echo ready; exec sleep 30`)
+	cmd.Env = e.Environ()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := out.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	cmd.Wait()
+	// opx passed the signal on and exits as a shell would for a command
+	// that SIGUSR1 ended.
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGUSR1) {
+		t.Fatalf("opx run exited %d, want %d", code, 128+int(syscall.SIGUSR1))
+	}
 }

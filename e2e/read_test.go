@@ -1,0 +1,166 @@
+package e2e
+
+// opx read: values in order, nothing on stdout on failure, accounts, many
+// refs, and reads that share one backend call.
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/e2e/harness"
+)
+
+func TestReadFailurePrintsNothingOnStdout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake")
+	r := e.Opx("read", "--", "op://a/b/c", "ftp://x/y", "-op://a/b/c")
+	if r.Code != 1 || r.Stdout != "" {
+		t.Fatalf("read with bad refs: exit %d stdout %q", r.Code, r.Stdout)
+	}
+	for _, want := range []string{"opx: error: ftp://x/y: unknown scheme", "opx: error: -op://a/b/c: a reference may not start with '-'"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr %q does not contain %q", r.Stderr, want)
+		}
+	}
+	if strings.Contains(r.Stderr, "op://a/b/c:") && strings.Count(r.Stderr, "opx: error:") != 2 {
+		t.Errorf("stderr names a ref that did not fail: %q", r.Stderr)
+	}
+}
+
+func TestAccountBeforeOrAfterTheSubcommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake")
+	want := backend.FakeValue("me@example.com", "op://a/b/c") + "\n"
+	for _, args := range [][]string{
+		{"--account=me@example.com", "read", "op://a/b/c"},
+		{"read", "op://a/b/c", "--account", "me@example.com"},
+	} {
+		if out := e.MustOpx(args...); out != want {
+			t.Errorf("opx %v = %q, want %q", args, out, want)
+		}
+	}
+	if out := e.MustOpx("read", "op://a/b/c"); out != fv("op://a/b/c")+"\n" {
+		t.Errorf("no account = %q: an account must be part of the cache key", out)
+	}
+	if st := e.Status(); st.CacheSize != 2 {
+		t.Errorf("cache size = %d, want 2 (one per account)", st.CacheSize)
+	}
+}
+
+func TestReadOfMoreRefsThanOneRequestTakes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake")
+	args := []string{"read"}
+	var want strings.Builder
+	for i := range 1500 {
+		ref := fmt.Sprintf("op://v/many/%d", i)
+		args = append(args, ref)
+		want.WriteString(fv(ref) + "\n")
+	}
+	if out := e.MustOpx(args...); out != want.String() {
+		t.Errorf("read of 1,500 refs: %d bytes, want %d", len(out), want.Len())
+	}
+}
+
+func TestFiftyConcurrentReadsOneBackendCall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake", "--fake-delay=300ms")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := e.Opx("read", "op://v/hot/f"); r.Code != 0 || r.Stdout != fv("op://v/hot/f")+"\n" {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed > 0 {
+		t.Errorf("%d of 50 reads failed", failed)
+	}
+	if st := e.Status(); st.BackendCalls != 1 {
+		t.Errorf("backend calls = %d, want 1", st.BackendCalls)
+	}
+}
+
+func TestBatchOfDistinctRefsIsOneCall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake", "--fake-delay=300ms")
+	args := []string{"read"}
+	for i := range 100 {
+		args = append(args, fmt.Sprintf("op://v/item%d/f", i))
+	}
+	out := e.MustOpx(args...)
+	if n := strings.Count(out, "\n"); n != 100 {
+		t.Fatalf("read printed %d lines, want 100", n)
+	}
+	if st := e.Status(); st.BackendCalls != 1 {
+		t.Errorf("100 distinct refs in one read made %d backend calls, want 1", st.BackendCalls)
+	}
+}
+
+func TestClientKilledMidReadDoesNotFailOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// A backend call long enough for the test to see it in flight and
+	// the others join it, however loaded the machine.
+	e.StartDaemon("", "--backend=fake", "--fake-delay=10s")
+	victim := exec.Command(harness.Bins().Opx, "read", "op://shared/item/f")
+	victim.Env = e.Environ()
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The victim's read is in flight, then the others join it.
+	if !harness.Eventually(30*time.Second, func() bool { return e.Status().InFlight > 0 }) {
+		t.Fatal("the victim's read never reached the backend")
+	}
+	joined := e.Status().Coalesced
+	var wg sync.WaitGroup
+	results := make([]harness.Result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = e.Opx("read", "op://shared/item/f") }()
+	}
+	if !harness.Eventually(30*time.Second, func() bool { return e.Status().Coalesced >= joined+uint64(len(results)) }) {
+		t.Fatal("the other clients never joined the victim's read")
+	}
+	victim.Process.Kill()
+	victim.Wait()
+	wg.Wait()
+	for i, r := range results {
+		if r.Code != 0 || r.Stdout != fv("op://shared/item/f")+"\n" {
+			t.Errorf("client %d after the victim died: %+v", i, r)
+		}
+	}
+	if st := e.Status(); st.BackendCalls != 1 {
+		t.Errorf("backend calls = %d, want 1", st.BackendCalls)
+	}
+}
+
+func TestBackendTimeoutKeepsServing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartDaemon("", "--backend=fake", "--fake-delay=2s", "--backend-timeout=200ms")
+	r := e.Opx("read", "op://v/i/slow")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "backend_timeout") {
+		t.Fatalf("read from a hanging backend = %+v", r)
+	}
+	if st := e.Status(); st.CacheSize != 0 {
+		t.Error("a timeout was cached")
+	}
+}
