@@ -68,7 +68,7 @@ func (s suite) policyServer(t *testing.T) {
 		}
 	}
 	write(e.Srv.Addr() + "/")
-	e.StartDaemon("--backend=" + s.kind)
+	e.StartDaemon("", "--backend="+s.kind)
 	if out := e.MustOpx("read", "-n", s.ref("kv1/app#k")); out != "v" {
 		t.Errorf("read from the rule's server = %q", out)
 	}

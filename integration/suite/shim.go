@@ -326,7 +326,7 @@ func (s suite) shimNamespace(t *testing.T) {
 	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
 	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
 	e.Vars[s.envName("NAMESPACE")] = "team"
-	e.StartDaemon("--backend=multi")
+	e.StartDaemon("", "--backend=multi")
 	cli := RealCLI(t, s.kind)
 	realDir := linkDir(t, e.Dir, "real", s.kind, cli)
 	shimDir := linkDir(t, e.Dir, "shims", s.kind, harness.Bins().Opx)
@@ -364,7 +364,7 @@ func (s suite) serverChange(t *testing.T) {
 	if _, err := root2.Logical().Write("kv1/app", map[string]any{"k": "from the second server"}); err != nil {
 		t.Fatal(err)
 	}
-	e.StartDaemon("--backend=multi")
+	e.StartDaemon("", "--backend=multi")
 	for _, srv := range []Server{e.Srv, second} {
 		if r := e.OpxIn(srv.RootToken()+"\n", "login", s.kind, "--address", srv.Addr()); r.Code != 0 {
 			t.Fatalf("login to %s: %+v", srv.Addr(), r)

@@ -69,7 +69,7 @@ func (s suite) withToken(t *testing.T, backend string) *Env {
 	e.Vars[s.envName("TOKEN")] = e.Srv.RootToken()
 	e.Mount("kv1", 1)
 	e.Mount("kv2", 2)
-	e.StartDaemon("--backend=" + backend)
+	e.StartDaemon("", "--backend="+backend)
 	return e
 }
 
@@ -168,7 +168,7 @@ func (s suite) userpass(t *testing.T) {
 
 func (s suite) wrongPassword(t *testing.T) {
 	e := s.userpassEnv(t, "wrong")
-	e.StartDaemon("--lock-on-auth-failure")
+	e.StartDaemon("", "--lock-on-auth-failure")
 	r := e.Opx("read", s.ref("kv1/app#k"))
 	if r.Code != 1 || !strings.Contains(r.Stderr, "unauthorized") || !strings.Contains(r.Stderr, "login failed") || !strings.Contains(r.Stderr, "opx login "+s.kind) {
 		t.Errorf("read with a wrong password = %+v", r)
@@ -220,7 +220,7 @@ func (s suite) renewed(t *testing.T) {
 	}
 	e.Vars[s.envName("ADDR")] = e.Srv.Addr()
 	e.Vars[s.envName("TOKEN")] = tok.Auth.ClientToken
-	e.StartDaemon("--backend="+s.kind, "--verbose")
+	e.StartDaemon("", "--backend="+s.kind, "--verbose")
 	if out := e.MustOpx("read", s.ref("kv1/a#k")); out != "1\n" {
 		t.Fatalf("first read = %q", out)
 	}
@@ -296,7 +296,7 @@ func (s suite) loginLiteral(t *testing.T) {
 	if r := e.OpxIn("not-a-token\n", "login", s.kind, "--address", e.Srv.Addr()); r.Code != 1 || !strings.Contains(r.Stderr, "rejected the token") {
 		t.Errorf("login with a bad token = %+v", r)
 	}
-	e.StartDaemon("--backend=multi")
+	e.StartDaemon("", "--backend=multi")
 	if r := e.OpxIn(e.Srv.RootToken()+"\n", "login", s.kind, "--address", e.Srv.Addr()); r.Code != 0 {
 		t.Fatalf("login with a token on stdin: %+v", r)
 	}
@@ -315,7 +315,7 @@ func (s suite) loginLiteral(t *testing.T) {
 
 func (s suite) multiUnconfigured(t *testing.T) {
 	e := s.env(t)
-	e.StartDaemon("--backend=multi")
+	e.StartDaemon("", "--backend=multi")
 	r := e.Opx("read", s.ref("kv1/app#k"))
 	if r.Code != 1 || !strings.Contains(r.Stderr, "opx login "+s.kind) || !strings.Contains(r.Stderr, s.envName("ADDR")) {
 		t.Errorf("vault ref with no server configured = %+v", r)
@@ -358,7 +358,7 @@ func (s suite) doctor(t *testing.T) {
 	bad := s.env(t)
 	bad.Vars[s.envName("ADDR")] = bad.Srv.Addr()
 	bad.Vars[s.envName("TOKEN")] = "hvs.not-a-token"
-	bad.StartDaemon("--backend=" + s.kind)
+	bad.StartDaemon("", "--backend="+s.kind)
 	r = bad.Opx("doctor")
 	if r.Code != 1 || !strings.Contains(r.Stdout, "✗ "+s.kind+" token") || !strings.Contains(r.Stdout, "opx login "+s.kind) {
 		t.Errorf("doctor with a wrong token = %+v", r)
@@ -366,7 +366,7 @@ func (s suite) doctor(t *testing.T) {
 
 	gone := s.env(t)
 	gone.Vars[s.envName("ADDR")] = "http://127.0.0.1:1"
-	gone.StartDaemon("--backend=" + s.kind)
+	gone.StartDaemon("", "--backend="+s.kind)
 	r = gone.Opx("doctor")
 	if r.Code != 1 || !strings.Contains(r.Stdout, "✗ "+s.kind+" server: cannot reach http://127.0.0.1:1") || !strings.Contains(r.Stdout, "fix: start the server") {
 		t.Errorf("doctor with no server = %+v", r)
@@ -403,7 +403,7 @@ func (s suite) foreignEnv(t *testing.T) {
 	}
 	e.Mount("kv1", 1)
 	e.Write("kv1/app", map[string]any{"k": "v-" + s.kind})
-	e.StartDaemon("--backend=" + s.kind)
+	e.StartDaemon("", "--backend="+s.kind)
 	if out := e.MustOpx("read", s.ref("kv1/app#k")); out != "v-"+s.kind+"\n" {
 		t.Errorf("read with vault/api's environment set = %q", out)
 	}
@@ -427,7 +427,7 @@ func (s suite) loginCycle(t *testing.T) {
 		s.kind:    map[string]any{"address": e.Srv.Addr(), "token_ref": o + "://kv1/t#token"},
 		o:         map[string]any{"address": e.Srv.Addr(), "method": "userpass", "username_ref": "op://Private/db/username", "password_ref": s.kind + "://kv1/p#password"},
 	})
-	e.StartDaemon("--backend=multi")
+	e.StartDaemon("", "--backend=multi")
 	done := make(chan harness.Result, 4)
 	for range 4 {
 		go func() { done <- e.Opx("read", s.ref("kv1/app#k")) }()
@@ -453,7 +453,7 @@ func (s suite) loginCycle(t *testing.T) {
 	// opx login refuses to close the loop.
 	f := s.env(t)
 	f.SetConfig(map[string]any{o: map[string]any{"address": f.Srv.Addr(), "token_ref": s.kind + "://kv1/t#token"}})
-	f.StartDaemon("--backend=multi")
+	f.StartDaemon("", "--backend=multi")
 	r := f.Opx("login", s.kind, "--address", f.Srv.Addr(), "--token-ref", o+"://kv1/t#token")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "each login needs the other") {
 		t.Errorf("opx login closing a cycle = %+v", r)
@@ -489,7 +489,7 @@ func (s suite) leases(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Write("leased/app", map[string]any{"username": "u-1", "password": "p-1", "ttl": "4s"})
-	e.StartDaemon("--backend="+s.kind, "--ttl=1s")
+	e.StartDaemon("", "--backend="+s.kind, "--ttl=1s")
 	if out := e.MustOpx("read", s.ref("leased/app#username")); out != "u-1\n" {
 		t.Fatalf("username = %q", out)
 	}
@@ -562,7 +562,7 @@ func (s suite) database(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.StartDaemon("--backend="+s.kind, "--ttl=1s")
+	e.StartDaemon("", "--backend="+s.kind, "--ttl=1s")
 	user := strings.TrimSpace(e.MustOpx("read", s.ref("database/creds/app#username")))
 	time.Sleep(1500 * time.Millisecond) // the daemon's cache let go of it
 	pass := strings.TrimSpace(e.MustOpx("read", s.ref("database/creds/app#password")))
