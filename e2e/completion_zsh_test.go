@@ -43,6 +43,11 @@ compadd() {
   for i in $__d; do print -r -- "DESC:$i:"; done
   builtin compadd "$@"
 }
+# Tab completes, then says so: the test sends the next keys only then, as
+# zsh completes differently when keys are already waiting (typeahead).
+probe-complete() { zle expand-or-complete; print -r -- "tab-done-$((++__probes))"; }
+zle -N probe-complete
+bindkey '^I' probe-complete
 `
 	if err := os.WriteFile(filepath.Join(zdot, ".zshrc"), []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
@@ -56,8 +61,9 @@ compadd() {
 	for i, p := range probes {
 		from := tt.seen
 		tt.send(p.line + "\t")
-		// Kill the line and print a mark: zle handles keys in order, so
-		// the mark comes after everything the Tab printed.
+		tt.expect(fmt.Sprintf("tab-done-%d", i+1))
+		// Kill the line and print a mark, after which the probe's
+		// output is complete.
 		mark := fmt.Sprintf("probe-%d-done", i)
 		tt.send("\x15echo probe-" + fmt.Sprint(i) + "''-done\r")
 		tt.expect(mark)
