@@ -91,7 +91,8 @@ type Options struct {
 
 // Client is a connection to the daemon. It is safe for concurrent use.
 type Client struct {
-	opts Options
+	opts     Options
+	pathsErr error // why the zero Options.Paths could not be resolved
 
 	// initMu guards the first connection: until one succeeds, each request
 	// tries again (a daemon may have been started meanwhile).
@@ -116,7 +117,11 @@ func New(opts Options) *Client {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
-	return &Client{opts: opts}
+	c := &Client{opts: opts}
+	if opts.Paths.SocketPath == "" {
+		c.opts.Paths, c.pathsErr = xdg.Resolve(os.Getenv)
+	}
+	return c
 }
 
 // Close drops the connection.
@@ -145,12 +150,8 @@ func (c *Client) connect(ctx context.Context) error {
 	if c.ready {
 		return nil
 	}
-	if c.opts.Paths.SocketPath == "" {
-		p, err := xdg.Resolve(os.Getenv)
-		if err != nil {
-			return &Error{Message: err.Error(), Err: err}
-		}
-		c.opts.Paths = p
+	if c.pathsErr != nil {
+		return &Error{Message: c.pathsErr.Error(), Err: c.pathsErr}
 	}
 	conn, err := c.dialOrStart(ctx)
 	if err != nil {
