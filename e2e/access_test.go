@@ -54,6 +54,7 @@ func TestConnectForkExecIsRefused(t *testing.T) {
 	}
 	sleep, _ = filepath.EvalSymlinks(sleep)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	e.writePolicy(`{"allow": [{"path": "` + sleep + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
@@ -90,6 +91,7 @@ func TestAnotherMountNamespaceIsRefused(t *testing.T) {
 	}
 	sleep, _ = filepath.EvalSymlinks(sleep)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	e.writePolicy(`{"allow": [{"path": "` + sleep + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
@@ -121,11 +123,12 @@ func TestBorrowedParentIsRecordedTruthfully(t *testing.T) {
 	}
 	sleep, _ = filepath.EvalSymlinks(sleep)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	e.writePolicy(`{"allow": [{"path": "` + sleep + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
 	leak := filepath.Join(e.Dir, "leak")
-	cmd := exec.Command("sh", "-c", `(sleep 0.5; exec "$0" read "$1" >"$2") & exec "$3" 2`, harness.Bins().Opx, ref, leak, sleep)
+	cmd := exec.Command("sh", "-c", `(sleep 0.5; exec "$0" read "$1" >"$2") & exec "$3" 2`, e.Client, ref, leak, sleep)
 	cmd.Env = e.Environ()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -141,8 +144,8 @@ func TestBorrowedParentIsRecordedTruthfully(t *testing.T) {
 	}
 	req, _ := rec["requester"].(map[string]any)
 	peer, _ := rec["peer_info"].(map[string]any)
-	if req["Path"] != sleep || !strings.Contains(req["via"].(string), "parent of the opx client") || peer["Path"] != harness.Bins().Opx {
-		t.Errorf("audit record = %v; want the requester %s found as the parent of the opx client %s", rec, sleep, harness.Bins().Opx)
+	if req["Path"] != sleep || !strings.Contains(req["via"].(string), "parent of the opx client") || peer["Path"] != e.Client {
+		t.Errorf("audit record = %v; want the requester %s found as the parent of the opx client %s", rec, sleep, e.Client)
 	}
 	for _, doc := range []string{"README.md", "docs/security.md"} {
 		text, err := os.ReadFile(repoFile(doc))
@@ -158,6 +161,7 @@ func TestPolicyFailsClosed(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	good := `{"allow": [{"path": "` + a + `", "refs": ["op://Prod/*"]}], "default_deny": true}`
 	e.writePolicy(good)
@@ -204,6 +208,7 @@ func TestPolicyEditWithSameSizeAndTimeTakesEffect(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	path := filepath.Join(e.ConfigDir, "policy.json")
 	set := func(who string) {
@@ -234,6 +239,7 @@ func TestLockAndUnlockPassThePolicy(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
 	for _, p := range []string{"/v1/session/lock", "/v1/session/unlock"} {
@@ -321,6 +327,7 @@ func TestManyIdleConnectionsDoNotBlockOthers(t *testing.T) {
 	t.Parallel()
 	a, _ := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake")
 	var conns []net.Conn
@@ -356,6 +363,7 @@ func TestRulesByContentAndByLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"exe_sha256": "` + sum + `", "refs": ["op://Content/*"]}, {"path": "` + link + `", "refs": ["op://Link/*"]}, {"path": "` + sh + `", "refs": ["op://Shell/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake")
 	// helper-b is a copy of helper-a: the same content, so the same hash.
@@ -364,7 +372,7 @@ func TestRulesByContentAndByLink(t *testing.T) {
 			t.Errorf("%s, allowed by content: %+v", h, r)
 		}
 	}
-	cmd := exec.Command(sh, "-c", `"$0" read op://Content/x/y`, harness.Bins().Opx)
+	cmd := exec.Command(sh, "-c", `"$0" read op://Content/x/y`, e.Client)
 	cmd.Env = e.Environ()
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "forbidden") {
 		t.Errorf("sh is not the allowed content but read: %v %s", err, out)
@@ -401,10 +409,11 @@ func sha256File(t *testing.T, path string) string {
 func TestOrphanedClientIsNotJudgedAsOpx(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.writePolicy(`{"allow": [{"path": "` + harness.Bins().Opx + `", "refs": ["*"]}], "default_deny": true}`)
+	e.OneBuild(harness.Bins().Daemon)
+	e.writePolicy(`{"allow": [{"path": "` + e.Client + `", "refs": ["*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
 	out := filepath.Join(e.Dir, "out")
-	cmd := exec.Command("sh", "-c", `"$0" read op://a/b/orphan >"$1" 2>&1 & exit 0`, harness.Bins().Opx, out)
+	cmd := exec.Command("sh", "-c", `"$0" read op://a/b/orphan >"$1" 2>&1 & exit 0`, e.Client, out)
 	cmd.Env = e.Environ()
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -423,7 +432,7 @@ func TestOrphanedClientIsNotJudgedAsOpx(t *testing.T) {
 	}
 	for _, m := range e.auditLines() {
 		if m["event"] == "ACCESS_DECISION" && m["reference"] == "op://a/b/orphan" {
-			if req := m["requester"].(map[string]any); req["Path"] == harness.Bins().Opx {
+			if req := m["requester"].(map[string]any); req["Path"] == e.Client {
 				t.Errorf("the orphaned client was judged as opx itself: %v", m)
 			}
 		}

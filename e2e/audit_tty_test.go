@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/opxhq/opx/e2e/harness"
+	"golang.org/x/sys/unix"
 )
 
 // tty runs a program on a pseudo-terminal, as a person at a terminal would.
@@ -161,7 +160,7 @@ func (tt *tty) wait() string {
 
 // auditSession starts `opx audit -i` on a terminal.
 func (e *testEnv) auditSession() *tty {
-	cmd := exec.Command(harness.Bins().Opx, "audit", "--interactive", "--since", "1h")
+	cmd := exec.Command(e.Client, "audit", "--interactive", "--since", "1h")
 	cmd.Env = e.Environ("TERM=dumb")
 	return startTTY(e.T, cmd)
 }
@@ -170,6 +169,7 @@ func (e *testEnv) auditSession() *tty {
 // that does not exist, with the audit log on.
 func denyAllDaemon(t *testing.T) *testEnv {
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"path": "/nonexistent/allowed", "refs": ["op://x/y/z"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
 	return e
@@ -286,10 +286,10 @@ func TestAuditInteractiveWarnsAndEscapes(t *testing.T) {
 		t.Skip("no bash")
 	}
 	e := denyAllDaemon(t)
-	cmd := exec.Command(bash, "-c", `exec "$0" read op://Prod/db/password; true`, harness.Bins().Opx)
+	cmd := exec.Command(bash, "-c", `exec "$0" read op://Prod/db/password; true`, e.Client)
 	cmd.Env = e.Environ()
 	cmd.Run() // denied: its requester is bash
-	cmd = exec.Command(bash, "-c", `"$0" read op://Prod/db/password; true`, harness.Bins().Opx)
+	cmd = exec.Command(bash, "-c", `"$0" read op://Prod/db/password; true`, e.Client)
 	cmd.Env = e.Environ()
 	cmd.Run()
 

@@ -37,6 +37,7 @@ func TestVerifyNeverSendsTheDaemonsToken(t *testing.T) {
 	addr := "http://" + ln.Addr().String()
 
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	const daemonToken = "hvs.the-daemons-own-token"
 	e.Vars["VAULT_TOKEN"] = daemonToken
 	e.Vars["VAULT_ADDR"] = "http://127.0.0.1:1" // the daemon's own server: not the attacker's

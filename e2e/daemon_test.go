@@ -23,6 +23,7 @@ import (
 func TestReadAutostartsOnAFreshMachine(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	delete(e.Vars, "OPX_AUTHD_PATH") // as a user runs it: the client starts its own executable
 	r := e.OpxEnv([]string{"OP_AUTHD_BACKEND=fake"}, "read", "op://a/b/c")
 	if r.Code != 0 || r.Stdout != fv("op://a/b/c")+"\n" {
 		t.Fatalf("opx read = %q (exit %d, stderr %q), want %q", r.Stdout, r.Code, r.Stderr, fv("op://a/b/c")+"\n")
@@ -197,7 +198,7 @@ func TestConfigEnvFlagPrecedence(t *testing.T) {
 	os.WriteFile(filepath.Join(e.ConfigDir, "config.json"), []byte(`{"backend":"fake","ttl":5,"session_timeout":"90s"}`), 0o600)
 	check := func(extra []string, args []string, wantTTL int64) {
 		t.Helper()
-		cmd := exec.Command(harness.Bins().Opx, append([]string{"daemon"}, args...)...)
+		cmd := exec.Command(e.Daemon, append([]string{"daemon"}, args...)...)
 		cmd.Env = e.Environ(extra...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

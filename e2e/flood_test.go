@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/e2e/harness"
 )
 
 // flooder is a peerhelper that holds connections until release.
@@ -104,6 +105,7 @@ func TestConnectionFloodFromOneProcessIsCapped(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Dev/app/token"
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Dev/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake")
@@ -155,6 +157,7 @@ func TestPendingBodiesFromOneProcessAreBounded(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Dev/app/token"
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Dev/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake")

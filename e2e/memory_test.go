@@ -3,14 +3,11 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/e2e/harness"
 )
@@ -46,7 +43,7 @@ func TestSecretsLeaveTheDaemonsMemory(t *testing.T) {
 				}
 				e.WriteFixture("mem", fields)
 			}
-			cmd := e.StartDaemon(harness.PlainOpx(t), "daemon", "--backend="+kind)
+			cmd := e.StartDaemon(harness.Bins().Opx, "daemon", "--backend="+kind)
 			// Half in one batch (one op inject), half one by one (op read).
 			want := ""
 			for _, v := range values[:10] {
@@ -113,16 +110,16 @@ func expiredRounds(t *testing.T, pass int, rounds []expiryRound) {
 	e.WriteFixture("mem", map[string]string{"x": "y"})
 	// A value read twice is fetched again a fifth of its TTL before it
 	// expires.
-	cmd := e.StartDaemon(harness.PlainOpx(t), "daemon", "--backend=opcli", "--ttl=1s")
+	cmd := e.StartDaemon(harness.Bins().Opx, "daemon", "--backend=opcli", "--ttl=1s")
 	for _, r := range rounds {
 		values := refreshedValues(t, e, r.n, r.size, r.failOver)
-		e.mustPlainOpx("read", "--no-cache", "op://Infra/mem/x") // one more op exit: a SIGCHLD
-		e.mustPlainOpx("lock")
+		e.MustOpx("read", "--no-cache", "op://Infra/mem/x") // one more op exit: a SIGCHLD
+		e.MustOpx("lock")
 		harness.AssertNoSecretPieces(t, cmd.Process.Pid, values)
 		if t.Failed() {
 			t.Fatalf("pass %d, %d values of %d bytes (fail over to op read: %v)", pass, r.n, r.size, r.failOver)
 		}
-		e.mustPlainOpx("unlock")
+		e.MustOpx("unlock")
 	}
 }
 
@@ -150,8 +147,8 @@ func refreshedValues(t *testing.T, e *testEnv, n, size int, failOver bool) [][]b
 			old += v + "\n"
 		}
 		e.WriteFixture("mem", fields)
-		before = e.plainStatus().Refreshes
-		e.mustPlainOpx(read...)
+		before = e.Status().Refreshes
+		e.MustOpx(read...)
 		values = make([][]byte, n)
 		for i := range refs {
 			values[i] = []byte(randomValue("opxnew-", size))
@@ -161,7 +158,7 @@ func refreshedValues(t *testing.T, e *testEnv, n, size int, failOver bool) [][]b
 			delete(fields, "f0")
 		}
 		e.WriteFixture("mem", fields)
-		if e.mustPlainOpx(read...) == old {
+		if e.MustOpx(read...) == old {
 			break
 		}
 		// The old values expired before the second read (a slow machine),
@@ -171,7 +168,7 @@ func refreshedValues(t *testing.T, e *testEnv, n, size int, failOver bool) [][]b
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		st := e.plainStatus()
+		st := e.Status()
 		if st.Refreshes >= before+uint64(n) && st.InFlight == 0 {
 			return values
 		}
@@ -188,27 +185,4 @@ func randomValue(prefix string, n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return (prefix + hex.EncodeToString(b))[:n]
-}
-
-// mustPlainOpx runs plainOpx (quicker to start than a race-built client) and
-// fails the test unless it exits 0.
-func (e *testEnv) mustPlainOpx(args ...string) string {
-	e.T.Helper()
-	cmd := exec.Command(harness.PlainOpx(e.T), args...)
-	cmd.Env = e.Environ()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.T.Fatalf("opx %v: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
-
-// plainStatus is opx status --json, through plainOpx.
-func (e *testEnv) plainStatus() api.Status {
-	e.T.Helper()
-	var st api.Status
-	if err := json.Unmarshal([]byte(e.mustPlainOpx("status", "--json")), &st); err != nil {
-		e.T.Fatal(err)
-	}
-	return st
 }

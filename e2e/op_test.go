@@ -126,8 +126,8 @@ func TestOPConcurrentProcessesShareProcesses(t *testing.T) {
 	t.Parallel()
 	e := newOPEnv(t)
 	e.SignIn("my")
-	// Long enough for twenty race-built clients to reach the daemon while
-	// the first op call is out, however loaded the machine.
+	// Long enough for twenty clients to reach the daemon while the first
+	// op call is out, however loaded the machine.
 	e.Vars["FAKEOP_DELAY"] = "5s"
 	e.StartDaemon("")
 	run := func(ref func(i int) string) {

@@ -22,6 +22,7 @@ func TestPolicyRulesKnowTheirAccount(t *testing.T) {
 	t.Parallel()
 	a, _ := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Prod/*"]}], "default_deny": true}`)
 	os.MkdirAll(e.ConfigDir, 0o700)
@@ -60,7 +61,7 @@ func TestPolicyRulesKnowTheirAccount(t *testing.T) {
 	// opx policy check judges as the daemon does.
 	check := func(account string) harness.Result {
 		t.Helper()
-		cmd := exec.Command(harness.Bins().Opx, "--account", account, "policy", "check", "--path", a, ref)
+		cmd := exec.Command(e.Client, "--account", account, "policy", "check", "--path", a, ref)
 		cmd.Env = e.Environ()
 		out, err := cmd.CombinedOutput()
 		code := 0
@@ -86,7 +87,7 @@ func TestPolicyRulesKnowTheirAccount(t *testing.T) {
 	}
 
 	// opx audit -i turns the refusal into a rule naming the account.
-	cmd := exec.Command(harness.Bins().Opx, "audit", "--interactive", "--since", "1h")
+	cmd := exec.Command(e.Client, "audit", "--interactive", "--since", "1h")
 	cmd.Env = e.Environ()
 	cmd.Stdin = strings.NewReader("1\ne\ny\n")
 	out, err := cmd.CombinedOutput()

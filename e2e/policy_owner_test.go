@@ -112,6 +112,7 @@ func TestPolicyOwnerForeignLinkInAnOpenConfigDirFailsClosed(t *testing.T) {
 	needRoot(t)
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	e.writePolicy(ownerPolicy(a))
 	e.StartDaemon("", "--backend=fake")
@@ -162,6 +163,7 @@ func TestPolicyOwnerForeignLinkInAPrivateDirIsRefused(t *testing.T) {
 	needRoot(t)
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	e.writePolicy(ownerPolicy(a))
 	e.StartDaemon("", "--backend=fake")
@@ -182,6 +184,7 @@ func TestPolicyOwnerNixChainIsAccepted(t *testing.T) {
 	needRoot(t) // the store must be root's and the user someone else
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	ref := "op://Prod/db/password"
 	store := filepath.Join(e.Dir, "nix", "store")
 	files := filepath.Join(store, "0a1b-home-manager-files")
@@ -276,7 +279,7 @@ func (e *testEnv) daemonWithin(d time.Duration) harness.Result {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.Bins().Opx, "daemon", "--backend=fake")
+	cmd := exec.CommandContext(ctx, e.Daemon, "daemon", "--backend=fake")
 	cmd.Env = e.Environ()
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

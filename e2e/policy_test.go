@@ -61,7 +61,7 @@ func (e *testEnv) helperEnv(extra []string, prog string, args ...string) harness
 	e.T.Helper()
 	cmd := exec.Command(prog, args...)
 	tok, _ := os.ReadFile(filepath.Join(e.DataDir, "token"))
-	cmd.Env = e.Environ(append([]string{"OPX_BIN=" + harness.Bins().Opx, "OPX_SOCKET_PATH=" + e.Sock, "OPX_TOKEN=" + strings.TrimSpace(string(tok)), "OPX_CERT_FILE=" + filepath.Join(e.DataDir, "tls.crt")}, extra...)...)
+	cmd.Env = e.Environ(append([]string{"OPX_BIN=" + e.Client, "OPX_SOCKET_PATH=" + e.Sock, "OPX_TOKEN=" + strings.TrimSpace(string(tok)), "OPX_CERT_FILE=" + filepath.Join(e.DataDir, "tls.crt")}, extra...)...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -76,6 +76,7 @@ func TestPolicyJudgesTheProgramThatRanOpx(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Production/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake")
 	ref := "op://Production/db/password"
@@ -153,7 +154,17 @@ func TestAnotherUserIsRefused(t *testing.T) {
 	e := newEnv(t)
 	e.StartDaemon("", "--backend=fake")
 	// Open the path to the socket to everyone, as a misconfigured system
-	// might: the peer-credential check must still refuse the stranger.
+	// might: the peer-credential check must still refuse the stranger. The
+	// daemon listens, then makes its socket 0600: wait for that, or the
+	// daemon's chmod can undo this test's.
+	for i := 0; ; i++ {
+		if fi, err := os.Lstat(e.Sock); err == nil && fi.Mode().Perm() == 0o600 {
+			break
+		} else if i == 1000 {
+			t.Fatalf("the daemon's socket did not become 0600: %v %v", fi, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, d := range []string{e.Dir, filepath.Dir(filepath.Dir(e.Sock)), filepath.Dir(e.Sock)} {
 		os.Chmod(d, 0o711)
 	}
@@ -175,6 +186,7 @@ func TestAuditLogAndInteractiveAllow(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
 	e := newEnv(t)
+	e.OneBuild(harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Production/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--backend=fake", "--enable-audit-log")
 	ref := "op://Production/db/password"
@@ -216,7 +228,7 @@ func TestAuditLogAndInteractiveAllow(t *testing.T) {
 
 	// Allow the denial at vault scope: the next read of another item of
 	// that vault passes, without a restart.
-	cmd := exec.Command(harness.Bins().Opx, "audit", "--interactive", "--since", "1h")
+	cmd := exec.Command(e.Client, "audit", "--interactive", "--since", "1h")
 	cmd.Env = e.Environ()
 	cmd.Stdin = strings.NewReader("1\nv\ny\n")
 	outb, err := cmd.CombinedOutput()

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/opxhq/opx/e2e/harness"
 )
 
 // startWay starts a daemon as one of the README's ways does, on the
@@ -41,7 +39,7 @@ var startWays = []startWay{
 		if fake {
 			backend = "--backend=fake"
 		}
-		e.StartDaemonWith(e.Environ(), harness.Bins().Opx, "daemon", backend)
+		e.StartDaemonWith(e.Environ(), e.Daemon, "daemon", backend)
 	}},
 	{"autostarted", func(t *testing.T, e *testEnv, fake bool) {
 		if fake {
@@ -84,7 +82,7 @@ var startWays = []startWay{
 		}
 		os.MkdirAll(e.ConfigDir, 0o700)
 		os.WriteFile(filepath.Join(e.ConfigDir, "config.json"), []byte(`{"backend": "`+backend+`"}`), 0o600)
-		e.StartDaemonWith(serviceEnv(e, "OPX_SERVICE=launchd:homebrew.mxcl.opx"), harness.Bins().Opx, "daemon")
+		e.StartDaemonWith(serviceEnv(e, "OPX_SERVICE=launchd:homebrew.mxcl.opx"), e.Daemon, "daemon")
 	}},
 	{"Home Manager", func(t *testing.T, e *testEnv, fake bool) {
 		module, err := os.ReadFile(repoFile("packaging/nix/home-manager.nix"))
@@ -101,7 +99,7 @@ var startWays = []startWay{
 		if fake {
 			backend = "fake"
 		}
-		e.StartDaemonWith(serviceEnv(e, "OPX_SERVICE=systemd:opx-authd.service"), harness.Bins().Opx,
+		e.StartDaemonWith(serviceEnv(e, "OPX_SERVICE=systemd:opx-authd.service"), e.Daemon,
 			"daemon", "--backend="+backend, "--session-timeout=8", "--audit-log-retention-days=30")
 	}},
 }

@@ -14,13 +14,21 @@ import (
 )
 
 // shimEnv is an opcli env whose PATH starts with a directory holding opx
-// as op, then the fake op (the "real" op the shim passes to).
+// as op, then the fake op (the "real" op the shim passes to). Its clients
+// and daemon are one plain-built opx: a shim test starts many clients, and
+// the daemon's side of their requests is raced by the read tests.
 func shimEnv(t *testing.T) (e *testEnv, shims string) {
+	return shimEnvOf(t, harness.Bins().Opx)
+}
+
+// shimEnvOf is shimEnv with prog as the one opx (harness.Env.OneBuild).
+func shimEnvOf(t *testing.T, prog string) (e *testEnv, shims string) {
 	e = newOPEnv(t)
+	e.OneBuild(prog)
 	e.SignIn("my")
 	shims = filepath.Join(e.Dir, "shims")
 	os.Mkdir(shims, 0o700)
-	if err := os.Symlink(harness.Bins().Opx, filepath.Join(shims, "op")); err != nil {
+	if err := os.Symlink(e.Client, filepath.Join(shims, "op")); err != nil {
 		t.Fatal(err)
 	}
 	realOP := filepath.Join(e.Dir, "realop")
@@ -246,7 +254,7 @@ func TestShimInstallStatusUninstall(t *testing.T) {
 func TestOPShimPolicyJudgesTheProgramThatRanOP(t *testing.T) {
 	t.Parallel()
 	a, b := buildHelpers(t)
-	e, shims := shimEnv(t)
+	e, shims := shimEnvOf(t, harness.Bins().Daemon)
 	e.writePolicy(`{"allow": [{"path": "` + a + `", "refs": ["op://Private/*"]}], "default_deny": true}`)
 	e.StartDaemon("", "--enable-audit-log")
 	ref := "op://Private/db/password"
@@ -294,7 +302,7 @@ func TestOPShimNotRecognisedDoesNotLoop(t *testing.T) {
 	e, _ := shimEnv(t)
 	copyDir := filepath.Join(e.Dir, "copy")
 	os.Mkdir(copyDir, 0o700)
-	data, err := os.ReadFile(harness.Bins().Opx)
+	data, err := os.ReadFile(e.Client)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func checkOwnInit(t *testing.T, stderr string) {
 
 func TestOwnPackageInitStaysSmall(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(harness.PlainOpx(t), "version")
+	cmd := exec.Command(harness.Bins().Opx, "version")
 	cmd.Env = append(cmd.Environ(), "GODEBUG=inittrace=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -83,7 +83,7 @@ func TestCachedReadStaysWithinItsStartupBudget(t *testing.T) {
 	e.StartDaemon("", "--backend=fake")
 	e.MustOpx("read", "op://v/i/f")
 
-	cmd := exec.Command(harness.PlainOpx(t), "read", "op://v/i/f")
+	cmd := exec.Command(harness.Bins().Opx, "read", "op://v/i/f")
 	cmd.Env = e.Environ("GODEBUG=inittrace=1", "OPX_STARTUP_TRACE=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

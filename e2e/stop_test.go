@@ -68,7 +68,7 @@ func TestDaemonNamesUnknownConfigKeys(t *testing.T) {
 	e := newEnv(t)
 	os.MkdirAll(e.ConfigDir, 0o700)
 	os.WriteFile(filepath.Join(e.ConfigDir, "config.json"), []byte(`{"backend": "fake", "backnd": "opcli"}`), 0o600)
-	cmd := exec.Command(harness.Bins().Opx, "daemon")
+	cmd := exec.Command(e.Daemon, "daemon")
 	cmd.Env = e.Environ()
 	var stderr harness.SyncBuf
 	cmd.Stderr = &stderr

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +23,7 @@ func (e *Env) StartDaemon(prog string, args ...string) *exec.Cmd {
 		e.Vars[k] = v
 	}
 	if prog == "" {
-		prog = Bins().Opx
+		prog = e.Daemon
 		args = append([]string{"daemon"}, args...)
 	}
 	return e.StartDaemonWith(e.Environ(), prog, args...)
@@ -34,7 +33,7 @@ func (e *Env) StartDaemon(prog string, args ...string) *exec.Cmd {
 // the clients' environment does not get the settings among args.
 func (e *Env) StartDaemonByHand(args ...string) *exec.Cmd {
 	e.T.Helper()
-	return e.StartDaemonWith(e.Environ(), Bins().Opx, append([]string{"daemon"}, args...)...)
+	return e.StartDaemonWith(e.Environ(), e.Daemon, append([]string{"daemon"}, args...)...)
 }
 
 // StartDaemonWith runs prog ARGS with exactly the environment env (a
@@ -149,7 +148,7 @@ func DaemonsExact() bool { return os.Geteuid() == 0 }
 // test binary's opx (opx daemon, or the opx-authd link) whose HOME is the
 // Env's. See DaemonsExact for when it cannot tell Envs apart.
 func (e *Env) Daemons() []int {
-	opx := Bins().Opx
+	b := Bins()
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -162,9 +161,9 @@ func (e *Env) Daemons() []int {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cmdline), "\x00")
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		ours := exe == opx
+		ours := exe == b.Opx || exe == b.Daemon
 		if err != nil { // not dumpable, and we are not root: go by the name
-			ours = strings.HasPrefix(args[0], filepath.Dir(opx)) || args[0] == "opx"
+			ours = strings.HasPrefix(args[0], b.Dir) || args[0] == "opx"
 		}
 		if !ours || (len(args) < 2 || args[1] != "daemon") && !strings.HasSuffix(args[0], "opx-authd") {
 			continue

@@ -26,6 +26,8 @@ type Env struct {
 	DataDir   string            // $XDG_DATA_HOME/op-authd: token, certificate, log
 	ConfigDir string            // $XDG_CONFIG_HOME/op-authd: config.json, policy.json
 	Vars      map[string]string // the environment of every program run in Env
+	Client    string            // the opx the Env runs as the client: Bins().Opx unless OneBuild
+	Daemon    string            // the opx that runs its daemons, started or autostarted: Bins().Daemon unless OneBuild
 	out       *SyncBuf          // the output of the daemon StartDaemon ran last
 }
 
@@ -39,7 +41,7 @@ func New(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{T: t, Dir: root}
+	e := &Env{T: t, Dir: root, Client: Bins().Opx, Daemon: Bins().Daemon}
 	home := filepath.Join(root, "h")
 	run := filepath.Join(root, "r")
 	for _, d := range []string{home, run} {
@@ -54,6 +56,7 @@ func New(t *testing.T) *Env {
 		"XDG_CONFIG_HOME": filepath.Join(home, "c"),
 		"XDG_RUNTIME_DIR": run,
 		"GORACE":          "halt_on_error=1 atexit_sleep_ms=0", // a race-built opx exits at once, not after 1 s
+		"OPX_AUTHD_PATH":  Bins().Daemon,                       // the clients autostart the race-built daemon
 	}
 	e.Sock = filepath.Join(run, "op-authd", "socket.sock")
 	e.DataDir = filepath.Join(home, "d", "op-authd")
@@ -68,6 +71,18 @@ func New(t *testing.T) *Env {
 		os.RemoveAll(root)
 	})
 	return e
+}
+
+// OneBuild makes prog (Bins().Opx or Bins().Daemon) the Env's client and
+// its daemon both, as a user has one opx. The daemon knows the opx client
+// by its executable, and judges the program that ran it rather than the
+// client itself; its 1Password backend skips opx linked as op on PATH the
+// same way. A test of either needs one file: Bins().Daemon to race the
+// daemon, Bins().Opx where the clients are many and the daemon's races are
+// raced by other tests.
+func (e *Env) OneBuild(prog string) {
+	e.Client, e.Daemon = prog, prog
+	e.Vars["OPX_AUTHD_PATH"] = prog
 }
 
 // Environ is Vars as a process environment, with extra appended (a later
@@ -89,19 +104,19 @@ type Result struct {
 // Opx runs the client with args and returns what it printed.
 func (e *Env) Opx(args ...string) Result {
 	e.T.Helper()
-	return e.RunIn("", Bins().Opx, nil, args...)
+	return e.RunIn("", e.Client, nil, args...)
 }
 
 // OpxEnv runs the client with extra environment variables.
 func (e *Env) OpxEnv(extra []string, args ...string) Result {
 	e.T.Helper()
-	return e.RunIn("", Bins().Opx, extra, args...)
+	return e.RunIn("", e.Client, extra, args...)
 }
 
 // OpxIn runs the client with stdin.
 func (e *Env) OpxIn(stdin string, args ...string) Result {
 	e.T.Helper()
-	return e.RunIn(stdin, Bins().Opx, nil, args...)
+	return e.RunIn(stdin, e.Client, nil, args...)
 }
 
 // MustOpx runs the client and fails the test unless it exits 0.
@@ -166,7 +181,7 @@ func (e *Env) OpxBounded(args ...string) Result {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), AnswerWithin)
 	defer cancel()
-	r := e.run(ctx, nil, "", Bins().Opx, args...)
+	r := e.run(ctx, nil, "", e.Client, args...)
 	if ctx.Err() != nil {
 		e.T.Fatalf("opx %s did not answer within %s (the daemon hangs)", strings.Join(args, " "), AnswerWithin)
 	}

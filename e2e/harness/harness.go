@@ -16,13 +16,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 )
 
 // Programs are the binaries the tests run, built by Main.
 type Programs struct {
-	Opx    string // opx, race-built when the test binary is; opx-authd links to it
+	Opx    string // opx as the Makefile builds it: the client, and the shims' link target
+	Daemon string // the opx that runs daemons: race-built (race/opx) when the test binary is, else Opx; opx-authd links to it
 	FakeOp string // testdata/fakeop, the stand-in for the 1Password CLI
 	Dir    string // the directory holding them, removed when Main returns
 	Root   string // the repository (the directory of opx's go.mod)
@@ -75,26 +77,37 @@ func setDefaultParallel() {
 	}
 }
 
-// build compiles opx (race-built when this test binary is, so that the
-// daemon's races fail the tests; otherwise with CGO_ENABLED=0, as the
-// Makefile builds it) and the fake op into dir.
+// build compiles opx and the fake op into dir. When this test binary is
+// race-built, a second opx is too (race/opx), and runs the daemons: races
+// in the daemon, where requests meet, fail the tests. The clients stay
+// plain builds, as the Makefile makes them: a race-built process takes
+// about four times as long to start, and the suite starts about a thousand
+// clients. The client's own concurrency is raced in its package's tests.
 func build(dir string) (Programs, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return Programs{}, err
 	}
-	p := Programs{Opx: filepath.Join(dir, "opx"), FakeOp: filepath.Join(dir, "op"), Dir: dir, Root: root}
-	args := []string{"build", "-o", p.Opx}
+	p := Programs{Opx: filepath.Join(dir, "opx"), Daemon: filepath.Join(dir, "opx"), FakeOp: filepath.Join(dir, "op"), Dir: dir, Root: root}
+	builds := [][]string{
+		{"build", "-trimpath", "-o", p.Opx, "."},
+		{"build", "-o", p.FakeOp, "./testdata/fakeop"},
+	}
 	if RaceEnabled {
-		args = append(args, "-race")
+		// Named opx too, as links and messages name it.
+		p.Daemon = filepath.Join(dir, "race", "opx")
+		builds = append(builds, []string{"build", "-race", "-o", p.Daemon, "."})
 	}
-	if err := goBuild(root, !RaceEnabled, append(args, ".")...); err != nil {
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, args := range builds {
+		wg.Go(func() { errs[i] = goBuild(root, !slices.Contains(args, "-race"), args...) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return Programs{}, err
 	}
-	if err := goBuild(root, true, "build", "-o", p.FakeOp, "./testdata/fakeop"); err != nil {
-		return Programs{}, err
-	}
-	if err := os.Symlink("opx", filepath.Join(dir, "opx-authd")); err != nil {
+	if err := os.Symlink(p.Daemon, filepath.Join(dir, "opx-authd")); err != nil {
 		return Programs{}, err
 	}
 	return p, nil
@@ -132,31 +145,6 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-var plain struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// PlainOpx returns opx built as the Makefile builds it (-trimpath, no race
-// detector, whose shadow memory is terabytes of mappings to scan and whose
-// start-up allocations are not opx's), built once per test binary.
-func PlainOpx(t testing.TB) string {
-	t.Helper()
-	b := Bins()
-	if !RaceEnabled {
-		return b.Opx
-	}
-	plain.once.Do(func() {
-		plain.path = filepath.Join(b.Dir, "opx-plain")
-		plain.err = goBuild(b.Root, true, "build", "-trimpath", "-o", plain.path, ".")
-	})
-	if plain.err != nil {
-		t.Fatal(plain.err)
-	}
-	return plain.path
 }
 
 var tools struct {

@@ -70,7 +70,7 @@ func (e *Env) StartInFlight(args ...string) *InFlight {
 func (e *Env) StartInFlightEnv(extra []string, args ...string) *InFlight {
 	e.T.Helper()
 	f := &InFlight{Done: make(chan error, 1)}
-	cmd := exec.Command(Bins().Opx, args...)
+	cmd := exec.Command(e.Client, args...)
 	cmd.Env = e.Environ(extra...)
 	cmd.Stdout, cmd.Stderr = &f.Stdout, &f.Stderr
 	if err := cmd.Start(); err != nil {
