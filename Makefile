@@ -16,7 +16,7 @@ FUZZMINIMIZETIME ?= 10s
 fuzzrun = $(GO) test -run='^$$' -fuzz='^$(1)$$' -fuzzminimizetime=$(FUZZMINIMIZETIME) \
 	-fuzztime=$(if $(FUZZTIME),$(FUZZTIME),$(shell echo $$(($(3) * $(FUZZSCALE))))x) $(2)
 
-.PHONY: all build man test unit e2e integration vet fuzz bench soak demo install uninstall release vendor-hash clean
+.PHONY: all build man test unit e2e integration wintest vet fuzz bench soak demo install uninstall release vendor-hash clean
 
 # release targets: OS/ARCH pairs built by make release
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
@@ -47,6 +47,15 @@ e2e:
 integration:
 	cd integration/vault && $(GO) test -count=1 -timeout=20m ./...
 	cd integration/openbao && $(GO) test -count=1 -timeout=20m ./...
+
+## wintest: the Windows tests, under wine (.ci/wine.sh prepares it): the
+## packages with Windows code, built for windows/amd64
+WINEPREFIX ?= $(HOME)/.cache/opx-wine
+WINPKGS ?= ./api/
+wintest:
+	WINEPREFIX='$(WINEPREFIX)' ./.ci/wine.sh
+	WINEPREFIX='$(WINEPREFIX)' WINEDEBUG=-all GOOS=windows GOARCH=amd64 \
+	  $(GO) test -count=1 -timeout=10m -exec wine $(WINPKGS)
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
