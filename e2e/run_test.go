@@ -74,10 +74,27 @@ func TestRunWarnsAboutValuesTooShortToConceal(t *testing.T) {
 	}
 }
 
-func TestRunExitStatuses(t *testing.T) {
+// opx run gives the command the refs of --env, of --env-file (literals as
+// written) and of its own environment, all in one backend call, and keeps
+// the rest of the environment; opx exits with the command's status, as a
+// shell reports it, with masking on or off.
+func TestRunInjectsSecretsAndPassesExitStatuses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.StartDaemon("", "--backend=fake")
+	envFile := filepath.Join(e.Dir, "app.env")
+	os.WriteFile(envFile, []byte("# app\nFROM_FILE=op://v/file/f\nLITERAL=\"hello world\"\n"), 0o600)
+	r := e.OpxEnv([]string{"INHERITED=vault://secret/app#k", "PLAIN=keep"},
+		"run", "--no-masking", "--env", "DB_PASS=op://Private/db/password", "--env-file", envFile, "--",
+		"sh", "-c", `printf '%s|%s|%s|%s|%s\n' "$DB_PASS" "$FROM_FILE" "$INHERITED" "$LITERAL" "$PLAIN"; exit 7`)
+	want := strings.Join([]string{fv("op://Private/db/password"), fv("op://v/file/f"), fv("vault://secret/app#k"), "hello world", "keep"}, "|") + "\n"
+	if r.Stdout != want || r.Code != 7 {
+		t.Fatalf("opx run = %q exit %d (stderr %q), want %q exit 7", r.Stdout, r.Code, r.Stderr, want)
+	}
+	if st := e.Status(); st.BackendCalls != 1 {
+		t.Errorf("opx run made %d backend calls, want 1 (one round trip)", st.BackendCalls)
+	}
+
 	notExec := e.Dir + "/not-executable"
 	os.WriteFile(notExec, []byte("#!/bin/sh\necho hi\n"), 0o600)
 	for _, masking := range []string{"--env=A=op://v/i/a", "--no-masking"} {
@@ -475,24 +492,6 @@ func bashWithDaemon(t *testing.T) *terminal {
 	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
 	harness.WaitFor(t, &tm.screen, "PROMPT> ")
 	return tm
-}
-
-func TestRunInjectsSecretsAndPassesExitStatus(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	envFile := filepath.Join(e.Dir, "app.env")
-	os.WriteFile(envFile, []byte("# app\nFROM_FILE=op://v/file/f\nLITERAL=\"hello world\"\n"), 0o600)
-	r := e.OpxEnv([]string{"INHERITED=vault://secret/app#k", "PLAIN=keep"},
-		"run", "--no-masking", "--env", "DB_PASS=op://Private/db/password", "--env-file", envFile, "--",
-		"sh", "-c", `printf '%s|%s|%s|%s|%s\n' "$DB_PASS" "$FROM_FILE" "$INHERITED" "$LITERAL" "$PLAIN"; exit 7`)
-	want := strings.Join([]string{fv("op://Private/db/password"), fv("op://v/file/f"), fv("vault://secret/app#k"), "hello world", "keep"}, "|") + "\n"
-	if r.Stdout != want || r.Code != 7 {
-		t.Fatalf("opx run = %q exit %d (stderr %q), want %q exit 7", r.Stdout, r.Code, r.Stderr, want)
-	}
-	if st := e.Status(); st.BackendCalls != 1 {
-		t.Errorf("opx run made %d backend calls, want 1 (one round trip)", st.BackendCalls)
-	}
 }
 
 func TestRunPassesSignals(t *testing.T) {
