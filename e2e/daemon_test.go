@@ -117,21 +117,6 @@ func TestTwentyClientsStartOneDaemon(t *testing.T) {
 	}
 }
 
-func TestSIGTERMShutsDownCleanly(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	cmd := e.StartDaemon("", "--backend=fake")
-	e.MustOpx("read", "op://a/b/c")
-	cmd.Process.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(10 * time.Second)
-	for harness.Alive(cmd.Process.Pid) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := os.Stat(e.Sock); !os.IsNotExist(err) {
-		t.Errorf("socket still there after SIGTERM: %v", err)
-	}
-}
-
 func TestKilledDaemonIsReplaced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
