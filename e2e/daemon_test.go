@@ -149,21 +149,6 @@ func TestKilledDaemonIsReplaced(t *testing.T) {
 	}
 }
 
-func TestSecondDaemonIsRefused(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	first := e.StartDaemon("", "--backend=fake")
-	r := e.Opx("daemon", "--backend=fake")
-	if r.Code != 75 || !strings.Contains(r.Stderr, "already serving") || !strings.Contains(r.Stderr, fmt.Sprint(first.Process.Pid)) {
-		t.Errorf("second daemon = %+v, want exit 75 naming pid %d", r, first.Process.Pid)
-	}
-	if c, err := net.Dial("unix", e.Sock); err != nil {
-		t.Errorf("the first daemon's socket is gone: %v", err)
-	} else {
-		c.Close()
-	}
-}
-
 func TestSocketDirOpenToOthersIsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

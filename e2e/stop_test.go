@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +15,9 @@ import (
 )
 
 // opx stop lets a read in flight finish, then the daemon is gone; opx
-// restart starts one with the flags given; a second daemon names the
-// first's pid and how to stop it.
+// restart starts one with the flags given; a second daemon is refused
+// (exit 75), names the first's pid and how to stop it, and leaves the
+// first serving.
 func TestStopAndRestart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -55,8 +58,13 @@ func TestStopAndRestart(t *testing.T) {
 	}
 
 	r = e.Opx("daemon", "--backend=fake")
-	if r.Code != 75 || !strings.Contains(r.Stderr, "opx stop") || !strings.Contains(r.Stderr, "pid") {
-		t.Errorf("a second daemon: exit %d, stderr %q", r.Code, r.Stderr)
+	if r.Code != 75 || !strings.Contains(r.Stderr, "already serving") || !strings.Contains(r.Stderr, "pid") || !strings.Contains(r.Stderr, fmt.Sprint(second.PID)) || !strings.Contains(r.Stderr, "opx stop") {
+		t.Errorf("a second daemon: exit %d, stderr %q; want exit 75 naming pid %d and opx stop", r.Code, r.Stderr, second.PID)
+	}
+	if c, err := net.Dial("unix", e.Sock); err != nil {
+		t.Errorf("the first daemon's socket is gone: %v", err)
+	} else {
+		c.Close()
 	}
 	e.MustOpx("stop")
 }
