@@ -1,7 +1,8 @@
 package e2e
 
-// opx read: values in order, nothing on stdout on failure, accounts, many
-// refs, and reads that share one backend call.
+// opx read: values in order, nothing on stdout on failure, many refs, and
+// reads that share one backend call. --account, before or after the
+// subcommand, is tested on the 1Password backend (TestOPTwoAccounts).
 
 import (
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/e2e/harness"
 )
 
@@ -30,27 +30,6 @@ func TestReadFailurePrintsNothingOnStdout(t *testing.T) {
 	}
 	if strings.Contains(r.Stderr, "op://a/b/c:") && strings.Count(r.Stderr, "opx: error:") != 2 {
 		t.Errorf("stderr names a ref that did not fail: %q", r.Stderr)
-	}
-}
-
-func TestAccountBeforeOrAfterTheSubcommand(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	want := backend.FakeValue("me@example.com", "op://a/b/c") + "\n"
-	for _, args := range [][]string{
-		{"--account=me@example.com", "read", "op://a/b/c"},
-		{"read", "op://a/b/c", "--account", "me@example.com"},
-	} {
-		if out := e.MustOpx(args...); out != want {
-			t.Errorf("opx %v = %q, want %q", args, out, want)
-		}
-	}
-	if out := e.MustOpx("read", "op://a/b/c"); out != fv("op://a/b/c")+"\n" {
-		t.Errorf("no account = %q: an account must be part of the cache key", out)
-	}
-	if st := e.Status(); st.CacheSize != 2 {
-		t.Errorf("cache size = %d, want 2 (one per account)", st.CacheSize)
 	}
 }
 
