@@ -157,29 +157,6 @@ func TestRemovedTokenFileComesBack(t *testing.T) {
 	}
 }
 
-// opx status shows the settings in force: backend limits, where op is
-// found, the Vault address config.json holds.
-func TestStatusShowsSettings(t *testing.T) {
-	t.Parallel()
-	e := newOPEnv(t)
-	os.MkdirAll(e.ConfigDir, 0o700)
-	os.WriteFile(filepath.Join(e.ConfigDir, "config.json"), []byte(`{"vault": {"address": "http://127.0.0.1:8299"}}`), 0o600)
-	e.StartDaemon("", "--max-concurrent=3", "--backend-timeout=45s")
-	st := e.Status()
-	if st.Settings.MaxConcurrent != 3 || st.Settings.BackendTimeoutSeconds != 45 || st.Settings.OPFound != harness.Bins().FakeOp || st.Settings.VaultAddress != "http://127.0.0.1:8299" {
-		t.Errorf("status settings: %+v", st.Settings)
-	}
-	out := e.MustOpx("status")
-	if st.Settings.OPVersion != "2.31.1" {
-		t.Errorf("status op_version = %q, want fakeop's 2.31.1", st.Settings.OPVersion)
-	}
-	for _, want := range []string{"at most 45s, 3 at once", "op        " + harness.Bins().FakeOp + " (version 2.31.1)", "vault     http://127.0.0.1:8299"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("status lacks %q:\n%s", want, out)
-		}
-	}
-}
-
 // A daemon that a service manager runs (OPX_SERVICE) takes its settings
 // from the service's environment file, which a client does not read: what
 // does not change a read's answer (another TTL, multi for opcli) brings no
