@@ -72,25 +72,3 @@ func TestRunAndResolveOverAThousandRefs(t *testing.T) {
 		t.Errorf("run with 2,500: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
-
-func TestResolveEnvFile(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	e.Vars["APP_ENV"] = "prod"
-	a := filepath.Join(e.Dir, "a.env")
-	b := filepath.Join(e.Dir, "b.env")
-	os.WriteFile(a, []byte("# first\nDB=op://$APP_ENV/db/password\nMODE=\"dev mode\"\nKEY=op://v/i/old\n"), 0o600)
-	os.WriteFile(b, []byte("export KEY=op://v/i/key\n"), 0o600)
-	out := e.MustOpx("resolve", "--env-file", a, "--env-file", b, "EXTRA=op://v/i/extra")
-	want := "DB=" + fv("op://prod/db/password") + "\nEXTRA=" + fv("op://v/i/extra") + "\nKEY=" + fv("op://v/i/key") + "\nMODE=dev mode\n"
-	if out != want {
-		t.Errorf("resolve --env-file:\n%s\nwant\n%s", out, want)
-	}
-	if out := e.MustOpx("resolve", "--export", "--env-file", b, "--env-file", a); !strings.Contains(out, "export KEY='"+fv("op://v/i/old")+"'\n") || !strings.Contains(out, "export MODE='dev mode'\n") {
-		t.Errorf("later files win, literals are quoted: %q", out)
-	}
-	if r := e.Opx("resolve"); r.Code == 0 || !strings.Contains(r.Stderr, "nothing to resolve") {
-		t.Errorf("resolve with nothing: exit %d, stderr %q", r.Code, r.Stderr)
-	}
-}
