@@ -33,7 +33,10 @@ func TestReadFailurePrintsNothingOnStdout(t *testing.T) {
 	}
 }
 
-func TestReadOfMoreRefsThanOneRequestTakes(t *testing.T) {
+// opx read, resolve and run take more refs than the daemon takes in one
+// request (api.MaxRefs): they split them, and every value comes back in
+// its place.
+func TestMoreRefsThanOneRequestTakes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.StartDaemon("", "--backend=fake")
@@ -46,6 +49,22 @@ func TestReadOfMoreRefsThanOneRequestTakes(t *testing.T) {
 	}
 	if out := e.MustOpx(args...); out != want.String() {
 		t.Errorf("read of 1,500 refs: %d bytes, want %d", len(out), want.Len())
+	}
+
+	var pairs, runArgs []string
+	for i := range 2500 {
+		kv := fmt.Sprintf("V%04d=op://bulk/item%d/f", i, i)
+		pairs = append(pairs, kv)
+		runArgs = append(runArgs, "--env", kv)
+	}
+	out := e.MustOpx(append([]string{"resolve"}, pairs...)...)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2500 || lines[2499] != "V2499="+fv("op://bulk/item2499/f") {
+		t.Fatalf("resolve of 2,500: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+	r := e.Opx(append(append([]string{"run", "--no-masking"}, runArgs...), "--", "sh", "-c", `echo "$V0000 $V1999 $V2499"`)...)
+	if want := fv("op://bulk/item0/f") + " " + fv("op://bulk/item1999/f") + " " + fv("op://bulk/item2499/f") + "\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("run with 2,500: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,28 +46,5 @@ func TestVariablesInRefs(t *testing.T) {
 	}
 	if after := e.Status().BackendCalls; after != before {
 		t.Errorf("an unset variable still reached the backend (%d calls)", after-before)
-	}
-}
-
-// opx run and opx resolve take more refs than the daemon takes in one
-// request, as opx read does: they split them.
-func TestRunAndResolveOverAThousandRefs(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	var pairs, runArgs []string
-	for i := range 2500 {
-		kv := fmt.Sprintf("V%04d=op://bulk/item%d/f", i, i)
-		pairs = append(pairs, kv)
-		runArgs = append(runArgs, "--env", kv)
-	}
-	out := e.MustOpx(append([]string{"resolve"}, pairs...)...)
-	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 2500 || lines[2499] != "V2499="+fv("op://bulk/item2499/f") {
-		t.Fatalf("resolve of 2,500: %d lines, last %q", len(lines), lines[len(lines)-1])
-	}
-	r := e.Opx(append(append([]string{"run", "--no-masking"}, runArgs...), "--", "sh", "-c", `echo "$V0000 $V1999 $V2499"`)...)
-	if want := fv("op://bulk/item0/f") + " " + fv("op://bulk/item1999/f") + " " + fv("op://bulk/item2499/f") + "\n"; r.Code != 0 || r.Stdout != want {
-		t.Errorf("run with 2,500: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
