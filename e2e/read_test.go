@@ -92,12 +92,15 @@ func TestReadsShareBackendCalls(t *testing.T) {
 		t.Errorf("100 distinct refs in one read made %d backend calls, want 1", n)
 	}
 
-	readConcurrently := func(n int, args ...string) (failed int) {
+	// readConcurrently runs n opx read processes of one ref at once, with
+	// flags, and returns how many did not answer its value alone.
+	const hot = "op://v/hot/f"
+	readConcurrently := func(n int, flags ...string) (failed int) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for range n {
 			wg.Go(func() {
-				if r := e.Opx(args...); r.Code != 0 || r.Stdout != fv("op://v/hot/f")+"\n" || r.Stderr != "" {
+				if r := e.Opx(append(append([]string{"read"}, flags...), hot)...); r.Code != 0 || r.Stdout != fv(hot)+"\n" || r.Stderr != "" {
 					mu.Lock()
 					failed++
 					mu.Unlock()
@@ -108,7 +111,7 @@ func TestReadsShareBackendCalls(t *testing.T) {
 		return failed
 	}
 	before := calls()
-	if failed := readConcurrently(50, "read", "op://v/hot/f"); failed > 0 {
+	if failed := readConcurrently(50); failed > 0 {
 		t.Errorf("%d of 50 reads failed", failed)
 	}
 	if n := calls() - before; n != 1 {
@@ -116,7 +119,7 @@ func TestReadsShareBackendCalls(t *testing.T) {
 	}
 
 	before = calls()
-	if failed := readConcurrently(8, "read", "--no-cache", "op://v/hot/f"); failed > 0 {
+	if failed := readConcurrently(8, "--no-cache"); failed > 0 {
 		t.Errorf("%d of 8 --no-cache reads failed", failed)
 	}
 	if n := calls() - before; n != 1 {
