@@ -2,18 +2,15 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/opxhq/opx/e2e/harness"
 )
 
 // --max-age and --no-cache ask for a value fresher than the cache keeps,
-// in every command that reads; concurrent fresh reads share one call.
+// in every command that reads. That concurrent fresh reads share one call
+// is TestReadsShareBackendCalls.
 func TestMaxAgeAndNoCache(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -51,29 +48,5 @@ func TestMaxAgeAndNoCache(t *testing.T) {
 	}
 	if r := e.Opx("read", "--max-age", "-5s", "op://v/i/a"); r.Code == 0 || !strings.Contains(r.Stderr, "--max-age") {
 		t.Errorf("--max-age -5s: exit %d, stderr %q", r.Code, r.Stderr)
-	}
-}
-
-func TestConcurrentFreshReadsShareOneCall(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	// Long enough for eight race-built clients to reach the daemon on a
-	// loaded machine: they must all arrive while the first call is out.
-	e.StartDaemon("", "--backend=fake", "--fake-delay=5s")
-	e.MustOpx("read", "op://v/i/a")
-	before := e.Status().BackendCalls
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			cmd := exec.Command(harness.Bins().Opx, "read", "--no-cache", "op://v/i/a")
-			cmd.Env = e.Environ()
-			if out, err := cmd.CombinedOutput(); err != nil || string(out) != fv("op://v/i/a")+"\n" {
-				t.Errorf("read --no-cache: %v, %q", err, out)
-			}
-		})
-	}
-	wg.Wait()
-	if n := e.Status().BackendCalls - before; n != 1 {
-		t.Errorf("8 concurrent --no-cache reads made %d backend calls, want 1", n)
 	}
 }

@@ -1,7 +1,8 @@
 package e2e
 
-// opx read: values in order, nothing on stdout on failure, accounts, many
-// refs, and reads that share one backend call.
+// opx read: values in order, nothing on stdout on failure, many refs, and
+// reads that share one backend call. --account, before or after the
+// subcommand, is tested on the 1Password backend (TestOPTwoAccounts).
 
 import (
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/e2e/harness"
 )
 
@@ -33,28 +33,10 @@ func TestReadFailurePrintsNothingOnStdout(t *testing.T) {
 	}
 }
 
-func TestAccountBeforeOrAfterTheSubcommand(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	want := backend.FakeValue("me@example.com", "op://a/b/c") + "\n"
-	for _, args := range [][]string{
-		{"--account=me@example.com", "read", "op://a/b/c"},
-		{"read", "op://a/b/c", "--account", "me@example.com"},
-	} {
-		if out := e.MustOpx(args...); out != want {
-			t.Errorf("opx %v = %q, want %q", args, out, want)
-		}
-	}
-	if out := e.MustOpx("read", "op://a/b/c"); out != fv("op://a/b/c")+"\n" {
-		t.Errorf("no account = %q: an account must be part of the cache key", out)
-	}
-	if st := e.Status(); st.CacheSize != 2 {
-		t.Errorf("cache size = %d, want 2 (one per account)", st.CacheSize)
-	}
-}
-
-func TestReadOfMoreRefsThanOneRequestTakes(t *testing.T) {
+// opx read, resolve and run take more refs than the daemon takes in one
+// request (api.MaxRefs): they split them, and every value comes back in
+// its place.
+func TestMoreRefsThanOneRequestTakes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.StartDaemon("", "--backend=fake")
@@ -68,39 +50,36 @@ func TestReadOfMoreRefsThanOneRequestTakes(t *testing.T) {
 	if out := e.MustOpx(args...); out != want.String() {
 		t.Errorf("read of 1,500 refs: %d bytes, want %d", len(out), want.Len())
 	}
-}
 
-func TestFiftyConcurrentReadsOneBackendCall(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake", "--fake-delay=300ms")
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
-	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if r := e.Opx("read", "op://v/hot/f"); r.Code != 0 || r.Stdout != fv("op://v/hot/f")+"\n" {
-				mu.Lock()
-				failed++
-				mu.Unlock()
-			}
-		}()
+	var pairs, runArgs []string
+	for i := range 2500 {
+		kv := fmt.Sprintf("V%04d=op://bulk/item%d/f", i, i)
+		pairs = append(pairs, kv)
+		runArgs = append(runArgs, "--env", kv)
 	}
-	wg.Wait()
-	if failed > 0 {
-		t.Errorf("%d of 50 reads failed", failed)
+	out := e.MustOpx(append([]string{"resolve"}, pairs...)...)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2500 || lines[2499] != "V2499="+fv("op://bulk/item2499/f") {
+		t.Fatalf("resolve of 2,500: %d lines, last %q", len(lines), lines[len(lines)-1])
 	}
-	if st := e.Status(); st.BackendCalls != 1 {
-		t.Errorf("backend calls = %d, want 1", st.BackendCalls)
+	r := e.Opx(append(append([]string{"run", "--no-masking"}, runArgs...), "--", "sh", "-c", `echo "$V0000 $V1999 $V2499"`)...)
+	if want := fv("op://bulk/item0/f") + " " + fv("op://bulk/item1999/f") + " " + fv("op://bulk/item2499/f") + "\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("run with 2,500: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
-func TestBatchOfDistinctRefsIsOneCall(t *testing.T) {
+// Reads that arrive together share backend calls (README: coalescing and
+// batching): 100 distinct refs in one opx read are one call; 50 concurrent
+// opx read processes of one ref are one call; and 8 concurrent
+// --no-cache reads of it, which may not take the cached value, still share
+// one call. The backend is slow enough for every process to arrive while
+// the first call is out, however loaded the machine.
+func TestReadsShareBackendCalls(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake", "--fake-delay=300ms")
+	e.StartDaemon("", "--backend=fake", "--fake-delay=5s")
+	calls := func() uint64 { return e.Status().BackendCalls }
+
 	args := []string{"read"}
 	for i := range 100 {
 		args = append(args, fmt.Sprintf("op://v/item%d/f", i))
@@ -109,8 +88,42 @@ func TestBatchOfDistinctRefsIsOneCall(t *testing.T) {
 	if n := strings.Count(out, "\n"); n != 100 {
 		t.Fatalf("read printed %d lines, want 100", n)
 	}
-	if st := e.Status(); st.BackendCalls != 1 {
-		t.Errorf("100 distinct refs in one read made %d backend calls, want 1", st.BackendCalls)
+	if n := calls(); n != 1 {
+		t.Errorf("100 distinct refs in one read made %d backend calls, want 1", n)
+	}
+
+	// readConcurrently runs n opx read processes of one ref at once, with
+	// flags, and returns how many did not answer its value alone.
+	const hot = "op://v/hot/f"
+	readConcurrently := func(n int, flags ...string) (failed int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for range n {
+			wg.Go(func() {
+				if r := e.Opx(append(append([]string{"read"}, flags...), hot)...); r.Code != 0 || r.Stdout != fv(hot)+"\n" || r.Stderr != "" {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return failed
+	}
+	before := calls()
+	if failed := readConcurrently(50); failed > 0 {
+		t.Errorf("%d of 50 reads failed", failed)
+	}
+	if n := calls() - before; n != 1 {
+		t.Errorf("50 concurrent reads of one ref made %d backend calls, want 1", n)
+	}
+
+	before = calls()
+	if failed := readConcurrently(8, "--no-cache"); failed > 0 {
+		t.Errorf("%d of 8 --no-cache reads failed", failed)
+	}
+	if n := calls() - before; n != 1 {
+		t.Errorf("8 concurrent --no-cache reads made %d backend calls, want 1", n)
 	}
 }
 

@@ -74,10 +74,27 @@ func TestRunWarnsAboutValuesTooShortToConceal(t *testing.T) {
 	}
 }
 
-func TestRunExitStatuses(t *testing.T) {
+// opx run gives the command the refs of --env, of --env-file (literals as
+// written) and of its own environment, all in one backend call, and keeps
+// the rest of the environment; opx exits with the command's status, as a
+// shell reports it, with masking on or off.
+func TestRunInjectsSecretsAndPassesExitStatuses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.StartDaemon("", "--backend=fake")
+	envFile := filepath.Join(e.Dir, "app.env")
+	os.WriteFile(envFile, []byte("# app\nFROM_FILE=op://v/file/f\nLITERAL=\"hello world\"\n"), 0o600)
+	r := e.OpxEnv([]string{"INHERITED=vault://secret/app#k", "PLAIN=keep"},
+		"run", "--no-masking", "--env", "DB_PASS=op://Private/db/password", "--env-file", envFile, "--",
+		"sh", "-c", `printf '%s|%s|%s|%s|%s\n' "$DB_PASS" "$FROM_FILE" "$INHERITED" "$LITERAL" "$PLAIN"; exit 7`)
+	want := strings.Join([]string{fv("op://Private/db/password"), fv("op://v/file/f"), fv("vault://secret/app#k"), "hello world", "keep"}, "|") + "\n"
+	if r.Stdout != want || r.Code != 7 {
+		t.Fatalf("opx run = %q exit %d (stderr %q), want %q exit 7", r.Stdout, r.Code, r.Stderr, want)
+	}
+	if st := e.Status(); st.BackendCalls != 1 {
+		t.Errorf("opx run made %d backend calls, want 1 (one round trip)", st.BackendCalls)
+	}
+
 	notExec := e.Dir + "/not-executable"
 	os.WriteFile(notExec, []byte("#!/bin/sh\necho hi\n"), 0o600)
 	for _, masking := range []string{"--env=A=op://v/i/a", "--no-masking"} {
@@ -100,29 +117,40 @@ func TestRunExitStatuses(t *testing.T) {
 }
 
 // Every signal opx run passes on reaches the command, whose status opx
-// then exits with.
+// then exits with: the status the command's trap chose, or, for a command
+// the signal ends, 128+N as a shell reports it.
 func TestRunForwardsSignals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.StartDaemon("", "--backend=fake")
+	start := func(script string) (*exec.Cmd, *harness.SyncBuf) {
+		t.Helper()
+		cmd := exec.Command(harness.Bins().Opx, "run", "--env", "A=op://v/i/a", "--", "sh", "-c", script)
+		cmd.Env = e.Environ()
+		out := &harness.SyncBuf{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		harness.WaitFor(t, out, "ready\n")
+		return cmd, out
+	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
 		name := strings.TrimPrefix(fmt.Sprint(sig), "signal ")
 		trap := map[syscall.Signal]string{syscall.SIGINT: "INT", syscall.SIGTERM: "TERM", syscall.SIGHUP: "HUP",
 			syscall.SIGQUIT: "QUIT", syscall.SIGUSR1: "USR1", syscall.SIGUSR2: "USR2"}[sig]
-		cmd := exec.Command(harness.Bins().Opx, "run", "--env", "A=op://v/i/a", "--", "sh", "-c",
-			`trap 'echo "got `+trap+` $A"; exit 3' `+trap+`; echo ready; while :; do sleep 0.02; done`)
-		cmd.Env = e.Environ()
-		var out harness.SyncBuf
-		cmd.Stdout = &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		harness.WaitFor(t, &out, "ready\n")
+		cmd, out := start(`trap 'echo "got ` + trap + ` $A"; exit 3' ` + trap + `; echo ready; while :; do sleep 0.02; done`)
 		cmd.Process.Signal(sig)
 		cmd.Wait()
 		if code := cmd.ProcessState.ExitCode(); code != 3 || out.String() != "ready\ngot "+trap+" "+mask.Marker+"\n" {
 			t.Errorf("%s: exit %d, output %q", name, code, out.String())
 		}
+	}
+	cmd, _ := start(`echo ready; exec sleep 30`)
+	cmd.Process.Signal(syscall.SIGUSR1)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGUSR1) {
+		t.Errorf("a command that SIGUSR1 ended: opx run exited %d, want %d", code, 128+int(syscall.SIGUSR1))
 	}
 }
 
@@ -475,48 +503,4 @@ func bashWithDaemon(t *testing.T) *terminal {
 	tm := e.inTerminalProgram(bash, [3]bool{true, true, true}, 24, 80, "--norc", "--noprofile", "-i")
 	harness.WaitFor(t, &tm.screen, "PROMPT> ")
 	return tm
-}
-
-func TestRunInjectsSecretsAndPassesExitStatus(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	envFile := filepath.Join(e.Dir, "app.env")
-	os.WriteFile(envFile, []byte("# app\nFROM_FILE=op://v/file/f\nLITERAL=\"hello world\"\n"), 0o600)
-	r := e.OpxEnv([]string{"INHERITED=vault://secret/app#k", "PLAIN=keep"},
-		"run", "--no-masking", "--env", "DB_PASS=op://Private/db/password", "--env-file", envFile, "--",
-		"sh", "-c", `printf '%s|%s|%s|%s|%s\n' "$DB_PASS" "$FROM_FILE" "$INHERITED" "$LITERAL" "$PLAIN"; exit 7`)
-	want := strings.Join([]string{fv("op://Private/db/password"), fv("op://v/file/f"), fv("vault://secret/app#k"), "hello world", "keep"}, "|") + "\n"
-	if r.Stdout != want || r.Code != 7 {
-		t.Fatalf("opx run = %q exit %d (stderr %q), want %q exit 7", r.Stdout, r.Code, r.Stderr, want)
-	}
-	if st := e.Status(); st.BackendCalls != 1 {
-		t.Errorf("opx run made %d backend calls, want 1 (one round trip)", st.BackendCalls)
-	}
-}
-
-func TestRunPassesSignals(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	cmd := exec.Command(harness.Bins().Opx, "run", "--env", "X=op://a/b/c", "--", "sh", "-c", `echo ready; exec sleep 30`)
-	cmd.Env = e.Environ()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	if _, err := out.Read(buf); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Process.Signal(syscall.SIGUSR1)
-	cmd.Wait()
-	// opx passed the signal on and exits as a shell would for a command
-	// that SIGUSR1 ended.
-	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGUSR1) {
-		t.Fatalf("opx run exited %d, want %d", code, 128+int(syscall.SIGUSR1))
-	}
 }

@@ -142,22 +142,6 @@ func TestOPShimMatchesOP(t *testing.T) {
 	}
 }
 
-// Twenty op read calls through the shim make one op process: the daemon's
-// first read; the rest come from its cache.
-func TestOPShimCaches(t *testing.T) {
-	t.Parallel()
-	e, shims := shimEnv(t)
-	e.StartDaemon("")
-	for range 20 {
-		if r := e.runOP(filepath.Join(shims, "op"), "", "read", "op://Private/db/password"); r.Stdout != "s3cr3t-db-pass\n" || r.Stderr != "" {
-			t.Fatalf("op read through the shim = %+v", r)
-		}
-	}
-	if calls := e.OpCalls(); len(calls) != 1 {
-		t.Errorf("20 op read through the shim made %d op processes, want 1: %q", len(calls), calls)
-	}
-}
-
 // A PATH with the shim and no real op: no loop. The pass-through fails as
 // a shell would (127), and the daemon's 1Password backend, looking op up
 // on its PATH, never runs opx.

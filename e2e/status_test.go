@@ -12,13 +12,18 @@ import (
 	"github.com/opxhq/opx/e2e/harness"
 )
 
-func TestStatusHumanJSONAndNotRunning(t *testing.T) {
+// opx status says when no daemon runs (exit 3) without starting one; with
+// one running it shows, in its human and JSON forms, the backend, the
+// counters, the idle lock (--session-timeout 8 is hours), the socket and
+// the settings in force: backend limits, where op is found and its
+// version, the Vault address config.json holds.
+func TestStatusShowsStateAndSettings(t *testing.T) {
 	// Counting daemons tells this env's from others' only where their
 	// environment can be read (harness.DaemonsExact); elsewhere it runs alone.
 	if harness.DaemonsExact() {
 		t.Parallel()
 	}
-	e := newEnv(t)
+	e := newOPEnv(t)
 	r := e.Opx("status")
 	if r.Code != 3 || !strings.Contains(r.Stdout, "not running") {
 		t.Fatalf("status with no daemon = %+v, want exit 3 and 'not running'", r)
@@ -26,26 +31,24 @@ func TestStatusHumanJSONAndNotRunning(t *testing.T) {
 	if len(e.Daemons()) != 0 {
 		t.Fatal("opx status started a daemon")
 	}
-	e.StartDaemon("", "--backend=fake", "--session-timeout=90s")
-	e.MustOpx("read", "op://a/b/c")
+	e.SignIn("my")
+	e.SetConfig(map[string]any{"vault": map[string]any{"address": "http://127.0.0.1:8299"}})
+	e.StartDaemon("", "--session-timeout", "8", "--max-concurrent=3", "--backend-timeout=45s")
+	e.MustOpx("read", "op://Private/db/password")
 	out := e.MustOpx("status")
-	for _, want := range []string{"running", "backend   fake;", "1 miss (0 joined", "1 backend call,", "locks after 1m30s"} {
+	for _, want := range []string{"running", "backend   opcli;", "1 miss (0 joined", "1 backend call,", "locks after 8h0m0s",
+		"at most 45s, 3 at once", "op        " + harness.Bins().FakeOp + " (version 2.31.1)", "vault     http://127.0.0.1:8299"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
 	st := e.Status()
-	if st.Session.IdleTimeoutSeconds != 90 || st.Session.State != "unlocked" || st.SocketPath != e.Sock {
-		t.Errorf("status = %+v", st)
+	if st.Session.IdleTimeoutSeconds != 8*3600 || !st.Session.Enabled || st.Session.State != "unlocked" || st.SocketPath != e.Sock {
+		t.Errorf("status = %+v, want an unlocked session locking after 28800 s idle, on %s", st, e.Sock)
 	}
-}
-
-func TestSessionTimeoutInHours(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake", "--session-timeout", "8")
-	if st := e.Status(); st.Session.IdleTimeoutSeconds != 8*3600 || !st.Session.Enabled {
-		t.Errorf("--session-timeout 8: %+v, want 28800 s", st.Session)
+	if st.Settings.MaxConcurrent != 3 || st.Settings.BackendTimeoutSeconds != 45 || st.Settings.OPFound != harness.Bins().FakeOp ||
+		st.Settings.OPVersion != "2.31.1" || st.Settings.VaultAddress != "http://127.0.0.1:8299" {
+		t.Errorf("status settings: %+v", st.Settings)
 	}
 }
 

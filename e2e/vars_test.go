@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,50 +46,5 @@ func TestVariablesInRefs(t *testing.T) {
 	}
 	if after := e.Status().BackendCalls; after != before {
 		t.Errorf("an unset variable still reached the backend (%d calls)", after-before)
-	}
-}
-
-// opx run and opx resolve take more refs than the daemon takes in one
-// request, as opx read does: they split them.
-func TestRunAndResolveOverAThousandRefs(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	var pairs, runArgs []string
-	for i := range 2500 {
-		kv := fmt.Sprintf("V%04d=op://bulk/item%d/f", i, i)
-		pairs = append(pairs, kv)
-		runArgs = append(runArgs, "--env", kv)
-	}
-	out := e.MustOpx(append([]string{"resolve"}, pairs...)...)
-	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 2500 || lines[2499] != "V2499="+fv("op://bulk/item2499/f") {
-		t.Fatalf("resolve of 2,500: %d lines, last %q", len(lines), lines[len(lines)-1])
-	}
-	r := e.Opx(append(append([]string{"run", "--no-masking"}, runArgs...), "--", "sh", "-c", `echo "$V0000 $V1999 $V2499"`)...)
-	if want := fv("op://bulk/item0/f") + " " + fv("op://bulk/item1999/f") + " " + fv("op://bulk/item2499/f") + "\n"; r.Code != 0 || r.Stdout != want {
-		t.Errorf("run with 2,500: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
-	}
-}
-
-func TestResolveEnvFile(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.StartDaemon("", "--backend=fake")
-	e.Vars["APP_ENV"] = "prod"
-	a := filepath.Join(e.Dir, "a.env")
-	b := filepath.Join(e.Dir, "b.env")
-	os.WriteFile(a, []byte("# first\nDB=op://$APP_ENV/db/password\nMODE=\"dev mode\"\nKEY=op://v/i/old\n"), 0o600)
-	os.WriteFile(b, []byte("export KEY=op://v/i/key\n"), 0o600)
-	out := e.MustOpx("resolve", "--env-file", a, "--env-file", b, "EXTRA=op://v/i/extra")
-	want := "DB=" + fv("op://prod/db/password") + "\nEXTRA=" + fv("op://v/i/extra") + "\nKEY=" + fv("op://v/i/key") + "\nMODE=dev mode\n"
-	if out != want {
-		t.Errorf("resolve --env-file:\n%s\nwant\n%s", out, want)
-	}
-	if out := e.MustOpx("resolve", "--export", "--env-file", b, "--env-file", a); !strings.Contains(out, "export KEY='"+fv("op://v/i/old")+"'\n") || !strings.Contains(out, "export MODE='dev mode'\n") {
-		t.Errorf("later files win, literals are quoted: %q", out)
-	}
-	if r := e.Opx("resolve"); r.Code == 0 || !strings.Contains(r.Stderr, "nothing to resolve") {
-		t.Errorf("resolve with nothing: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }
