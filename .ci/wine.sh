@@ -23,9 +23,15 @@ fi
 mkdir -p "$WINEPREFIX"
 # The server first, with no inherited streams: wine's background processes
 # otherwise keep the caller's stdout open, and a pipe reading it never ends.
-wineserver -p </dev/null >/dev/null 2>&1
+# It exits 2 when a server runs for this prefix already: as good.
+wineserver -p </dev/null >/dev/null 2>&1 || [ $? = 2 ]
+# Then wine's services (wineboot starts them, and makes the prefix the first
+# time), detached too: left to the first test binary, they would hold go
+# test's output pipe, and go test waits a minute for it, then fails.
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   wineboot -i </dev/null >/dev/null 2>&1
+else
+  wineboot </dev/null >/dev/null 2>&1
 fi
 dll="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 if [ ! -f "$dll" ]; then
