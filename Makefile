@@ -28,9 +28,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/opx .
 	ln -sf opx bin/opx-authd
 
-## test: everything: checks, the package tests, the end-to-end suite, real
+## test: everything: checks, the package tests (and the Windows ones under wine), the end-to-end suite, real
 ## Vault and OpenBao, short fuzzing
-test: vet unit e2e integration
+test: vet unit wintest e2e integration
 	$(MAKE) --no-print-directory fuzz
 
 ## unit: each package's own tests, race-enabled (every package but e2e)
@@ -62,6 +62,7 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
+	GOOS=windows $(GO) vet $(WINPKGS)
 	for p in darwin/arm64 darwin/amd64 linux/arm64; do \
 	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -o /dev/null . || exit 1; done
 	@if command -v ruby >/dev/null; then ruby -c packaging/homebrew/opx.rb; \
