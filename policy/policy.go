@@ -113,7 +113,7 @@ func Parse(data []byte) (*Policy, error) {
 	}
 	for i, r := range p.Allow {
 		switch {
-		case r.Path != "" && !filepath.IsAbs(r.Path) && !strings.HasPrefix(r.Path, "~/"):
+		case r.Path != "" && !filepath.IsAbs(r.Path) && !underHome(r.Path):
 			return nil, fmt.Errorf("allow[%d]: path %q is not absolute (or under ~/)", i, r.Path)
 		case r.PathSHA256 != "" && !isHexSHA256(r.PathSHA256):
 			return nil, fmt.Errorf("allow[%d]: path_sha256 must be 64 hex digits", i)
@@ -311,7 +311,7 @@ func (rule Rule) matches(r Requester, env Env) bool {
 	if rule.ExeSHA256 != "" && (r.ExeSHA256 == "" || !strings.EqualFold(rule.ExeSHA256, r.ExeSHA256)) {
 		return false
 	}
-	if rule.Path != "" && (r.Path == "" || (rule.Path != r.Path && ResolvePath(rule.Path, env.Home) != r.Path)) {
+	if rule.Path != "" && (r.Path == "" || (!SamePath(rule.Path, r.Path) && !SamePath(ResolvePath(rule.Path, env.Home), r.Path))) {
 		return false
 	}
 	if rule.RequireSigned && (env.Signed == nil || r.Path == "" || !env.Signed(r.Path)) {
