@@ -15,8 +15,9 @@ import (
 )
 
 // checkPeer refuses a connection whose peer credentials could not be read,
-// that comes from another user, or whose peer could not be identified (fail
-// closed). A foreign uid is named as such even when the rest of the
+// that comes from another user (another uid; on Windows, another user SID
+// in the peer's token), or whose peer could not be identified (fail
+// closed). A foreign user is named as such even when the rest of the
 // identification failed too.
 func (s *server) checkPeer(r *http.Request) *api.Error {
 	fd := -1
@@ -43,6 +44,11 @@ func (s *server) checkPeer(r *http.Request) *api.Error {
 		s.log.Warn().Int("peer_uid", p.UID).Int("peer_pid", p.PID).Str("peer_path", p.Path).Msg("connection from another user refused")
 		s.audit.AuthFailure(auditPeer(p), fmt.Sprintf("peer uid %d is not the daemon's uid %d", p.UID, s.euid))
 		return refuse("connection refused: uid %d is not the daemon's user", p.UID)
+	case p.SID != s.sid && (p.SID != "" || p.Err == nil):
+		// Windows: the peer's token is another user's.
+		s.log.Warn().Str("peer_sid", p.SID).Int("peer_pid", p.PID).Str("peer_path", p.Path).Msg("connection from another user refused")
+		s.audit.AuthFailure(auditPeer(p), fmt.Sprintf("peer user %s is not the daemon's user %s", p.SID, s.sid))
+		return refuse("connection refused: user %s is not the daemon's user", p.SID)
 	case p.Err != nil:
 		s.log.Warn().Err(p.Err).Int("peer_pid", p.PID).Msg("connection refused: the peer could not be identified")
 		s.audit.AuthFailure(auditPeer(p), "peer not identified: "+p.Err.Error())

@@ -7,14 +7,14 @@ import (
 	"io"
 	"os"
 	"sync"
-	"syscall"
 )
 
 // exeHashes computes the SHA-256 of executables for exe_sha256 rules,
-// reading each through the running process (/proc/PID/exe on Linux), and
-// remembers the result by device, inode, size and change and modification
-// times: any write to the file changes its change time, so a remembered hash
-// is never served for other content.
+// reading each through the running process (/proc/PID/exe on Linux; the
+// image path on macOS and Windows), and remembers the result by device,
+// inode (on Windows volume serial and file index), size and change and
+// modification times: any write to the file changes its change time, so a
+// remembered hash is never served for other content.
 type exeHashes struct {
 	mu   sync.Mutex
 	sums map[exeKey]string
@@ -64,14 +64,12 @@ func (h *exeHashes) of(pid int) (string, error) {
 	return sum, nil
 }
 
+// keyOf is what identifies the content of the open file f (fileKey, per
+// OS).
 func keyOf(f *os.File) (exeKey, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return exeKey{}, err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return exeKey{}, fmt.Errorf("no file identity for %s", f.Name())
-	}
-	return exeKey{dev: uint64(st.Dev), ino: uint64(st.Ino), size: fi.Size(), ctime: ctimeOf(st), mtime: fi.ModTime().UnixNano()}, nil
+	return fileKey(f, fi)
 }

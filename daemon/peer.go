@@ -14,12 +14,15 @@ import (
 )
 
 // Peer is the process at the other end of a connection, read from the raw
-// Unix socket before the TLS layer, once, right after the connection is
-// accepted (in a goroutine of its own: no connection waits on another's).
+// Unix socket (on Windows, the named pipe) before the TLS layer, once,
+// right after the connection is accepted (in a goroutine of its own: no
+// connection waits on another's).
 type Peer struct {
-	PID, UID, GID int
-	Path          string // its executable ("" when unreadable)
-	ExeSHA256     string // of its executable's content, when a rule needs it
+	PID, UID, GID int // UID and GID are -1 on Windows, as os.Getuid is there
+	// SID is, on Windows, the user SID of the peer's token; "" elsewhere.
+	SID       string
+	Path      string // its executable ("" when unreadable)
+	ExeSHA256 string // of its executable's content, when a rule needs it
 	// Requester is the program that asked: the peer, or, when the peer is
 	// the opx client itself, the process that ran it.
 	Requester ProcInfo
@@ -150,14 +153,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		accepted := policy.Now() // before any wait: it bounds a pid reuse
-		uc, _ := c.(*net.UnixConn)
-		var p *Peer
-		pin, credErr := noPin, error(nil)
-		if uc == nil {
-			credErr = fmt.Errorf("not a Unix socket connection")
-		} else {
-			p, pin, credErr = peerCred(uc)
-		}
+		p, pin, credErr := peerCred(c)
 		pid := 0
 		if p != nil {
 			pid = p.PID
@@ -179,7 +175,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			// A process identifies identifySlots connections at a time,
 			// so that one that floods does not take every core.
 			proc.slots <- struct{}{}
-			pc.id = l.identify(uc, p, pin, credErr, accepted)
+			pc.id = l.identify(c, p, pin, credErr, accepted)
 			<-proc.slots
 			close(pc.done)
 		}()
@@ -187,7 +183,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 	}
 }
 
-// identify works out the requester of the connection uc, whose peer
+// identify works out the requester of the connection c, whose peer
 // credentials are p (pinned by pin, or credErr). When the peer is the opx
 // client, the requester is its parent: the program that ran `opx read`.
 //
@@ -206,7 +202,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 // when the client still has it as parent afterwards (a child whose parent
 // exits is re-parented at once), or, without a pidfd, when it is older than
 // the client.
-func (l *peerListener) identify(uc *net.UnixConn, p *Peer, pin peerPin, credErr error, accepted uint64) ident {
+func (l *peerListener) identify(c net.Conn, p *Peer, pin peerPin, credErr error, accepted uint64) ident {
 	defer pin.release()
 	if credErr != nil {
 		if p == nil {
@@ -220,7 +216,7 @@ func (l *peerListener) identify(uc *net.UnixConn, p *Peer, pin peerPin, credErr 
 		return ident{peer: p}
 	}
 	exited := func() error { return fmt.Errorf("process %d exited before it could be identified", p.PID) }
-	clientEnd, err := peerSocketInode(uc)
+	clientEnd, err := peerSocketInode(c)
 	if err != nil {
 		return fail(fmt.Errorf("find the client's end of the connection (Linux needs sock_diag for Unix sockets, CONFIG_UNIX_DIAG): %w", err))
 	}
@@ -253,7 +249,7 @@ func (l *peerListener) identify(uc *net.UnixConn, p *Peer, pin peerPin, credErr 
 	p.Path, p.ExeSHA256 = info.Path, sum
 	p.Requester = ProcInfo{PID: p.PID, Path: info.Path, ExeSHA256: sum}
 	id := ident{peer: p, clientEnd: clientEnd, start: info.Start}
-	if l.self == "" || info.Path != l.self {
+	if l.self == "" || !sameExecutable(info.Path, l.self) {
 		return id
 	}
 	// The peer is the opx client: the requester is the program that ran

@@ -12,8 +12,12 @@ import (
 
 // peerCred reads LOCAL_PEERCRED (uid, gid) and LOCAL_PEERPID (pid). macOS
 // has no pidfd; identify compares start times instead.
-func peerCred(c *net.UnixConn) (*Peer, peerPin, error) {
-	raw, err := c.SyscallConn()
+func peerCred(c net.Conn) (*Peer, peerPin, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, noPin, fmt.Errorf("not a Unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
 	if err != nil {
 		return nil, noPin, err
 	}
@@ -50,7 +54,7 @@ func (peerPin) release()    {}
 // peerSocketInode: macOS offers no way to find the client's end of a
 // connection among a process's files without libproc; 0 means "not
 // checked" (see holdsSocket).
-func peerSocketInode(*net.UnixConn) (uint32, error) { return 0, nil }
+func peerSocketInode(net.Conn) (uint32, error) { return 0, nil }
 
 // fdScans would check that a process still holds its connection; macOS
 // cannot tell (README, threat model): a process that connects and then runs

@@ -19,8 +19,12 @@ import (
 // peerCred reads SO_PEERCRED: the pid, uid and gid of the process that
 // connected, and pins that process with SO_PEERPIDFD (Linux 6.5+), a pidfd
 // taken at connect time that names the process itself, not its pid.
-func peerCred(c *net.UnixConn) (*Peer, peerPin, error) {
-	raw, err := c.SyscallConn()
+func peerCred(c net.Conn) (*Peer, peerPin, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, noPin, fmt.Errorf("not a Unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
 	if err != nil {
 		return nil, noPin, err
 	}
@@ -83,8 +87,12 @@ const (
 // peerSocketInode returns the inode of the client's end of c, as the kernel
 // knows it (sock_diag's UNIX_DIAG_PEER for c's own inode), so that the
 // connecting process can be checked to still hold that socket.
-func peerSocketInode(c *net.UnixConn) (uint32, error) {
-	raw, err := c.SyscallConn()
+func peerSocketInode(c net.Conn) (uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, fmt.Errorf("not a Unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
 	if err != nil {
 		return 0, err
 	}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,10 +24,6 @@ import (
 	"github.com/opxhq/opx/session"
 	"github.com/opxhq/opx/xdg"
 )
-
-// maxSocketPath is the longest path a Unix socket address holds (macOS has
-// 104 bytes, Linux 108, both counting the NUL).
-const maxSocketPath = 103
 
 // server is one running daemon.
 type server struct {
@@ -49,6 +43,7 @@ type server struct {
 	policy  *policy.Store
 	audit   *audit.Log // nil when the audit log is off
 	euid    int
+	sid     string // the daemon's user SID on Windows, "" elsewhere
 	started time.Time
 
 	policyEnv      policy.Env     // home for ~/ rules, code signatures
@@ -82,13 +77,13 @@ func (s *server) requestStop() {
 	s.stopOnce.Do(func() { close(s.stopping) })
 }
 
-// Serve runs the daemon with cfg until SIGINT or SIGTERM, then shuts down
-// cleanly: requests in flight finish, the cache is zeroed and the socket is
-// removed.
+// Serve runs the daemon with cfg until SIGINT or SIGTERM (stopSignals),
+// then shuts down cleanly: requests in flight finish, the cache is zeroed
+// and the socket (on Windows, the pipe's name file) is removed.
 func Serve(cfg Config, info BuildInfo, log zerolog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	ignoreSignals()
 	return serve(ctx, cfg, info, log, nil)
 }
 
@@ -133,11 +128,8 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	}
 	defer s.close()
 
-	// We hold the lock, so a socket here is a dead daemon's.
-	if err := removeStaleSocket(paths.SocketPath); err != nil {
-		return err
-	}
-	ln, err := listenUnix(paths.SocketPath)
+	// We hold the lock: a socket (or pipe name) there is a dead daemon's.
+	ln, err := listen(paths.SocketPath)
 	if err != nil {
 		return err
 	}
@@ -165,9 +157,10 @@ func prepare(cfg Config) (xdg.Paths, error) {
 	if cfg.Socket != "" {
 		paths.SetSocket(cfg.Socket)
 	}
+	if err := checkSocketPath(paths.SocketPath); err != nil {
+		return paths, err
+	}
 	switch {
-	case len(paths.SocketPath) > maxSocketPath:
-		return paths, fmt.Errorf("socket path %s is %d bytes; the limit is %d: set OPX_SOCKET_PATH or --sock to a shorter path", paths.SocketPath, len(paths.SocketPath), maxSocketPath)
 	case cfg.CacheSize < 1:
 		return paths, fmt.Errorf("--cache-size must be at least 1")
 	case cfg.TTL <= 0:
@@ -242,6 +235,11 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 	if err != nil {
 		return nil, err
 	}
+	sid, err := currentSID()
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
 	s := &server{
 		cfg:      cfg,
 		info:     info,
@@ -252,11 +250,12 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 		policy:   pol,
 		audit:    al,
 		euid:     os.Geteuid(),
+		sid:      sid,
 		started:  time.Now(),
 		accounts: make(map[string]bool),
 		stopping: make(chan struct{}),
 
-		policyEnv:   policy.Env{Home: os.Getenv("HOME"), Signed: policy.SignedCheck()},
+		policyEnv:   policy.Env{Home: homeDir(), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
 	}
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
@@ -419,67 +418,6 @@ func (s *server) trimWhenIdle() func(net.Conn, http.ConnState) {
 		}
 	}
 }
-
-// removeStaleSocket removes a socket left at path by a daemon that died.
-// Anything else there (a user's file, a FIFO, a directory, a link) is never
-// removed: it is an error naming the path.
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("check the socket path %s: %w", path, err)
-	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("socket path %s is not a socket (%s); opx removes only a stale socket there: move it away or choose another --sock", path, xdg.FileKind(fi.Mode()))
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket: %w", err)
-	}
-	return nil
-}
-
-// removeOwnSocket removes the socket at path at shutdown if it is still the
-// one ln made (not something another process put there since).
-func removeOwnSocket(path string, ln net.Listener) {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return
-	}
-	if mine, ok := ln.(interface{ sameFile(os.FileInfo) bool }); ok && !mine.sameFile(fi) {
-		return
-	}
-	os.Remove(path)
-}
-
-// listenUnix listens on path with a socket file only the owner can use.
-func listenUnix(path string) (net.Listener, error) {
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("chmod socket: %w", err)
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("check socket: %w", err)
-	}
-	return &ownedListener{ln, fi}, nil
-}
-
-// ownedListener remembers which file its socket is, so that shutdown removes
-// only that one.
-type ownedListener struct {
-	net.Listener
-	fi os.FileInfo
-}
-
-func (l *ownedListener) sameFile(fi os.FileInfo) bool { return os.SameFile(l.fi, fi) }
 
 // onLock runs when the session locks: the cache is wiped at once.
 func (s *server) onLock(reason string) {

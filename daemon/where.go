@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
@@ -87,14 +86,6 @@ func (d *defaultAccount) account(path string) string {
 		}
 	}
 	return d.value
-}
-
-// fileID is fi's device and inode, or "" where the system has none.
-func fileID(fi os.FileInfo) string {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return strconv.FormatUint(uint64(st.Dev), 10) + ":" + strconv.FormatUint(st.Ino, 10)
-	}
-	return ""
 }
 
 // settingsHeader is api.SettingsHeader's value: the settings a client
