@@ -44,7 +44,7 @@ func newTestServerSized(t testing.TB, delay time.Duration, capacity int) (*serve
 		stopping: make(chan struct{}),
 	}
 	s.euid = os.Geteuid()
-	pol, err := policy.Load(filepath.Join(t.TempDir(), "policy.json"), nil)
+	pol, err := policy.Load(filepath.Join(testTempDir(t), "policy.json"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func writeCert(t *testing.T, certFile, keyFile string, notAfter time.Time) {
 }
 
 func TestCertificateIsKeptOrRenewed(t *testing.T) {
-	dir := t.TempDir()
+	dir := testTempDir(t)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 
 	first, err := loadOrCreateCert(certFile, keyFile)
