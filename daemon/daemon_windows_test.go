@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -63,10 +64,28 @@ func testTempDir(t testing.TB) string { return tempDir(t) }
 // test binary wine runs for go test: its parent is a Linux process).
 func parentless() bool { return os.Getppid() == 0 }
 
+// TestMain lets the test binary play an opx client run by the test: with
+// OPX_TEST_PEER_PIPE set it asks that pipe's server who it is, prints the
+// answer and exits.
+func TestMain(m *testing.M) {
+	if name := os.Getenv("OPX_TEST_PEER_PIPE"); name != "" {
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return winpipe.Dial(ctx, name) }}
+		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get("http://opx-authd/peer")
+		if err != nil {
+			os.Stdout.WriteString(err.Error())
+			os.Exit(1)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		os.Stdout.WriteString(strconv.Itoa(resp.StatusCode) + " " + string(b))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 // pipeServer serves the test server s's handlers, and a /peer route that
 // reports the peer identified, over a real named pipe, each connection
 // identified as the daemon identifies it; it returns a client of it.
-func pipeServer(t *testing.T, s *server, self string) *http.Client {
+func pipeServer(t *testing.T, s *server, self string) (*http.Client, string) {
 	t.Helper()
 	name := winpipe.NewName()
 	ln, err := winpipe.Listen(name)
@@ -99,7 +118,7 @@ func pipeServer(t *testing.T, s *server, self string) *http.Client {
 	t.Cleanup(func() { srv.Close() })
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return winpipe.Dial(ctx, name) }}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}, name
 }
 
 func get(t *testing.T, c *http.Client, method, path, body string) (int, string) {
@@ -145,7 +164,7 @@ func TestPeerOverAPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.policy = pol
-	c := pipeServer(t, s, "")
+	c, _ := pipeServer(t, s, "")
 
 	code, body := get(t, c, "GET", "/peer", "")
 	want := []string{strconv.Itoa(os.Getpid()), me, "", hex.EncodeToString(sum[:]), strconv.Itoa(os.Getpid())}
@@ -229,13 +248,21 @@ func TestTheOpxClientsParentIsTheRequester(t *testing.T) {
 	exe, _ := os.Executable()
 	s, _ := newTestServer(t, 0)
 	s.sid, _ = currentSID()
-	c := pipeServer(t, s, exe)
+	c, name := pipeServer(t, s, exe)
 	self, err := policy.ReadProcess(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The test process is "opx"; its parent is the requester, unless it
-	// has none that Windows knows (wine: ppid 0), which is refused.
+	// A child running this binary is "opx", run by this test: the
+	// requester is the test process.
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "OPX_TEST_PEER_PIPE="+name)
+	out, err := cmd.Output()
+	if got := strings.Split(string(out), "|"); err != nil || len(got) != 5 || !strings.HasPrefix(got[0], "200 ") || got[4] != strconv.Itoa(os.Getpid()) {
+		t.Errorf("the opx client run by the test = %q, %v; want the requester %d", out, err, os.Getpid())
+	}
+	// The test process itself is "opx" too; its parent is the requester,
+	// unless it has none that Windows knows (wine: ppid 0): refused.
 	code, body := get(t, c, "GET", "/peer", "")
 	if self.PPID == 0 {
 		if code != 403 || !strings.Contains(body, "cannot be identified") {
