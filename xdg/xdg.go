@@ -24,13 +24,19 @@ const (
 )
 
 // Paths is every location opx uses. Zero value is not useful; use Resolve.
+//
+// SocketPath is where clients find the daemon: the Unix socket itself on
+// Unix. On Windows the daemon listens on a named pipe, which is not a file,
+// and SocketPath is the file naming it (DataDir\pipe by default; the
+// daemon writes the pipe's name there when it starts). On both, the lock
+// file sits beside it and OPX_SOCKET_PATH overrides it.
 type Paths struct {
 	Legacy     bool   // true when ~/.op-authd/ exists and is used
 	DataDir    string // token, TLS pair, audit logs, daemon log
 	ConfigDir  string // dir holding config.json and policy.json
 	ConfigFile string
 	PolicyFile string
-	SocketPath string
+	SocketPath string // the socket; on Windows the file naming the pipe
 	TokenFile  string // DataDir/token
 	CertFile   string // DataDir/tls.crt
 	KeyFile    string // DataDir/tls.key
@@ -40,9 +46,11 @@ type Paths struct {
 
 // Resolve computes the paths from the environment (getenv, usually
 // os.Getenv) and the home directory: getenv("HOME"), or os.UserHomeDir when
-// that is empty. It creates nothing. Empty or relative XDG_* values count as
-// unset, as the XDG spec asks. A non-empty OPX_SOCKET_PATH overrides the
-// socket in every layout.
+// that is empty (%USERPROFILE% on Windows). It creates nothing. Empty or
+// relative XDG_* values count as unset, as the XDG spec asks. On Windows
+// the defaults are %LOCALAPPDATA%\op-authd for data and %APPDATA%\op-authd
+// for configuration, and XDG_DATA_HOME and XDG_CONFIG_HOME still win. A
+// non-empty OPX_SOCKET_PATH overrides the socket in every layout.
 func Resolve(getenv func(string) string) (Paths, error) {
 	return resolve(getenv, os.UserHomeDir)
 }
