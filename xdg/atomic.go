@@ -11,7 +11,8 @@ import (
 )
 
 // WriteFileAtomic writes data to path with perm via a temp file in the same
-// directory, fsync, rename, then fsyncs the directory. perm is set exactly,
+// directory, fsync, rename, then fsyncs the directory (on Windows the
+// rename is written through instead). perm is set exactly,
 // whatever the umask; on Windows a perm with no group or other bits makes
 // the file owner-only from its creation (a protected DACL granting only the
 // current user), and any other perm leaves it the directory's inherited
@@ -33,7 +34,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := replace(tmp, path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -98,6 +98,11 @@ func setMode(f *os.File, perm os.FileMode) error {
 	return f.Chmod(perm.Perm())
 }
 
+// replace renames the finished temporary file tmp over path.
+func replace(tmp, path string) error {
+	return os.Rename(tmp, path)
+}
+
 // linkNew puts the finished temporary file tmp in place at path, failing
 // with an error matching fs.ErrExist when path exists: a hard link never
 // replaces anything.

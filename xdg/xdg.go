@@ -164,9 +164,10 @@ func EnsureDir(dir string) error {
 
 // CheckPrivateDir reports an error unless dir is a directory (not a symlink)
 // owned by the current user and open to no one else: on Unix, owned by the
-// effective uid with no group or other permission bits; on Windows, see
-// checkPrivate in private_windows.go. The error names the directory, the
-// fault and the fix.
+// effective uid with no group or other permission bits; on Windows, owned
+// by the current user's SID with a DACL that lets no one else in (SYSTEM
+// and Administrators aside: acl_windows.go says what is checked and why).
+// The error names the directory, the fault and the fix.
 func CheckPrivateDir(dir string) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
