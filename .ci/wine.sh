@@ -21,11 +21,18 @@ if ! command -v wine >/dev/null || ! command -v x86_64-w64-mingw32-gcc >/dev/nul
 fi
 
 mkdir -p "$WINEPREFIX"
-# The server first, with no inherited streams: wine's background processes
-# otherwise keep the caller's stdout open, and a pipe reading it never ends.
-wineserver -p </dev/null >/dev/null 2>&1
+# The server first, and wine's background processes (services, devices)
+# with it, all with no inherited streams: they otherwise keep the caller's
+# stdout open, and a pipe reading it (go test -exec) never ends. wineserver
+# exits 2 when the last run's server still holds the prefix, which is what
+# a persistent server is for; wineboot starts the background processes
+# when a new server has none (after wineserver -k or a reboot), and makes
+# the prefix the first time.
+wineserver -p </dev/null >/dev/null 2>&1 || [ $? = 2 ]
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   wineboot -i </dev/null >/dev/null 2>&1
+else
+  wineboot </dev/null >/dev/null 2>&1
 fi
 dll="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 if [ ! -f "$dll" ]; then
