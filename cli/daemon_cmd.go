@@ -2,11 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/client"
@@ -113,7 +109,7 @@ func stopDaemon(env *Env) (int, error) {
 		if lockFree(env.Paths.LockFile) {
 			return res.PID, nil
 		}
-		if err := syscall.Kill(res.PID, 0); errors.Is(err, syscall.ESRCH) {
+		if processGone(res.PID) {
 			return res.PID, nil
 		}
 		if time.Now().After(deadline) {
@@ -122,22 +118,4 @@ func stopDaemon(env *Env) (int, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// lockFree reports whether no daemon holds the socket's lock file: it takes
-// the lock for a moment and lets go at once.
-func lockFree(path string) bool {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return false
-	}
-	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return true
 }
