@@ -110,7 +110,7 @@ func expiredRounds(t *testing.T, pass int, rounds []expiryRound) {
 	e.WriteFixture("mem", map[string]string{"x": "y"})
 	// A value read twice is fetched again a fifth of its TTL before it
 	// expires.
-	cmd := e.StartDaemon(harness.Bins().Opx, "daemon", "--backend=opcli", "--ttl=1s")
+	cmd := e.StartDaemon(harness.Bins().Opx, "daemon", "--backend=opcli", "--ttl=2s")
 	for _, r := range rounds {
 		values := refreshedValues(t, e, r.n, r.size, r.failOver)
 		e.MustOpx("read", "--no-cache", "op://Infra/mem/x") // one more op exit: a SIGCHLD
@@ -164,7 +164,7 @@ func refreshedValues(t *testing.T, e *testEnv, n, size int, failOver bool) [][]b
 		// The old values expired before the second read (a slow machine),
 		// which fetched the new ones and answered them.
 		if attempt == 3 {
-			t.Fatalf("%d refs were not served from the cache within the 1s TTL, %d times", n, attempt)
+			t.Fatalf("%d refs were not served from the cache within the 2s TTL, %d times", n, attempt)
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
