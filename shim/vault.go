@@ -581,7 +581,10 @@ func execReal(name string, argv []string) int {
 	}
 	args := append([]string{name}, argv[1:]...)
 	environ := append(os.Environ(), shimExecVar+"="+strconv.Itoa(os.Getpid()))
-	err = syscall.Exec(path, args, environ)
+	code, err := cli.Exec(path, args, environ)
+	if err == nil {
+		return code // on Windows, where the program ran as a child
+	}
 	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	if errors.Is(err, fs.ErrPermission) {
 		return 126
