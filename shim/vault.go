@@ -250,7 +250,7 @@ func vaultServer(kind string) (api.Server, bool) {
 // any environment the daemon does not serve goes to the real CLI,
 // unchanged.
 func RunAsVault(kind string, argv []string, paths xdg.Paths, expect *client.Expectation) int {
-	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
+	if os.Getenv(shimExecVar) == strconv.Itoa(shimExecPID()) {
 		fmt.Fprintf(os.Stderr, "%s: command not found (the %s on PATH runs opx again)\n", kind, kind)
 		return 127
 	}
