@@ -10,11 +10,12 @@
 // decision it could not record, as Vault does.
 //
 // Records go only to a regular 0600 file of the daemon's user with one
-// name: before each record the log checks that the day's path still names
-// the file it holds open, creates it again when it was removed, and fails
-// closed while something else is there (a symlink to /dev/null, a FIFO, a
-// file others can read). Health and the records of a lock or a stop
-// (NoWait) never wait for a write that hangs.
+// name (on Windows, a file whose owner and DACL let no one else in, as
+// package xdg checks them): before each record the log checks that the
+// day's path still names the file it holds open, creates it again when it
+// was removed, and fails closed while something else is there (a symlink
+// to /dev/null, a FIFO, a file others can read). Health and the records of
+// a lock or a stop (NoWait) never wait for a write that hangs.
 package audit
 
 import (
@@ -28,10 +29,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/opxhq/opx/xdg"
 )
 
 // Event names.
@@ -250,17 +252,16 @@ func (l *writer) pathFault() string {
 	}
 }
 
-// openFit opens path to append, creating it when missing, and checks that
-// the file opened is fit (unfit). O_NOFOLLOW refuses a symlink and
-// O_NONBLOCK a FIFO nobody reads at once, where a plain open would follow
-// the link or wait for a reader.
+// openFit opens path to append, creating it private to the daemon's user
+// when missing, and checks that the file opened is fit (unfit).
+// xdg.OpenPrivate refuses a symlink (it opens a Windows reparse point
+// itself, for unfit to refuse) and does not wait for a FIFO nobody reads,
+// where a plain open would follow the link or wait for a reader.
 func openFit(path string, euid int) (*os.File, os.FileInfo, error) {
-	const flags = os.O_WRONLY | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
-	f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		f.Chmod(0o600) // whatever the umask took away
-	} else if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(path, flags, 0)
+	const flags = os.O_WRONLY | os.O_APPEND
+	f, err := xdg.OpenPrivate(path, flags|os.O_CREATE|os.O_EXCL)
+	if errors.Is(err, fs.ErrExist) {
+		f, err = xdg.OpenPrivate(path, flags)
 	}
 	if err != nil {
 		if fi, lerr := os.Lstat(path); lerr == nil {
@@ -282,7 +283,8 @@ func openFit(path string, euid int) (*os.File, os.FileInfo, error) {
 }
 
 // unfit says why fi, the entry at path, is not a file the log writes to:
-// only a regular file of euid's, mode 0600 and one name, is.
+// only a regular file of euid's, mode 0600 and one name, is (on Windows,
+// see ownership in file_windows.go).
 func unfit(path string, fi os.FileInfo, euid int) error {
 	what, fix := "", "remove it"
 	switch m := fi.Mode(); {
@@ -299,20 +301,13 @@ func unfit(path string, fi os.FileInfo, euid int) error {
 	case !m.IsRegular():
 		what = "is not a regular file"
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && what == "" {
-		switch perm := uint32(st.Mode) & 0o7777; {
-		case int(st.Uid) != euid:
-			what = fmt.Sprintf("is owned by uid %d, not %d", st.Uid, euid)
-		case st.Nlink != 1:
-			what = fmt.Sprintf("has %d hard links", st.Nlink)
-		case perm != 0o600:
-			what, fix = fmt.Sprintf("has mode %04o", perm), "chmod 600 it or remove it"
-		}
+	if what == "" {
+		what, fix = ownership(path, fi, euid)
 	}
 	if what == "" {
 		return nil
 	}
-	return fmt.Errorf("%s %s; opx writes only a regular 0600 file of its own: %s", filepath.Base(path), what, fix)
+	return fmt.Errorf("%s %s; opx writes only %s: %s", filepath.Base(path), what, fitFile, fix)
 }
 
 func (l *writer) pruneLocked(now time.Time) {

@@ -7,13 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
 func TestRotationRetentionAndDenials(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	old := filepath.Join(dir, "audit-2020-01-01.log")
 	os.WriteFile(old, []byte("{}\n"), 0o600)
 	l, err := Open(dir, 30)
@@ -39,9 +38,7 @@ func TestRotationRetentionAndDenials(t *testing.T) {
 	l.Daemon(DaemonStop, 1, "test")
 
 	for _, day := range []string{"2026-11-28", "2026-11-29"} {
-		if fi, err := os.Stat(filepath.Join(dir, "audit-"+day+".log")); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("audit file of %s: %v", day, err)
-		}
+		wantPrivate(t, filepath.Join(dir, "audit-"+day+".log"))
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "audit-2026-11-29.log"))
 	for _, want := range []string{`"event":"ACCESS_DECISION"`, `"peer_info":{"PID":10,"UID":1000,"GID":1000,"Path":"/usr/bin/opx"}`,
@@ -81,7 +78,7 @@ func TestNilLogRecordsNothing(t *testing.T) {
 // A record is never written to a file that was removed or replaced: the
 // log opens the day's file again.
 func TestRemovedFileIsOpenedAgain(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	l, err := Open(dir, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +86,7 @@ func TestRemovedFileIsOpenedAgain(t *testing.T) {
 	defer l.Close()
 	l.Session(SessionLock, "first")
 	path := filepath.Join(dir, FileName(time.Now()))
-	os.Remove(path)
+	removeOpen(t, path)
 	if err := l.Session(SessionLock, "after removal"); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +103,7 @@ var day = time.Date(2026, 12, 2, 12, 0, 0, 0, time.Local)
 // record, so that the day's file exists; it returns the log and the path.
 func openAt(t *testing.T) (*Log, string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := tempDir(t)
 	l, err := Open(dir, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -132,41 +129,25 @@ func within(t *testing.T, what string, f func()) {
 	}
 }
 
+// unfitCase is an entry put in place of the day's file that the log must
+// not write to.
+type unfitCase struct {
+	name, why string
+	// replace puts the entry at path and returns a file that must not be
+	// written to, or "".
+	replace func(t *testing.T, path string) string
+}
+
 // An entry put in place of the day's file that a record would be lost in,
 // or that is not the log's own private file, fails closed: the write
 // returns why, Health says so, nothing is written there; once the entry is
-// removed, the next record makes a new file.
+// removed, the next record makes a new file. (The cases only one OS can
+// make are in unfitCases.)
 func TestUnfitFileFailsClosedUntilRemoved(t *testing.T) {
-	for _, tc := range []struct {
-		name, why string
-		// replace puts the entry at path and returns a file that must not
-		// be written to, or "".
-		replace func(t *testing.T, path string) string
-	}{
-		{"symlink to /dev/null", "is a symlink", func(t *testing.T, path string) string {
-			mustDo(t, os.Symlink("/dev/null", path))
-			return ""
-		}},
-		{"symlink to a file of ours", "is a symlink", func(t *testing.T, path string) string {
-			other := path + ".elsewhere"
-			mustDo(t, os.WriteFile(other, nil, 0o600))
-			mustDo(t, os.Symlink(other, path))
-			return other
-		}},
-		{"FIFO", "is a named pipe (FIFO)", func(t *testing.T, path string) string {
-			mustDo(t, syscall.Mkfifo(path, 0o600))
-			return ""
-		}},
-		{"FIFO with a reader", "is a named pipe (FIFO)", func(t *testing.T, path string) string {
-			mustDo(t, syscall.Mkfifo(path, 0o600))
-			r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-			mustDo(t, err)
-			t.Cleanup(func() { r.Close() })
-			return ""
-		}},
-		{"file others can read", "has mode 0644; opx writes only a regular 0600 file of its own: chmod 600 it or remove it", func(t *testing.T, path string) string {
-			mustDo(t, os.WriteFile(path, []byte("{}\n"), 0o644))
-			mustDo(t, os.Chmod(path, 0o644))
+	cases := []unfitCase{
+		{"file others can read", openWhy, func(t *testing.T, path string) string {
+			mustDo(t, os.WriteFile(path, []byte("{}\n"), 0o600))
+			openToOthers(t, path)
 			return path
 		}},
 		{"hard link to another file", "has 2 hard links", func(t *testing.T, path string) string {
@@ -179,18 +160,11 @@ func TestUnfitFileFailsClosedUntilRemoved(t *testing.T) {
 			mustDo(t, os.Mkdir(path, 0o700))
 			return ""
 		}},
-		{"file of another user", "is owned by uid 65534", func(t *testing.T, path string) string {
-			if os.Geteuid() != 0 {
-				t.Skip("needs root to give a file to another user")
-			}
-			mustDo(t, os.WriteFile(path, nil, 0o600))
-			mustDo(t, os.Chown(path, 65534, 65534))
-			return path
-		}},
-	} {
+	}
+	for _, tc := range append(cases, unfitCases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, path := openAt(t)
-			mustDo(t, os.Remove(path))
+			removeOpen(t, path)
 			kept := tc.replace(t, path)
 			var keptData []byte
 			if kept != "" {
@@ -226,10 +200,7 @@ func TestUnfitFileFailsClosedUntilRemoved(t *testing.T) {
 			if healthy, err := l.Health(); !healthy || err != nil {
 				t.Errorf("Health() once the entry is removed = %v, %v", healthy, err)
 			}
-			fi, err := os.Lstat(path)
-			if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
-				t.Fatalf("the new file: %v, %v", fi, err)
-			}
+			wantPrivate(t, path)
 			if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"reason":"after"`) || strings.Contains(string(b), "during") {
 				t.Errorf("the new file holds %q; want the record after", b)
 			}
@@ -239,28 +210,35 @@ func TestUnfitFileFailsClosedUntilRemoved(t *testing.T) {
 
 // A log does not start on an entry it would not write to.
 func TestOpenRefusesAnUnfitFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	now := time.Now()
-	for _, d := range []time.Time{now, now.Add(time.Minute)} { // midnight
-		os.Symlink("/dev/null", filepath.Join(dir, FileName(d)))
+	why := putUnfit(t, filepath.Join(dir, FileName(now)))
+	if later := now.Add(time.Minute); FileName(later) != FileName(now) { // midnight
+		putUnfit(t, filepath.Join(dir, FileName(later)))
 	}
-	if l, err := Open(dir, 0); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+	if l, err := Open(dir, 0); err == nil || !strings.Contains(err.Error(), why) {
 		l.Close()
-		t.Errorf("Open() with the day's file a symlink = %v, want an error", err)
+		t.Errorf("Open() with the day's file unfit = %v, want an error with %q", err, why)
 	}
 }
 
-// The open file given a looser mode or another name in place fails closed
-// too, and recovers once it is put right, in the same file.
+// The open file opened to others or given another name in place fails
+// closed too, and recovers once it is put right, in the same file.
 func TestFileChangedInPlace(t *testing.T) {
 	l, path := openAt(t)
+	records := []string{"before"}
 	for _, tc := range []struct {
 		name, why  string
 		spoil, fix func() error
+		unlinks    bool // fix removes a name of the open file
 	}{
-		{"chmod 644", "has mode 0644", func() error { return os.Chmod(path, 0o644) }, func() error { return os.Chmod(path, 0o600) }},
-		{"another name", "has 2 hard links", func() error { return os.Link(path, path+".copy") }, func() error { return os.Remove(path + ".copy") }},
+		{"open to others", openWhy, func() error { openToOthers(t, path); return nil }, func() error { makePrivate(t, path); return nil }, false},
+		{"another name", "has 2 hard links", func() error { return os.Link(path, path+".copy") }, func() error { return os.Remove(path + ".copy") }, true},
 	} {
+		if tc.unlinks && !unlinksOpenFiles {
+			t.Logf("%s: not tried: %s", tc.name, whyNoUnlink)
+			continue
+		}
 		mustDo(t, tc.spoil())
 		if err := l.Session(SessionLock, tc.name); err == nil || !strings.Contains(err.Error(), tc.why) {
 			t.Errorf("%s: Session() = %v, want an error with %q", tc.name, err, tc.why)
@@ -269,10 +247,11 @@ func TestFileChangedInPlace(t *testing.T) {
 		if err := l.Session(SessionLock, "after "+tc.name); err != nil {
 			t.Errorf("after %s was undone: Session() = %v", tc.name, err)
 		}
+		records = append(records, "after "+tc.name)
 	}
 	b, _ := os.ReadFile(path)
-	if n := strings.Count(string(b), "\n"); n != 3 || !strings.Contains(string(b), "after another name") {
-		t.Errorf("the file holds %d records, want the three written:\n%s", n, b)
+	if n := strings.Count(string(b), "\n"); n != len(records) || !strings.Contains(string(b), records[len(records)-1]) {
+		t.Errorf("the file holds %d records, want the %d written (%q):\n%s", n, len(records), records, b)
 	}
 }
 
@@ -377,7 +356,7 @@ func mustDo(t *testing.T, err error) {
 // Health sees what was put in the file's place before the next record
 // fails on it (status must not say healthy meanwhile).
 func TestHealthSeesAReplacedFileBeforeTheNextRecord(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	l, err := Open(dir, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -387,11 +366,9 @@ func TestHealthSeesAReplacedFileBeforeTheNextRecord(t *testing.T) {
 		t.Fatalf("Health of a new log = %v", err)
 	}
 	path := filepath.Join(dir, FileName(time.Now()))
-	os.Remove(path)
-	if err := os.Symlink("/dev/null", path); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := l.Health(); ok || err == nil || !strings.Contains(err.Error(), "symlink") {
-		t.Errorf("Health with a link in the file's place = %v, %v; want unhealthy, naming the link", ok, err)
+	removeOpen(t, path)
+	why := putUnfit(t, path)
+	if ok, err := l.Health(); ok || err == nil || !strings.Contains(err.Error(), why) {
+		t.Errorf("Health with an unfit entry in the file's place = %v, %v; want unhealthy, saying %q", ok, err, why)
 	}
 }

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"syscall"
 	"time"
+
+	"github.com/opxhq/opx/xdg"
 )
 
 // Record is one ACCESS_DECISION line as read back.
@@ -92,7 +93,7 @@ func Denials(dir string, since time.Time) ([]Denial, error) {
 // only, never through a link, and without waiting on a FIFO someone put in
 // its place.
 func openForReading(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := xdg.OpenPrivate(path, os.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -21,18 +21,22 @@ const (
 	appDir = "op-authd"
 	// legacyDir is the pre-XDG directory under $HOME holding everything.
 	legacyDir = ".op-authd"
-	// socketName is the socket's file name inside its directory.
-	socketName = "socket.sock"
 )
 
 // Paths is every location opx uses. Zero value is not useful; use Resolve.
+//
+// SocketPath is where clients find the daemon: the Unix socket itself on
+// Unix. On Windows the daemon listens on a named pipe, which is not a file,
+// and SocketPath is the file naming it (DataDir\pipe by default; the
+// daemon writes the pipe's name there when it starts). On both, the lock
+// file sits beside it and OPX_SOCKET_PATH overrides it.
 type Paths struct {
 	Legacy     bool   // true when ~/.op-authd/ exists and is used
 	DataDir    string // token, TLS pair, audit logs, daemon log
 	ConfigDir  string // dir holding config.json and policy.json
 	ConfigFile string
 	PolicyFile string
-	SocketPath string
+	SocketPath string // the socket; on Windows the file naming the pipe
 	TokenFile  string // DataDir/token
 	CertFile   string // DataDir/tls.crt
 	KeyFile    string // DataDir/tls.key
@@ -42,9 +46,11 @@ type Paths struct {
 
 // Resolve computes the paths from the environment (getenv, usually
 // os.Getenv) and the home directory: getenv("HOME"), or os.UserHomeDir when
-// that is empty. It creates nothing. Empty or relative XDG_* values count as
-// unset, as the XDG spec asks. A non-empty OPX_SOCKET_PATH overrides the
-// socket in every layout.
+// that is empty (%USERPROFILE% on Windows). It creates nothing. Empty or
+// relative XDG_* values count as unset, as the XDG spec asks. On Windows
+// the defaults are %LOCALAPPDATA%\op-authd for data and %APPDATA%\op-authd
+// for configuration, and XDG_DATA_HOME and XDG_CONFIG_HOME still win. A
+// non-empty OPX_SOCKET_PATH overrides the socket in every layout.
 func Resolve(getenv func(string) string) (Paths, error) {
 	return resolve(getenv, os.UserHomeDir)
 }
@@ -76,10 +82,11 @@ func resolve(getenv func(string) string, userHome func() (string, error)) (Paths
 		p.ConfigDir = legacy
 		p.SocketPath = filepath.Join(legacy, socketName)
 	} else {
-		p.DataDir = filepath.Join(baseDir(getenv, "XDG_DATA_HOME", home, ".local", "share"), appDir)
-		p.ConfigDir = filepath.Join(baseDir(getenv, "XDG_CONFIG_HOME", home, ".config"), appDir)
-		if rt := absEnv(getenv, "XDG_RUNTIME_DIR"); rt != "" {
-			p.SocketPath = filepath.Join(rt, appDir, socketName)
+		data, config, runtime := baseDirs(getenv, home)
+		p.DataDir = filepath.Join(data, appDir)
+		p.ConfigDir = filepath.Join(config, appDir)
+		if runtime != "" {
+			p.SocketPath = filepath.Join(runtime, appDir, socketName)
 		} else {
 			p.SocketPath = filepath.Join(p.DataDir, socketName)
 		}
@@ -109,15 +116,6 @@ func absEnv(getenv func(string) string, name string) string {
 	return filepath.Clean(v)
 }
 
-// baseDir is the XDG base directory in the variable name, or home joined
-// with the spec's default when the variable is unusable.
-func baseDir(getenv func(string) string, name, home string, def ...string) string {
-	if v := absEnv(getenv, name); v != "" {
-		return v
-	}
-	return filepath.Join(append([]string{home}, def...)...)
-}
-
 // SetSocket points p at another socket (for example the daemon's --sock
 // flag). A relative path is made absolute; the lock file follows the socket.
 func (p *Paths) SetSocket(path string) {
@@ -134,9 +132,10 @@ func (p Paths) AuditFile(day time.Time) string {
 	return filepath.Join(p.DataDir, "audit-"+day.Local().Format(time.DateOnly)+".log")
 }
 
-// EnsureDir creates dir (and parents) with 0700 if missing. The mode of each
-// directory it creates is set exactly, whatever the umask. An existing dir is
-// left as is; use CheckPrivateDir to vet it.
+// EnsureDir creates dir (and parents) private to the current user if
+// missing: mode 0700 on Unix, set exactly whatever the umask; on Windows a
+// protected DACL granting only the current user, inherited by what is made
+// inside. An existing dir is left as is; use CheckPrivateDir to vet it.
 func EnsureDir(dir string) error {
 	dir = filepath.Clean(dir)
 	fi, err := os.Stat(dir)
@@ -153,22 +152,21 @@ func EnsureDir(dir string) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := mkdirPrivate(dir); err != nil {
 		// Another process may have made it in the meantime.
 		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
 			return nil
 		}
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	// Mkdir's mode is masked by the umask; fix it to exactly 0700.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("chmod %s: %w", dir, err)
-	}
-	return nil
+	return settleDir(dir)
 }
 
 // CheckPrivateDir reports an error unless dir is a directory (not a symlink)
-// owned by the current effective uid with no group or other permission bits.
+// owned by the current user and open to no one else: on Unix, owned by the
+// effective uid with no group or other permission bits; on Windows, owned
+// by the current user's SID with a DACL that lets no one else in (SYSTEM
+// and Administrators aside: acl_windows.go says what is checked and why).
 // The error names the directory, the fault and the fix.
 func CheckPrivateDir(dir string) error {
 	fi, err := os.Lstat(dir)
@@ -181,26 +179,27 @@ func CheckPrivateDir(dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("directory %s is not a directory (%s); move it away and let opx create the directory", dir, FileKind(fi.Mode()))
 	}
-	if err := checkOwner("directory", dir, fi); err != nil {
-		return err
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("directory %s is open to other users (mode %04o); run: chmod 700 %s", dir, perm, dir)
-	}
-	return nil
+	return checkPrivate(kindDir, dir, fi, nil)
 }
 
-// checkOwner reports an error unless fi (of path, described by what) is
-// owned by the current effective uid.
-func checkOwner(what, path string, fi fs.FileInfo) error {
-	uid, ok := ownerUID(fi)
-	if !ok {
-		return fmt.Errorf("%s %s: cannot read its owner", what, path)
-	}
-	if me := os.Geteuid(); uid != me {
-		return fmt.Errorf("%s %s is owned by uid %d, not by you (uid %d); remove it or run as its owner", what, path, uid, me)
-	}
-	return nil
+// What checkPrivate's errors call the file they name.
+const (
+	kindDir  = "directory"
+	kindFile = "private file"
+)
+
+// NotPrivateError is returned when a file or directory that must be private
+// is owned by another user or open to others. Its message names the path,
+// the fault and the fix.
+type NotPrivateError struct {
+	Kind  string // "directory" or "private file"
+	Path  string
+	Fault string // what is wrong: "is open to other users (mode 0644)"
+	Fix   string // what to do: "run: chmod 600 /path"
+}
+
+func (e *NotPrivateError) Error() string {
+	return e.Kind + " " + e.Path + " " + e.Fault + "; " + e.Fix
 }
 
 // FileKind names the type of a file for error messages ("a regular file").
