@@ -51,7 +51,7 @@ integration:
 ## wintest: the Windows tests, under wine (.ci/wine.sh prepares it): the
 ## packages with Windows code, built for windows/amd64
 WINEPREFIX ?= $(HOME)/.cache/opx-wine
-WINPKGS ?= ./api/ ./winpipe/ ./xdg/ ./audit/ ./policy/
+WINPKGS ?= ./api/ ./winpipe/ ./xdg/ ./audit/ ./policy/ ./self/ ./masked/ ./scrub/ ./client/ ./backend/
 wintest:
 	WINEPREFIX='$(WINEPREFIX)' ./.ci/wine.sh
 	WINEPREFIX='$(WINEPREFIX)' WINEDEBUG=-all GOOS=windows GOARCH=amd64 \

@@ -9,10 +9,10 @@ import (
 // The client side knows only the wire: the library (client), the commands
 // (cli), the shims and what they use depend on neither the daemon nor the
 // backends nor a Vault client (docs/architecture.md). Checked with go list
-// -deps for linux and darwin.
+// -deps for linux, darwin and windows.
 func TestClientKnowsOnlyTheWire(t *testing.T) {
 	forbidden := []string{"github.com/opxhq/opx/daemon", "github.com/opxhq/opx/backend", "github.com/hashicorp/"}
-	for _, goos := range []string{"linux", "darwin"} {
+	for _, goos := range []string{"linux", "darwin", "windows"} {
 		for _, pkg := range []string{"./client", "./cli", "./shim", "./masked", "./template", "./envfile"} {
 			for _, dep := range deps(t, goos, pkg) {
 				for _, f := range forbidden {
@@ -26,16 +26,18 @@ func TestClientKnowsOnlyTheWire(t *testing.T) {
 }
 
 // The library is small enough to link into any Go program: package client
-// uses only the wire types (api), the paths (xdg), self and the standard
-// library (with golang.org/x/sys), never the command line.
+// uses only the wire types (api), the paths (xdg), self, on Windows the
+// pipe transport (winpipe) and the standard library (with golang.org/x/sys),
+// never the command line.
 func TestClientLibraryIsLean(t *testing.T) {
 	allowed := map[string]bool{
-		"github.com/opxhq/opx/client": true,
-		"github.com/opxhq/opx/api":    true,
-		"github.com/opxhq/opx/xdg":    true,
-		"github.com/opxhq/opx/self":   true,
+		"github.com/opxhq/opx/client":  true,
+		"github.com/opxhq/opx/api":     true,
+		"github.com/opxhq/opx/xdg":     true,
+		"github.com/opxhq/opx/self":    true,
+		"github.com/opxhq/opx/winpipe": true,
 	}
-	for _, goos := range []string{"linux", "darwin"} {
+	for _, goos := range []string{"linux", "darwin", "windows"} {
 		for _, dep := range deps(t, goos, "./client") {
 			std := !strings.Contains(strings.Split(dep, "/")[0], ".")
 			if !std && !allowed[dep] && !strings.HasPrefix(dep, "golang.org/x/sys/") {

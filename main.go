@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/opxhq/opx/cli"
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/daemon"
+	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/shim"
 	"github.com/opxhq/opx/xdg"
 )
@@ -235,7 +235,8 @@ func main() {
 func run(args []string) int {
 	trace := newStartupTrace()
 	rest := args[1:]
-	if name := filepath.Base(args[0]); name == "op" || name == "vault" || name == "bao" {
+	// The name opx runs as: on Windows without .exe, in lower case.
+	if name := self.Name(args[0]); name == "op" || name == "vault" || name == "bao" {
 		// Installed as op, vault or bao (opx shim install): the reads
 		// through the daemon, the rest to the real program. A daemon whose
 		// settings differ from this environment's is not asked: the real
@@ -253,7 +254,7 @@ func run(args []string) int {
 		}
 		return shim.RunAsVault(name, args, paths, expectedSettings(values, paths.ConfigFile))
 	}
-	if strings.HasPrefix(filepath.Base(args[0]), "opx-authd") {
+	if strings.HasPrefix(self.Name(args[0]), "opx-authd") {
 		rest = append([]string{"daemon"}, rest...)
 	}
 	switch {

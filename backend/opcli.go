@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/api"
@@ -360,12 +359,13 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	defer stdout.b.Wipe()
 	stderr := &limitedBuffer{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 
 	o.calls.Add(1)
-	err = cmd.Run()
+	// A timed-out or cancelled op is killed with every process it started
+	// (its process group, or on Windows its job object): one left behind
+	// would hold the output pipe, and the 1Password session, open.
+	err = runTree(cmd)
 	if err == nil {
 		if use != nil {
 			scrub.Do(func() { err = use(stdout.b.Bytes()) })
@@ -375,13 +375,13 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	if ctx.Err() != nil {
 		return api.Errorf(api.CodeBackendTimeout, "op %s did not finish in time (killed)", args[0])
 	}
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, syscall.ENOENT) {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 		return api.Errorf(api.CodeBackendError, "the 1Password CLI was not found at %s: install op, or point the daemon at it with --op-path", o.path)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], ws.Signal())
+		if sig, ok := killedBy(ee); ok {
+			return api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], sig)
 		}
 		e := classifyOPError(stderr.String(), account)
 		if e.Code == api.CodeRateLimited {

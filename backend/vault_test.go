@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/xdg"
 )
 
 // A server that declares an absurd Content-Length for a secret gets a clear
@@ -37,11 +38,14 @@ func TestVaultHugeContentLengthIsAnError(t *testing.T) {
 				conn.Close()
 			}
 		}))
-		dir := t.TempDir()
+		dir := tempDir(t)
 		cfg := filepath.Join(dir, "config.json")
 		os.WriteFile(cfg, []byte(`{"vault": {"address": "`+srv.URL+`"}}`), 0o600)
 		tok := filepath.Join(dir, "vault-token")
-		os.WriteFile(tok, []byte("root"), 0o600)
+		// Private on Windows too (an owner-only DACL), as the backend checks.
+		if err := xdg.WriteFileAtomic(tok, []byte("root"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		v := NewVault(api.SchemeVault, cfg, tok, nil, zerolog.Nop())
 		res := v.Read(context.Background(), "", []string{"vault://secret/x#k"})
 		v.Close()

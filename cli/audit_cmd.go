@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -411,26 +410,6 @@ func vaultPattern(ref string) string {
 		first, _, _ := strings.Cut(r.Path, "/")
 		return r.Scheme + "://" + first + "/*"
 	}
-}
-
-// rootOwned reports whether path (a link) and its directory belong to root
-// and are writable by nobody else, so that no program of the user can
-// re-point it. As root, nothing counts: root can re-point anything.
-func rootOwned(path string) bool {
-	if os.Geteuid() == 0 {
-		return false
-	}
-	for _, p := range []string{path, filepath.Dir(path)} {
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return false
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok || st.Uid != 0 || (fi.Mode()&fs.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // weakRule says why a rule for the program at path would allow more than

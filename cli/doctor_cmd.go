@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/api"
@@ -303,13 +302,6 @@ func checkPrivate(name, path string) api.Check {
 		c.OK, c.Fix = false, fmt.Sprintf("others may read it: chmod 0600 %s", path)
 	}
 	return c
-}
-
-func ownerOf(fi fs.FileInfo) (int, bool) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid), true
-	}
-	return 0, false
 }
 
 func sessionCheck(s api.SessionStatus) []api.Check {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -125,7 +124,7 @@ func (c *LoginServerCmd) useMulti(kind string, env *Env) error {
 	// The running daemon cannot read kind:// refs: stop it (it is this
 	// user's own), and the next opx command starts one with the new config.
 	fmt.Fprintf(env.Stdout, "stopping the running daemon (pid %d, backend %s); the next opx command starts one with the multi backend\n", st.PID, st.Backend)
-	if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil {
+	if err := signalStop(env, st.PID); err != nil {
 		return &client.Error{Message: fmt.Sprintf("stop the daemon: %v", err), Hint: fmt.Sprintf("stop it yourself: kill %d", st.PID)}
 	}
 	env.NoStart.Close()

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/client"
@@ -115,7 +114,11 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 		fmt.Fprintf(env.Stderr, "opx: warning: not concealed in the output, shorter than %d bytes: %s\n", masked.MinConcealLen, strings.Join(visible, ", "))
 	}
 	if c.NoMasking || len(conceal) == 0 {
-		err = syscall.Exec(path, c.Command, list)
+		// On Windows Exec returns when the command ends: its status.
+		code, err := Exec(path, c.Command, list)
+		if err == nil {
+			return &ExitError{Code: code}
+		}
 		fmt.Fprintf(env.Stderr, "opx: %s: %v\n", Printable(c.Command[0]), err)
 		return &ExitError{Code: masked.StartStatus(err)}
 	}

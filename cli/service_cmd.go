@@ -159,6 +159,9 @@ func xmlEscape(s string) string {
 
 // Run writes the unit or plist and enables it.
 func (c *ServiceInstallCmd) Run(env *Env) error {
+	if err := serviceSupported(); err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -281,6 +284,9 @@ type ServiceUninstallCmd struct{}
 
 // Run stops and removes the service.
 func (ServiceUninstallCmd) Run(env *Env) error {
+	if err := serviceSupported(); err != nil {
+		return err
+	}
 	file, err := servicePaths()
 	if err != nil {
 		return err
@@ -315,6 +321,9 @@ type ServiceStatusCmd struct{}
 
 // Run shows what the service manager says.
 func (ServiceStatusCmd) Run(env *Env) error {
+	if err := serviceSupported(); err != nil {
+		return err
+	}
 	if runtime.GOOS == "darwin" {
 		return runShown(env, "launchctl", "print", "gui/"+strconv.Itoa(os.Getuid())+"/"+launchdLabel)
 	}
@@ -340,4 +349,14 @@ func runShown(env *Env, name string, args ...string) error {
 		return e
 	}
 	return nil
+}
+
+// serviceSupported returns why opx service cannot run here, or nil: it
+// knows systemd and launchd, not yet Windows' task scheduler.
+func serviceSupported() error {
+	if runtime.GOOS != "windows" {
+		return nil
+	}
+	return &client.Error{Message: "opx service does not support Windows yet",
+		Hint: "the daemon starts itself when a command needs it; to start it at logon: schtasks /Create /SC ONLOGON /TN opx-authd /TR \"<path of opx.exe> daemon\" /RL LIMITED /F"}
 }

@@ -65,21 +65,13 @@ func (c *ShimInstallCmd) Run(env *Env) error {
 			fmt.Fprintf(env.Stdout, "%s: not linked: no real %s on PATH to pass the rest of its commands to (--name %s or --force links it anyway)\n", name, name, name)
 			continue
 		}
-		link := filepath.Join(dir, name)
+		link := shimPath(dir, name)
 		if _, err := os.Lstat(link); err == nil && !self.IsOpx(link) && !danglingOpx(link) {
 			// A user's own op (or a link to it): never replaced.
 			return &client.Error{Message: fmt.Sprintf("%s exists and is not opx", link), Hint: "choose another directory, or remove it yourself"}
 		}
-		// A new link under a temporary name, renamed into place: at no
-		// moment is there no op, or something else, at the link's path.
-		tmp := filepath.Join(dir, "."+name+".opx-tmp")
-		os.Remove(tmp)
-		if err := os.Symlink(exe, tmp); err != nil {
-			return &client.Error{Message: err.Error(), Err: err}
-		}
-		if err := os.Rename(tmp, link); err != nil {
-			os.Remove(tmp)
-			return &client.Error{Message: err.Error(), Err: err}
+		if err := linkShim(exe, dir, name, link); err != nil {
+			return err
 		}
 		made++
 		if real != "" {
@@ -91,19 +83,8 @@ func (c *ShimInstallCmd) Run(env *Env) error {
 	if made == 0 {
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "\nPut %s first in PATH:\n  bash, zsh: export PATH=%s:\"$PATH\"\n  fish:      fish_add_path --prepend %s\n", dir, pathQuote(dir), pathQuote(dir))
+	fmt.Fprintf(env.Stdout, "\nPut %s first in PATH:\n%s", dir, pathAdvice(dir))
 	return nil
-}
-
-// danglingOpx reports whether link is a symbolic link to an opx that is
-// gone (a package manager moved it on upgrade).
-func danglingOpx(link string) bool {
-	target, err := os.Readlink(link)
-	if err != nil || filepath.Base(target) != "opx" {
-		return false
-	}
-	_, err = os.Stat(link)
-	return errors.Is(err, fs.ErrNotExist)
 }
 
 // ShimStatusCmd is `opx shim status [DIR]`.
@@ -139,7 +120,7 @@ func shimScheme(name string) string {
 func shimStatus(env *Env, dir string) []string {
 	var out []string
 	for _, name := range shimNames {
-		link := filepath.Join(dir, name)
+		link := shimPath(dir, name)
 		if !self.IsOpx(link) {
 			out = append(out, fmt.Sprintf("%s: not shimmed (no opx at %s)", name, link))
 			continue
@@ -162,17 +143,6 @@ func shimStatus(env *Env, dir string) []string {
 	return out
 }
 
-// firstOnPath is the first name on PATH, opx or not.
-func firstOnPath(name string) string {
-	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
 // ShimUninstallCmd is `opx shim uninstall [DIR]`.
 type ShimUninstallCmd struct {
 	Dir string `arg:"" optional:"" type:"path" help:"Directory of the links (default: the data directory's shims)." placeholder:"DIR"`
@@ -185,14 +155,15 @@ func (c *ShimUninstallCmd) Run(env *Env) error {
 		dir = ShimDir(env.Paths)
 	}
 	for _, name := range shimNames {
-		link := filepath.Join(dir, name)
+		link := shimPath(dir, name)
 		if !self.IsOpx(link) && !danglingOpx(link) {
 			continue
 		}
-		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		note, err := removeShim(link)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return &client.Error{Message: err.Error(), Err: err}
 		}
-		fmt.Fprintf(env.Stdout, "removed %s\n", link)
+		fmt.Fprintf(env.Stdout, "removed %s%s\n", link, note)
 	}
 	return nil
 }

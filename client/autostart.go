@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/xdg"
@@ -28,8 +27,7 @@ var ErrNotRunning = errors.New("no opx daemon is running")
 // listens there and autostart is on.
 func (c *Client) dialOrStart(ctx context.Context) (net.Conn, error) {
 	sock := c.opts.Paths.SocketPath
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", sock)
+	conn, err := dial(ctx, sock)
 	if err == nil {
 		return conn, nil
 	}
@@ -43,13 +41,8 @@ func (c *Client) dialOrStart(ctx context.Context) (net.Conn, error) {
 	return c.start(ctx)
 }
 
-// daemonAbsent reports whether a dial error means nobody listens.
-func daemonAbsent(err error) bool {
-	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
-}
-
 // start runs the daemon in the background, detached from this process and
-// its terminal, and waits until it accepts connections.
+// its terminal (detached), and waits until it accepts connections.
 func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	p := c.opts.Paths
 	prog, args, err := daemonCommand(c.opts.DaemonPath)
@@ -71,7 +64,7 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	cmd.Args = args
 	cmd.Env = append(os.Environ(), "OPX_SOCKET_PATH="+p.SocketPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detached()
 	if err := cmd.Start(); err != nil {
 		return nil, &Error{Message: fmt.Sprintf("start the daemon (%s): %v", prog, err), Err: err,
 			Hint: "set OPX_AUTHD_PATH to the daemon program, or start it yourself with: opx daemon"}
@@ -85,9 +78,8 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 	deadline := time.Now().Add(c.opts.StartTimeout)
 	var retry time.Time // when to start a daemon again after a 75
 	wait := 2 * time.Millisecond
-	var d net.Dialer
 	for {
-		conn, err := d.DialContext(ctx, "unix", p.SocketPath)
+		conn, err := dial(ctx, p.SocketPath)
 		if err == nil {
 			return conn, nil
 		}
@@ -123,7 +115,7 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 			again.Args = args
 			again.Env = cmd.Env
 			again.Stdout, again.Stderr = logf, logf
-			again.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			again.SysProcAttr = detached()
 			if err := again.Start(); err == nil {
 				ch := make(chan int, 1)
 				go func() { _ = again.Wait(); ch <- again.ProcessState.ExitCode() }()

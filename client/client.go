@@ -20,10 +20,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/opxhq/opx/api"
@@ -108,7 +106,7 @@ type Client struct {
 	tlsConf *tls.Config
 	pre     net.Conn // the first connection, made while checking the daemon is up
 	conn    *tls.Conn
-	connFD  string // conn's file descriptor number, for api.ConnFDHeader ("" unknown)
+	connFD  string // conn's file descriptor number, for api.ConnFDHeader ("" unknown or none)
 	br      *bufio.Reader
 }
 
@@ -234,10 +232,10 @@ func (c *Client) dialTLSLocked(ctx context.Context) (*tls.Conn, error) {
 			return nil, err
 		}
 	}
-	c.connFD = fdOf(conn)
+	c.connFD = connFD(conn)
 	tc := tls.Client(conn, c.tlsConf)
 	err := tc.HandshakeContext(ctx)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+	if err != nil && !errors.Is(err, io.EOF) && !connReset(err) {
 		// A daemon started since the credentials were read may have made
 		// a new certificate (the old one was expiring): read them again,
 		// once.
@@ -249,13 +247,13 @@ func (c *Client) dialTLSLocked(ctx context.Context) (*tls.Conn, error) {
 			conn.Close()
 			return nil, err
 		}
-		c.connFD = fdOf(conn)
+		c.connFD = connFD(conn)
 		tc = tls.Client(conn, c.tlsConf)
 		err = tc.HandshakeContext(ctx)
 	}
 	if err != nil {
 		conn.Close()
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		if errors.Is(err, io.EOF) || connReset(err) {
 			return nil, &Error{Message: fmt.Sprintf("the daemon closed the connection before the TLS handshake: %v", err), Err: err,
 				Hint: fmt.Sprintf("the daemon refuses connections past %d from one process (its log says so); otherwise see %s", api.MaxConnsPerProcess, c.opts.Paths.LogFile)}
 		}
@@ -263,21 +261,6 @@ func (c *Client) dialTLSLocked(ctx context.Context) (*tls.Conn, error) {
 			Hint: "the daemon's certificate does not match " + c.opts.Paths.CertFile + "; restart the daemon"}
 	}
 	return tc, nil
-}
-
-// fdOf is conn's file descriptor number, or "" when it has none.
-func fdOf(conn net.Conn) string {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return ""
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return ""
-	}
-	fd := ""
-	raw.Control(func(f uintptr) { fd = strconv.FormatUint(uint64(f), 10) })
-	return fd
 }
 
 // do sends one request and decodes the answer into out.

@@ -1,3 +1,8 @@
+//go:build unix
+
+// Against the real daemon, which has no Windows port on this branch yet
+// (issue 23): the Windows tests of the library are dial_windows_test.go.
+
 package client_test
 
 import (

@@ -33,7 +33,8 @@ func executable() os.FileInfo {
 }
 
 // IsOpx reports whether path is opx's own executable (the same file, by
-// device and inode, through any link).
+// device and inode, or on Windows volume serial number and file index,
+// through any link).
 func IsOpx(path string) bool {
 	me := executable()
 	if me == nil {
@@ -53,13 +54,16 @@ var ErrUnknownSelf = errors.New("opx cannot find its own executable to tell it a
 
 // LookPath finds name as exec.LookPath does, skipping every entry of PATH
 // where name is opx itself and every relative entry (".", "" or "bin":
-// exec.LookPath refuses those too). A name with a slash is used as it is,
-// unless it is opx.
+// exec.LookPath refuses those too). A name with a slash (on Windows also a
+// backslash or a colon) is used as it is, unless it is opx. On Windows a
+// name is tried with each extension of PATHEXT, as exec.LookPath does, and
+// opx is told apart by volume serial number and file index, which a hard
+// link (op.exe, made by opx shim install) shares with opx.exe.
 func LookPath(name string) (string, error) {
 	if executable() == nil {
 		return "", &exec.Error{Name: name, Err: ErrUnknownSelf}
 	}
-	if strings.ContainsRune(name, '/') {
+	if strings.ContainsAny(name, pathChars) {
 		p, err := exec.LookPath(name)
 		if err == nil && IsOpx(p) {
 			return "", &exec.Error{Name: name, Err: ErrOnlyOpx}
@@ -71,9 +75,8 @@ func LookPath(name string) (string, error) {
 		if !filepath.IsAbs(dir) {
 			continue
 		}
-		p := filepath.Join(dir, name)
-		fi, err := os.Stat(p)
-		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		p, ok := findIn(dir, name)
+		if !ok {
 			continue
 		}
 		if IsOpx(p) {
@@ -92,4 +95,11 @@ func LookPath(name string) (string, error) {
 // or only opx).
 func NotFound(err error) bool {
 	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, ErrOnlyOpx) || errors.Is(err, ErrUnknownSelf) || errors.Is(err, fs.ErrNotExist)
+}
+
+// Name is the name a program was run as, from its argv[0]: the base name,
+// and on Windows without its .exe, in lower case (OP.EXE is op), as the
+// file system there ignores case.
+func Name(arg0 string) string {
+	return trimExe(filepath.Base(arg0))
 }

@@ -120,7 +120,7 @@ func parseOPArgs(argv []string) (c opCall, ok bool) {
 // on stderr on success, op's error form and exit status 1), and hands
 // every other command line to the real op, unchanged.
 func RunAsOP(argv []string, paths xdg.Paths, expect *client.Expectation) int {
-	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
+	if os.Getenv(shimExecVar) == strconv.Itoa(shimExecPID()) {
 		// This process exec'd "the real op" and got opx again: stop.
 		fmt.Fprintln(os.Stderr, "op: command not found (the op on PATH runs opx again)")
 		return 127

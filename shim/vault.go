@@ -250,7 +250,7 @@ func vaultServer(kind string) (api.Server, bool) {
 // any environment the daemon does not serve goes to the real CLI,
 // unchanged.
 func RunAsVault(kind string, argv []string, paths xdg.Paths, expect *client.Expectation) int {
-	if os.Getenv(shimExecVar) == strconv.Itoa(os.Getpid()) {
+	if os.Getenv(shimExecVar) == strconv.Itoa(shimExecPID()) {
 		fmt.Fprintf(os.Stderr, "%s: command not found (the %s on PATH runs opx again)\n", kind, kind)
 		return 127
 	}
@@ -581,7 +581,10 @@ func execReal(name string, argv []string) int {
 	}
 	args := append([]string{name}, argv[1:]...)
 	environ := append(os.Environ(), shimExecVar+"="+strconv.Itoa(os.Getpid()))
-	err = syscall.Exec(path, args, environ)
+	code, err := cli.Exec(path, args, environ)
+	if err == nil {
+		return code // on Windows, where the program ran as a child
+	}
 	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	if errors.Is(err, fs.ErrPermission) {
 		return 126
