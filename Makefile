@@ -40,7 +40,7 @@ unit:
 ## e2e: the end-to-end suite (package e2e), race-enabled: the real opx binary
 ## run as a user would, each test with its own HOME, socket and daemon, in parallel
 e2e:
-	$(GO) test -race -count=1 -timeout=20m ./e2e/...
+	WINEPREFIX='$(WINEPREFIX)' $(GO) test -race -count=1 -timeout=20m ./e2e/...
 
 ## integration: the real daemon against a real Vault and a real OpenBao,
 ## each started in-process from its own module (integration/vault, integration/openbao)
