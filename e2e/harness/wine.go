@@ -146,7 +146,7 @@ func (w *Wine) NewEnv(t *testing.T) *WinEnv {
 	e.marker = "XDG_DATA_HOME=" + e.Vars["XDG_DATA_HOME"]
 	t.Cleanup(func() {
 		if _, err := os.Stat(filepath.Join(e.DataDir, "pipe")); err == nil {
-			e.Run(e.Helper, nil, "opx", "stop")
+			e.run(e.Helper, nil, "opx", "stop") // a hang or refusal is killed below
 		}
 		for i := 0; i < 100 && len(e.Procs()) > 0; i++ {
 			time.Sleep(50 * time.Millisecond)
@@ -168,6 +168,16 @@ func (w *Wine) NewEnv(t *testing.T) *WinEnv {
 // such as cmd) under wine with the Env's variables and extra ones, bounded
 // by WineAnswerWithin, and returns what it printed and its exit code.
 func (e *WinEnv) Run(prog string, extra []string, args ...string) Result {
+	e.T.Helper()
+	r, ok := e.run(prog, extra, args...)
+	if !ok {
+		e.T.Fatalf("wine %s %s did not answer within %s", prog, strings.Join(args, " "), WineAnswerWithin)
+	}
+	return r
+}
+
+// run is Run, reporting whether prog answered in time instead of failing.
+func (e *WinEnv) run(prog string, extra []string, args ...string) (Result, bool) {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), WineAnswerWithin)
 	defer cancel()
@@ -191,7 +201,7 @@ func (e *WinEnv) Run(prog string, extra []string, args ...string) Result {
 	cmd.Stdout, cmd.Stderr = files[0], files[1]
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		e.T.Fatalf("wine %s %s did not answer within %s", prog, strings.Join(args, " "), WineAnswerWithin)
+		return Result{}, false
 	}
 	code := exitCode(e.T, err, prog, args)
 	var out [2]string
@@ -204,7 +214,7 @@ func (e *WinEnv) Run(prog string, extra []string, args ...string) Result {
 		// writes \n. Compare as Linux does.
 		out[i] = strings.ReplaceAll(string(b), "\r\n", "\n")
 	}
-	return Result{Stdout: out[0], Stderr: out[1], Code: code}
+	return Result{Stdout: out[0], Stderr: out[1], Code: code}, true
 }
 
 // Procs returns the Linux pids of the Env's live wine processes (the
