@@ -10,13 +10,15 @@ import (
 // Printable returns s as it can be shown to a person on a terminal: control
 // characters (C0, DEL, C1), bidirectional overrides and invalid UTF-8 are
 // escaped as \xNN or \uNNNN, so that a crafted file name or ref cannot move
-// the cursor, change the title or rewrite the line a user is reading. A
-// backslash is escaped too, so that the output is unambiguous.
+// the cursor, change the title or rewrite the line a user is reading. In a
+// string that has such a character, a backslash is escaped too, so that the
+// output is unambiguous; a string without one prints as itself, backslashes
+// and all (a Windows path).
 func Printable(s string) string {
 	clean := true
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\\' || !plain(r, size) {
+		if !plain(r, size) {
 			clean = false
 			break
 		}
