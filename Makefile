@@ -48,10 +48,11 @@ integration:
 	cd integration/vault && $(GO) test -count=1 -timeout=20m ./...
 	cd integration/openbao && $(GO) test -count=1 -timeout=20m ./...
 
-## wintest: the Windows tests, under wine (.ci/wine.sh prepares it): the
-## packages with Windows code, built for windows/amd64
+## wintest: the Windows tests, under wine (.ci/wine.sh prepares it): every
+## package's own tests but e2e's (Linux and macOS only), built for windows/amd64
 WINEPREFIX ?= $(HOME)/.cache/opx-wine
-WINPKGS ?= ./api/ ./winpipe/ ./xdg/ ./audit/ ./policy/ ./self/ ./masked/ ./scrub/ ./client/ ./backend/
+WINPKGS ?= ./api/ ./winpipe/ ./xdg/ ./audit/ ./policy/ ./self/ ./masked/ ./scrub/ ./client/ ./backend/ \
+  ./daemon/ ./shim/ ./session/ ./template/ ./envfile/ ./cli/ .
 wintest:
 	WINEPREFIX='$(WINEPREFIX)' ./.ci/wine.sh
 	WINEPREFIX='$(WINEPREFIX)' WINEDEBUG=-all GOOS=windows GOARCH=amd64 \
@@ -62,8 +63,8 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
-	GOOS=windows $(GO) vet $(WINPKGS)
-	for p in darwin/arm64 darwin/amd64 linux/arm64; do \
+	GOOS=windows $(GO) vet ./...
+	for p in darwin/arm64 darwin/amd64 linux/arm64 windows/amd64 windows/arm64; do \
 	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -o /dev/null . || exit 1; done
 	@if command -v ruby >/dev/null; then ruby -c packaging/homebrew/opx.rb; \
 	  else echo "ruby not installed: Homebrew formula not syntax-checked"; fi

@@ -30,7 +30,7 @@ func parseDaemon(t testing.TB, path string, args ...string) (*daemon.Cmd, error)
 }
 
 func TestConfigValues(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	path := filepath.Join(dir, "config.json")
 	os.WriteFile(path, []byte(`{"backend": "fake", "ttl": 30, "session-timeout": 0.5, "cache_size": 50, "fake_delay": "250ms", "vault": {"address": "http://127.0.0.1:8200"}}`), 0o600)
 	g, err := parseDaemon(t, path)
@@ -62,7 +62,7 @@ func FuzzConfigFile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "config.json")
+		path := filepath.Join(tempDir(t), "config.json")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func FuzzConfigFile(f *testing.F) {
 }
 
 func TestNumbersThatMeanNothingAreRefused(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	path := filepath.Join(dir, "config.json")
 	for _, args := range [][]string{{"--max-concurrent=0"}, {"--audit-log-retention-days=-1"}, {"--cache-size=0"}, {"--ttl=0"}, {"--backend-timeout=0"}, {"--session-timeout=-1"}} {
 		if _, err := parseDaemon(t, path, args...); err == nil {
@@ -101,7 +101,7 @@ func TestUnknownConfigKeysAreNamed(t *testing.T) {
 // The defaults a client compares with the running daemon's settings are
 // the daemon's own.
 func TestDaemonDefaults(t *testing.T) {
-	d, err := parseDaemon(t, filepath.Join(t.TempDir(), "none.json"))
+	d, err := parseDaemon(t, filepath.Join(tempDir(t), "none.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // Access control tried as an attacker running as the same user would

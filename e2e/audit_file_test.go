@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // The audit file tried as an attacker running as the same user would

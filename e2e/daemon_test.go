@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // The daemon's life: started by the first command (or by its link name),

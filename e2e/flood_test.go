@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // A flood of connections from one process (issue 21, item 4): the excess is

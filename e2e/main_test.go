@@ -1,7 +1,5 @@
-// Package e2e holds opx's end-to-end tests: each runs the real opx binary
-// as a user would, with a HOME, XDG tree and socket of its own (see
-// e2e/harness), so that the tests run in parallel. A test that must run
-// alone says why where it does not call t.Parallel.
+//go:build unix
+
 package e2e
 
 import (

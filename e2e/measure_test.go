@@ -1,4 +1,4 @@
-//go:build bench || soak
+//go:build (bench || soak) && unix
 
 package e2e
 

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // Tests of the 1Password backend, through the real daemon and the fake op

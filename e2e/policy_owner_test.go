@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // Issue 21, item 6: the policy file, each link on the way to it and each

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // The wire as an attacker or a broken client uses it: garbage, oversized

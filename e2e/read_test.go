@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // opx read: values in order, nothing on stdout on failure, many refs, and

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // opx resolve: NAME=value in its output formats, from the command line and

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // The shims serve whenever the daemon's answer is the one the caller would

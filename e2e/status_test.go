@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 // opx status and the session: the human and JSON forms, the idle lock.

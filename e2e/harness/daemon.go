@@ -117,12 +117,12 @@ func (e *Env) StopDaemon() {
 	if pid <= 0 || !Alive(pid) {
 		return
 	}
-	syscall.Kill(pid, syscall.SIGTERM)
+	terminate(pid)
 	for i := 0; i < 400 && Alive(pid); i++ {
 		time.Sleep(25 * time.Millisecond)
 	}
 	if Alive(pid) {
-		syscall.Kill(pid, syscall.SIGKILL)
+		kill(pid)
 	}
 }
 

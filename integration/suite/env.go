@@ -1,8 +1,5 @@
-// Package suite is opx's Vault and OpenBao integration suite: the real opx
-// daemon, built from this repository by e2e/harness, against a real server
-// that the calling test module starts in-process (Vault and OpenBao cannot
-// share one module). The server side is behind Server; the tests are here,
-// so both servers pass the same ones.
+//go:build unix
+
 package suite
 
 import (
