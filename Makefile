@@ -19,7 +19,12 @@ fuzzrun = $(GO) test -run='^$$' -fuzz='^$(1)$$' -fuzzminimizetime=$(FUZZMINIMIZE
 .PHONY: all build man test unit e2e integration wintest vet fuzz bench soak demo install uninstall release vendor-hash clean
 
 # release targets: OS/ARCH pairs built by make release
-PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+# DIST: the directory make release empties and fills
+DIST ?= dist
+# ZIP: how make release zips the files named after it: zip, or python3's
+# zipfile (on every Debian) when zip is missing
+ZIP ?= $(if $(shell command -v zip),zip -q -X,python3 -m zipfile -c)
 
 all: build
 
@@ -124,14 +129,23 @@ install: build man
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/opx $(DESTDIR)$(BINDIR)/opx-authd $(DESTDIR)$(MANDIR)/man1/opx.1
 
-## release: dist/opx_VERSION_OS_ARCH.tar.gz for each platform (opx, the
+## release: $(DIST)/opx_VERSION_OS_ARCH.tar.gz for each Unix platform (opx, the
 ## opx-authd link, the man page, completions, the systemd unit, the direnv
-## library, README)
-## and SHA256SUMS
+## library, README), $(DIST)/opx_VERSION_windows_ARCH.zip for each Windows one
+## (opx.exe, opx-authd.exe, README) and SHA256SUMS.
+## The zip holds opx-authd.exe as a copy: a zip holds no hard link and a
+## symbolic link needs a privilege on Windows; opx tells its role from its
+## name. The zip's files are at its top, with no directory.
 release: build
-	rm -rf dist && mkdir -p dist
+	rm -rf $(DIST) && mkdir -p $(DIST)
 	set -e; for p in $(PLATFORMS); do \
-	  os=$${p%/*}; arch=$${p#*/}; name=opx_$(VERSION)_$${os}_$${arch}; d=dist/$$name; \
+	  os=$${p%/*}; arch=$${p#*/}; name=opx_$(VERSION)_$${os}_$${arch}; d=$(DIST)/$$name; \
+	  if [ $$os = windows ]; then \
+	    mkdir -p $$d; \
+	    CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$d/opx.exe .; \
+	    cp $$d/opx.exe $$d/opx-authd.exe; cp README.md $$d/; \
+	    (cd $$d && $(ZIP) ../$$name.zip opx.exe opx-authd.exe README.md); rm -rf $$d; continue; \
+	  fi; \
 	  mkdir -p $$d/completions; \
 	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$d/opx .; \
 	  ln -sf opx $$d/opx-authd; \
@@ -140,13 +154,13 @@ release: build
 	  bin/opx completion fish > $$d/completions/opx.fish; \
 	  bin/opx --man > $$d/opx.1; \
 	  cp README.md packaging/systemd/opx.service packaging/direnv/opx.sh $$d/; \
-	  tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf $$d; \
+	  tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name; rm -rf $$d; \
 	done
-	cd dist && sha256sum *.tar.gz > SHA256SUMS
+	cd $(DIST) && for f in *.tar.gz *.zip; do if [ -e "$$f" ]; then sha256sum "$$f"; fi; done > SHA256SUMS
 
 ## vendor-hash: the vendorHash flake.nix needs after go.mod changes (needs nix-hash)
 vendor-hash:
 	./packaging/nix/vendor-hash.sh
 
 clean:
-	rm -rf bin dist
+	rm -rf bin $(DIST)
