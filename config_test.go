@@ -11,6 +11,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/daemon"
+	"github.com/opxhq/opx/internal/testdir"
 )
 
 // parseDaemon parses `opx daemon ARGS` with config file path, as main does.
@@ -30,7 +31,7 @@ func parseDaemon(t testing.TB, path string, args ...string) (*daemon.Cmd, error)
 }
 
 func TestConfigValues(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "config.json")
 	os.WriteFile(path, []byte(`{"backend": "fake", "ttl": 30, "session-timeout": 0.5, "cache_size": 50, "fake_delay": "250ms", "vault": {"address": "http://127.0.0.1:8200"}}`), 0o600)
 	g, err := parseDaemon(t, path)
@@ -62,7 +63,7 @@ func FuzzConfigFile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(tempDir(t), "config.json")
+		path := filepath.Join(testdir.New(t), "config.json")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +77,7 @@ func FuzzConfigFile(f *testing.F) {
 }
 
 func TestNumbersThatMeanNothingAreRefused(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "config.json")
 	for _, args := range [][]string{{"--max-concurrent=0"}, {"--audit-log-retention-days=-1"}, {"--cache-size=0"}, {"--ttl=0"}, {"--backend-timeout=0"}, {"--session-timeout=-1"}} {
 		if _, err := parseDaemon(t, path, args...); err == nil {
@@ -101,7 +102,7 @@ func TestUnknownConfigKeysAreNamed(t *testing.T) {
 // The defaults a client compares with the running daemon's settings are
 // the daemon's own.
 func TestDaemonDefaults(t *testing.T) {
-	d, err := parseDaemon(t, filepath.Join(tempDir(t), "none.json"))
+	d, err := parseDaemon(t, filepath.Join(testdir.New(t), "none.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opxhq/opx/internal/testdir"
 )
 
 func TestRotationRetentionAndDenials(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	old := filepath.Join(dir, "audit-2020-01-01.log")
 	os.WriteFile(old, []byte("{}\n"), 0o600)
 	l, err := Open(dir, 30)
@@ -78,7 +80,7 @@ func TestNilLogRecordsNothing(t *testing.T) {
 // A record is never written to a file that was removed or replaced: the
 // log opens the day's file again.
 func TestRemovedFileIsOpenedAgain(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	l, err := Open(dir, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +105,7 @@ var day = time.Date(2026, 12, 2, 12, 0, 0, 0, time.Local)
 // record, so that the day's file exists; it returns the log and the path.
 func openAt(t *testing.T) (*Log, string) {
 	t.Helper()
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	l, err := Open(dir, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +212,7 @@ func TestUnfitFileFailsClosedUntilRemoved(t *testing.T) {
 
 // A log does not start on an entry it would not write to.
 func TestOpenRefusesAnUnfitFile(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	now := time.Now()
 	why := putUnfit(t, filepath.Join(dir, FileName(now)))
 	if later := now.Add(time.Minute); FileName(later) != FileName(now) { // midnight
@@ -356,7 +358,7 @@ func mustDo(t *testing.T, err error) {
 // Health sees what was put in the file's place before the next record
 // fails on it (status must not say healthy meanwhile).
 func TestHealthSeesAReplacedFileBeforeTheNextRecord(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	l, err := Open(dir, 0)
 	if err != nil {
 		t.Fatal(err)

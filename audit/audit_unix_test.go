@@ -8,10 +8,6 @@ import (
 	"testing"
 )
 
-// tempDir is t.TempDir (see audit_windows_test.go for why the tests do not
-// call it directly).
-func tempDir(t *testing.T) string { return t.TempDir() }
-
 // removeOpen removes path, a file the log holds open.
 func removeOpen(t *testing.T, path string) {
 	t.Helper()

@@ -3,11 +3,7 @@
 package audit
 
 import (
-	"errors"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"unsafe"
 
@@ -23,31 +19,6 @@ import (
 // wine_get_version.
 func underWine() bool {
 	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
-}
-
-// tempDir is t.TempDir, emptied by the test's own cleanup first: under
-// wine 8, Go's os.RemoveAll (which t.TempDir's cleanup calls) cannot
-// remove anything inside a directory, since wine answers
-// FileDispositionInformationEx with STATUS_NOT_IMPLEMENTED; os.Remove of
-// one name works.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		var names []string
-		filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-			if err == nil {
-				names = append(names, path)
-			}
-			return nil
-		})
-		for _, name := range slices.Backward(names) {
-			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("clean up: %v", err)
-			}
-		}
-	})
-	return dir
 }
 
 // removeOpen removes path, a file the log holds open. Windows frees the

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/internal/testdir"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -38,7 +39,7 @@ func TestVaultHugeContentLengthIsAnError(t *testing.T) {
 				conn.Close()
 			}
 		}))
-		dir := tempDir(t)
+		dir := testdir.New(t)
 		cfg := filepath.Join(dir, "config.json")
 		os.WriteFile(cfg, []byte(`{"vault": {"address": "`+srv.URL+`"}}`), 0o600)
 		tok := filepath.Join(dir, "vault-token")

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opxhq/opx/internal/testdir"
 )
 
 // --out-file: a file that is there is replaced only when asked (--force),
 // a symbolic link is never followed, and the file gets --file-mode (on
 // Windows, what the mode means there: wantFileMode).
 func TestFileOutput(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
 	path := filepath.Join(dir, "secret")
 

@@ -7,8 +7,6 @@ import (
 	"testing"
 )
 
-func tempDir(t *testing.T) string { return t.TempDir() }
-
 // wantFileMode fails the test unless the file at path has mode perm, as
 // --file-mode promises on Unix.
 func wantFileMode(t *testing.T, path string, perm os.FileMode) {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/opxhq/opx/internal/testdir"
 	"github.com/opxhq/opx/winpipe"
 )
 
@@ -43,7 +44,7 @@ func dialTimeout(t *testing.T, nameFile string) error {
 // No name file, an empty one, or a name whose pipe is gone all mean no
 // daemon (autostart starts one); a file holding anything else is an error.
 func TestDialNoDaemon(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	tests := []struct {
 		name    string
 		content *string
@@ -82,7 +83,7 @@ func TestDialReadsThePipeName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	file := filepath.Join(tempDir(t), "pipe")
+	file := filepath.Join(testdir.New(t), "pipe")
 	if err := os.WriteFile(file, []byte(name+"\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

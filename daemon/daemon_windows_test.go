@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/opxhq/opx/internal/testdir"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/winpipe"
 )
@@ -35,30 +35,6 @@ func dialTestDaemon(ctx context.Context, sock string) (net.Conn, error) {
 	}
 	return winpipe.Dial(ctx, name)
 }
-
-// tempDir is t.TempDir, emptied first by os.Remove one name at a time:
-// under wine 8 the os.RemoveAll of t.TempDir's cleanup cannot remove what
-// is inside a directory (wine does not implement
-// FileDispositionInformationEx, and Go does not fall back).
-func tempDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		var names []string
-		filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-			if err == nil {
-				names = append(names, path)
-			}
-			return nil
-		})
-		for _, name := range slices.Backward(names) {
-			os.Remove(name)
-		}
-	})
-	return dir
-}
-
-func testTempDir(t testing.TB) string { return tempDir(t) }
 
 // parentless reports whether this process has no parent Windows knows (a
 // test binary wine runs for go test: its parent is a Linux process).
@@ -145,7 +121,7 @@ func TestPeerOverAPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(b)
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	polFile := filepath.Join(dir, "policy.json")
 	q := func(s string) string { return `"` + strings.ReplaceAll(s, `\`, `\\`) + `"` }
 	os.WriteFile(polFile, []byte(`{"allow": [
@@ -279,7 +255,7 @@ func TestTheOpxClientsParentIsTheRequester(t *testing.T) {
 // in this process (Windows locks belong to a handle), is refused and names
 // the holder's pid; once released it can be taken again.
 func TestTheLockRefusesASecondDaemon(t *testing.T) {
-	path := filepath.Join(tempDir(t), "pipe.lock")
+	path := filepath.Join(testdir.New(t), "pipe.lock")
 	l, err := acquireLock(path)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +276,7 @@ func TestTheLockRefusesASecondDaemon(t *testing.T) {
 // client dials by it, and shutdown removes the file only while it names
 // this daemon's pipe.
 func TestThePipeNameFile(t *testing.T) {
-	path := filepath.Join(tempDir(t), "pipe")
+	path := filepath.Join(testdir.New(t), "pipe")
 	ln, err := listen(path)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/internal/testdir"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/session"
 )
@@ -44,7 +45,7 @@ func newTestServerSized(t testing.TB, delay time.Duration, capacity int) (*serve
 		stopping: make(chan struct{}),
 	}
 	s.euid = os.Geteuid()
-	pol, err := policy.Load(filepath.Join(testTempDir(t), "policy.json"), nil)
+	pol, err := policy.Load(filepath.Join(testdir.New(t), "policy.json"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/opxhq/opx/internal/testdir"
 )
 
 // writeCert writes a self-signed pair valid until notAfter.
@@ -30,7 +32,7 @@ func writeCert(t *testing.T, certFile, keyFile string, notAfter time.Time) {
 }
 
 func TestCertificateIsKeptOrRenewed(t *testing.T) {
-	dir := testTempDir(t)
+	dir := testdir.New(t)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 
 	first, err := loadOrCreateCert(certFile, keyFile)

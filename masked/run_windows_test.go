@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opxhq/opx/internal/testdir"
 	"golang.org/x/sys/windows"
 )
 
@@ -71,7 +71,7 @@ func runChild(t *testing.T, mode string) (code int, stdout, stderr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	open := func(name string) *os.File {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
@@ -172,28 +172,4 @@ func TestRunPassesCtrlBreakAndReturnsTheStatus(t *testing.T) {
 	if want := []string{"interrupted <hidden>"}; !slices.Equal(rest, want) {
 		t.Errorf("opx run printed %q after Ctrl-Break, want %q", rest, want)
 	}
-}
-
-// tempDir is t.TempDir, emptied by the test's own cleanup first: under wine
-// 8, os.RemoveAll (t.TempDir's cleanup) removes nothing inside a directory
-// (wine answers FileDispositionInformationEx with STATUS_NOT_IMPLEMENTED),
-// while os.Remove, one name at a time, works.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		var names []string
-		filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-			if err == nil {
-				names = append(names, path)
-			}
-			return nil
-		})
-		for _, name := range slices.Backward(names) {
-			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("clean up: %v", err)
-			}
-		}
-	})
-	return dir
 }

@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opxhq/opx/internal/testdir"
 	"golang.org/x/sys/windows"
 )
 
@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestWindowsPathRules(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	tool := filepath.Join(dir, "Tools", "kubectl.exe")
 	os.MkdirAll(filepath.Dir(tool), 0o700)
 	os.WriteFile(tool, []byte("MZ"), 0o600)
@@ -88,28 +88,6 @@ func TestWindowsPathRules(t *testing.T) {
 	if _, err := Parse([]byte(`{"allow": [{"path": "\\no-drive\\x.exe", "refs": ["*"]}]}`)); err == nil {
 		t.Errorf("Parse accepted a path without a drive")
 	}
-}
-
-// tempDir is t.TempDir, emptied first by os.Remove one name at a time:
-// under wine 8 the os.RemoveAll of t.TempDir's cleanup cannot remove what
-// is inside a directory (wine does not implement
-// FileDispositionInformationEx, and Go does not fall back).
-func tempDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		var names []string
-		filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-			if err == nil {
-				names = append(names, path)
-			}
-			return nil
-		})
-		for _, name := range slices.Backward(names) {
-			os.Remove(name)
-		}
-	})
-	return dir
 }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `\`, `\\`) + `"` }
@@ -179,7 +157,7 @@ func TestJudgeSecurity(t *testing.T) {
 // TestCheckFileOnWindows: a policy file in the user's own directory is
 // read; a missing one is no policy; a directory is refused.
 func TestCheckFileOnWindows(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "policy.json")
 	if err := CheckFile(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("CheckFile(missing) = %v, want not exist", err)

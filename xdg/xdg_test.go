@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/opxhq/opx/internal/testdir"
 )
 
 // envFunc is a getenv over m, so tests never read the real environment.
@@ -18,7 +20,7 @@ func envFunc(m map[string]string) func(string) string {
 func noHome() (string, error) { return "", errors.New("no home in tests") }
 
 func TestResolveCreatesNothing(t *testing.T) {
-	home := tempDir(t)
+	home := testdir.New(t)
 	env := map[string]string{"HOME": home, "XDG_RUNTIME_DIR": filepath.Join(home, "run")}
 	if _, err := Resolve(envFunc(env)); err != nil {
 		t.Fatalf("Resolve(%v) error: %v", env, err)
@@ -33,11 +35,11 @@ func TestResolveCreatesNothing(t *testing.T) {
 }
 
 func TestSetSocket(t *testing.T) {
-	p, err := resolve(envFunc(map[string]string{"HOME": tempDir(t)}), noHome)
+	p, err := resolve(envFunc(map[string]string{"HOME": testdir.New(t)}), noHome)
 	if err != nil {
 		t.Fatal(err)
 	}
-	flag := filepath.Join(tempDir(t), "flag.sock")
+	flag := filepath.Join(testdir.New(t), "flag.sock")
 	p.SetSocket(flag)
 	if p.SocketPath != flag || p.LockFile != flag+".lock" {
 		t.Errorf("SetSocket(%q) = socket %q lock %q, want %q and %q", flag, p.SocketPath, p.LockFile, flag, flag+".lock")
@@ -90,7 +92,7 @@ func dirNames(t *testing.T, dir string) []string {
 
 func TestWriteFileAtomic(t *testing.T) {
 	t.Run("replaces", func(t *testing.T) {
-		dir := tempDir(t)
+		dir := testdir.New(t)
 		path := filepath.Join(dir, "token")
 		for _, content := range []string{"first", "second, longer content", "3"} {
 			if err := WriteFileAtomic(path, []byte(content), 0o600); err != nil {
@@ -109,7 +111,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		}
 	})
 	t.Run("missing dir", func(t *testing.T) {
-		base := tempDir(t)
+		base := testdir.New(t)
 		path := filepath.Join(base, "missing", "token")
 		err := WriteFileAtomic(path, []byte("x"), 0o600)
 		if err == nil || !errors.Is(err, fs.ErrNotExist) {
@@ -122,7 +124,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	t.Run("rename fails", func(t *testing.T) {
 		// The target is a non-empty directory, so the rename fails after the
 		// temp file is written: it must be removed and the target untouched.
-		base := tempDir(t)
+		base := testdir.New(t)
 		target := filepath.Join(base, "target")
 		if err := os.Mkdir(target, 0o700); err != nil {
 			t.Fatal(err)
@@ -143,7 +145,7 @@ func TestWriteFileAtomic(t *testing.T) {
 }
 
 func TestWriteFileNew(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "out")
 	if err := WriteFileNew(path, []byte("first"), 0o600); err != nil {
 		t.Fatalf("WriteFileNew(%q) = %v, want nil", path, err)
@@ -162,7 +164,7 @@ func TestWriteFileNew(t *testing.T) {
 
 // OpenPrivate never adopts a file through O_CREATE alone, nor truncates one.
 func TestOpenPrivateFlags(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	for _, flag := range []int{os.O_WRONLY | os.O_CREATE, os.O_WRONLY | os.O_TRUNC, os.O_RDWR | os.O_CREATE | os.O_TRUNC} {
 		path := filepath.Join(dir, "f")
 		if f, err := OpenPrivate(path, flag); err == nil {
@@ -188,7 +190,7 @@ func TestOpenPrivateFlags(t *testing.T) {
 }
 
 func TestReadPrivateFile(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	t.Run("missing", func(t *testing.T) {
 		path := filepath.Join(dir, "nope")
 		if _, err := ReadPrivateFile(path); !errors.Is(err, fs.ErrNotExist) {

@@ -10,10 +10,6 @@ import (
 	"testing"
 )
 
-// tempDir is t.TempDir (see xdg_windows_test.go for why it is not called
-// directly in the tests that Windows runs too).
-func tempDir(t *testing.T) string { return t.TempDir() }
-
 // withUmask runs f with the process umask set to mask. Tests using it must
 // not run in parallel.
 func withUmask(t *testing.T, mask int, f func()) {

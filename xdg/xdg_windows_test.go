@@ -5,15 +5,14 @@ package xdg
 import (
 	"encoding/binary"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/opxhq/opx/internal/testdir"
 	"golang.org/x/sys/windows"
 )
 
@@ -30,36 +29,6 @@ import (
 // wine_get_version.
 func underWine() bool {
 	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
-}
-
-// tempDir is t.TempDir, emptied by the test's own cleanup before the one
-// of t.TempDir runs: under wine 8, Go's os.RemoveAll (which t.TempDir's
-// cleanup calls) cannot remove anything inside a directory, because wine
-// answers FileDispositionInformationEx with STATUS_NOT_IMPLEMENTED, which
-// Go does not take as a cue to fall back; os.Remove, one name at a time,
-// works, and RemoveAll of an empty directory too.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	t.Cleanup(func() { removeTree(t, dir) })
-	return dir
-}
-
-// removeTree removes dir and everything in it with os.Remove, deepest
-// first.
-func removeTree(t *testing.T, dir string) {
-	var names []string
-	filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-		if err == nil {
-			names = append(names, path)
-		}
-		return nil
-	})
-	for _, name := range slices.Backward(names) {
-		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("clean up: %v", err)
-		}
-	}
 }
 
 // me is the current user's SID.
@@ -83,8 +52,8 @@ func sid(t *testing.T, s string) *windows.SID {
 }
 
 func TestResolveWindows(t *testing.T) {
-	home := tempDir(t)
-	legacyHome := tempDir(t)
+	home := testdir.New(t)
+	legacyHome := testdir.New(t)
 	legacy := filepath.Join(legacyHome, ".op-authd")
 	if err := os.Mkdir(legacy, 0o700); err != nil {
 		t.Fatal(err)
@@ -163,7 +132,7 @@ func TestResolveWindows(t *testing.T) {
 
 // With HOME empty, the home directory is %USERPROFILE% (os.UserHomeDir).
 func TestResolveUserProfile(t *testing.T) {
-	profile := tempDir(t)
+	profile := testdir.New(t)
 	t.Setenv("HOME", "")
 	t.Setenv("USERPROFILE", profile)
 	t.Setenv("LOCALAPPDATA", "")
@@ -312,7 +281,7 @@ func wantErr(t *testing.T, call string, err error, want ...string) {
 }
 
 func TestEnsureDirWindows(t *testing.T) {
-	base := tempDir(t)
+	base := testdir.New(t)
 	dir := filepath.Join(base, "a", "b", "c")
 	if err := EnsureDir(dir); err != nil {
 		t.Fatalf("EnsureDir(%q) = %v, want nil", dir, err)
@@ -374,7 +343,7 @@ func containsEveryone(aces []ace) bool {
 }
 
 func TestCheckPrivateDirWindows(t *testing.T) {
-	base := tempDir(t)
+	base := testdir.New(t)
 	user := me(t).String()
 	mkdir := func(name string) string {
 		t.Helper()
@@ -582,7 +551,7 @@ func callbackACE(t *testing.T, me *windows.SID) *windows.SECURITY_DESCRIPTOR {
 }
 
 func TestWriteFileAtomicWindows(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "token")
 	for _, content := range []string{"first", "second"} {
 		if err := WriteFileAtomic(path, []byte(content), 0o600); err != nil {
@@ -613,7 +582,7 @@ func TestWriteFileAtomicWindows(t *testing.T) {
 }
 
 func TestReadPrivateFileWindows(t *testing.T) {
-	dir := tempDir(t)
+	dir := testdir.New(t)
 	user := me(t).String()
 	mkfile := func(name string) string {
 		t.Helper()
