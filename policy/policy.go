@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"unicode"
 
@@ -36,7 +35,7 @@ type Rule struct {
 	ExeSHA256     string   `json:"exe_sha256,omitempty"`
 	PID           int      `json:"pid,omitempty"`
 	Refs          []string `json:"refs"`                     // "*", a prefix "op://Vault/*", or exact refs
-	RequireSigned bool     `json:"require_signed,omitempty"` // macOS: the executable must pass code-signature checks
+	RequireSigned bool     `json:"require_signed,omitempty"` // macOS, Windows: the executable's code signature must be valid
 	// Account is the 1Password account the rule's op:// refs may be read
 	// in, as requests name it (--account: a shorthand, sign-in address,
 	// email, user or account ID; letter case aside), or "*" for every
@@ -65,8 +64,8 @@ type Requester struct {
 }
 
 // Env is what a decision needs from the system: the home directory for
-// "~/" paths and, where the system has them (macOS), a code-signature
-// check; a nil Signed means require_signed rules never match.
+// "~/" paths and, where the system has them (macOS, Windows), a
+// code-signature check; a nil Signed means require_signed rules never match.
 type Env struct {
 	Home   string
 	Signed func(path string) bool
@@ -337,7 +336,7 @@ func (p *Policy) UsesExeSHA256() bool {
 // UnsignableRules counts require_signed rules, which cannot be satisfied on
 // systems without code signatures.
 func (p *Policy) UnsignableRules() int {
-	if p == nil || runtime.GOOS == "darwin" {
+	if p == nil || SignedCheck() != nil {
 		return 0
 	}
 	n := 0

@@ -174,3 +174,27 @@ func TestCheckFileOnWindows(t *testing.T) {
 		t.Errorf("CheckFile(a directory) = %v, want not a regular file", err)
 	}
 }
+
+// TestUnsignedProgramIsNotSigned: an unsigned executable (this test
+// binary) fails the Authenticode check, and so does a missing file;
+// require_signed rules are checkable here, so none is unsatisfiable.
+func TestUnsignedProgramIsNotSigned(t *testing.T) {
+	check := SignedCheck()
+	if check == nil {
+		t.Fatal("SignedCheck() is nil on Windows")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check(exe) {
+		t.Errorf("SignedCheck()(%s), an unsigned test binary = true", exe)
+	}
+	if check(exe + ".missing") {
+		t.Errorf("SignedCheck() of a missing file = true")
+	}
+	p := &Policy{Allow: []Rule{{RequireSigned: true, Refs: []string{"*"}}}}
+	if n := p.UnsignableRules(); n != 0 {
+		t.Errorf("UnsignableRules() = %d on Windows, want 0", n)
+	}
+}

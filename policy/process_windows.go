@@ -90,8 +90,3 @@ func Now() uint64 {
 	windows.GetSystemTimePreciseAsFileTime(&ft)
 	return filetime(ft)
 }
-
-// SignedCheck is nil on Windows for now: opx does not verify Authenticode
-// signatures (WinVerifyTrust), so a require_signed rule cannot be
-// satisfied, and the daemon warns of such rules as it does on Linux.
-func SignedCheck() func(path string) bool { return nil }

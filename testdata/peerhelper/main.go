@@ -23,6 +23,8 @@
 //	                             4 KiB; after two seconds prints "answered A (CODES)
 //	                             pending P failed F" and keeps the pending ones
 //	                             until its standard input ends
+//	peerhelper trust FILE        (Windows) adds the DER certificate in FILE to the
+//	                             current user's trusted roots; distrust removes it
 package main
 
 import (
@@ -88,6 +90,8 @@ func main() {
 		n, _ := strconv.Atoi(os.Args[2])
 		size, _ := strconv.Atoi(os.Args[3])
 		bodies(n, size)
+	case "trust", "distrust":
+		roots(os.Args[1], os.Args[2])
 	default:
 		os.Exit(2)
 	}
