@@ -130,10 +130,116 @@ type ErrorBody struct {
 	Error *Error `json:"error"`
 }
 
+// OPIdentity is the 1Password identity a caller's op would sign in with
+// when it is not the desktop app's: a service account
+// (OP_SERVICE_ACCOUNT_TOKEN) or a Connect server (OP_CONNECT_HOST and
+// OP_CONNECT_TOKEN, which op prefers when both are set). A request without
+// one reads as the daemon's own identity. The tokens travel only inside
+// the TLS connection; the daemon keys its cache by a hash of the identity
+// and never shows a token.
+type OPIdentity struct {
+	ServiceAccountToken Secret `json:"service_account_token,omitempty"`
+	ConnectHost         string `json:"connect_host,omitempty"`
+	ConnectToken        Secret `json:"connect_token,omitempty"`
+}
+
+// Identity kinds, as status, the audit log and policy rules name them.
+const (
+	IdentityDesktop        = "desktop"
+	IdentityServiceAccount = "service-account"
+	IdentityConnect        = "connect"
+)
+
+// The environment variables op takes its identity from.
+const (
+	EnvServiceAccountToken = "OP_SERVICE_ACCOUNT_TOKEN"
+	EnvConnectHost         = "OP_CONNECT_HOST"
+	EnvConnectToken        = "OP_CONNECT_TOKEN"
+)
+
+// OPIdentityEnvVars are the variables that give op an identity other than
+// the desktop app's.
+var OPIdentityEnvVars = []string{EnvServiceAccountToken, EnvConnectHost, EnvConnectToken}
+
+// OPIdentityFromEnv is the identity op would take from getenv's variables:
+// a Connect server when OP_CONNECT_HOST and OP_CONNECT_TOKEN are both set
+// (op prefers it), else a service account when OP_SERVICE_ACCOUNT_TOKEN
+// is, else nil (the desktop app's accounts).
+func OPIdentityFromEnv(getenv func(string) string) *OPIdentity {
+	host, ctok, sa := getenv(EnvConnectHost), getenv(EnvConnectToken), getenv(EnvServiceAccountToken)
+	switch {
+	case host != "" && ctok != "":
+		return &OPIdentity{ConnectHost: host, ConnectToken: Secret(ctok)}
+	case sa != "":
+		return &OPIdentity{ServiceAccountToken: Secret(sa)}
+	}
+	return nil
+}
+
+// MaxTokenLen bounds a service account or Connect token, in bytes.
+const MaxTokenLen = 8 << 10
+
+// Kind is the kind of identity id names: IdentityConnect when it names a
+// Connect server, IdentityServiceAccount for a service account token, and
+// IdentityDesktop for none (a nil id too).
+func (id *OPIdentity) Kind() string {
+	switch {
+	case id == nil:
+		return IdentityDesktop
+	case id.ConnectHost != "" || len(id.ConnectToken) > 0:
+		return IdentityConnect
+	case len(id.ServiceAccountToken) > 0:
+		return IdentityServiceAccount
+	}
+	return IdentityDesktop
+}
+
+// Check returns why id cannot be used, or nil. Its messages never quote a
+// token.
+func (id *OPIdentity) Check() *Error {
+	if id == nil {
+		return nil
+	}
+	switch {
+	case len(id.ServiceAccountToken) > MaxTokenLen || len(id.ConnectToken) > MaxTokenLen:
+		return Errorf(CodeBadRequest, "op_identity: a token is longer than %d bytes", MaxTokenLen)
+	case len(id.ConnectHost) > MaxRefLen:
+		return Errorf(CodeBadRequest, "op_identity: connect_host is longer than %d bytes", MaxRefLen)
+	case !printableToken(id.ServiceAccountToken) || !printableToken(id.ConnectToken):
+		return Errorf(CodeBadRequest, "op_identity: a token has a character that is not printable ASCII")
+	case !printableToken([]byte(id.ConnectHost)):
+		return Errorf(CodeBadRequest, "op_identity: connect_host has a character that is not printable ASCII")
+	case id.Kind() == IdentityConnect && (id.ConnectHost == "" || len(id.ConnectToken) == 0):
+		return Errorf(CodeBadRequest, "op_identity: a Connect server needs both connect_host and connect_token (OP_CONNECT_HOST and OP_CONNECT_TOKEN)")
+	}
+	return nil
+}
+
+// Wipe zeroes the tokens of id.
+func (id *OPIdentity) Wipe() {
+	if id != nil {
+		id.ServiceAccountToken.Wipe()
+		id.ConnectToken.Wipe()
+	}
+}
+
+// printableToken reports whether b is printable ASCII without spaces.
+func printableToken(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // ReadRequest is the body of POST /v1/read.
 type ReadRequest struct {
 	Ref     string `json:"ref"`
 	Account string `json:"account,omitempty"`
+	// OPIdentity is the caller's 1Password identity, if not the desktop
+	// app's; it is part of the cache key of op:// refs.
+	OPIdentity *OPIdentity `json:"op_identity,omitempty"`
 	// MaxAgeSeconds, when present, is the oldest a cached value may be to
 	// answer; an older one is fetched again. 0 fetches it again always.
 	MaxAgeSeconds *float64 `json:"max_age_seconds,omitempty"`
@@ -156,9 +262,10 @@ type ReadResult struct {
 
 // ReadsRequest is the body of POST /v1/reads.
 type ReadsRequest struct {
-	Refs          []string `json:"refs"`
-	Account       string   `json:"account,omitempty"`
-	MaxAgeSeconds *float64 `json:"max_age_seconds,omitempty"` // as in ReadRequest
+	Refs          []string    `json:"refs"`
+	Account       string      `json:"account,omitempty"`
+	OPIdentity    *OPIdentity `json:"op_identity,omitempty"`     // as in ReadRequest
+	MaxAgeSeconds *float64    `json:"max_age_seconds,omitempty"` // as in ReadRequest
 	// Servers, by scheme ("vault", "bao"), names the server the client
 	// expects refs of that scheme to be read from: a ref whose server is
 	// another gets a bad_request error instead of a value (the vault shim
@@ -190,6 +297,7 @@ type ReadsResponse struct {
 type ResolveRequest struct {
 	Env           map[string]string `json:"env"`
 	Account       string            `json:"account,omitempty"`
+	OPIdentity    *OPIdentity       `json:"op_identity,omitempty"`     // as in ReadRequest
 	MaxAgeSeconds *float64          `json:"max_age_seconds,omitempty"` // as in ReadRequest
 }
 
@@ -382,7 +490,12 @@ type HealthResponse struct {
 // hour and day, and, while 1Password rate-limits it, until when (Unix
 // seconds).
 type OPUsage struct {
-	Account              string `json:"account"`
+	Account string `json:"account"`
+	// Identity is the short fingerprint of the service account or Connect
+	// server the calls were made as ("" for the desktop app's sign-in),
+	// and IdentityKind its kind.
+	Identity             string `json:"identity,omitempty"`
+	IdentityKind         string `json:"identity_kind,omitempty"`
 	LastHour             int    `json:"last_hour"`
 	LastDay              int    `json:"last_day"`
 	RateLimitedUntilUnix int64  `json:"rate_limited_until_unix,omitempty"`

@@ -492,6 +492,11 @@ type Decision struct {
 	// Account is the 1Password account the read named ("" is the default
 	// account, and is not recorded).
 	Account string
+	// IdentityKind and Identity are the 1Password service account or
+	// Connect server an op:// read was made as (its kind, and its short
+	// fingerprint: never a token); "" for the desktop app's sign-in, and
+	// not recorded then.
+	IdentityKind, Identity string
 	// Login is the server and method a verify tried (ActionVerify only).
 	Login      *Login
 	Verdict    string // Allow or Deny
@@ -515,6 +520,9 @@ func (l *Log) Access(p Peer, r Requester, d Decision) error {
 		e.Interface("peer_info", p).Interface("requester", r).Str("action", d.Action).Str("reference", d.Ref)
 		if d.Account != "" {
 			e.Str("account", d.Account)
+		}
+		if d.Identity != "" {
+			e.Str("identity_kind", d.IdentityKind).Str("identity", d.Identity)
 		}
 		if d.Login != nil {
 			e.Interface("login", d.Login)

@@ -20,8 +20,13 @@ type Record struct {
 	Action    string    `json:"action"` // "" in files of older versions: read
 	Reference string    `json:"reference"`
 	Account   string    `json:"account,omitempty"` // "" for the default account
-	Decision  string    `json:"decision"`
-	Reason    string    `json:"reason"`
+	// IdentityKind and Identity: the service account or Connect server
+	// (kind, short fingerprint) an op:// read was made as; "" for the
+	// desktop app's sign-in.
+	IdentityKind string `json:"identity_kind,omitempty"`
+	Identity     string `json:"identity,omitempty"`
+	Decision     string `json:"decision"`
+	Reason       string `json:"reason"`
 }
 
 // Denial is the denials of one program for one ref in one account (or for

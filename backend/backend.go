@@ -99,6 +99,9 @@ type Options struct {
 	Log zerolog.Logger
 	// OPBudget caps opx's own op calls per account.
 	OPBudget OPBudget
+	// OPIdentity is the identity op runs as for reads that name none: the
+	// daemon's own (TakeProcessIdentity).
+	OPIdentity OPIdentity
 	// OnLogin, if set, hears of every Vault or OpenBao login attempt.
 	OnLogin func(backend, method string, err error)
 	// OnServerChange, if set, hears that the Vault or OpenBao server (its
@@ -117,6 +120,7 @@ func New(name string, opts Options) (Backend, error) {
 	}
 	op := NewOPCLI(opts.OPPath, cmp.Or(opts.MaxProcs, 4), opts.OPSessionsFile)
 	op.SetBudget(opts.OPBudget)
+	op.SetDefaultIdentity(opts.OPIdentity)
 	router := map[string]Backend{api.SchemeOP: op}
 	// Credentials given as refs are read straight from the backend of
 	// their scheme (not through the daemon's cache), at login time.

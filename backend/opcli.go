@@ -38,6 +38,9 @@ type OPCLI struct {
 	sem      chan struct{} // bounds concurrent op processes
 	calls    atomic.Uint64
 	limits   *opLimits
+	// defaultID is the identity of a call whose context names none (the
+	// daemon's own: SetDefaultIdentity).
+	defaultID OPIdentity
 }
 
 // NewOPCLI returns the backend running the op program at path (looked up in
@@ -51,6 +54,18 @@ func NewOPCLI(path string, maxProcs int, sessionsFile string) *OPCLI {
 
 // SetBudget caps opx's own op calls per account.
 func (o *OPCLI) SetBudget(b OPBudget) { o.limits.budget = b }
+
+// SetDefaultIdentity sets the identity op runs as when a read's context
+// names none (WithOPIdentity): the daemon's own (TakeProcessIdentity).
+func (o *OPCLI) SetDefaultIdentity(id OPIdentity) { o.defaultID = id }
+
+// identity is the identity op runs as for ctx.
+func (o *OPCLI) identity(ctx context.Context) OPIdentity {
+	if id, ok := OPIdentityFrom(ctx); ok {
+		return id
+	}
+	return o.defaultID
+}
 
 // Usage is the op calls per account, for status.
 func (o *OPCLI) Usage() []api.OPUsage { return o.limits.status() }
@@ -322,8 +337,9 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	// Every call but --version reaches 1Password's servers: it counts
 	// against the account's limits, and none is made while they are spent.
 	remote := len(args) != 1 || args[0] != "--version"
+	id := o.identity(ctx)
 	if remote {
-		if err := o.limits.take(account); err != nil {
+		if err := o.limits.take(keyOf(account, id)); err != nil {
 			return err
 		}
 	}
@@ -348,6 +364,9 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	if env == nil {
 		env = os.Environ()
 	}
+	// op signs in as the read's identity, and no other: the variables of
+	// another are taken out.
+	env = id.env(env)
 	// An op that is opx's shim (opx upgraded under a running daemon, its
 	// identity stale) sees this and passes to the real op, never back here.
 	cmd.Env = append(env, "OPX_FROM_DAEMON=1")
@@ -383,9 +402,9 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 		if sig, ok := killedBy(ee); ok {
 			return api.Errorf(api.CodeBackendError, "op %s was killed by signal %s", args[0], sig)
 		}
-		e := classifyOPError(stderr.String(), account)
+		e := classifyOPError(stderr.String(), account, id)
 		if e.Code == api.CodeRateLimited {
-			o.limits.backOff(account, e)
+			o.limits.backOff(keyOf(account, id), e)
 		}
 		return e
 	}
@@ -413,10 +432,10 @@ func trimOPLogPrefix(msg string) string {
 	return msg[len(layout):]
 }
 
-// classifyOPError turns op's stderr, for account ("" for the default one),
-// into a coded error. op's messages name vaults, items, fields and accounts,
-// never values.
-func classifyOPError(stderr, account string) *api.Error {
+// classifyOPError turns op's stderr, for account ("" for the default one)
+// read as id, into a coded error. op's messages name vaults, items, fields
+// and accounts, never values nor tokens.
+func classifyOPError(stderr, account string, id OPIdentity) *api.Error {
 	msg := strings.TrimSpace(stderr)
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
@@ -431,6 +450,12 @@ func classifyOPError(stderr, account string) *api.Error {
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
 		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
 		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):
+		switch id.Kind {
+		case api.IdentityServiceAccount:
+			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check OP_SERVICE_ACCOUNT_TOKEN)", msg, id.Label())
+		case api.IdentityConnect:
+			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check OP_CONNECT_TOKEN)", msg, id.Label())
+		}
 		login := "opx login 1password"
 		if account != "" {
 			login += " --account " + account

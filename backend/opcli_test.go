@@ -71,7 +71,7 @@ func TestClassifyOPError(t *testing.T) {
 		{`[ERROR] 2026/11/28 10:00:00 could not read secret 'op://a/(429) Too Many Requests/c': "(429) Too Many Requests" isn't an item in the "a" vault.`, api.CodeNotFound},
 		{"", api.CodeBackendError},
 	} {
-		e := classifyOPError(tc.stderr, "")
+		e := classifyOPError(tc.stderr, "", Desktop)
 		if e.Code != tc.code {
 			t.Errorf("classifyOPError(%q) = %s, want %s", tc.stderr, e.Code, tc.code)
 		}

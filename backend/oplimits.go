@@ -88,18 +88,46 @@ type opLimits struct {
 	now    func() time.Time
 
 	mu       sync.Mutex
-	accounts map[string]*opUsage
+	accounts map[usageKey]*opUsage
+}
+
+// usageKey is whose calls an opUsage counts: an account ("" for the
+// default one) as an identity (its fingerprint; "" for the desktop).
+type usageKey struct {
+	account, identity string
+	kind              string // the identity's kind, for status
+}
+
+// keyOf is the usageKey of account read as id.
+func keyOf(account string, id OPIdentity) usageKey {
+	return usageKey{account: account, identity: id.Fingerprint, kind: id.Kind}
+}
+
+// label names k in messages.
+func (k usageKey) label() string {
+	if k.identity == "" {
+		return accountLabel(k.account)
+	}
+	return accountLabel(k.account) + " as " + kindLabel(k.kind) + " " + ShortFingerprint(k.identity)
+}
+
+// kindLabel is an identity kind in words.
+func kindLabel(kind string) string {
+	if kind == api.IdentityConnect {
+		return "Connect server"
+	}
+	return "service account"
 }
 
 func newOPLimits(b OPBudget) *opLimits {
-	return &opLimits{budget: b, now: time.Now, accounts: map[string]*opUsage{}}
+	return &opLimits{budget: b, now: time.Now, accounts: map[usageKey]*opUsage{}}
 }
 
-func (l *opLimits) usage(account string) *opUsage {
-	u := l.accounts[account]
+func (l *opLimits) usage(k usageKey) *opUsage {
+	u := l.accounts[k]
 	if u == nil {
 		u = &opUsage{}
-		l.accounts[account] = u
+		l.accounts[k] = u
 	}
 	return u
 }
@@ -107,35 +135,35 @@ func (l *opLimits) usage(account string) *opUsage {
 // take counts a call for account, or refuses it (rate_limited) while
 // 1Password asked to back off or the budget is spent: no op process is
 // started then.
-func (l *opLimits) take(account string) error {
+func (l *opLimits) take(k usageKey) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	u := l.usage(account)
+	u := l.usage(k)
 	if now.Before(u.until) {
 		left := u.until.Sub(now)
 		return &api.Error{Code: api.CodeRateLimited, RetryAfterSeconds: left.Seconds(),
 			Message: fmt.Sprintf("1Password rate-limited %s until %s (%s); no op call is made before then: %s",
-				accountLabel(account), u.until.Format(time.TimeOnly), left.Round(time.Second), u.reason)}
+				k.label(), u.until.Format(time.TimeOnly), left.Round(time.Second), u.reason)}
 	}
 	if b := l.budget; b.PerHour > 0 && u.last(now, 60) >= b.PerHour || b.PerDay > 0 && u.last(now, 24*60) >= b.PerDay {
 		return &api.Error{Code: api.CodeRateLimited, RetryAfterSeconds: 60,
 			Message: fmt.Sprintf("opx's op budget (--op-budget %s) for %s is spent: %d calls in the last hour, %d in the last day",
-				b, accountLabel(account), u.last(now, 60), u.last(now, 24*60))}
+				b, k.label(), u.last(now, 60), u.last(now, 24*60))}
 	}
 	u.add(now)
 	return nil
 }
 
 // backOff records 1Password's rate-limit answer for account.
-func (l *opLimits) backOff(account string, e *api.Error) {
+func (l *opLimits) backOff(k usageKey, e *api.Error) {
 	wait := time.Duration(e.RetryAfterSeconds * float64(time.Second))
 	if wait <= 0 {
 		wait = time.Minute
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	u := l.usage(account)
+	u := l.usage(k)
 	u.until, u.reason = l.now().Add(wait), e.Message
 }
 
@@ -145,14 +173,22 @@ func (l *opLimits) status() []api.OPUsage {
 	defer l.mu.Unlock()
 	now := l.now()
 	out := make([]api.OPUsage, 0, len(l.accounts))
-	for a, u := range l.accounts {
-		s := api.OPUsage{Account: a, LastHour: u.last(now, 60), LastDay: u.last(now, 24*60)}
+	for k, u := range l.accounts {
+		s := api.OPUsage{Account: k.account, LastHour: u.last(now, 60), LastDay: u.last(now, 24*60)}
 		if now.Before(u.until) {
 			s.RateLimitedUntilUnix = u.until.Unix()
 		}
+		if k.identity != "" {
+			s.Identity, s.IdentityKind = ShortFingerprint(k.identity), k.kind
+		}
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Account < out[j].Account })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Identity != out[j].Identity {
+			return out[i].Identity < out[j].Identity
+		}
+		return out[i].Account < out[j].Account
+	})
 	return out
 }
 

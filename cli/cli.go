@@ -33,7 +33,7 @@ type Freshness struct {
 
 // query is the request's account and freshness.
 func (f *Freshness) query(g *Globals) (client.Query, error) {
-	q := client.Query{Account: g.Account}
+	q := client.Query{Account: g.Account, OPIdentity: api.OPIdentityFromEnv(os.Getenv)}
 	switch {
 	case f.NoCache:
 		zero := 0.0

@@ -101,6 +101,12 @@ func formatStatus(st *api.Status) string {
 		if u.Account != "" {
 			name = "account " + u.Account
 		}
+		switch u.IdentityKind {
+		case api.IdentityServiceAccount:
+			name += " as service account " + u.Identity
+		case api.IdentityConnect:
+			name += " as Connect server " + u.Identity
+		}
 		fmt.Fprintf(&b, "  op calls  %s: %d in the last hour, %d in the last day", Printable(name), u.LastHour, u.LastDay)
 		if st.Settings.OPBudget != "" {
 			fmt.Fprintf(&b, " (budget %s)", st.Settings.OPBudget)

@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/xdg"
 )
 
@@ -62,7 +64,10 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 
 	cmd := exec.Command(prog, args[1:]...)
 	cmd.Args = args
-	cmd.Env = append(os.Environ(), "OPX_SOCKET_PATH="+p.SocketPath)
+	// Not the caller's 1Password service account or Connect token: each
+	// request brings its own, and a daemon that kept the first caller's
+	// would read as it for callers that name none.
+	cmd.Env = append(withoutOPIdentity(os.Environ()), "OPX_SOCKET_PATH="+p.SocketPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = detached()
 	if err := cmd.Start(); err != nil {
@@ -180,4 +185,17 @@ func probeWrite(dir string) error {
 		return fmt.Errorf("the data dir %s takes no data: %w", dir, err)
 	}
 	return nil
+}
+
+// withoutOPIdentity is environ without the variables that give op an
+// identity (api.OPIdentityEnvVars).
+func withoutOPIdentity(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(api.OPIdentityEnvVars, func(v string) bool { return strings.EqualFold(v, name) }) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -23,6 +23,11 @@ type Query struct {
 	// MaxAge, when set, is the oldest a cached value may be, in seconds;
 	// 0 fetches every value again.
 	MaxAge *float64
+	// OPIdentity is the 1Password service account or Connect server the
+	// caller's op would sign in as (api.OPIdentityFromEnv gives the one of
+	// an environment); nil reads as the daemon's own identity. It is part
+	// of the cache key of op:// refs.
+	OPIdentity *api.OPIdentity
 	// Servers names, by scheme ("vault", "bao"), the server the caller
 	// expects (api.ReadsRequest.Servers): a daemon reading another server
 	// answers with an error rather than another server's value.
@@ -73,7 +78,7 @@ func (c *Client) Reads(ctx context.Context, q Query, refs []string) (map[string]
 	res := make(map[string]*Result, len(unique))
 	for chunk := range slices.Chunk(unique, api.MaxRefs) {
 		var out api.ReadsResponse
-		req := api.ReadsRequest{Refs: chunk, Account: q.Account, MaxAgeSeconds: q.MaxAge, Servers: q.Servers}
+		req := api.ReadsRequest{Refs: chunk, Account: q.Account, OPIdentity: q.OPIdentity, MaxAgeSeconds: q.MaxAge, Servers: q.Servers}
 		if err := c.do(ctx, http.MethodPost, "/v1/reads", req, &out); err != nil {
 			forget(res)
 			return nil, err
@@ -126,7 +131,7 @@ func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (m
 			part[name] = env[name]
 		}
 		var out api.ResolveResponse
-		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: part, Account: q.Account, MaxAgeSeconds: q.MaxAge}, &out); err != nil {
+		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: part, Account: q.Account, OPIdentity: q.OPIdentity, MaxAgeSeconds: q.MaxAge}, &out); err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Code == "" || len(names) <= api.MaxRefs {
 				return nil, err

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
+	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
 )
 
@@ -91,8 +93,12 @@ func (s *server) authorize(r *http.Request, pol *policy.Snapshot, at *where, ref
 	if !d.Allow {
 		decision = audit.Deny
 	}
-	if err := s.audit.Access(*auditPeer(p), auditRequester(p), audit.Decision{Action: audit.ActionRead, Ref: ref, Account: at.account,
-		Verdict: decision, Reason: d.Reason, PolicyPath: pol.Path}); err != nil {
+	dec := audit.Decision{Action: audit.ActionRead, Ref: ref, Account: at.account,
+		Verdict: decision, Reason: d.Reason, PolicyPath: pol.Path}
+	if at.identity != "" && strings.HasPrefix(ref, api.SchemeOP+"://") {
+		dec.IdentityKind, dec.Identity = at.identityKind, backend.ShortFingerprint(at.identity)
+	}
+	if err := s.audit.Access(*auditPeer(p), auditRequester(p), dec); err != nil {
 		s.auditFailed(err)
 		if d.Allow {
 			return api.Errorf(api.CodeAuditUnavailable, "%s: the audit log cannot record this read, so it is refused: %v", ref, err)

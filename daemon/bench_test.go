@@ -12,11 +12,11 @@ import (
 func BenchmarkCoreCachedRead(b *testing.B) {
 	c, _ := newTestCore(b, backend.NewFake(0), coreConfig{})
 	refs := []string{"op://v/i/f"}
-	c.resolve(context.Background(), "", refs, -1)
+	c.resolve(context.Background(), "", backend.Desktop, refs, -1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		c.resolve(context.Background(), "", refs, -1)
+		c.resolve(context.Background(), "", backend.Desktop, refs, -1)
 	}
 }
 

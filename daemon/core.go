@@ -19,11 +19,20 @@ import (
 	"github.com/opxhq/opx/session"
 )
 
-// cacheKey identifies a cached value: the same ref read for two accounts is
-// two secrets.
+// who is whom a read is for: a 1Password account as requests name it (""
+// for the default one), read as an identity: "" for the daemon's own (op's
+// sign-in, or the service account its environment names), else the
+// fingerprint of the service account or Connect server the request names.
+// The same ref read for two of them is two secrets, fetched in two batches.
+type who struct {
+	account  string
+	identity string
+}
+
+// cacheKey identifies a cached value.
 type cacheKey struct {
-	account string
-	ref     string
+	who who
+	ref string
 }
 
 // secret is a cached value. It is wiped (zeroed) when it leaves the cache;
@@ -162,8 +171,8 @@ type core struct {
 
 	mu       sync.Mutex
 	inflight map[cacheKey]*call
-	pending  map[string]*batch // by account, gathering misses
-	busy     map[string]int    // by account, backend calls running
+	pending  map[who]*batch // gathering misses
+	busy     map[who]int    // backend calls running
 
 	sem chan struct{} // bounds concurrent backend calls
 	wg  sync.WaitGroup
@@ -175,7 +184,7 @@ type core struct {
 	// refreshing gathers the refreshes of each account that come due
 	// together into one batch. Guarded by mu, as is stopped (set by
 	// close: no refresh starts after it).
-	refreshing map[string][]*call
+	refreshing map[who][]*call
 	stopped    bool
 	inFlight   atomic.Int64
 
@@ -184,10 +193,13 @@ type core struct {
 	testHookAfterStore func()
 }
 
-// batch is the misses of one account gathered for one backend call.
+// batch is the misses of one account and identity gathered for one
+// backend call. It holds its own copy of the identity's token, wiped when
+// the call is done: the daemon keeps a request's token no longer.
 type batch struct {
-	account string
-	calls   []*call
+	who   who
+	id    backend.OPIdentity
+	calls []*call
 	// ready is set when the window has passed; a ready batch waits only
 	// for the account's running call to end.
 	ready bool
@@ -200,10 +212,10 @@ func newCore(cfg coreConfig, b backend.Backend, s *session.Session, log zerolog.
 		session:    s,
 		log:        log,
 		inflight:   make(map[cacheKey]*call),
-		pending:    make(map[string]*batch),
-		busy:       make(map[string]int),
+		pending:    make(map[who]*batch),
+		busy:       make(map[who]int),
 		acctLocks:  make(map[string]string),
-		refreshing: make(map[string][]*call),
+		refreshing: make(map[who][]*call),
 		acctGen:    make(map[string]uint64),
 		sem:        make(chan struct{}, max(cfg.MaxConcurrent, 1)),
 		base:       time.Now(),
@@ -237,17 +249,22 @@ var errLocked = api.Errorf(api.CodeSessionLocked, "the session is locked")
 // this request; an older one is fetched again (and replaces the cached one
 // for everyone). A fetch already in flight is joined whatever maxAge says:
 // its value is being fetched now.
-func (c *core) resolve(ctx context.Context, account string, refs []string, maxAge time.Duration) []outcome {
+//
+// id is the identity the request reads as: backend.Desktop for the
+// daemon's own, else one whose fingerprint is not the daemon's; a batch it
+// starts takes a copy of it.
+func (c *core) resolve(ctx context.Context, account string, id backend.OPIdentity, refs []string, maxAge time.Duration) []outcome {
 	out := make([]outcome, len(refs))
+	w := who{account, id.Fingerprint}
 	locked, epoch := c.session.State()
-	if e := c.readRefusal(locked, account); e != nil {
+	if e := c.readRefusal(locked, w); e != nil {
 		for i := range out {
 			out[i].err = e
 		}
 		return out
 	}
-	if c.answerFromCache(account, refs, maxAge, out) {
-		for i, cl := range c.callsFor(account, refs, epoch, out) {
+	if c.answerFromCache(w, refs, maxAge, out) {
+		for i, cl := range c.callsFor(w, id, refs, epoch, out) {
 			if cl != nil {
 				out[i] = c.await(ctx, cl)
 			}
@@ -262,29 +279,31 @@ func (c *core) resolve(ctx context.Context, account string, refs []string, maxAg
 	return out
 }
 
-// readRefusal is the answer to every read of account while the session
-// (locked) or the account is locked, else nil.
-func (c *core) readRefusal(locked bool, account string) *api.Error {
+// readRefusal is the answer to every read for w while the session
+// (locked) or w's account is locked, else nil. Only the daemon's own
+// identity has account locks: it is the one an unlock can check again.
+func (c *core) readRefusal(locked bool, w who) *api.Error {
 	if locked {
 		return errLocked
 	}
-	if c.nAcctLocks.Load() > 0 {
-		return c.accountLocked(account)
+	if c.nAcctLocks.Load() > 0 && w.identity == "" {
+		return c.accountLocked(w.account)
 	}
 	return nil
 }
 
 // answerFromCache sets out[i] for each of refs the cache holds fresh
 // enough, and reports whether any is missing.
-func (c *core) answerFromCache(account string, refs []string, maxAge time.Duration, out []outcome) (missing bool) {
+func (c *core) answerFromCache(w who, refs []string, maxAge time.Duration, out []outcome) (missing bool) {
 	now := time.Now()
 	for i, ref := range refs {
-		key := cacheKey{account, ref}
+		key := cacheKey{w, ref}
 		if s := c.lookup(key, now, maxAge); s != nil {
 			if o := c.outcome(s, true); o.ok {
 				out[i] = o
 				c.hits.Add(1)
-				if c.cfg.RefreshAhead && s.reads.Add(1) == 2 && !s.noStale {
+				// A request's identity is not kept to refresh with.
+				if c.cfg.RefreshAhead && w.identity == "" && s.reads.Add(1) == 2 && !s.noStale {
 					c.scheduleRefresh(key, s)
 				}
 				continue
@@ -298,7 +317,7 @@ func (c *core) answerFromCache(account string, refs []string, maxAge time.Durati
 // callsFor returns, for each of refs that out has no answer for, the fetch
 // to wait for: the one of this epoch already in flight, or a new one. The
 // new ones go to the batcher as one group.
-func (c *core) callsFor(account string, refs []string, epoch uint64, out []outcome) []*call {
+func (c *core) callsFor(w who, id backend.OPIdentity, refs []string, epoch uint64, out []outcome) []*call {
 	waits := make([]*call, len(refs))
 	var fresh []*call
 	c.mu.Lock()
@@ -308,7 +327,7 @@ func (c *core) callsFor(account string, refs []string, epoch uint64, out []outco
 			continue
 		}
 		c.misses.Add(1)
-		key := cacheKey{account, ref}
+		key := cacheKey{w, ref}
 		if cl, ok := c.inflight[key]; ok && cl.epoch == epoch {
 			c.coalesced.Add(1)
 			cl.waiters++
@@ -322,7 +341,7 @@ func (c *core) callsFor(account string, refs []string, epoch uint64, out []outco
 	}
 	if len(fresh) > 0 {
 		c.inFlight.Add(int64(len(fresh)))
-		c.enqueueLocked(account, fresh)
+		c.enqueueLocked(w, id, fresh)
 	}
 	return waits
 }
@@ -346,8 +365,8 @@ func (c *core) await(ctx context.Context, cl *call) outcome {
 	if _, epoch := c.session.State(); epoch != cl.epoch {
 		return outcome{err: errLocked}
 	}
-	if c.acctGen[cl.key.account] != cl.gen {
-		return outcome{err: c.relockedError(cl.key.account)}
+	if c.genOf(cl.key.who) != cl.gen {
+		return outcome{err: c.relockedError(cl.key.who.account)}
 	}
 	o := c.outcome(cl.val, cl.stale)
 	if !o.ok { // wiped: cannot happen while we hold a waiter's place
@@ -394,22 +413,22 @@ func (c *core) lookup(key cacheKey, now time.Time, maxAge time.Duration) *secret
 // running, goes on gathering until that call ends: a slow backend (an op
 // process takes a fraction of a second) gets one call per wave of requests,
 // not one per request. c.mu is held.
-func (c *core) enqueueLocked(account string, fresh []*call) {
-	b := c.pending[account]
+func (c *core) enqueueLocked(w who, id backend.OPIdentity, fresh []*call) {
+	b := c.pending[w]
 	if b != nil && len(b.calls)+len(fresh) > api.MaxRefs {
 		c.flushLocked(b) // too big to join: send what is pending now
 		b = nil
 	}
 	if b == nil {
-		b = &batch{account: account}
-		c.pending[account] = b
+		b = &batch{who: w, id: id.Copy()}
+		c.pending[w] = b
 		if c.window > 0 {
 			time.AfterFunc(c.window, func() {
 				c.mu.Lock()
 				defer c.mu.Unlock()
-				if c.pending[account] == b {
+				if c.pending[w] == b {
 					b.ready = true
-					if c.busy[account] == 0 {
+					if c.busy[w] == 0 {
 						c.flushLocked(b)
 					}
 				}
@@ -426,8 +445,8 @@ func (c *core) enqueueLocked(account string, fresh []*call) {
 // closing (a batch window or a refresh that came due after close began):
 // then its calls end with errLocked. c.mu is held.
 func (c *core) flushLocked(b *batch) {
-	if c.pending[b.account] == b {
-		delete(c.pending, b.account)
+	if c.pending[b.who] == b {
+		delete(c.pending, b.who)
 	}
 	if c.stopped {
 		for _, cl := range b.calls {
@@ -435,9 +454,10 @@ func (c *core) flushLocked(b *batch) {
 			c.closeLocked(cl)
 		}
 		c.inFlight.Add(-int64(len(b.calls)))
+		b.id.Wipe()
 		return
 	}
-	c.busy[b.account]++
+	c.busy[b.who]++
 	c.wg.Add(1)
 	// runBatch copies every value of the batch (the cache's copy and each
 	// waiter's): scrub clears what those copies leave in the thread's
@@ -447,13 +467,13 @@ func (c *core) flushLocked(b *batch) {
 
 // doneLocked records the end of a call for account and sends the batch that
 // was waiting for it. c.mu is held.
-func (c *core) doneLocked(account string) {
-	c.busy[account]--
-	if c.busy[account] > 0 {
+func (c *core) doneLocked(w who) {
+	c.busy[w]--
+	if c.busy[w] > 0 {
 		return
 	}
-	delete(c.busy, account)
-	if p := c.pending[account]; p != nil && p.ready {
+	delete(c.busy, w)
+	if p := c.pending[w]; p != nil && p.ready {
 		c.flushLocked(p)
 	}
 }
@@ -463,27 +483,35 @@ func (c *core) doneLocked(account string) {
 // caches the values and wakes the waiters.
 func (c *core) runBatch(b *batch) {
 	defer c.wg.Done()
+	defer b.id.Wipe()
 	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 
 	live, gen, epochCtx := c.liveCalls(b)
 	var results []backend.Result
 	if len(live) > 0 {
-		results = c.fetch(epochCtx, b.account, refsOf(live))
+		ctx := epochCtx
+		if b.who.identity != "" {
+			ctx = backend.WithOPIdentity(ctx, b.id)
+		}
+		results = c.fetch(ctx, b.who.account, refsOf(live))
 	}
-	authMsg, authFailed := c.storeResults(b.account, live, results, gen)
+	authMsg, authFailed := c.storeResults(b.who, live, results, gen)
 	if c.testHookAfterStore != nil {
 		c.testHookAfterStore()
 	}
 	// Lock the account before any waiter has its answer: a read that
 	// follows the failed one must find the account locked, not its values
 	// still cached (TestCorePerRefErrorsAndAuthLock).
-	if authFailed && c.cfg.LockOnAuthFail {
-		c.lockAccount(b.account, authMsg)
+	//
+	// A request's own identity is not locked: the daemon does not keep
+	// its token to check it again at unlock. Its reads fail on their own.
+	if authFailed && c.cfg.LockOnAuthFail && b.who.identity == "" {
+		c.lockAccount(b.who.account, authMsg)
 	}
 	c.finishCalls(b)
 	if authFailed && c.cfg.OnAuthFailure != nil {
-		c.cfg.OnAuthFailure(c.backend.Name(), b.account, authMsg)
+		c.cfg.OnAuthFailure(c.backend.Name(), b.who.account, authMsg)
 	}
 }
 
@@ -496,7 +524,10 @@ func (c *core) liveCalls(b *batch) (live []*call, gen uint64, epochCtx context.C
 	c.storeMu.RLock()
 	defer c.storeMu.RUnlock()
 	locked, current := c.session.State()
-	acctErr := c.accountLockError(b.account)
+	var acctErr *api.Error
+	if b.who.identity == "" {
+		acctErr = c.accountLockError(b.who.account)
+	}
 	for _, cl := range b.calls {
 		switch {
 		case locked || cl.epoch != current:
@@ -507,7 +538,7 @@ func (c *core) liveCalls(b *batch) (live []*call, gen uint64, epochCtx context.C
 			live = append(live, cl)
 		}
 	}
-	return live, c.acctGen[b.account], c.epochCtx
+	return live, c.genOf(b.who), c.epochCtx
 }
 
 // refsOf returns the ref of each call.
@@ -525,12 +556,12 @@ func refsOf(calls []*call) []string {
 // the values are dropped. It holds storeMu throughout, so that no lock
 // comes between that check and a store. It returns the message of an
 // authentication failure among the results, if any.
-func (c *core) storeResults(account string, live []*call, results []backend.Result, gen uint64) (authMsg string, authFailed bool) {
+func (c *core) storeResults(w who, live []*call, results []backend.Result, gen uint64) (authMsg string, authFailed bool) {
 	now := time.Now()
 	c.storeMu.RLock()
 	defer c.storeMu.RUnlock()
 	_, current := c.session.State()
-	acctRelocked := c.acctGen[account] != gen
+	acctRelocked := c.genOf(w) != gen
 	for i, cl := range live {
 		r := results[i]
 		switch {
@@ -539,7 +570,7 @@ func (c *core) storeResults(account string, live []*call, results []backend.Resu
 			cl.err = errLocked
 		case acctRelocked: // the account was locked while the call ran
 			clear(r.Value)
-			cl.err = c.relockedError(account)
+			cl.err = c.relockedError(w.account)
 		case r.Err != nil:
 			if msg, ok := c.failCall(cl, r.Err, gen, now); ok {
 				authMsg, authFailed = msg, true
@@ -605,7 +636,7 @@ func (c *core) finishCalls(b *batch) {
 			orphans = append(orphans, cl)
 		}
 	}
-	c.doneLocked(b.account)
+	c.doneLocked(b.who)
 	c.mu.Unlock()
 	for _, cl := range orphans { // every waiter hung up
 		if cl.val != nil {
@@ -653,7 +684,7 @@ func (c *core) refreshDue(key cacheKey, s *secret) {
 		return
 	}
 	locked, epoch := c.session.State()
-	if c.readRefusal(locked, key.account) != nil {
+	if c.readRefusal(locked, key.who) != nil {
 		return
 	}
 	c.mu.Lock()
@@ -665,16 +696,17 @@ func (c *core) refreshDue(key cacheKey, s *secret) {
 	c.inflight[key] = cl
 	c.inFlight.Add(1)
 	c.refreshes.Add(1)
-	pending := c.refreshing[key.account]
-	c.refreshing[key.account] = append(pending, cl)
+	pending := c.refreshing[key.who]
+	c.refreshing[key.who] = append(pending, cl)
 	if len(pending) == 0 {
 		time.AfterFunc(refreshGather, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			calls := c.refreshing[key.account]
-			delete(c.refreshing, key.account)
+			calls := c.refreshing[key.who]
+			delete(c.refreshing, key.who)
 			if len(calls) > 0 {
-				c.enqueueLocked(key.account, calls) // closing: flushLocked ends them
+				// Only the daemon's own identity is refreshed ahead.
+				c.enqueueLocked(key.who, backend.Desktop, calls) // closing: flushLocked ends them
 			}
 		})
 	}
@@ -722,6 +754,15 @@ func accountName(account string) string {
 	return "account " + account
 }
 
+// genOf is the lock generation of w's account: 0 for a request's own
+// identity, which has no account locks.
+func (c *core) genOf(w who) uint64 {
+	if w.identity != "" {
+		return 0
+	}
+	return c.acctGen[w.account]
+}
+
 // accountLocked returns the error for a read of a locked account, or nil.
 func (c *core) accountLocked(account string) *api.Error {
 	c.storeMu.RLock()
@@ -764,7 +805,7 @@ func (c *core) lockAccount(account, reason string) bool {
 	c.nAcctLocks.Add(1)
 	n := 0
 	for _, it := range c.cache.Items() {
-		if it.Key().account == account {
+		if it.Key().who == (who{account: account}) {
 			it.Value().wipe()
 			c.cache.Delete(it.Key())
 			n++

@@ -55,7 +55,7 @@ func TestCoreCoalescesConcurrentReadsOfOneRef(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i] = c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0]
+			got[i] = c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0]
 		}()
 	}
 	wg.Wait()
@@ -80,7 +80,7 @@ func TestCoreBatchesTheMissesOfOneRequest(t *testing.T) {
 	for i := range refs {
 		refs[i] = fmt.Sprintf("op://v/item%d/f", i)
 	}
-	outs := c.resolve(context.Background(), "acct", refs, -1)
+	outs := c.resolve(context.Background(), "acct", backend.Desktop, refs, -1)
 	for i, o := range outs {
 		if v, want := value(t, o), backend.FakeValue("acct", refs[i]); v != want {
 			t.Fatalf("ref %s = %q, want %q", refs[i], v, want)
@@ -90,7 +90,7 @@ func TestCoreBatchesTheMissesOfOneRequest(t *testing.T) {
 		t.Errorf("backend calls = %d, want 1 for one request", calls)
 	}
 	// All cached now: a second read makes no call.
-	for _, o := range c.resolve(context.Background(), "acct", refs, -1) {
+	for _, o := range c.resolve(context.Background(), "acct", backend.Desktop, refs, -1) {
 		if !o.fromCache {
 			t.Fatal("second read was not served from the cache")
 		}
@@ -110,7 +110,7 @@ func TestCoreJoinsConcurrentRequestsInOneWindow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			value(t, c.resolve(context.Background(), "", []string{fmt.Sprintf("vault://kv/app%d#k", i)}, -1)[0])
+			value(t, c.resolve(context.Background(), "", backend.Desktop, []string{fmt.Sprintf("vault://kv/app%d#k", i)}, -1)[0])
 		}()
 	}
 	close(start)
@@ -125,10 +125,10 @@ func TestCoreCallerHangingUpDoesNotFailOthers(t *testing.T) {
 	c, _ := newTestCore(t, fake, coreConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan outcome, 1)
-	go func() { first <- c.resolve(ctx, "", []string{"op://v/i/f"}, -1)[0] }()
+	go func() { first <- c.resolve(ctx, "", backend.Desktop, []string{"op://v/i/f"}, -1)[0] }()
 	time.Sleep(20 * time.Millisecond) // the first request owns the fetch
 	second := make(chan outcome, 1)
-	go func() { second <- c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0] }()
+	go func() { second <- c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0] }()
 	time.Sleep(20 * time.Millisecond)
 	cancel()
 	if o := <-first; o.err == nil {
@@ -146,12 +146,12 @@ func TestCoreTTLExpiryFetchesAgain(t *testing.T) {
 	fake := backend.NewFake(0)
 	c, _ := newTestCore(t, fake, coreConfig{TTL: 50 * time.Millisecond})
 	ref := []string{"op://v/i/f"}
-	value(t, c.resolve(context.Background(), "", ref, -1)[0])
-	if o := c.resolve(context.Background(), "", ref, -1)[0]; !o.fromCache {
+	value(t, c.resolve(context.Background(), "", backend.Desktop, ref, -1)[0])
+	if o := c.resolve(context.Background(), "", backend.Desktop, ref, -1)[0]; !o.fromCache {
 		t.Fatal("read within the TTL was not a cache hit")
 	}
 	time.Sleep(80 * time.Millisecond)
-	if o := c.resolve(context.Background(), "", ref, -1)[0]; o.fromCache {
+	if o := c.resolve(context.Background(), "", backend.Desktop, ref, -1)[0]; o.fromCache {
 		t.Fatal("read after the TTL was served from the cache")
 	}
 	if calls := fake.Calls(); calls != 2 {
@@ -162,8 +162,8 @@ func TestCoreTTLExpiryFetchesAgain(t *testing.T) {
 func TestCoreLockWipesAndRefuses(t *testing.T) {
 	fake := backend.NewFake(0)
 	c, s := newTestCore(t, fake, coreConfig{})
-	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0])
-	it := c.cache.Get(cacheKey{"", "op://v/i/f"})
+	value(t, c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0])
+	it := c.cache.Get(cacheKey{who{}, "op://v/i/f"})
 	if it == nil {
 		t.Fatal("value not cached")
 	}
@@ -181,19 +181,19 @@ func TestCoreLockWipesAndRefuses(t *testing.T) {
 			t.Fatal("cached secret not zeroed")
 		}
 	}
-	o := c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0]
+	o := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0]
 	if o.err == nil || o.err.Code != api.CodeSessionLocked {
 		t.Fatalf("read while locked = %+v, want session_locked", o.err)
 	}
 	s.Unlock()
-	value(t, c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0])
+	value(t, c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0])
 }
 
 func TestCoreLockDuringFetchKeepsNothing(t *testing.T) {
 	fake := backend.NewFake(150 * time.Millisecond)
 	c, s := newTestCore(t, fake, coreConfig{})
 	done := make(chan outcome, 1)
-	go func() { done <- c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0] }()
+	go func() { done <- c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0] }()
 	time.Sleep(30 * time.Millisecond)
 	s.Lock(session.ReasonManual)
 	o := <-done
@@ -212,7 +212,7 @@ func TestCoreCapacityEvictsAndWipes(t *testing.T) {
 	for i := range refs {
 		refs[i] = fmt.Sprintf("op://v/i%d/f", i)
 	}
-	for _, o := range c.resolve(context.Background(), "", refs, -1) {
+	for _, o := range c.resolve(context.Background(), "", backend.Desktop, refs, -1) {
 		value(t, o)
 	}
 	if n := c.cache.Len(); n != 10 {
@@ -223,7 +223,7 @@ func TestCoreCapacityEvictsAndWipes(t *testing.T) {
 func TestCoreBackendTimeout(t *testing.T) {
 	fake := backend.NewFake(time.Second)
 	c, _ := newTestCore(t, fake, coreConfig{BackendTimeout: 50 * time.Millisecond})
-	o := c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0]
+	o := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0]
 	if o.err == nil || o.err.Code != api.CodeBackendTimeout {
 		t.Fatalf("slow backend = %+v, want backend_timeout", o.err)
 	}
@@ -263,32 +263,32 @@ func TestCorePerRefErrorsAndAuthLock(t *testing.T) {
 		return backend.Result{Value: []byte("ok:" + ref)}
 	}}
 	c, s := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
-	outs := c.resolve(context.Background(), "", []string{"op://v/good/f", "op://v/missing/f"}, -1)
+	outs := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/good/f", "op://v/missing/f"}, -1)
 	if v := value(t, outs[0]); v != "ok:op://v/good/f" {
 		t.Errorf("good ref = %q", v)
 	}
 	if outs[1].err == nil || outs[1].err.Code != api.CodeNotFound {
 		t.Errorf("missing ref = %+v, want not_found", outs[1].err)
 	}
-	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
+	if o := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
 		t.Error("good ref of a batch with an error was not cached")
 	}
-	value(t, c.resolve(context.Background(), "team", []string{"op://v/good/f"}, -1)[0])
-	c.resolve(context.Background(), "", []string{"op://v/auth/f"}, -1)
+	value(t, c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/good/f"}, -1)[0])
+	c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/auth/f"}, -1)
 	if s.Locked() {
 		t.Error("an auth failure of one account locked the whole session")
 	}
-	if o := c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0]; o.err == nil || o.err.Code != api.CodeSessionLocked {
+	if o := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/good/f"}, -1)[0]; o.err == nil || o.err.Code != api.CodeSessionLocked {
 		t.Errorf("read of the account that failed auth = %+v, want session_locked", o)
 	}
-	if o := c.resolve(context.Background(), "team", []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
+	if o := c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/good/f"}, -1)[0]; !o.fromCache {
 		t.Errorf("another account's cached value = %+v, want it served from the cache", o)
 	}
 	if n := c.cache.Len(); n != 1 {
 		t.Errorf("cache holds %d values, want only the other account's 1", n)
 	}
 	c.unlockAccount("")
-	value(t, c.resolve(context.Background(), "", []string{"op://v/good/f"}, -1)[0])
+	value(t, c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/good/f"}, -1)[0])
 }
 
 // A fetch for an account that runs while the account is locked is not
@@ -303,7 +303,9 @@ func TestCoreAccountLockDropsFetchInFlight(t *testing.T) {
 	}}
 	c, _ := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
 	done := make(chan outcome, 1)
-	go func() { done <- c.resolve(context.Background(), "team", []string{"op://v/i/f"}, -1)[0] }()
+	go func() {
+		done <- c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/i/f"}, -1)[0]
+	}()
 	<-started
 	c.lockAccount("team", "not signed in; sign in with: opx login 1password --account team")
 	c.unlockAccount("team")
@@ -321,9 +323,9 @@ func TestCoreShortTTLFromBackend(t *testing.T) {
 		return backend.Result{Value: []byte("123456"), TTL: 40 * time.Millisecond}
 	}}
 	c, _ := newTestCore(t, b, coreConfig{TTL: time.Hour})
-	value(t, c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"}, -1)[0])
+	value(t, c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/otp?attribute=otp"}, -1)[0])
 	time.Sleep(60 * time.Millisecond)
-	if o := c.resolve(context.Background(), "", []string{"op://v/i/otp?attribute=otp"}, -1)[0]; o.fromCache {
+	if o := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/otp?attribute=otp"}, -1)[0]; o.fromCache {
 		t.Error("value served past the TTL its backend gave")
 	}
 }
@@ -332,7 +334,7 @@ func TestCoreEmptyValueIsAValue(t *testing.T) {
 	b := &scripted{answer: func(string) backend.Result { return backend.Result{Value: []byte{}} }}
 	c, _ := newTestCore(t, b, coreConfig{})
 	for range 2 {
-		o := c.resolve(context.Background(), "", []string{"op://v/i/empty"}, -1)[0]
+		o := c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/empty"}, -1)[0]
 		if o.err != nil || len(o.value) != 0 {
 			t.Fatalf("empty value = %+v", o)
 		}
@@ -350,20 +352,20 @@ func TestCoreMaxAge(t *testing.T) {
 	c, _ := newTestCore(t, fake, coreConfig{})
 	ref := []string{"op://v/i/f"}
 	ctx := context.Background()
-	value(t, c.resolve(ctx, "", ref, -1)[0])
-	if o := c.resolve(ctx, "", ref, time.Hour)[0]; !o.fromCache || fake.Calls() != 1 {
+	value(t, c.resolve(ctx, "", backend.Desktop, ref, -1)[0])
+	if o := c.resolve(ctx, "", backend.Desktop, ref, time.Hour)[0]; !o.fromCache || fake.Calls() != 1 {
 		t.Fatalf("max age 1h: from cache %v, %d backend calls", o.fromCache, fake.Calls())
 	}
 	time.Sleep(5 * time.Millisecond)
-	if o := c.resolve(ctx, "", ref, time.Millisecond)[0]; o.fromCache || fake.Calls() != 2 {
+	if o := c.resolve(ctx, "", backend.Desktop, ref, time.Millisecond)[0]; o.fromCache || fake.Calls() != 2 {
 		t.Fatalf("max age 1ms on a 5ms-old value: from cache %v, %d backend calls", o.fromCache, fake.Calls())
 	}
-	if o := c.resolve(ctx, "", ref, -1)[0]; !o.fromCache || fake.Calls() != 2 {
+	if o := c.resolve(ctx, "", backend.Desktop, ref, -1)[0]; !o.fromCache || fake.Calls() != 2 {
 		t.Errorf("the fresh value did not replace the cached one: from cache %v, %d calls", o.fromCache, fake.Calls())
 	}
 	var wg sync.WaitGroup
 	for range 10 {
-		wg.Go(func() { value(t, c.resolve(ctx, "", ref, 0)[0]) })
+		wg.Go(func() { value(t, c.resolve(ctx, "", backend.Desktop, ref, 0)[0]) })
 	}
 	wg.Wait()
 	if calls := fake.Calls(); calls != 3 {
@@ -385,7 +387,7 @@ func TestCoreLockBetweenStoreAndServe(t *testing.T) {
 			b := &scripted{answer: func(string) backend.Result { return backend.Result{Value: []byte("v")} }}
 			c, s := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
 			c.testHookAfterStore = func() { tc.lock(c, s) }
-			o := c.resolve(context.Background(), "team", []string{"op://v/i/f"}, -1)[0]
+			o := c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/i/f"}, -1)[0]
 			if o.ok || o.err == nil || o.err.Code != api.CodeSessionLocked {
 				t.Errorf("read locked between store and serve = %+v, want session_locked", o)
 			}
@@ -409,12 +411,12 @@ func TestCoreStaleIfError(t *testing.T) {
 	}}
 	c, _ := newTestCore(t, b, coreConfig{TTL: 30 * time.Millisecond, StaleIfError: time.Hour})
 	refs := []string{"op://v/i/f", "op://v/i/otp"}
-	for _, o := range c.resolve(context.Background(), "", refs, -1) {
+	for _, o := range c.resolve(context.Background(), "", backend.Desktop, refs, -1) {
 		value(t, o)
 	}
 	time.Sleep(50 * time.Millisecond)
 	fail.Store(api.Errorf(api.CodeBackendTimeout, "op did not answer"))
-	outs := c.resolve(context.Background(), "", refs, -1)
+	outs := c.resolve(context.Background(), "", backend.Desktop, refs, -1)
 	if o := outs[0]; !o.ok || !o.stale || string(o.value) != "v:op://v/i/f" {
 		t.Errorf("expired value while the backend fails = %+v, want it, stale", o)
 	}
@@ -422,7 +424,7 @@ func TestCoreStaleIfError(t *testing.T) {
 		t.Errorf("one-time password while the backend fails = %+v, want the error", o)
 	}
 	fail.Store(api.Errorf(api.CodeNotFound, "no such item"))
-	if o := c.resolve(context.Background(), "", refs[:1], -1)[0]; o.ok {
+	if o := c.resolve(context.Background(), "", backend.Desktop, refs[:1], -1)[0]; o.ok {
 		t.Errorf("value served stale after not_found: %+v", o)
 	}
 }
@@ -432,7 +434,9 @@ func TestCoreStaleIfError(t *testing.T) {
 func TestCoreRefreshAhead(t *testing.T) {
 	b := &scripted{answer: func(ref string) backend.Result { return backend.Result{Value: []byte("v")} }}
 	c, s := newTestCore(t, b, coreConfig{TTL: 200 * time.Millisecond, RefreshAhead: true})
-	read := func() outcome { return c.resolve(context.Background(), "", []string{"op://v/i/f"}, -1)[0] }
+	read := func() outcome {
+		return c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)[0]
+	}
 	value(t, read()) // fetched
 	if o := read(); !o.fromCache {
 		t.Fatalf("second read = %+v", o)

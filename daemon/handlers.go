@@ -103,9 +103,13 @@ type readRequest struct {
 	s       *server
 	r       *http.Request
 	account string
-	maxAge  time.Duration
-	pol     *policy.Snapshot
-	at      *where
+	// id is the identity op reads as: backend.Desktop for the daemon's
+	// own, else the request's, with its own copy of the token (close
+	// wipes it).
+	id     backend.OPIdentity
+	maxAge time.Duration
+	pol    *policy.Snapshot
+	at     *where
 }
 
 // openRead decodes the body of a read endpoint into body (an
@@ -117,29 +121,49 @@ func (s *server) openRead(w http.ResponseWriter, r *http.Request, body any) (*re
 	}
 	var account string
 	var age *float64
+	var opID *api.OPIdentity
 	switch b := body.(type) {
 	case *api.ReadRequest:
-		account, age = b.Account, b.MaxAgeSeconds
+		account, age, opID = b.Account, b.MaxAgeSeconds, b.OPIdentity
 	case *api.ReadsRequest:
-		account, age = b.Account, b.MaxAgeSeconds
+		account, age, opID = b.Account, b.MaxAgeSeconds, b.OPIdentity
 	case *api.ResolveRequest:
-		account, age = b.Account, b.MaxAgeSeconds
+		account, age, opID = b.Account, b.MaxAgeSeconds, b.OPIdentity
 	default:
 		return nil, api.Errorf(api.CodeInternal, "%T is not a read request", body)
 	}
+	// The body's copy of a token goes as soon as it is copied.
+	defer opID.Wipe()
 	if e := validAccount(account); e != nil {
 		return nil, e
 	}
 	if e := validMaxAge(age); e != nil {
 		return nil, e
 	}
-	return s.newReadRequest(r, account, maxAge(age)), nil
+	if e := opID.Check(); e != nil {
+		return nil, e
+	}
+	rd := s.newReadRequest(r, account, maxAge(age))
+	if id := backend.NewOPIdentity(opID); id.Fingerprint != s.opIdentity.Fingerprint {
+		rd.id = id
+		rd.at.identityKind, rd.at.identity = id.Kind, id.Fingerprint
+	} else {
+		id.Wipe() // the daemon's own: read as the daemon
+	}
+	return rd, nil
+}
+
+// close wipes the request's copy of its identity's token.
+func (rd *readRequest) close() {
+	if rd != nil {
+		rd.id.Wipe()
+	}
 }
 
 // newReadRequest is a read of r's refs for account, no older than maxAge
 // (as core.resolve takes it).
 func (s *server) newReadRequest(r *http.Request, account string, maxAge time.Duration) *readRequest {
-	return &readRequest{s: s, r: r, account: account, maxAge: maxAge, pol: s.snapshot(r), at: s.whereOf(account)}
+	return &readRequest{s: s, r: r, account: account, id: backend.Desktop, maxAge: maxAge, pol: s.snapshot(r), at: s.whereOf(account)}
 }
 
 // allow returns why ref may not be read, or nil: it is not valid for this
@@ -158,7 +182,7 @@ func (rd *readRequest) read(refs []string) []outcome {
 	if len(refs) == 0 {
 		return nil
 	}
-	outs := rd.s.core.resolve(rd.r.Context(), rd.account, refs, rd.maxAge)
+	outs := rd.s.core.resolve(rd.r.Context(), rd.account, rd.id, refs, rd.maxAge)
 	rd.s.rememberRead(rd.account, outs)
 	return outs
 }
@@ -185,6 +209,7 @@ func checkCount(n int, field, noun string) *api.Error {
 func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 	var req api.ReadRequest
 	rd, e := s.openRead(w, r, &req)
+	defer rd.close()
 	if e == nil {
 		e = rd.allow(req.Ref)
 	}
@@ -210,6 +235,7 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleReads(w http.ResponseWriter, r *http.Request) {
 	var req api.ReadsRequest
 	rd, e := s.openRead(w, r, &req)
+	defer rd.close()
 	if e == nil {
 		e = checkCount(len(req.Refs), "refs", "refs")
 	}
@@ -267,6 +293,7 @@ func (rd *readRequest) readable(all []string, servers map[string]api.Server) ([]
 func (s *server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	var req api.ResolveRequest
 	rd, e := s.openRead(w, r, &req)
+	defer rd.close()
 	if e == nil {
 		e = checkCount(len(req.Env), "env", "variables")
 	}
@@ -716,7 +743,7 @@ func (s *server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		if e := rd.allow(ref); e != nil {
 			return nil, e
 		}
-		out := s.core.resolve(ctx, "", []string{ref}, -1)[0]
+		out := s.core.resolve(ctx, "", backend.Desktop, []string{ref}, -1)[0]
 		if out.err != nil {
 			return nil, out.err
 		}

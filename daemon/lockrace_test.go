@@ -55,7 +55,7 @@ func TestCoreLockRace(t *testing.T) {
 					default:
 					}
 					ref := fmt.Sprintf("op://v/r%d-g%d-i%d/f", round, g, i)
-					c.resolve(context.Background(), "", []string{ref}, -1)
+					c.resolve(context.Background(), "", backend.Desktop, []string{ref}, -1)
 					n.Add(1)
 				}
 			}()

@@ -38,13 +38,17 @@ type server struct {
 	log     zerolog.Logger
 	token   []byte
 	backend backend.Backend
-	session *session.Session
-	core    *core
-	policy  *policy.Store
-	audit   *audit.Log // nil when the audit log is off
-	euid    int
-	sid     string // the daemon's user SID on Windows, "" elsewhere
-	started time.Time
+	// opIdentity is the daemon's own 1Password identity: a service
+	// account or Connect server named by its environment, else the
+	// desktop's. A request naming the same one reads as the daemon.
+	opIdentity backend.OPIdentity
+	session    *session.Session
+	core       *core
+	policy     *policy.Store
+	audit      *audit.Log // nil when the audit log is off
+	euid       int
+	sid        string // the daemon's user SID on Windows, "" elsewhere
+	started    time.Time
 
 	policyEnv      policy.Env     // home for ~/ rules, code signatures
 	pathsHeader    string         // api.PathsHeader's value
@@ -220,7 +224,9 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 	// Set once the core exists; a server change before that has no values
 	// to drop.
 	forgetScheme := func(string) int { return 0 }
+	opIdentity := backend.TakeProcessIdentity()
 	be, err := backend.New(cfg.Backend, backend.Options{
+		OPIdentity:     opIdentity,
 		FakeDelay:      cfg.FakeDelay,
 		OPPath:         cfg.OPPath,
 		MaxProcs:       cfg.MaxConcurrent,
@@ -254,6 +260,8 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 		started:  time.Now(),
 		accounts: make(map[string]bool),
 		stopping: make(chan struct{}),
+
+		opIdentity: opIdentity,
 
 		policyEnv:   policy.Env{Home: homeDir(), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),

@@ -18,20 +18,24 @@ import (
 // server the daemon reads each vault:// and bao:// ref from (looked up once
 // per request and scheme, when a ref needs it).
 type where struct {
-	s               *server
-	account, def    string
-	servers         map[string]*api.Server
-	serversLookedUp map[string]bool
+	s            *server
+	account, def string
+	// identityKind and identity are the 1Password identity op:// refs are
+	// read as (kind, full fingerprint; "" for the desktop).
+	identityKind, identity string
+	servers                map[string]*api.Server
+	serversLookedUp        map[string]bool
 }
 
 // whereOf is where the refs of a request naming account are read.
 func (s *server) whereOf(account string) *where {
-	return &where{s: s, account: account, def: s.defaults.account(s.paths.ConfigFile)}
+	return &where{s: s, account: account, def: s.defaults.account(s.paths.ConfigFile),
+		identityKind: s.opIdentity.Kind, identity: s.opIdentity.Fingerprint}
 }
 
 // read is ref as the policy judges it.
 func (w *where) read(ref string) policy.Read {
-	q := policy.Read{Ref: ref, Account: w.account, DefaultAccount: w.def}
+	q := policy.Read{Ref: ref, Account: w.account, DefaultAccount: w.def, IdentityKind: w.identityKind, Identity: w.identity}
 	scheme, _, _ := strings.Cut(ref, "://")
 	if scheme == api.SchemeVault || scheme == api.SchemeBao {
 		q.Server = w.server(scheme)

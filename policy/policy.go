@@ -42,6 +42,11 @@ type Rule struct {
 	// account. Empty: the default account only, that is a request that
 	// names no account or names config.json's default account.
 	Account string `json:"account,omitempty"`
+	// Identity is the 1Password identity the rule's op:// refs may be read
+	// as: "desktop" (the desktop app's sign-in), "service-account",
+	// "connect", or one identity by its fingerprint as opx status shows
+	// it (at least its first 12 hex digits). Empty: any identity.
+	Identity string `json:"identity,omitempty"`
 	// Server is the Vault or OpenBao server the rule's vault:// and bao://
 	// refs may be read from: the daemon's server for the scheme must have
 	// this address (and namespace, "" for none). Nil: any server.
@@ -84,6 +89,10 @@ type Read struct {
 	// Server is the server the daemon reads the ref's scheme from (vault://
 	// and bao:// refs), nil when it reads none.
 	Server *api.Server
+	// IdentityKind (api.IdentityDesktop, ...) and Identity (its full hex
+	// fingerprint, "" for the desktop) are the 1Password identity the
+	// op:// ref is read as.
+	IdentityKind, Identity string
 }
 
 // Decision is the outcome for one requester and ref. Rule is the index of
@@ -124,6 +133,8 @@ func Parse(data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("allow[%d]: refs is empty; list the refs the rule allows, or \"*\"", i)
 		case r.Account != "" && !validAccount(r.Account):
 			return nil, fmt.Errorf("allow[%d]: account %q: name one account as --account takes it, or \"*\"", i, r.Account)
+		case r.Identity != "" && !validIdentity(r.Identity):
+			return nil, fmt.Errorf("allow[%d]: identity %q: want \"desktop\", \"service-account\", \"connect\", or a fingerprint from opx status (12 to 64 hex digits)", i, r.Identity)
 		case r.Server != nil && r.Server.Address == "":
 			return nil, fmt.Errorf("allow[%d]: server needs an address (and a namespace, if any)", i)
 		}
@@ -214,6 +225,9 @@ func (rule Rule) where(q Read) string {
 			}
 			return fmt.Sprintf("for %s, not account %s: add \"account\": %q to a rule to allow it", named, q.Account, q.Account)
 		}
+		if !rule.coversIdentity(q.IdentityKind, q.Identity) {
+			return fmt.Sprintf("as the identity %s, not %s", rule.Identity, describeIdentity(q.IdentityKind, q.Identity))
+		}
 	case api.SchemeVault, api.SchemeBao:
 		if rule.Server == nil {
 			return ""
@@ -226,6 +240,44 @@ func (rule Rule) where(q Read) string {
 		}
 	}
 	return ""
+}
+
+// coversIdentity reports whether the rule allows reads as the identity of
+// kind with the full fingerprint fp.
+func (rule Rule) coversIdentity(kind, fp string) bool {
+	switch id := strings.ToLower(rule.Identity); id {
+	case "":
+		return true
+	case api.IdentityDesktop, api.IdentityServiceAccount, api.IdentityConnect:
+		return kind == id || id == api.IdentityDesktop && kind == ""
+	default:
+		return fp != "" && strings.HasPrefix(fp, id)
+	}
+}
+
+// validIdentity reports whether id is an identity a rule may name.
+func validIdentity(id string) bool {
+	switch strings.ToLower(id) {
+	case api.IdentityDesktop, api.IdentityServiceAccount, api.IdentityConnect:
+		return true
+	}
+	if len(id) < 12 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i] | 0x20; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// describeIdentity names an identity in a reason.
+func describeIdentity(kind, fp string) string {
+	if fp == "" {
+		return api.IdentityDesktop
+	}
+	return kind + " " + fp[:min(len(fp), 12)]
 }
 
 // coversAccount reports whether the rule allows reads in account (as the

@@ -371,3 +371,41 @@ func TestParseWantsAnObject(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityRules: a rule naming an identity kind or fingerprint allows
+// op:// reads as that identity only; a rule naming none allows any.
+func TestIdentityRules(t *testing.T) {
+	const fpA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	const fpB = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	p, err := Parse([]byte(`{"default_deny": true, "allow": [
+		{"path": "/ci/a", "identity": "service-account", "refs": ["*"]},
+		{"path": "/ci/b", "identity": "0123456789AB", "refs": ["op://*"]},
+		{"path": "/ci/c", "identity": "desktop", "refs": ["*"]},
+		{"path": "/ci/d", "refs": ["*"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, kind, fp string
+		allow          bool
+	}{
+		{"/ci/a", "service-account", fpA, true},
+		{"/ci/a", "connect", fpA, false},
+		{"/ci/a", "desktop", "", false},
+		{"/ci/b", "service-account", fpA, true},
+		{"/ci/b", "service-account", fpB, false},
+		{"/ci/c", "desktop", "", true},
+		{"/ci/c", "service-account", fpA, false},
+		{"/ci/d", "connect", fpB, true},
+	} {
+		d := p.Decide(Requester{Path: tc.path}, Read{Ref: "op://v/i/f", IdentityKind: tc.kind, Identity: tc.fp}, Env{})
+		if d.Allow != tc.allow {
+			t.Errorf("%s as %s %.12s: %+v, want allow=%v", tc.path, tc.kind, tc.fp, d, tc.allow)
+		}
+	}
+	for _, bad := range []string{"robot", "0123", "0123456789ag"} {
+		if _, err := Parse([]byte(`{"allow": [{"identity": "` + bad + `", "refs": ["*"]}]}`)); err == nil || !strings.Contains(err.Error(), "identity") {
+			t.Errorf("identity %q: Parse error = %v", bad, err)
+		}
+	}
+}

@@ -131,9 +131,6 @@ func RunAsOP(argv []string, paths xdg.Paths, expect *client.Expectation) int {
 		return execRealOP(argv)
 	}
 	c, ok := parseOPArgs(argv[1:])
-	if ok && (os.Getenv("OP_SERVICE_ACCOUNT_TOKEN") != "" || os.Getenv("OP_CONNECT_HOST") != "") {
-		ok = false // a service account or Connect: the daemon does not serve it
-	}
 	if ok && c.out != "" && !c.force {
 		if _, err := os.Lstat(c.out); err == nil {
 			ok = false // op asks before it replaces a file: let it
@@ -191,7 +188,7 @@ func opText(msg string) string {
 // --out-file.
 func opRead(env *cli.Env, c opCall) error {
 	ref := c.args[0]
-	res, err := env.Client.Reads(context.Background(), client.Query{Account: c.account}, []string{ref})
+	res, err := env.Client.Reads(context.Background(), client.Query{Account: c.account, OPIdentity: api.OPIdentityFromEnv(os.Getenv)}, []string{ref})
 	if err != nil {
 		return err
 	}
