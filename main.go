@@ -13,6 +13,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/cli"
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/daemon"
@@ -236,6 +237,10 @@ func run(args []string) int {
 	trace := newStartupTrace()
 	rest := args[1:]
 	// The name opx runs as: on Windows without .exe, in lower case.
+	if self.Name(args[0]) == backend.LauncherName {
+		// The daemon starting op for a service account or Connect server.
+		return backend.RunLauncher(args)
+	}
 	if name := self.Name(args[0]); name == "op" || name == "vault" || name == "bao" {
 		// Installed as op, vault or bao (opx shim install): the reads
 		// through the daemon, the rest to the real program. A daemon whose

@@ -133,14 +133,14 @@ type ErrorBody struct {
 // OPIdentity is the 1Password identity a caller's op would sign in with
 // when it is not the desktop app's: a service account
 // (OP_SERVICE_ACCOUNT_TOKEN) or a Connect server (OP_CONNECT_HOST and
-// OP_CONNECT_TOKEN, which op prefers when both are set). A request without
-// one reads as the daemon's own identity. The tokens travel only inside
-// the TLS connection; the daemon keys its cache by a hash of the identity
-// and never shows a token.
+// OP_CONNECT_TOKEN, which op prefers when both are set). A request carries
+// it sealed (SealedIdentity), inside the TLS connection; one without reads
+// as the daemon's own identity. The daemon keys its cache by a hash of the
+// identity and never shows a token.
 type OPIdentity struct {
-	ServiceAccountToken Secret `json:"service_account_token,omitempty"`
-	ConnectHost         string `json:"connect_host,omitempty"`
-	ConnectToken        Secret `json:"connect_token,omitempty"`
+	ServiceAccountToken Secret
+	ConnectHost         string
+	ConnectToken        Secret
 }
 
 // Identity kinds, as status, the audit log and policy rules name them.
@@ -237,9 +237,9 @@ func printableToken(b []byte) bool {
 type ReadRequest struct {
 	Ref     string `json:"ref"`
 	Account string `json:"account,omitempty"`
-	// OPIdentity is the caller's 1Password identity, if not the desktop
-	// app's; it is part of the cache key of op:// refs.
-	OPIdentity *OPIdentity `json:"op_identity,omitempty"`
+	// OPIdentity is the caller's 1Password identity, sealed, if not the
+	// desktop app's; it is part of the cache key of op:// refs.
+	OPIdentity *SealedIdentity `json:"op_identity,omitempty"`
 	// MaxAgeSeconds, when present, is the oldest a cached value may be to
 	// answer; an older one is fetched again. 0 fetches it again always.
 	MaxAgeSeconds *float64 `json:"max_age_seconds,omitempty"`
@@ -262,10 +262,10 @@ type ReadResult struct {
 
 // ReadsRequest is the body of POST /v1/reads.
 type ReadsRequest struct {
-	Refs          []string    `json:"refs"`
-	Account       string      `json:"account,omitempty"`
-	OPIdentity    *OPIdentity `json:"op_identity,omitempty"`     // as in ReadRequest
-	MaxAgeSeconds *float64    `json:"max_age_seconds,omitempty"` // as in ReadRequest
+	Refs          []string        `json:"refs"`
+	Account       string          `json:"account,omitempty"`
+	OPIdentity    *SealedIdentity `json:"op_identity,omitempty"`     // as in ReadRequest
+	MaxAgeSeconds *float64        `json:"max_age_seconds,omitempty"` // as in ReadRequest
 	// Servers, by scheme ("vault", "bao"), names the server the client
 	// expects refs of that scheme to be read from: a ref whose server is
 	// another gets a bad_request error instead of a value (the vault shim
@@ -297,7 +297,7 @@ type ReadsResponse struct {
 type ResolveRequest struct {
 	Env           map[string]string `json:"env"`
 	Account       string            `json:"account,omitempty"`
-	OPIdentity    *OPIdentity       `json:"op_identity,omitempty"`     // as in ReadRequest
+	OPIdentity    *SealedIdentity   `json:"op_identity,omitempty"`     // as in ReadRequest
 	MaxAgeSeconds *float64          `json:"max_age_seconds,omitempty"` // as in ReadRequest
 }
 

@@ -91,20 +91,15 @@ func (id *OPIdentity) Wipe() {
 	id.token = nil
 }
 
-// env is environ without any identity variable, and then the identity's.
-func (id OPIdentity) env(environ []string) []string {
-	out := make([]string, 0, len(environ)+2)
+// WithoutIdentityEnv is environ without the variables that give op an
+// identity.
+func WithoutIdentityEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if !isIdentityVar(name) {
 			out = append(out, kv)
 		}
-	}
-	switch id.Kind {
-	case api.IdentityServiceAccount:
-		out = append(out, api.EnvServiceAccountToken+"="+string(id.token))
-	case api.IdentityConnect:
-		out = append(out, api.EnvConnectHost+"="+id.host, api.EnvConnectToken+"="+string(id.token))
 	}
 	return out
 }
@@ -117,10 +112,6 @@ func isIdentityVar(name string) bool {
 	}
 	return false
 }
-
-// WithoutIdentityEnv is environ without the variables that give op an
-// identity.
-func WithoutIdentityEnv(environ []string) []string { return Desktop.env(environ) }
 
 type identityKey struct{}
 

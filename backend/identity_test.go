@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"bytes"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -8,22 +10,41 @@ import (
 	"github.com/opxhq/opx/api"
 )
 
-// TestIdentityEnv: op gets the batch's identity and no other, whatever the
-// daemon inherited; the desktop gets none.
-func TestIdentityEnv(t *testing.T) {
+// TestLaunchHeader: the launcher gets the batch's identity and no other,
+// whatever the daemon inherited, and reads not a byte past it.
+func TestLaunchHeader(t *testing.T) {
 	inherited := []string{"PATH=/bin", "OP_SERVICE_ACCOUNT_TOKEN=ops_inherited", "op_connect_host=http://x", "OP_CONNECT_TOKEN=t0", "OP_SESSION_abc=s"}
+	if got, want := WithoutIdentityEnv(inherited), []string{"PATH=/bin", "OP_SESSION_abc=s"}; !slices.Equal(got, want) {
+		t.Errorf("WithoutIdentityEnv = %q, want %q", got, want)
+	}
 	sa := NewOPIdentity(&api.OPIdentity{ServiceAccountToken: api.Secret("ops_mine")})
 	conn := NewOPIdentity(&api.OPIdentity{ConnectHost: "http://127.0.0.1:1", ConnectToken: api.Secret("ctok")})
 	for _, tc := range []struct {
 		id   OPIdentity
 		want []string
 	}{
-		{Desktop, []string{"PATH=/bin", "OP_SESSION_abc=s"}},
-		{sa, []string{"PATH=/bin", "OP_SESSION_abc=s", "OP_SERVICE_ACCOUNT_TOKEN=ops_mine"}},
-		{conn, []string{"PATH=/bin", "OP_SESSION_abc=s", "OP_CONNECT_HOST=http://127.0.0.1:1", "OP_CONNECT_TOKEN=ctok"}},
+		{sa, []string{"OP_SERVICE_ACCOUNT_TOKEN=ops_mine"}},
+		{conn, []string{"OP_CONNECT_HOST=http://127.0.0.1:1", "OP_CONNECT_TOKEN=ctok"}},
 	} {
-		if got := tc.id.env(inherited); !slices.Equal(got, tc.want) {
-			t.Errorf("%s env = %q, want %q", tc.id.Label(), got, tc.want)
+		in := bytes.NewReader(append(tc.id.launchHeader(), "{{ op://v/i/f }}"...))
+		got, err := readLaunchHeader(in)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: readLaunchHeader = %q, %v; want %q", tc.id.Label(), got, err, tc.want)
+		}
+		if rest, _ := io.ReadAll(in); string(rest) != "{{ op://v/i/f }}" {
+			t.Errorf("%s: op's input after the header = %q", tc.id.Label(), rest)
+		}
+	}
+	for name, h := range map[string][]byte{
+		"empty":       {},
+		"short":       {0, 0, 0, 9, 'a'},
+		"no NUL":      append([]byte{0, 0, 0, 5}, "A=bcd"...),
+		"other var":   append([]byte{0, 0, 0, 7}, "PATH=x\x00"...),
+		"huge":        {0xff, 0xff, 0xff, 0xff},
+		"zero length": {0, 0, 0, 0},
+	} {
+		if got, err := readLaunchHeader(bytes.NewReader(h)); err == nil {
+			t.Errorf("%s header: readLaunchHeader = %q, want an error", name, got)
 		}
 	}
 }

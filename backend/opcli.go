@@ -359,14 +359,27 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	}
 	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, path, argv...)
-	cmd.Stdin = bytes.NewReader(stdin)
 	env := o.sessionEnv()
 	if env == nil {
 		env = os.Environ()
 	}
 	// op signs in as the read's identity, and no other: the variables of
-	// another are taken out.
-	env = id.env(env)
+	// another are taken out. A service account's or Connect server's come
+	// through the launcher, never through an environment built here.
+	env = WithoutIdentityEnv(env)
+	if id.Kind == api.IdentityDesktop {
+		cmd.Stdin = bytes.NewReader(stdin)
+	} else {
+		exe, err := selfExecutable()
+		if err != nil {
+			return api.Errorf(api.CodeBackendError, "find opx to start op as %s: %v", id.Label(), err)
+		}
+		done, err := launchCommand(cmd, exe, id, stdin)
+		if err != nil {
+			return api.Errorf(api.CodeBackendError, "start op as %s: %v", id.Label(), err)
+		}
+		defer done()
+	}
 	// An op that is opx's shim (opx upgraded under a running daemon, its
 	// identity stale) sees this and passes to the real op, never back here.
 	cmd.Env = append(env, "OPX_FROM_DAEMON=1")

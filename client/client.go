@@ -108,6 +108,9 @@ type Client struct {
 	conn    *tls.Conn
 	connFD  string // conn's file descriptor number, for api.ConnFDHeader ("" unknown or none)
 	br      *bufio.Reader
+	// sealer seals 1Password identities with the key of sealerToken.
+	sealer      *api.IdentitySealer
+	sealerToken string
 }
 
 // New returns a client; it connects on first use.

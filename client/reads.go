@@ -75,10 +75,14 @@ func (c *Client) Reads(ctx context.Context, q Query, refs []string) (map[string]
 			unique = append(unique, ref)
 		}
 	}
+	sealed, err := c.sealIdentity(ctx, q.OPIdentity)
+	if err != nil {
+		return nil, err
+	}
 	res := make(map[string]*Result, len(unique))
 	for chunk := range slices.Chunk(unique, api.MaxRefs) {
 		var out api.ReadsResponse
-		req := api.ReadsRequest{Refs: chunk, Account: q.Account, OPIdentity: q.OPIdentity, MaxAgeSeconds: q.MaxAge, Servers: q.Servers}
+		req := api.ReadsRequest{Refs: chunk, Account: q.Account, OPIdentity: sealed, MaxAgeSeconds: q.MaxAge, Servers: q.Servers}
 		if err := c.do(ctx, http.MethodPost, "/v1/reads", req, &out); err != nil {
 			forget(res)
 			return nil, err
@@ -123,6 +127,10 @@ func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (m
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	sealed, err := c.sealIdentity(ctx, q.OPIdentity)
+	if err != nil {
+		return nil, err
+	}
 	vals := make(map[string][]byte, len(env))
 	var failed *Error
 	for chunk := range slices.Chunk(names, api.MaxRefs) {
@@ -131,7 +139,7 @@ func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (m
 			part[name] = env[name]
 		}
 		var out api.ResolveResponse
-		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: part, Account: q.Account, OPIdentity: q.OPIdentity, MaxAgeSeconds: q.MaxAge}, &out); err != nil {
+		if err := c.do(ctx, http.MethodPost, "/v1/resolve", api.ResolveRequest{Env: part, Account: q.Account, OPIdentity: sealed, MaxAgeSeconds: q.MaxAge}, &out); err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Code == "" || len(names) <= api.MaxRefs {
 				return nil, err
@@ -172,4 +180,32 @@ func (c *Client) Resolve(ctx context.Context, q Query, env map[string]string) (m
 		return nil, failed
 	}
 	return vals, nil
+}
+
+// sealIdentity seals id's token for the daemon (api.SealedIdentity), with
+// the key of the bearer token this client loaded; nil stays nil.
+func (c *Client) sealIdentity(ctx context.Context, id *api.OPIdentity) (*api.SealedIdentity, error) {
+	if id.Kind() == api.IdentityDesktop {
+		return nil, nil
+	}
+	if e := id.Check(); e != nil {
+		return nil, &Error{Code: e.Code, Message: e.Message}
+	}
+	if err := c.connect(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sealer == nil || c.sealerToken != c.token {
+		s, err := api.NewIdentitySealer([]byte(c.token))
+		if err != nil {
+			return nil, &Error{Message: fmt.Sprintf("seal the 1Password identity: %v", err), Err: err}
+		}
+		c.sealer, c.sealerToken = s, c.token
+	}
+	sid, err := c.sealer.Seal(id)
+	if err != nil {
+		return nil, &Error{Message: fmt.Sprintf("seal the 1Password identity: %v", err), Err: err}
+	}
+	return sid, nil
 }

@@ -121,28 +121,30 @@ func (s *server) openRead(w http.ResponseWriter, r *http.Request, body any) (*re
 	}
 	var account string
 	var age *float64
-	var opID *api.OPIdentity
+	var sealed *api.SealedIdentity
 	switch b := body.(type) {
 	case *api.ReadRequest:
-		account, age, opID = b.Account, b.MaxAgeSeconds, b.OPIdentity
+		account, age, sealed = b.Account, b.MaxAgeSeconds, b.OPIdentity
 	case *api.ReadsRequest:
-		account, age, opID = b.Account, b.MaxAgeSeconds, b.OPIdentity
+		account, age, sealed = b.Account, b.MaxAgeSeconds, b.OPIdentity
 	case *api.ResolveRequest:
-		account, age, opID = b.Account, b.MaxAgeSeconds, b.OPIdentity
+		account, age, sealed = b.Account, b.MaxAgeSeconds, b.OPIdentity
 	default:
 		return nil, api.Errorf(api.CodeInternal, "%T is not a read request", body)
 	}
-	// The body's copy of a token goes as soon as it is copied.
-	defer opID.Wipe()
 	if e := validAccount(account); e != nil {
 		return nil, e
 	}
 	if e := validMaxAge(age); e != nil {
 		return nil, e
 	}
-	if e := opID.Check(); e != nil {
+	// The token is sealed in the body: its one clear copy is opened here
+	// and wiped as soon as the identity has its own.
+	opID, e := s.sealer.Open(sealed)
+	if e != nil {
 		return nil, e
 	}
+	defer opID.Wipe()
 	rd := s.newReadRequest(r, account, maxAge(age))
 	if id := backend.NewOPIdentity(opID); id.Fingerprint != s.opIdentity.Fingerprint {
 		rd.id = id

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/policy"
@@ -42,13 +43,15 @@ type server struct {
 	// account or Connect server named by its environment, else the
 	// desktop's. A request naming the same one reads as the daemon.
 	opIdentity backend.OPIdentity
-	session    *session.Session
-	core       *core
-	policy     *policy.Store
-	audit      *audit.Log // nil when the audit log is off
-	euid       int
-	sid        string // the daemon's user SID on Windows, "" elsewhere
-	started    time.Time
+	// sealer opens the identities requests carry (api.SealedIdentity).
+	sealer  *api.IdentitySealer
+	session *session.Session
+	core    *core
+	policy  *policy.Store
+	audit   *audit.Log // nil when the audit log is off
+	euid    int
+	sid     string // the daemon's user SID on Windows, "" elsewhere
+	started time.Time
 
 	policyEnv      policy.Env     // home for ~/ rules, code signatures
 	pathsHeader    string         // api.PathsHeader's value
@@ -246,6 +249,11 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 		be.Close()
 		return nil, err
 	}
+	sealer, err := api.NewIdentitySealer(token)
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
 	s := &server{
 		cfg:      cfg,
 		info:     info,
@@ -262,6 +270,7 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 		stopping: make(chan struct{}),
 
 		opIdentity: opIdentity,
+		sealer:     sealer,
 
 		policyEnv:   policy.Env{Home: homeDir(), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
