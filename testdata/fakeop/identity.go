@@ -107,7 +107,7 @@ func (id identity) supports(cmd string) bool {
 	switch id.kind {
 	case serviceAccount:
 		switch cmd {
-		case "read", "inject", "run", "whoami", "item":
+		case "read", "inject", "run", "whoami", "item", "service-account":
 			return true
 		}
 		return false

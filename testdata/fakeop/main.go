@@ -1,7 +1,8 @@
 // Command fakeop stands in for the 1Password CLI (op) in opx's tests, because
 // the real one cannot be installed here. It follows op 2.x's interface for
-// what opx uses: read, inject, run, whoami, signin, item get, --version,
-// --account, exit codes and error text, with items from a JSON fixture. Errors go to stderr as "[ERROR] 2006/01/02 15:04:05
+// what opx uses: read, inject, run, whoami, signin, item get, service-account
+// ratelimit, --version, --account, exit codes and error text, with items from
+// a JSON fixture. Errors go to stderr as "[ERROR] 2006/01/02 15:04:05
 // message" with exit code 1.
 //
 // Environment:
@@ -21,6 +22,10 @@
 //	OP_CONNECT_HOST, OP_CONNECT_TOKEN  authenticate with a Connect server;
 //	                they take precedence over OP_SERVICE_ACCOUNT_TOKEN, as
 //	                op documents; one without the other is an error
+//	FAKEOP_SA_READ_LIMIT, FAKEOP_SA_WRITE_LIMIT  a service account token's
+//	                requests an hour (default 1000 and 100, a Teams account)
+//	FAKEOP_SA_DAILY_LIMIT  the account's requests a day, all its service
+//	                accounts together (default 5000, a Teams account)
 //
 // Files in FAKEOP_STATE make the servers misbehave, as op reports it:
 // "offline" (no network), "ratelimit" (a service account's rate limit; the
@@ -38,11 +43,21 @@
 // FakeOPValueFor and FakeOPConnectValueFor for that rule).
 //
 // What a token may run. A service account has read, inject, run, whoami,
-// and item get (with --vault when it can read more than one vault); any
-// other command fails as op fails for a
+// item get (with --vault when it can read more than one vault) and
+// service-account ratelimit; any other command fails as op fails for a
 // command it lacks (`unknown command "signin" for "op"`). With Connect, op
 // documents read, inject and run, and the fake refuses the rest the same
 // way (op's own wording for that was not found).
+//
+// Requests. Each service account token counts its requests in
+// "sa-<id>.requests" in FAKEOP_STATE, per 1Password's table of commands
+// that make more than one request and its rule that others make one: op read
+// costs 3 reads (1 when the reference gives vault and item IDs), op item get
+// 3 (1 with the item's and the --vault's IDs), op inject, op run and op
+// whoami 1 each, op service-account ratelimit none. The hourly window begins
+// with a token's first request; the daily one with the account's. A spent
+// limit refuses the request with op's 429 message, whose "Please retry in
+// 59 minutes" opx reads.
 package main
 
 import (
@@ -255,6 +270,7 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 	if err := reachable(id, cmd, rest); err != nil {
 		return err
 	}
+	reqs := newRequests(id)
 	switch cmd {
 	case "read":
 		if len(rest) != 1 {
@@ -262,6 +278,9 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 		}
 		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
+			return err
+		}
+		if err := reqs.takeReads(readCost(acct, rest[0])); err != nil {
 			return err
 		}
 		v, err := acct.resolve(rest[0], id)
@@ -286,13 +305,25 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return fail("could not read template: %s", err)
 		}
+		if err := reqs.takeReads(1); err != nil {
+			return err
+		}
 		out, err := inject(acct, id, string(in))
 		if err != nil {
 			return err
 		}
 		return output(f.out, stdout, out)
 	case "whoami":
-		return whoami(fx, id, f, stdout)
+		return whoami(fx, id, reqs, f, stdout)
+	case "service-account":
+		if id.kind != serviceAccount {
+			// op has the command for people too; the fake has not.
+			return fail("unknown command %q for \"op\"", cmd)
+		}
+		if len(rest) != 1 || rest[0] != "ratelimit" {
+			return fail("unknown command %q for \"op service-account\"", strings.Join(rest, " "))
+		}
+		return reqs.rateLimit(f.format, stdout)
 	case "signin":
 		acct, err := fx.find(f.account)
 		if err != nil {
@@ -327,6 +358,9 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 			// can read more than one vault); the wording is the fake's.
 			return fail("specify a vault with --vault: this service account can access more than one vault")
 		}
+		if err := reqs.takeReads(itemGetCost(acct, rest[1], f.vault)); err != nil {
+			return err
+		}
 		return itemGet(acct, id, rest[1], f.vault, f.format, stdout)
 	case "run":
 		if len(rest) == 0 {
@@ -334,6 +368,9 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 		}
 		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
+			return err
+		}
+		if err := reqs.takeReads(1); err != nil {
 			return err
 		}
 		return runCommand(acct, id, f, rest)
@@ -350,10 +387,13 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 }
 
 // whoami is op whoami: the signed-in account, or the service account.
-func whoami(fx *fixture, id identity, f flags, stdout io.Writer) error {
+func whoami(fx *fixture, id identity, reqs *requests, f flags, stdout io.Writer) error {
 	if id.kind == serviceAccount {
 		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
+			return err
+		}
+		if err := reqs.takeReads(1); err != nil {
 			return err
 		}
 		return whoamiServiceAccount(id, acct, f.format, stdout)
@@ -376,8 +416,9 @@ func whoami(fx *fixture, id identity, f flags, stdout io.Writer) error {
 
 // reachable is what op says before a command runs: a token it cannot use,
 // 1Password's servers out of reach, a deleted service account, or a spent
-// rate limit (not for signout, which needs no server). op read puts a
-// token's trouble after "could not read secret".
+// rate limit (not for signout, which needs no server, nor for asking the
+// rate limits themselves). op read puts a token's trouble after "could not
+// read secret".
 func reachable(id identity, cmd string, rest []string) error {
 	tokenTrouble := func(msg string) error {
 		if cmd == "read" && len(rest) == 1 {
@@ -396,6 +437,9 @@ func reachable(id identity, cmd string, rest []string) error {
 	}
 	if err := id.revoked(); err != nil {
 		return tokenTrouble(err.Error())
+	}
+	if cmd == "service-account" {
+		return nil
 	}
 	return rateLimitFile()
 }
