@@ -2,6 +2,8 @@ package harness
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -48,20 +50,73 @@ func (e *Env) SignOut(accounts ...string) {
 
 // OpCalls returns the argument lists of every op process started so far.
 func (e *Env) OpCalls() [][]string {
+	var calls [][]string
+	for _, c := range e.opLog() {
+		calls = append(calls, c.args)
+	}
+	return calls
+}
+
+// OpCallsAs returns the argument lists of the op processes started so far
+// as one identity: "sa=" + FakeOPTokenID(token) for a service account,
+// "connect=" + FakeOPTokenID(host+"\n"+token) for Connect, "" for the
+// accounts signed in interactively.
+func (e *Env) OpCallsAs(identity string) [][]string {
+	var calls [][]string
+	for _, c := range e.opLog() {
+		if c.identity == identity {
+			calls = append(calls, c.args)
+		}
+	}
+	return calls
+}
+
+type opCall struct {
+	identity string
+	args     []string
+}
+
+// opLog reads FAKEOP_LOG: "<pid> [sa=<id>|connect=<id>] <args as JSON>".
+func (e *Env) opLog() []opCall {
 	f, err := os.Open(e.Vars["FAKEOP_LOG"])
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	var calls [][]string
+	var calls []opCall
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		_, args, _ := strings.Cut(sc.Text(), " ")
-		var a []string
-		json.Unmarshal([]byte(args), &a)
-		calls = append(calls, a)
+		_, rest, _ := strings.Cut(sc.Text(), " ")
+		var c opCall
+		if !strings.HasPrefix(rest, "[") {
+			c.identity, rest, _ = strings.Cut(rest, " ")
+		}
+		json.Unmarshal([]byte(rest), &c.args)
+		calls = append(calls, c)
 	}
 	return calls
+}
+
+// FakeOPTokenID is how the fake op names a token in its log and state
+// files: the first 8 hex digits of its SHA-256 (for Connect, of host + "\n"
+// + token). A file "revoked-" + FakeOPTokenID(token) in FAKEOP_STATE deletes
+// that service account.
+func FakeOPTokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:4])
+}
+
+// FakeOPValueFor is the value the fake op gives a service account with
+// token for a secret whose fixture value is plain: plain + "~" +
+// FakeOPTokenID(token), so that a test can tell which token read it.
+func FakeOPValueFor(token, plain string) string {
+	return plain + "~" + FakeOPTokenID(token)
+}
+
+// FakeOPConnectValueFor is FakeOPValueFor for a Connect server at host
+// with token.
+func FakeOPConnectValueFor(host, token, plain string) string {
+	return FakeOPValueFor(host+"\n"+token, plain)
 }
 
 // OpDirect runs the fake op itself (not logged), for expected values.

@@ -1,7 +1,9 @@
 // Command fakeop stands in for the 1Password CLI (op) in opx's tests, because
 // the real one cannot be installed here. It follows op 2.x's interface for
-// what opx uses: read, inject, whoami, signin, --version, --account, exit
-// codes and error text, with items from a JSON fixture.
+// what opx uses: read, inject, run, whoami, signin, item get, service-account
+// ratelimit, --version, --account, exit codes and error text, with items from
+// a JSON fixture. Errors go to stderr as "[ERROR] 2006/01/02 15:04:05
+// message" with exit code 1.
 //
 // Environment:
 //
@@ -9,15 +11,53 @@
 //	FAKEOP_STATE    a directory; a file named after an account's shorthand
 //	                means that account is signed in (op signin creates it)
 //	FAKEOP_DELAY    how long each invocation takes (a Go duration)
-//	FAKEOP_LOG      a file that gets one line per invocation (pid and args),
-//	                so tests can count processes; a bare op --version is
-//	                neither delayed nor logged
+//	FAKEOP_LOG      a file that gets one line per invocation, "<pid> <args
+//	                as JSON>", or "<pid> sa=<id> <args>" / "<pid>
+//	                connect=<id> <args>" under a token, so tests can count
+//	                processes per token; a bare op --version is neither
+//	                delayed nor logged
 //	FAKEOP_PASSWORD when set, op signin reads a password line from stdin and
 //	                fails unless it matches
+//	OP_SERVICE_ACCOUNT_TOKEN  authenticates as a service account
+//	OP_CONNECT_HOST, OP_CONNECT_TOKEN  authenticate with a Connect server;
+//	                they take precedence over OP_SERVICE_ACCOUNT_TOKEN, as
+//	                op documents; one without the other is an error
+//	FAKEOP_SA_READ_LIMIT, FAKEOP_SA_WRITE_LIMIT  a service account token's
+//	                requests an hour (default 1000 and 100, a Teams account)
+//	FAKEOP_SA_DAILY_LIMIT  the account's requests a day, all its service
+//	                accounts together (default 5000, a Teams account)
 //
 // Files in FAKEOP_STATE make the servers misbehave, as op reports it:
-// "offline" (no network) and "ratelimit" (a service account's rate limit;
-// the file holds the wait op names, as in "58 minutes").
+// "offline" (no network), "ratelimit" (a service account's rate limit; the
+// file holds the wait op names, as in "58 minutes") and "revoked-<id>" (that
+// service account was deleted).
+//
+// Tokens. <id> is the first 8 hex digits of SHA-256 of the token, or of
+// host + "\n" + token for Connect; the fake never writes a token, only <id>.
+// A service account token is "ops_" followed by base64 text; anything else
+// fails as op fails to parse it. A token reads the fixture's default account
+// (--account and OP_ACCOUNT play no part), and every secret value it reads
+// (a field's value, a file's content, an SSH key, but not an attribute such
+// as type or id, nor a one-time password) is the fixture's value followed
+// by "~<id>", so a test can tell which token read it (e2e/harness has
+// FakeOPValueFor and FakeOPConnectValueFor for that rule).
+//
+// What a token may run. A service account has read, inject, run, whoami,
+// item get (with --vault when it can read more than one vault) and
+// service-account ratelimit; any other command fails as op fails for a
+// command it lacks (`unknown command "signin" for "op"`). With Connect, op
+// documents read, inject and run, and the fake refuses the rest the same
+// way (op's own wording for that was not found).
+//
+// Requests. Each service account token counts its requests in
+// "sa-<id>.requests" in FAKEOP_STATE, per 1Password's table of commands
+// that make more than one request and its rule that others make one: op read
+// costs 3 reads (1 when the reference gives vault and item IDs), op item get
+// 3 (1 with the item's and the --vault's IDs), op inject, op run and op
+// whoami 1 each, op service-account ratelimit none. The hourly window begins
+// with a token's first request; the daily one with the account's. A spent
+// limit refuses the request with op's 429 message, whose "Please retry in
+// 59 minutes" opx reads.
 package main
 
 import (
@@ -103,18 +143,21 @@ func main() {
 		fmt.Println(version)
 		return
 	}
-	logCall()
+	id := identityFromEnv()
+	logCall(id)
 	if d, err := time.ParseDuration(os.Getenv("FAKEOP_DELAY")); err == nil {
 		time.Sleep(d)
 	}
-	err := run(os.Args[1:], os.Stdin, os.Stdout)
+	err := run(os.Args[1:], id, os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "[ERROR] %s %s\n", time.Now().Format("2006/01/02 15:04:05"), err)
 		os.Exit(1)
 	}
 }
 
-func logCall() {
+// logCall writes "<pid> <args as JSON>" to FAKEOP_LOG, with the identity
+// between them for a token ("<pid> sa=<id> <args>", "connect=<id>").
+func logCall(id identity) {
 	path := os.Getenv("FAKEOP_LOG")
 	if path == "" {
 		return
@@ -125,12 +168,17 @@ func logCall() {
 	}
 	defer f.Close()
 	args, _ := json.Marshal(os.Args[1:])
+	if l := id.label(); l != "" {
+		fmt.Fprintf(f, "%d %s %s\n", os.Getpid(), l, args)
+		return
+	}
 	fmt.Fprintf(f, "%d %s\n", os.Getpid(), args)
 }
 
 // flags holds the options op accepts; global ones may stand anywhere.
 type flags struct {
 	account, format, in, out string
+	vault                    string
 	noNewline, raw, force    bool
 	version, noMasking       bool
 	envFiles                 []string
@@ -158,6 +206,8 @@ func parse(argv []string) (flags, error) {
 			f.account, err = next()
 		case "--format":
 			f.format, err = next()
+		case "--vault":
+			f.vault, err = next()
 		case "-i", "--in-file":
 			f.in, err = next()
 		case "-o", "--out-file":
@@ -197,7 +247,7 @@ func parse(argv []string) (flags, error) {
 	return f, nil
 }
 
-func run(argv []string, stdin io.Reader, stdout io.Writer) error {
+func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 	f, err := parse(argv)
 	if err != nil {
 		return err
@@ -210,25 +260,30 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 		return fail("no command given; see 'op --help'")
 	}
 	cmd, rest := f.args[0], f.args[1:]
+	if !id.supports(cmd) {
+		return fail("unknown command %q for \"op\"", cmd)
+	}
 	fx, err := loadFixture()
 	if err != nil {
 		return err
 	}
-	if cmd != "signout" {
-		if err := serverTrouble(); err != nil {
-			return err
-		}
+	if err := reachable(id, cmd, rest); err != nil {
+		return err
 	}
+	reqs := newRequests(id)
 	switch cmd {
 	case "read":
 		if len(rest) != 1 {
 			return fail("expected exactly one secret reference, got %d", len(rest))
 		}
-		acct, err := fx.signedIn(f.account)
+		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
 			return err
 		}
-		v, err := acct.resolve(rest[0])
+		if err := reqs.takeReads(readCost(acct, rest[0])); err != nil {
+			return err
+		}
+		v, err := acct.resolve(rest[0], id)
 		if err != nil {
 			return fail("could not read secret '%s': %s", rest[0], err)
 		}
@@ -237,7 +292,7 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		return output(f.out, stdout, v)
 	case "inject":
-		acct, err := fx.signedIn(f.account)
+		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
 			return err
 		}
@@ -250,26 +305,25 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return fail("could not read template: %s", err)
 		}
-		out, err := inject(acct, string(in))
+		if err := reqs.takeReads(1); err != nil {
+			return err
+		}
+		out, err := inject(acct, id, string(in))
 		if err != nil {
 			return err
 		}
 		return output(f.out, stdout, out)
 	case "whoami":
-		acct, err := fx.signedIn(f.account)
-		if err != nil {
-			if err.Error() == errNotSignedIn.Error() {
-				return fail("account is not signed in")
-			}
-			return err
+		return whoami(fx, id, reqs, f, stdout)
+	case "service-account":
+		if id.kind != serviceAccount {
+			// op has the command for people too; the fake has not.
+			return fail("unknown command %q for \"op\"", cmd)
 		}
-		if f.format == "json" {
-			b, _ := json.Marshal(map[string]string{"url": acct.URL, "email": acct.Email, "user_uuid": acct.UserID, "account_uuid": acct.AccountID, "user_type": "HUMAN"})
-			fmt.Fprintf(stdout, "%s\n", b)
-			return nil
+		if len(rest) != 1 || rest[0] != "ratelimit" {
+			return fail("unknown command %q for \"op service-account\"", strings.Join(rest, " "))
 		}
-		fmt.Fprintf(stdout, "URL:        https://%s\nEmail:      %s\nUser ID:    %s\nUser Type:  HUMAN\n", acct.URL, acct.Email, acct.UserID)
-		return nil
+		return reqs.rateLimit(f.format, stdout)
 	case "signin":
 		acct, err := fx.find(f.account)
 		if err != nil {
@@ -295,20 +349,31 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 		if len(rest) != 2 || rest[0] != "get" {
 			return fail("unknown command %q for \"op item\"", strings.Join(rest, " "))
 		}
-		acct, err := fx.signedIn(f.account)
+		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
 			return err
 		}
-		return itemGet(acct, rest[1], f.format, stdout)
+		if id.kind == serviceAccount && f.vault == "" && len(acct.Vaults) > 1 {
+			// Documented (op item needs --vault when the service account
+			// can read more than one vault); the wording is the fake's.
+			return fail("specify a vault with --vault: this service account can access more than one vault")
+		}
+		if err := reqs.takeReads(itemGetCost(acct, rest[1], f.vault)); err != nil {
+			return err
+		}
+		return itemGet(acct, id, rest[1], f.vault, f.format, stdout)
 	case "run":
 		if len(rest) == 0 {
 			return fail("expected a command to run after --")
 		}
-		acct, err := fx.signedIn(f.account)
+		acct, err := fx.accountFor(id, f.account)
 		if err != nil {
 			return err
 		}
-		return runCommand(acct, f, rest)
+		if err := reqs.takeReads(1); err != nil {
+			return err
+		}
+		return runCommand(acct, id, f, rest)
 	case "signout":
 		acct, err := fx.find(f.account)
 		if err != nil {
@@ -321,10 +386,77 @@ func run(argv []string, stdin io.Reader, stdout io.Writer) error {
 	}
 }
 
-// itemGet is op item get ITEM: the item (by title or ID, in any vault) as
-// op 2.x prints it with --format json, or as a short text otherwise.
-func itemGet(a *account, name, format string, stdout io.Writer) error {
-	for _, v := range a.Vaults {
+// whoami is op whoami: the signed-in account, or the service account.
+func whoami(fx *fixture, id identity, reqs *requests, f flags, stdout io.Writer) error {
+	if id.kind == serviceAccount {
+		acct, err := fx.accountFor(id, f.account)
+		if err != nil {
+			return err
+		}
+		if err := reqs.takeReads(1); err != nil {
+			return err
+		}
+		return whoamiServiceAccount(id, acct, f.format, stdout)
+	}
+	acct, err := fx.signedIn(f.account)
+	if err != nil {
+		if err.Error() == errNotSignedIn.Error() {
+			return fail("account is not signed in")
+		}
+		return err
+	}
+	if f.format == "json" {
+		b, _ := json.Marshal(map[string]string{"url": acct.URL, "email": acct.Email, "user_uuid": acct.UserID, "account_uuid": acct.AccountID, "user_type": "HUMAN"})
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	fmt.Fprintf(stdout, "URL:        https://%s\nEmail:      %s\nUser ID:    %s\nUser Type:  HUMAN\n", acct.URL, acct.Email, acct.UserID)
+	return nil
+}
+
+// reachable is what op says before a command runs: a token it cannot use,
+// 1Password's servers out of reach, a deleted service account, or a spent
+// rate limit (not for signout, which needs no server, nor for asking the
+// rate limits themselves). op read puts a token's trouble after "could not
+// read secret".
+func reachable(id identity, cmd string, rest []string) error {
+	tokenTrouble := func(msg string) error {
+		if cmd == "read" && len(rest) == 1 {
+			return fail("could not read secret '%s': %s", rest[0], msg)
+		}
+		return fail("%s", msg)
+	}
+	if id.problem != "" {
+		return tokenTrouble(id.problem)
+	}
+	if cmd == "signout" {
+		return nil
+	}
+	if err := offline(); err != nil {
+		return err
+	}
+	if err := id.revoked(); err != nil {
+		return tokenTrouble(err.Error())
+	}
+	if cmd == "service-account" {
+		return nil
+	}
+	return rateLimitFile()
+}
+
+// itemGet is op item get ITEM: the item (by title or ID, in the --vault
+// or any vault) as op 2.x prints it with --format json, or as a short text
+// otherwise.
+func itemGet(a *account, id identity, name, vaultName, format string, stdout io.Writer) error {
+	vaults := a.Vaults
+	if vaultName != "" {
+		v := a.vault(vaultName)
+		if v == nil {
+			return fail("%q isn't a vault in this account. Specify the vault with its ID or name.", vaultName)
+		}
+		vaults = []*vault{v}
+	}
+	for _, v := range vaults {
 		for _, it := range v.Items {
 			if it.Title != name && it.ID != name {
 				continue
@@ -346,7 +478,7 @@ func itemGet(a *account, name, format string, stdout io.Writer) error {
 				Fields   []outField        `json:"fields"`
 			}{ID: it.ID, Title: it.Title, Version: 1, Vault: map[string]string{"id": v.ID, "name": v.Name}, Category: "LOGIN"}
 			for _, fl := range it.Fields {
-				out.Fields = append(out.Fields, outField{fl.ID, fl.Type, fl.Purpose, fl.Label, fl.Value, "op://" + v.Name + "/" + it.Title + "/" + fl.Label})
+				out.Fields = append(out.Fields, outField{fl.ID, fl.Type, fl.Purpose, fl.Label, id.mark(fl.Value), "op://" + v.Name + "/" + it.Title + "/" + fl.Label})
 			}
 			if format == "json" {
 				b, _ := json.MarshalIndent(out, "", "  ")
@@ -363,7 +495,7 @@ func itemGet(a *account, name, format string, stdout io.Writer) error {
 // runCommand is op run: the op:// values of the environment and the env
 // files resolved, the command run with them, each value in its output
 // replaced by op's marker (unless --no-masking or OP_RUN_NO_MASKING).
-func runCommand(acct *account, f flags, argv []string) error {
+func runCommand(acct *account, id identity, f flags, argv []string) error {
 	vars := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -403,7 +535,7 @@ func runCommand(acct *account, f flags, argv []string) error {
 	for _, k := range order {
 		v := vars[k]
 		if strings.HasPrefix(v, "op://") {
-			r, err := acct.resolve(v)
+			r, err := acct.resolve(v, id)
 			if err != nil {
 				return fail("could not resolve secret reference '%s' of %s: %s", v, k, err)
 			}
@@ -454,14 +586,19 @@ func output(path string, stdout io.Writer, v string) error {
 	return os.WriteFile(path, []byte(v), 0o600)
 }
 
-// serverTrouble is what op says when it cannot use 1Password's servers, as
-// the test chose with a file in FAKEOP_STATE: "offline" (no network), or
-// "ratelimit" holding the wait ("58 minutes"), for a service account that
-// used up its requests.
-func serverTrouble() error {
+// offline is what op says when it cannot reach 1Password's servers, as the
+// test chose with a file "offline" in FAKEOP_STATE.
+func offline() error {
 	if _, err := os.Stat(filepath.Join(stateDir(), "offline")); err == nil {
 		return fail(`error initializing client: Get "https://my.1password.com/api/v2/account/keysets": dial tcp: lookup my.1password.com: no such host`)
 	}
+	return nil
+}
+
+// rateLimitFile is 1Password's answer to a service account that used up
+// its requests, as the test chose with a file "ratelimit" in FAKEOP_STATE
+// holding the wait ("58 minutes"), whatever the identity.
+func rateLimitFile() error {
 	if b, err := os.ReadFile(filepath.Join(stateDir(), "ratelimit")); err == nil {
 		return fail("(429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make. Please retry in %s or try other requests.", strings.TrimSpace(string(b)))
 	}
@@ -493,12 +630,26 @@ func loadFixture() (*fixture, error) {
 
 var errNotSignedIn = errors.New("You are not currently signed in. Please run `op signin --help` for instructions")
 
-// find returns the account that filter names (shorthand, email, user or
-// account ID, URL), or the default one.
+// find returns the account that filter (or else OP_ACCOUNT) names
+// (shorthand, email, user or account ID, URL), or the default one.
 func (fx *fixture) find(filter string) (*account, error) {
 	if filter == "" {
 		filter = os.Getenv("OP_ACCOUNT")
 	}
+	return fx.lookup(filter)
+}
+
+// accountFor is the account a command reads as id: a desktop account must
+// be signed in; a token belongs to the fixture's default account, and op
+// goes by the token alone, so --account and OP_ACCOUNT play no part.
+func (fx *fixture) accountFor(id identity, filter string) (*account, error) {
+	if id.kind == desktop {
+		return fx.signedIn(filter)
+	}
+	return fx.lookup("")
+}
+
+func (fx *fixture) lookup(filter string) (*account, error) {
 	if filter == "" {
 		filter = fx.DefaultAccount
 	}
@@ -526,8 +677,9 @@ func (fx *fixture) signedIn(filter string) (*account, error) {
 	return a, nil
 }
 
-// resolve reads one secret reference.
-func (a *account) resolve(ref string) (string, error) {
+// resolve reads one secret reference as id: secret values (a field's
+// value, a file's content, an SSH key) are marked for a token.
+func (a *account) resolve(ref string, id identity) (string, error) {
 	rest, ok := strings.CutPrefix(ref, "op://")
 	if !ok {
 		return "", fmt.Errorf("invalid secret reference '%s': secret references must start with \"op://\"", ref)
@@ -562,7 +714,7 @@ func (a *account) resolve(ref string) (string, error) {
 		if f != "openssh" || fl.Type != "SSHKEY" {
 			return "", fmt.Errorf("cannot convert field '%s' to ssh format %q", fl.Label, f)
 		}
-		return fl.OpenSSH, nil
+		return id.mark(fl.OpenSSH), nil
 	}
 	switch attr := q.Get("attribute"); attr {
 	case "", "value":
@@ -571,9 +723,9 @@ func (a *account) resolve(ref string) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("file '%s' is damaged", fl.Label)
 			}
-			return string(b), nil
+			return id.mark(string(b)), nil
 		}
-		return fl.Value, nil
+		return id.mark(fl.Value), nil
 	case "otp", "totp":
 		if fl.Type != "OTP" {
 			return "", fmt.Errorf("field '%s' is not a one-time password field", fl.Label)
@@ -659,12 +811,12 @@ var (
 
 // inject renders tmpl; any failing ref fails the whole command and nothing
 // is written, as op inject does.
-func inject(a *account, tmpl string) (string, error) {
+func inject(a *account, id identity, tmpl string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(tmpl); {
 		rest := tmpl[i:]
 		if m := reEnclosed.FindStringSubmatch(rest); m != nil {
-			v, err := injectRef(a, m[1])
+			v, err := injectRef(a, id, m[1])
 			if err != nil {
 				return "", err
 			}
@@ -678,7 +830,7 @@ func inject(a *account, tmpl string) (string, error) {
 			continue
 		}
 		if m := reUnenclose.FindString(rest); m != "" && (i == 0 || !strings.ContainsRune("-+\\.", rune(tmpl[i-1])) && !isAlnum(tmpl[i-1])) {
-			v, err := injectRef(a, m)
+			v, err := injectRef(a, id, m)
 			if err != nil {
 				return "", err
 			}
@@ -697,7 +849,7 @@ func isAlnum(c byte) bool {
 }
 
 // injectRef expands the variables of ref from the environment and resolves it.
-func injectRef(a *account, ref string) (string, error) {
+func injectRef(a *account, id identity, ref string) (string, error) {
 	var verr error
 	ref = reVariable.ReplaceAllStringFunc(ref, func(v string) string {
 		m := reVariable.FindStringSubmatch(v)
@@ -717,7 +869,7 @@ func injectRef(a *account, ref string) (string, error) {
 	if verr != nil {
 		return "", verr
 	}
-	v, err := a.resolve(ref)
+	v, err := a.resolve(ref, id)
 	if err != nil {
 		return "", fail("could not resolve secret reference '%s': %s", ref, err)
 	}
