@@ -1,0 +1,200 @@
+//go:build unix
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/e2e/harness"
+)
+
+// Tokens in the form of 1Password's service account tokens, made for the
+// tests; the fake op gives each its own values (harness.FakeOPValueFor).
+const (
+	saTokenA = "ops_eyJzaWduSW5BZGRyZXNzIjoibXkuZTJlIiwidXNlckF1dGgiOnsibWV0aG9kIjoiU1JQZy00MDk2In0sImVtYWlsIjoiYUBlMmUifQ"
+	saTokenB = "ops_eyJzaWduSW5BZGRyZXNzIjoibXkuZTJlIiwidXNlckF1dGgiOnsibWV0aG9kIjoiU1JQZy00MDk2In0sImVtYWlsIjoiYkBlMmUifQ"
+)
+
+var saRefs = []struct{ ref, plain string }{
+	{"op://Private/db/password", "s3cr3t-db-pass"},
+	{"op://Private/db/username", "app"},
+	{"op://Bulk/item00/value", "bulk-value-00"},
+}
+
+// TestServiceAccountsNeverCross: two service accounts reading the same
+// refs at once, 20 processes each, get each its own values, never the
+// other's; each token's reads are one op process, however many callers;
+// the desktop sign-in reads neither's. Status names each token by a short
+// fingerprint and never shows a token.
+func TestServiceAccountsNeverCross(t *testing.T) {
+	t.Parallel()
+	e := newOPEnv(t)
+	e.SignIn("my")
+	// A slow op: every caller comes while the first batch runs.
+	e.Vars["FAKEOP_DELAY"] = "1500ms"
+	e.StartDaemon("")
+	args := []string{"read"}
+	for _, r := range saRefs {
+		args = append(args, r.ref)
+	}
+	want := func(token string) string {
+		var b strings.Builder
+		for _, r := range saRefs {
+			if token == "" {
+				b.WriteString(r.plain + "\n")
+			} else {
+				b.WriteString(harness.FakeOPValueFor(token, r.plain) + "\n")
+			}
+		}
+		return b.String()
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan string, 3*n)
+	for _, token := range []string{saTokenA, saTokenB, ""} {
+		for range n {
+			wg.Go(func() {
+				var extra []string
+				if token != "" {
+					extra = []string{"OP_SERVICE_ACCOUNT_TOKEN=" + token}
+				}
+				if r := e.OpxEnv(extra, args...); r.Code != 0 || r.Stdout != want(token) {
+					errs <- fmt.Sprintf("token %.12s: opx read = %+v, want %q", token, r, want(token))
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	for _, token := range []string{saTokenA, saTokenB} {
+		if calls := e.OpCallsAs("sa=" + harness.FakeOPTokenID(token)); len(calls) != 1 {
+			t.Errorf("op processes for token %.12s: %d (%q), want 1 for %d callers", token, len(calls), calls, n)
+		}
+	}
+	if calls := e.OpCallsAs(""); len(calls) != 1 {
+		t.Errorf("op processes for the desktop sign-in: %d (%q), want 1", len(calls), calls)
+	}
+	st := e.Status()
+	kinds := map[string]int{}
+	for _, u := range st.OPCalls {
+		kinds[u.IdentityKind]++
+		if u.IdentityKind == api.IdentityServiceAccount && len(u.Identity) != 12 {
+			t.Errorf("status op calls %+v: want a 12-digit fingerprint", u)
+		}
+	}
+	if kinds[api.IdentityServiceAccount] != 2 || kinds[""] != 1 {
+		t.Errorf("status op calls %+v: want two service accounts and the desktop", st.OPCalls)
+	}
+	text := e.MustOpx("status")
+	if strings.Contains(text, "ops_") || !strings.Contains(text, "as service account ") {
+		t.Errorf("opx status names the tokens wrongly:\n%s", text)
+	}
+}
+
+// TestServiceAccountTokenNeverLeaves: a service account's token, read
+// with through opx read, opx run and the op shim, with the audit log on,
+// is in no file opx or op wrote, no op argument list, and, once the reads
+// are done, nowhere in the daemon's memory.
+func TestServiceAccountTokenNeverLeaves(t *testing.T) {
+	t.Parallel()
+	e, shims := shimEnv(t)
+	e.Vars["OP_AUTHD_ENABLE_AUDIT_LOG"] = "true"
+	cmd := e.StartDaemon(harness.Bins().Opx, "daemon", "--verbose")
+	e.Vars["OP_SERVICE_ACCOUNT_TOKEN"] = saTokenA
+	ref := saRefs[0]
+	wantValue := harness.FakeOPValueFor(saTokenA, ref.plain)
+	if out := e.MustOpx("read", ref.ref, saRefs[1].ref); !strings.HasPrefix(out, wantValue+"\n") {
+		t.Fatalf("opx read = %q, want %q first", out, wantValue)
+	}
+	if r := e.Opx("run", "--env", "V="+saRefs[2].ref, "--", "printenv", "V"); r.Code != 0 || r.Stdout != "<concealed by opx>\n" && !strings.Contains(r.Stdout, "concealed") {
+		t.Errorf("opx run = %+v", r)
+	}
+	// A ref not read before: the shim's read is a batch of its own.
+	if r, want := e.runOP(filepath.Join(shims, "op"), "", "read", "op://Private/GitHub/password"), harness.FakeOPValueFor(saTokenA, "gh-pass"); r.Code != 0 || r.Stdout != want+"\n" {
+		t.Errorf("op read through the shim = %+v, want %q", r, want)
+	}
+	if e.Status().InFlight != 0 {
+		t.Fatal("reads still in flight")
+	}
+
+	token := []byte(saTokenA)
+	filepath.WalkDir(e.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, token) {
+			t.Errorf("%s holds the token", p)
+		}
+		return nil
+	})
+	for _, call := range e.OpCalls() {
+		if strings.Contains(strings.Join(call, " "), saTokenA) {
+			t.Errorf("op was run with the token in its arguments: %q", call)
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid)); err == nil && bytes.Contains(b, token) {
+		t.Error("the daemon's environment holds the token")
+	}
+	if !strings.Contains(e.DaemonLog(), "backend call") {
+		t.Errorf("the daemon logged no backend call at debug level: the log check would prove nothing")
+	}
+	harness.AssertNoSecrets(t, cmd.Process.Pid, [][]byte{token})
+}
+
+// TestOPShimServesServiceAccounts: a caller signed in with a service
+// account token gets, through the shim, op's bytes as op gives them to
+// that token (stdout, stderr bar timestamps, exit status), served by the
+// daemon: the second round makes no op process.
+func TestOPShimServesServiceAccounts(t *testing.T) {
+	t.Parallel()
+	e, shims := shimEnv(t)
+	e.StartDaemon("")
+	e.Vars["OP_SERVICE_ACCOUNT_TOKEN"] = saTokenB
+	e.Vars["DB_PASS"] = "op://Private/db/password"
+	shim := filepath.Join(shims, "op")
+	cases := []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"read", "op://Private/db/password"}},
+		{"", []string{"read", "-n", "op://Private/db/username"}},
+		{"", []string{"read", "--", "op://Private/Multi Line Note/notesPlain"}},
+		{"db: {{ op://Private/db/password }}\nuser: {{ op://Private/db/username }}\n", []string{"inject"}},
+		{"", []string{"run", "--no-masking", "--", "printenv", "DB_PASS"}},
+		{"", []string{"read", "op://Private/no such item/password"}},
+		{"", []string{"whoami"}},
+	}
+	for round := range 2 {
+		before := len(e.OpCallsAs("sa=" + harness.FakeOPTokenID(saTokenB)))
+		for _, tc := range cases {
+			got := e.runOP(shim, tc.stdin, tc.args...)
+			want := e.runOP(harness.Bins().FakeOp, tc.stdin, tc.args...)
+			if got.Stdout != want.Stdout || got.Code != want.Code ||
+				opTimestamp.ReplaceAllString(got.Stderr, "") != opTimestamp.ReplaceAllString(want.Stderr, "") {
+				t.Errorf("round %d, op %q:\n shim = %+v\n op   = %+v", round, tc.args, got, want)
+			}
+		}
+		if round == 1 {
+			// Each round ran op itself once per case for the comparison;
+			// the shim's reads came from the daemon's cache (the failed
+			// read and whoami pass to op or fail again: 2 more).
+			if extra := len(e.OpCallsAs("sa="+harness.FakeOPTokenID(saTokenB))) - before - len(cases); extra > 2 {
+				t.Errorf("the second round made %d op processes beyond the comparison's: the shim did not serve the reads from the cache", extra)
+			}
+		}
+	}
+	if r := e.runOP(shim, "", "run", "--", "printenv", "DB_PASS"); r.Stdout != "<concealed by 1Password>\n" {
+		t.Errorf("op run through the shim for a service account = %+v, want the value concealed", r)
+	}
+}
