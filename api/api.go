@@ -499,6 +499,21 @@ type OPUsage struct {
 	LastHour             int    `json:"last_hour"`
 	LastDay              int    `json:"last_day"`
 	RateLimitedUntilUnix int64  `json:"rate_limited_until_unix,omitempty"`
+	// Limits are a service account's limits as op service-account
+	// ratelimit last gave them, less the requests opx counted since.
+	Limits []OPLimit `json:"limits,omitempty"`
+}
+
+// OPLimit is one row of op service-account ratelimit: the token's reads
+// or writes per hour, or the account's reads and writes per day.
+type OPLimit struct {
+	Type      string `json:"type"`   // "token" or "account"
+	Action    string `json:"action"` // "read", "write" or "read_write"
+	Limit     int    `json:"limit"`
+	Remaining int    `json:"remaining"`
+	// ResetUnix is when the window ends (Unix seconds); 0 when none is
+	// open.
+	ResetUnix int64 `json:"reset_unix,omitempty"`
 }
 
 // Lease is a Vault or OpenBao lease the daemon holds, for /v1/status:

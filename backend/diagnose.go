@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -101,6 +102,36 @@ func (o *OPCLI) Diagnose(ctx context.Context, accounts []string) []api.Check {
 		c.OK, c.Detail = true, "signed in"
 		if json.Unmarshal(out, &who) == nil && who.Email != "" {
 			c.Detail = "signed in as " + who.Email + " (" + who.URL + ")"
+		}
+		checks = append(checks, c)
+	}
+	return append(checks, o.saChecks()...)
+}
+
+// saChecks is a check per service account opx has read as: what is left
+// of its limits, as op last said and opx counted since.
+func (o *OPCLI) saChecks() []api.Check {
+	o.sa.mu.Lock()
+	fps := make([]string, 0, len(o.sa.tokens))
+	for fp := range o.sa.tokens {
+		fps = append(fps, fp)
+	}
+	o.sa.mu.Unlock()
+	sort.Strings(fps)
+	var checks []api.Check
+	for _, fp := range fps {
+		limits := o.sa.limits(fp)
+		c := api.Check{Name: "1Password service account " + ShortFingerprint(fp), OK: true}
+		switch {
+		case len(limits) == 0:
+			c.Warn, c.Detail = true, "op service-account ratelimit has not answered: opx counts nothing against the token's limits"
+			c.Fix = "update the 1Password CLI: opx learns the limits from op service-account ratelimit"
+		default:
+			c.Detail = "left: " + DescribeLimits(limits)
+			if lowLimit(limits) {
+				c.Warn = true
+				c.Fix = "fewer reads per job (a longer --ttl shares values across steps), or another token for some jobs"
+			}
 		}
 		checks = append(checks, c)
 	}

@@ -38,6 +38,7 @@ type OPCLI struct {
 	sem      chan struct{} // bounds concurrent op processes
 	calls    atomic.Uint64
 	limits   *opLimits
+	sa       *saGovernor // service accounts' own limits, from op
 	// defaultID is the identity of a call whose context names none (the
 	// daemon's own: SetDefaultIdentity).
 	defaultID OPIdentity
@@ -49,7 +50,7 @@ type OPCLI struct {
 // that `opx login 1password` kept for a manual sign-in; they are passed to
 // op in its environment.
 func NewOPCLI(path string, maxProcs int, sessionsFile string) *OPCLI {
-	return &OPCLI{path: cmp.Or(path, "op"), sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1)), limits: newOPLimits(OPBudget{})}
+	return &OPCLI{path: cmp.Or(path, "op"), sessions: sessionsFile, sem: make(chan struct{}, max(maxProcs, 1)), limits: newOPLimits(OPBudget{}), sa: newSAGovernor()}
 }
 
 // SetBudget caps opx's own op calls per account.
@@ -68,7 +69,18 @@ func (o *OPCLI) identity(ctx context.Context) OPIdentity {
 }
 
 // Usage is the op calls per account, for status.
-func (o *OPCLI) Usage() []api.OPUsage { return o.limits.status() }
+func (o *OPCLI) Usage() []api.OPUsage { return o.limits.status(o.sa.limits) }
+
+// askRateLimit runs op service-account ratelimit as id.
+func (o *OPCLI) askRateLimit(ctx context.Context, id OPIdentity) ([]api.OPLimit, error) {
+	ctx, cancel := context.WithTimeout(WithOPIdentity(ctx, id), checkTimeout)
+	defer cancel()
+	out, err := o.run(ctx, nil, "", "service-account", "ratelimit", "--format=json")
+	if err != nil {
+		return nil, err
+	}
+	return parseRateLimit(out, time.Now())
+}
 
 // sessionEnv returns the environment for op: the daemon's own, plus the
 // session tokens a login kept.
@@ -327,6 +339,18 @@ func (o *OPCLI) run(ctx context.Context, stdin []byte, account string, args ...s
 // keeps. The process runs in its own process group, killed whole when ctx
 // ends.
 func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use func(out []byte) error, args ...string) error {
+	// Every call but --version reaches 1Password's servers: it counts
+	// against the account's limits, and none is made while they are spent.
+	remote := len(args) != 1 || args[0] != "--version"
+	id := o.identity(ctx)
+	if remote {
+		if err := o.limits.backingOff(keyOf(account, id)); err != nil {
+			return err
+		}
+		if err := o.sa.before(ctx, id, readCost(args), func(ctx context.Context) ([]api.OPLimit, error) { return o.askRateLimit(ctx, id) }); err != nil {
+			return err
+		}
+	}
 	select {
 	case o.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -334,10 +358,6 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	}
 	defer func() { <-o.sem }()
 
-	// Every call but --version reaches 1Password's servers: it counts
-	// against the account's limits, and none is made while they are spent.
-	remote := len(args) != 1 || args[0] != "--version"
-	id := o.identity(ctx)
 	if remote {
 		if err := o.limits.take(keyOf(account, id)); err != nil {
 			return err
@@ -418,6 +438,7 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 		e := classifyOPError(stderr.String(), account, id)
 		if e.Code == api.CodeRateLimited {
 			o.limits.backOff(keyOf(account, id), e)
+			o.sa.rateLimited(id)
 		}
 		return e
 	}
@@ -463,11 +484,8 @@ func classifyOPError(stderr, account string, id OPIdentity) *api.Error {
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
 		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
 		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):
-		switch id.Kind {
-		case api.IdentityServiceAccount:
-			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check OP_SERVICE_ACCOUNT_TOKEN)", msg, id.Label())
-		case api.IdentityConnect:
-			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check OP_CONNECT_TOKEN)", msg, id.Label())
+		if id.Kind != api.IdentityDesktop {
+			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check %s)", msg, id.Label(), tokenVar(id))
 		}
 		login := "opx login 1password"
 		if account != "" {
@@ -481,11 +499,28 @@ func classifyOPError(stderr, account string, id OPIdentity) *api.Error {
 	case strings.Contains(low, "no account found"), strings.Contains(low, "no accounts configured"),
 		strings.Contains(low, "invalid secret reference"), strings.Contains(low, "more than one item matches"):
 		return api.Errorf(api.CodeBadRequest, "1Password CLI: %s", msg)
+	case strings.Contains(low, "service account deleted"), strings.Contains(low, "decodesacredentials"),
+		strings.Contains(low, "failed to parsetoken"):
+		// A service account token that 1Password no longer knows, or that
+		// does not parse: as unauthorized as a signed-out account. After
+		// the cases that quote a name: an item may be called so.
+		if id.Kind == api.IdentityDesktop {
+			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (check OP_SERVICE_ACCOUNT_TOKEN in the daemon's environment)", msg)
+		}
+		return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check %s)", msg, id.Label(), tokenVar(id))
 	case strings.Contains(low, "(429) too many requests"):
 		// After the cases that quote a name: an item may be called so.
 		return rateLimitError(msg)
 	}
 	return api.Errorf(api.CodeBackendError, "1Password CLI: %s", msg)
+}
+
+// tokenVar is the variable that gave op id's token.
+func tokenVar(id OPIdentity) string {
+	if id.Kind == api.IdentityConnect {
+		return api.EnvConnectToken
+	}
+	return api.EnvServiceAccountToken
 }
 
 // secretWriter collects op's stdout. os/exec copies into it with ReadFrom,

@@ -70,6 +70,9 @@ func TestClassifyOPError(t *testing.T) {
 		{"[ERROR] 2026/11/28 10:00:00 something else broke", api.CodeBackendError},
 		{`[ERROR] 2026/11/28 10:00:00 could not read secret 'op://a/(429) Too Many Requests/c': "(429) Too Many Requests" isn't an item in the "a" vault.`, api.CodeNotFound},
 		{"", api.CodeBackendError},
+		{"[ERROR] 2026/12/03 10:00:00 (403) Forbidden (Service Account Deleted): The Service Account used in this integration has been deleted.", api.CodeUnauthorized},
+		{"[ERROR] 2026/12/03 10:00:00 error initializing client: Validation: (failed to session.DecodeSACredentials), Server: (failed to DecodeSACredentials), failed to parseToken, format is invalid", api.CodeUnauthorized},
+		{`[ERROR] 2026/12/03 10:00:00 could not read secret 'op://a/service account deleted/c': "service account deleted" isn't an item in the "a" vault.`, api.CodeNotFound},
 	} {
 		e := classifyOPError(tc.stderr, "", Desktop)
 		if e.Code != tc.code {

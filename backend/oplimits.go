@@ -155,6 +155,22 @@ func (l *opLimits) take(k usageKey) error {
 	return nil
 }
 
+// backingOff returns take's refusal while 1Password asked k to back off,
+// without counting a call.
+func (l *opLimits) backingOff(k usageKey) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	u := l.accounts[k]
+	if u == nil || !now.Before(u.until) {
+		return nil
+	}
+	left := u.until.Sub(now)
+	return &api.Error{Code: api.CodeRateLimited, RetryAfterSeconds: left.Seconds(),
+		Message: fmt.Sprintf("1Password rate-limited %s until %s (%s); no op call is made before then: %s",
+			k.label(), u.until.Format(time.TimeOnly), left.Round(time.Second), u.reason)}
+}
+
 // backOff records 1Password's rate-limit answer for account.
 func (l *opLimits) backOff(k usageKey, e *api.Error) {
 	wait := time.Duration(e.RetryAfterSeconds * float64(time.Second))
@@ -167,8 +183,9 @@ func (l *opLimits) backOff(k usageKey, e *api.Error) {
 	u.until, u.reason = l.now().Add(wait), e.Message
 }
 
-// status is the calls per account for /v1/status.
-func (l *opLimits) status() []api.OPUsage {
+// status is the calls per account for /v1/status, with what limitsOf
+// says of each service account's limits.
+func (l *opLimits) status(limitsOf func(fp string) []api.OPLimit) []api.OPUsage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -180,6 +197,9 @@ func (l *opLimits) status() []api.OPUsage {
 		}
 		if k.identity != "" {
 			s.Identity, s.IdentityKind = ShortFingerprint(k.identity), k.kind
+			if limitsOf != nil {
+				s.Limits = limitsOf(k.identity)
+			}
 		}
 		out = append(out, s)
 	}
@@ -200,8 +220,9 @@ func rateLimitError(msg string) *api.Error {
 	return e
 }
 
-// retryIn reads "retry in N seconds|minutes|hours" in msg (by hand: a
-// regexp would be compiled at start-up in every opx process).
+// retryIn reads "retry in N seconds|minutes|hours", or several of them
+// ("23 hours and 59 minutes"), in msg (by hand: a regexp would be compiled
+// at start-up in every opx process).
 func retryIn(msg string) time.Duration {
 	low := strings.ToLower(msg)
 	i := strings.Index(low, "retry in ")
@@ -209,22 +230,33 @@ func retryIn(msg string) time.Duration {
 		return 0
 	}
 	rest := low[i+len("retry in "):]
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
+	var total time.Duration
+	for {
+		j := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		n, err := strconv.Atoi(rest[:j])
+		if err != nil {
+			return total
+		}
+		rest = strings.TrimLeft(rest[j:], " ")
+		switch {
+		case strings.HasPrefix(rest, "second"):
+			total += time.Duration(n) * time.Second
+		case strings.HasPrefix(rest, "minute"):
+			total += time.Duration(n) * time.Minute
+		case strings.HasPrefix(rest, "hour"):
+			total += time.Duration(n) * time.Hour
+		default:
+			return total
+		}
+		// On to the next part: "and 59 minutes", ", 3 seconds".
+		k := strings.IndexAny(rest, " ,")
+		if k < 0 {
+			return total
+		}
+		rest = strings.TrimLeft(rest[k:], " ,")
+		rest = strings.TrimPrefix(rest, "and ")
 	}
-	n, err := strconv.Atoi(rest[:j])
-	if err != nil {
-		return 0
-	}
-	unit := strings.TrimSpace(rest[j:])
-	switch {
-	case strings.HasPrefix(unit, "second"):
-		return time.Duration(n) * time.Second
-	case strings.HasPrefix(unit, "minute"):
-		return time.Duration(n) * time.Minute
-	case strings.HasPrefix(unit, "hour"):
-		return time.Duration(n) * time.Hour
-	}
-	return 0
 }

@@ -16,6 +16,8 @@ func TestRateLimitAnswer(t *testing.T) {
 		{"[ERROR] 2023/06/26 11:55:32 (429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make. Please retry in 58 minutes or try other requests.", 58 * time.Minute},
 		{"[ERROR] 2026/11/29 10:00:00 (429) Too Many Requests: Please retry in 1 hour.", time.Hour},
 		{"[ERROR] 2026/11/29 10:00:00 (429) Too Many Requests", 0},
+		{"[ERROR] 2026/12/03 10:00:00 (429) Too Many Requests: You've reached the maximum number of this type of requests this 1Password account is allowed to make. Please retry in 23 hours and 59 minutes or try other requests.", 23*time.Hour + 59*time.Minute},
+		{"[ERROR] 2026/12/03 10:00:00 (429) Too Many Requests: Please retry in 1 hour, 2 minutes and 3 seconds.", time.Hour + 2*time.Minute + 3*time.Second},
 	} {
 		e := classifyOPError(tc.stderr, "team", Desktop)
 		if e.Code != api.CodeRateLimited || time.Duration(e.RetryAfterSeconds*float64(time.Second)) != tc.wait {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/backend"
 )
 
 // StatusCmd is `opx status`.
@@ -115,6 +116,9 @@ func formatStatus(st *api.Status) string {
 			fmt.Fprintf(&b, "; rate-limited by 1Password until %s", time.Unix(u.RateLimitedUntilUnix, 0).Format(time.TimeOnly))
 		}
 		b.WriteString("\n")
+		if len(u.Limits) > 0 {
+			fmt.Fprintf(&b, "            left: %s\n", backend.DescribeLimits(u.Limits))
+		}
 	}
 	if st.Refreshes > 0 {
 		fmt.Fprintf(&b, "            %s fetched again ahead of expiry (--refresh-ahead)\n", count(st.Refreshes, "value", "values"))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -196,5 +197,70 @@ func TestOPShimServesServiceAccounts(t *testing.T) {
 	}
 	if r := e.runOP(shim, "", "run", "--", "printenv", "DB_PASS"); r.Stdout != "<concealed by 1Password>\n" {
 		t.Errorf("op run through the shim for a service account = %+v, want the value concealed", r)
+	}
+}
+
+// TestServiceAccountLimitsAreKeptNotHit: with a token allowed 20 reads an
+// hour, opx asks op for the limits, counts its reads, and refuses the read
+// that would take the token into its reserve, naming the limit and when it
+// resets, before 1Password ever answers 429; status and doctor say what is
+// left.
+func TestServiceAccountLimitsAreKeptNotHit(t *testing.T) {
+	t.Parallel()
+	e := newOPEnv(t)
+	e.Vars["FAKEOP_SA_READ_LIMIT"] = "20"
+	e.StartDaemon("")
+	const token = "ops_eyJsaW1pdHMiOiJlMmUifQ"
+	extra := []string{"OP_SERVICE_ACCOUNT_TOKEN=" + token}
+	served, refused := 0, ""
+	// Refs not read before: no cached value to serve stale when opx
+	// refuses to call op.
+	for i := range 10 {
+		want := harness.FakeOPValueFor(token, fmt.Sprintf("bulk-value-%02d", i)) + "\n"
+		r := e.OpxEnv(extra, "read", fmt.Sprintf("op://Bulk/item%02d/value", i))
+		if r.Code != 0 {
+			refused = r.Stderr
+			break
+		}
+		if r.Stdout != want {
+			t.Fatalf("opx read = %+v, want %q", r, want)
+		}
+		served++
+	}
+	// op read costs a service account 3 requests; 5 of 20 are kept.
+	if served != 5 || !strings.Contains(refused, "in reserve") || !strings.Contains(refused, "of its 20 read requests left") {
+		t.Fatalf("%d reads served, then: %q; want 5, then opx's refusal naming the limit", served, refused)
+	}
+	for _, c := range e.OpCalls() {
+		if len(c) > 0 && c[0] == "read" {
+			continue
+		}
+		if strings.Join(c, " ") != "service-account ratelimit --format=json" {
+			t.Errorf("op call %q: want only reads and one ratelimit", c)
+		}
+	}
+	cmd := exec.Command(harness.Bins().FakeOp, "service-account", "ratelimit", "--format", "json")
+	cmd.Env = e.Environ(append(extra, "FAKEOP_LOG=")...)
+	out, err := cmd.Output()
+	if direct := string(out); err != nil || !strings.Contains(direct, `"remaining": 5`) {
+		t.Errorf("1Password's count after opx stopped: %s; want 5 reads left, never a 429", direct)
+	}
+	st := e.Status()
+	found := false
+	for _, u := range st.OPCalls {
+		for _, l := range u.Limits {
+			if u.IdentityKind == api.IdentityServiceAccount && l.Action == "read" && l.Limit == 20 && l.Remaining == 5 {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("status op calls %+v: want the token's 5 of 20 reads left", st.OPCalls)
+	}
+	if out := e.MustOpx("status"); !strings.Contains(out, "left: 5 of 20 reads this hour") {
+		t.Errorf("opx status does not say what is left:\n%s", out)
+	}
+	if r := e.Opx("doctor"); !strings.Contains(r.Stdout+r.Stderr, "5 of 20 reads this hour") {
+		t.Errorf("opx doctor does not say what is left:\n%s%s", r.Stdout, r.Stderr)
 	}
 }
