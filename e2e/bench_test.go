@@ -174,6 +174,9 @@ for (let i = 0; i < 100; i++) { if (op.read.parse("op://Private/db/password") !=
 	for _, r := range floodRows(t) {
 		rows = append(rows, r)
 	}
+	for _, r := range pipelineRows(t) {
+		rows = append(rows, r)
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMachine: %s\n\n| measurement | result | target |\n|---|---|---|\n", machine())
@@ -221,4 +224,65 @@ func floodRows(t *testing.T) []struct{ what, value, target string } {
 	rows = append(rows, row{"daemon RSS while one process has 300 requests of 1 MiB pending (4 KiB of each sent)",
 		fmt.Sprintf("%.1f MB before, %.1f MB during (flooder: %s)", float64(before)/1024, float64(during)/1024, f.line), "bounded (old main: 470 MB)"})
 	return rows
+}
+
+// pipelineRows simulates a CI pipeline whose jobs read with a 1Password
+// service account: 10 jobs (each on a runner of its own: its own daemon)
+// of 5 steps, each step a new shell running 20 `op read` of 15 distinct
+// refs, through the op shim and with op alone, op at 300 ms per process.
+// The fake op counts the processes and the requests 1Password would count
+// (op read: 3).
+func pipelineRows(t *testing.T) []struct{ what, value, target string } {
+	type row = struct{ what, value, target string }
+	const jobs, steps = 10, 5
+	const token = "ops_eyJiZW5jaCI6InBpcGVsaW5lIn0"
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for i := range 20 {
+		fmt.Fprintf(&script, "op read op://Bulk/item%02d/value >/dev/null\n", i%15)
+	}
+	run := func(throughShim bool) (time.Duration, int, int) {
+		envs := make([]*testEnv, jobs)
+		for j := range envs {
+			e, shims := shimEnv(t)
+			e.Vars["OP_SERVICE_ACCOUNT_TOKEN"] = token
+			e.Vars["OP_AUTHD_BACKEND"] = "opcli"
+			e.Vars["FAKEOP_DELAY"] = "300ms"
+			if !throughShim {
+				e.Vars["PATH"] = strings.TrimPrefix(e.Vars["PATH"], shims+string(os.PathListSeparator))
+			}
+			envs[j] = e
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, e := range envs {
+			wg.Go(func() {
+				for range steps {
+					cmd := exec.Command("sh", "-c", script.String())
+					cmd.Env = e.Environ()
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Errorf("a step failed: %v\n%s", err, out)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		took := time.Since(start)
+		procs, requests := 0, 0
+		for _, e := range envs {
+			procs += len(e.OpCalls())
+			b, _ := os.ReadFile(filepath.Join(e.Vars["FAKEOP_STATE"], "sa-"+harness.FakeOPTokenID(token)+".requests"))
+			requests += strings.Count(string(b), "\n")
+			e.Opx("stop")
+		}
+		return took, procs, requests
+	}
+	shimTook, shimProcs, shimReqs := run(true)
+	opTook, opProcs, opReqs := run(false)
+	return []row{
+		{fmt.Sprintf("CI pipeline, service account: %d jobs × %d steps × 20 `op read` of 15 refs, through the op shim", jobs, steps),
+			fmt.Sprintf("%s, %d op processes, %d 1Password requests", shimTook.Round(time.Millisecond), shimProcs, shimReqs), ""},
+		{"the same pipeline with op alone", fmt.Sprintf("%s, %d op processes, %d 1Password requests", opTook.Round(time.Millisecond), opProcs, opReqs), "for the ratio"},
+	}
 }
