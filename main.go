@@ -311,7 +311,9 @@ func run(args []string) int {
 		{
 			var flags []string
 			for _, f := range ctx.Flags() {
-				flags = append(flags, f.Name)
+				if !f.Hidden {
+					flags = append(flags, f.Name)
+				}
 			}
 			for _, msg := range unknownConfigKeys(values, flags) {
 				fmt.Fprintf(os.Stderr, "opx: warning: %s: %s\n", paths.ConfigFile, msg)

@@ -432,7 +432,7 @@ func (s *server) settings() api.Settings {
 		RevokeLeasesOnLock:    s.cfg.RevokeLeasesOnLock,
 		OPBudget:              s.cfg.OPBudget.String(),
 		OPPath:                s.cfg.OPPath,
-		Service:               serviceManager(),
+		Service:               s.cfg.Service,
 	}
 	if found, err := self.LookPath(cmp.Or(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
