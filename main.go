@@ -72,7 +72,7 @@ var commands = [...]command{
 	{"policy", "Check the access policy (policy.json).", func() any { return &cli.PolicyCmd{} }},
 	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &cli.AuditCmd{} }},
 	{"shim", "Install opx as op: tools that run op read and op inject get the daemon's cache unchanged.", func() any { return &cli.ShimCmd{} }},
-	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &cli.ServiceCmd{} }},
+	{"service", "Run the daemon as a systemd user service (Linux), launchd agent (macOS) or logon task (Windows).", func() any { return &cli.ServiceCmd{} }},
 	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &cli.CompletionCmd{} }},
 	{"version", "Print the version.", func() any { return &versionCmd{} }},
 	{"help", "Show the help of a command: opx help [COMMAND...].", func() any { return &helpCmd{} }},
