@@ -16,6 +16,7 @@ import (
 	"github.com/opxhq/opx/cli"
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/daemon"
+	"github.com/opxhq/opx/internal/console"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/shim"
 	"github.com/opxhq/opx/xdg"
@@ -306,6 +307,13 @@ func run(args []string) int {
 		return 2
 	}
 	if ctx.Command() == "daemon" {
+		// On Windows, a console made for the daemon alone (a logon
+		// task's, a double-click's) is left, so that no window stays
+		// open; what the daemon says from here on, these warnings
+		// included, goes to its log.
+		if _, err := console.Detach(paths.LogFile); err != nil {
+			fmt.Fprintf(os.Stderr, "opx: warning: %v\n", err)
+		}
 		// The daemon is what config.json configures: say which keys in
 		// it set nothing.
 		{
