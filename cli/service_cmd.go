@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/self"
@@ -351,7 +352,10 @@ func runShown(env *Env, name string, args ...string) error {
 	var errb bytes.Buffer
 	cmd.Stdout = env.Stdout
 	cmd.Stderr = io.MultiWriter(env.Stderr, &errb)
-	if err := cmd.Run(); err != nil {
+	// Done when the command is, even if something it started holds its
+	// stderr open (under wine, schtasks' console host sometimes does).
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
 		e := &client.Error{Message: fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err), Err: err}
 		if strings.Contains(errb.String(), "Failed to connect to bus") || strings.Contains(errb.String(), "No medium found") {
 			e.Hint = "there is no systemd user session here (no user bus, as in a container or an ssh session without one): run the daemon yourself (opx daemon, or let any opx command start it), or enable one with: loginctl enable-linger $USER"
