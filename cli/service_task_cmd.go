@@ -62,7 +62,8 @@ func (c *ServiceInstallCmd) installTask(env *Env, exe string, args []string) err
 	// Any daemon that runs now serves the pipe the task's would take:
 	// one opx started, or the task's own with the flags it had.
 	if _, err := stopDaemon(env); err != nil {
-		return err
+		return &client.Error{Message: "the task is registered, but the running daemon did not stop: " + err.Error(), Err: err,
+			Hint: "the task starts at your next logon; to start it now, stop the daemon (opx stop) and run: schtasks /Run /TN " + taskName}
 	}
 	if err := runSchtasks(env, "the task is registered and starts at your next logon; see: opx service status", "/Run", "/TN", taskName); err != nil {
 		return err
