@@ -20,8 +20,9 @@ import (
 // configResolver returns a kong resolver that takes flag values from
 // config.json: the key is the flag's name, with - or _ ("session-timeout",
 // "session_timeout"). A flag given on the command line or through its
-// environment variable beats the file. A missing file is no error; a file
-// that does not parse is, naming the file.
+// environment variable beats the file. Hidden flags are not keys: they are
+// set by whoever starts the daemon (--service, by a service definition). A
+// missing file is no error; a file that does not parse is, naming the file.
 func configResolver(path string) (kong.Resolver, error) {
 	values, err := readConfig(path)
 	if err != nil {
@@ -33,6 +34,9 @@ func configResolver(path string) (kong.Resolver, error) {
 // resolverOf is configResolver for config.json's values already read.
 func resolverOf(path string, values map[string]any) kong.Resolver {
 	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
+		if flag.Hidden {
+			return nil, nil
+		}
 		for _, env := range flag.Envs {
 			if _, ok := os.LookupEnv(env); ok {
 				return nil, nil // the environment beats the file

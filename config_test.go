@@ -49,6 +49,16 @@ func TestConfigValues(t *testing.T) {
 	if g, _ := parseDaemon(t, path, "--backend=vault"); g.Backend != "vault" {
 		t.Errorf("flag did not beat the environment: %q", g.Backend)
 	}
+	// --service is the service definition's to set, not config.json's.
+	os.WriteFile(path, []byte(`{"service": "systemd"}`), 0o600)
+	if g, err := parseDaemon(t, path); err != nil || g.Service != "" {
+		t.Errorf("config.json's service = %q, %v; want it ignored", g.Service, err)
+	}
+	t.Setenv("OPX_SERVICE", "systemd")
+	if g, _ := parseDaemon(t, path); g.Service != "systemd" {
+		t.Errorf("OPX_SERVICE=systemd gave --service %q", g.Service)
+	}
+	os.Unsetenv("OPX_SERVICE")
 	for _, bad := range []string{`{"backend": "nope"}`, `{"ttl": "soon"}`, `{"ttl": -1}`, `{"backend": {"x": 1}}`} {
 		os.WriteFile(path, []byte(bad), 0o600)
 		os.Unsetenv("OP_AUTHD_BACKEND")

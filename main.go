@@ -17,6 +17,7 @@ import (
 	"github.com/opxhq/opx/cli"
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/daemon"
+	"github.com/opxhq/opx/internal/console"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/shim"
 	"github.com/opxhq/opx/xdg"
@@ -73,7 +74,7 @@ var commands = [...]command{
 	{"policy", "Check the access policy (policy.json).", func() any { return &cli.PolicyCmd{} }},
 	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &cli.AuditCmd{} }},
 	{"shim", "Install opx as op: tools that run op read and op inject get the daemon's cache unchanged.", func() any { return &cli.ShimCmd{} }},
-	{"service", "Run the daemon as a systemd user service (Linux) or launchd agent (macOS).", func() any { return &cli.ServiceCmd{} }},
+	{"service", "Run the daemon as a systemd user service (Linux), launchd agent (macOS) or logon task (Windows).", func() any { return &cli.ServiceCmd{} }},
 	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &cli.CompletionCmd{} }},
 	{"version", "Print the version.", func() any { return &versionCmd{} }},
 	{"help", "Show the help of a command: opx help [COMMAND...].", func() any { return &helpCmd{} }},
@@ -311,12 +312,21 @@ func run(args []string) int {
 		return 2
 	}
 	if ctx.Command() == "daemon" {
+		// On Windows, a console made for the daemon alone (a logon
+		// task's, a double-click's) is left, so that no window stays
+		// open; what the daemon says from here on, these warnings
+		// included, goes to its log.
+		if _, err := console.Detach(paths.LogFile); err != nil {
+			fmt.Fprintf(os.Stderr, "opx: warning: %v\n", err)
+		}
 		// The daemon is what config.json configures: say which keys in
 		// it set nothing.
 		{
 			var flags []string
 			for _, f := range ctx.Flags() {
-				flags = append(flags, f.Name)
+				if !f.Hidden {
+					flags = append(flags, f.Name)
+				}
 			}
 			for _, msg := range unknownConfigKeys(values, flags) {
 				fmt.Fprintf(os.Stderr, "opx: warning: %s: %s\n", paths.ConfigFile, msg)

@@ -423,8 +423,9 @@ type Settings struct {
 	// OPVersion is what `op --version` printed ("" when op is not found or
 	// the backend does not use it).
 	OPVersion string `json:"op_version,omitempty"`
-	// Service is "systemd" or "launchd" when a service manager runs the
-	// daemon (opx service install), else "".
+	// Service is "systemd", "launchd" or "schtasks" (optionally with
+	// ":NAME") when a service manager runs the daemon (opx service
+	// install), else "".
 	Service string `json:"service,omitempty"`
 	// VaultAddress and BaoAddress are config.json's, when set.
 	VaultAddress string `json:"vault_address,omitempty"`

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
+	"github.com/opxhq/opx/internal/console"
 	"github.com/opxhq/opx/scrub"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/xdg"
@@ -417,6 +418,7 @@ func (o *OPCLI) runOutput(ctx context.Context, stdin []byte, account string, use
 	stderr := &limitedBuffer{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 2 * time.Second
+	console.HideChild(cmd) // a daemon that left its console opens no window per op
 
 	o.calls.Add(1)
 	// A timed-out or cancelled op is killed with every process it started

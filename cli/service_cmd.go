@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opxhq/opx/client"
 	"github.com/opxhq/opx/self"
@@ -21,10 +22,11 @@ import (
 )
 
 // ServiceCmd is `opx service install|uninstall|status`: the daemon as a
-// systemd user service (Linux) or a launchd agent (macOS).
+// systemd user service (Linux), a launchd agent (macOS) or a scheduled task
+// that starts at the user's logon (Windows; service_task_cmd.go).
 type ServiceCmd struct {
-	Install   ServiceInstallCmd   `cmd:"" help:"Write and enable the service, so the daemon starts at login and restarts on failure."`
-	Uninstall ServiceUninstallCmd `cmd:"" help:"Stop, disable and remove the service."`
+	Install   ServiceInstallCmd   `cmd:"" help:"Write and enable the service (on Windows, a task run at logon), so the daemon starts at login and restarts on failure."`
+	Uninstall ServiceUninstallCmd `cmd:"" help:"Stop, disable and remove the service (or the task)."`
 	Status    ServiceStatusCmd    `cmd:"" help:"Show the service manager's view of the daemon."`
 }
 
@@ -35,8 +37,8 @@ const (
 
 // ServiceInstallCmd is `opx service install`.
 type ServiceInstallCmd struct {
-	EnvFile string   `name:"env-file" type:"path" help:"File of KEY=VALUE settings for the daemon (OP_AUTHD_BACKEND, VAULT_ADDR, ...)." placeholder:"FILE"`
-	Print   bool     `help:"Print the unit (or plist) instead of installing it."`
+	EnvFile string   `name:"env-file" type:"path" help:"File of KEY=VALUE settings for the daemon (OP_AUTHD_BACKEND, VAULT_ADDR, ...); not on Windows, where a task has no environment." placeholder:"FILE"`
+	Print   bool     `help:"Print the unit (plist, task XML) instead of installing it."`
 	Args    []string `arg:"" optional:"" name:"daemon-flags" help:"Flags for opx daemon, after --."`
 }
 
@@ -159,19 +161,22 @@ func xmlEscape(s string) string {
 
 // Run writes the unit or plist and enables it.
 func (c *ServiceInstallCmd) Run(env *Env) error {
-	if err := serviceSupported(); err != nil {
-		return err
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	if r, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = r
-	}
 	args := c.Args
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
+	}
+	if runtime.GOOS == "windows" {
+		// The path opx.exe runs from, junctions kept: Scoop's
+		// apps\opx\current is one, to the version dir that an update
+		// replaces and a cleanup removes.
+		return c.installTask(env, exe, args)
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
 	}
 	envFile := c.EnvFile
 	if envFile != "" {
@@ -284,8 +289,8 @@ type ServiceUninstallCmd struct{}
 
 // Run stops and removes the service.
 func (ServiceUninstallCmd) Run(env *Env) error {
-	if err := serviceSupported(); err != nil {
-		return err
+	if runtime.GOOS == "windows" {
+		return uninstallTask(env)
 	}
 	file, err := servicePaths()
 	if err != nil {
@@ -307,9 +312,18 @@ func (ServiceUninstallCmd) Run(env *Env) error {
 }
 
 // restartService has the service manager restart the daemon; service is
-// the daemon's OPX_SERVICE ("systemd", "launchd", or with ":NAME").
+// the daemon's OPX_SERVICE or --service ("systemd", "launchd", "schtasks",
+// or with ":NAME").
 func restartService(env *Env, service string) error {
 	manager, name, _ := strings.Cut(service, ":")
+	if manager == "schtasks" {
+		// Stopped through the daemon, which cleans up (schtasks /End
+		// would kill it), then run again by the task.
+		if _, err := stopDaemon(env); err != nil {
+			return err
+		}
+		return runSchtasks(env, "start the daemon yourself with: opx daemon, or let any opx command start it", "/Run", "/TN", cmp.Or(name, taskName))
+	}
 	if manager == "launchd" {
 		return runShown(env, "launchctl", "kickstart", "-k", "gui/"+strconv.Itoa(os.Getuid())+"/"+cmp.Or(name, launchdLabel))
 	}
@@ -321,8 +335,8 @@ type ServiceStatusCmd struct{}
 
 // Run shows what the service manager says.
 func (ServiceStatusCmd) Run(env *Env) error {
-	if err := serviceSupported(); err != nil {
-		return err
+	if runtime.GOOS == "windows" {
+		return taskStatus(env)
 	}
 	if runtime.GOOS == "darwin" {
 		return runShown(env, "launchctl", "print", "gui/"+strconv.Itoa(os.Getuid())+"/"+launchdLabel)
@@ -338,7 +352,10 @@ func runShown(env *Env, name string, args ...string) error {
 	var errb bytes.Buffer
 	cmd.Stdout = env.Stdout
 	cmd.Stderr = io.MultiWriter(env.Stderr, &errb)
-	if err := cmd.Run(); err != nil {
+	// Done when the command is, even if something it started holds its
+	// stderr open (under wine, schtasks' console host sometimes does).
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
 		e := &client.Error{Message: fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err), Err: err}
 		if strings.Contains(errb.String(), "Failed to connect to bus") || strings.Contains(errb.String(), "No medium found") {
 			e.Hint = "there is no systemd user session here (no user bus, as in a container or an ssh session without one): run the daemon yourself (opx daemon, or let any opx command start it), or enable one with: loginctl enable-linger $USER"
@@ -349,14 +366,4 @@ func runShown(env *Env, name string, args ...string) error {
 		return e
 	}
 	return nil
-}
-
-// serviceSupported returns why opx service cannot run here, or nil: it
-// knows systemd and launchd, not yet Windows' task scheduler.
-func serviceSupported() error {
-	if runtime.GOOS != "windows" {
-		return nil
-	}
-	return &client.Error{Message: "opx service does not support Windows yet",
-		Hint: "the daemon starts itself when a command needs it; to start it at logon: schtasks /Create /SC ONLOGON /TN opx-authd /TR \"<path of opx.exe> daemon\" /RL LIMITED /F"}
 }

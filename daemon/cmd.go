@@ -46,6 +46,12 @@ type Cmd struct {
 	RefreshAhead       bool     `help:"Fetch a value read at least twice again in the background shortly before it expires, so a steady reader never waits (--no-refresh-ahead to turn off)." default:"true" negatable:"" env:"OP_AUTHD_REFRESH_AHEAD"`
 	RevokeLeasesOnLock bool     `help:"Revoke the Vault and OpenBao leases opx holds (dynamic secrets) on opx lock, opx stop and shutdown (--no-revoke-leases-on-lock to leave them to expire)." default:"true" negatable:"" env:"OP_AUTHD_REVOKE_LEASES_ON_LOCK"`
 	StaleIfError       Seconds  `name:"stale-if-error" help:"When the backend fails or times out, serve a value that expired less than this long ago, marked stale; 0 never does." default:"5m" env:"OP_AUTHD_STALE_IF_ERROR"`
+	// Service is set by the service definition that runs the daemon: a
+	// systemd unit or launchd agent through OPX_SERVICE, a Windows
+	// scheduled task (which has no environment) as --service. Not a
+	// config.json key: config.json configures every daemon, not only the
+	// service's.
+	Service string `hidden:"" help:"The service manager that runs this daemon (systemd, launchd or schtasks, optionally :NAME), for opx restart." env:"OPX_SERVICE" placeholder:"MANAGER[:NAME]"`
 }
 
 // Validate refuses numbers that mean nothing, from flags, the environment
@@ -114,6 +120,7 @@ func (c *Cmd) config() (Config, error) {
 		OPBudget:           budget,
 		RefreshAhead:       c.RefreshAhead,
 		RevokeLeasesOnLock: c.RevokeLeasesOnLock,
+		Service:            serviceManager(c.Service),
 	}, nil
 }
 
@@ -137,6 +144,7 @@ type Config struct {
 	OPBudget           backend.OPBudget
 	RefreshAhead       bool
 	RevokeLeasesOnLock bool
+	Service            string // as serviceManager returns it: "" when no service manager runs the daemon
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

@@ -17,6 +17,7 @@ import (
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
 	"github.com/opxhq/opx/backend"
+	"github.com/opxhq/opx/internal/console"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/session"
@@ -461,7 +462,7 @@ func (s *server) settings() api.Settings {
 		RevokeLeasesOnLock:    s.cfg.RevokeLeasesOnLock,
 		OPBudget:              s.cfg.OPBudget.String(),
 		OPPath:                s.cfg.OPPath,
-		Service:               serviceManager(),
+		Service:               s.cfg.Service,
 	}
 	if found, err := self.LookPath(cmp.Or(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found
@@ -492,7 +493,9 @@ func (s *server) opVersion(path string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	cmd := exec.CommandContext(ctx, path, "--version")
+	console.HideChild(cmd)
+	out, err := cmd.Output()
 	v := strings.TrimSpace(string(out))
 	if err != nil || len(v) > 64 || strings.ContainsAny(v, "\n\r") {
 		v = ""

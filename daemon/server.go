@@ -67,13 +67,13 @@ type server struct {
 	stopOnce sync.Once
 }
 
-// serviceManager is the service manager that runs this daemon, as the unit
-// or agent says (OPX_SERVICE: "systemd" or "launchd", optionally with
-// ":UNIT" or ":LABEL" when it is not opx's own name), or "".
-func serviceManager() string {
-	v := os.Getenv("OPX_SERVICE")
+// serviceManager is the service manager that runs this daemon, as the unit,
+// agent or task says (v is OPX_SERVICE or --service: "systemd", "launchd"
+// or "schtasks", optionally with ":UNIT", ":LABEL" or ":TASK" when it is
+// not opx's own name), or "" for anything else.
+func serviceManager(v string) string {
 	manager, name, _ := strings.Cut(v, ":")
-	if (manager != "systemd" && manager != "launchd") || strings.ContainsAny(name, " /\n") {
+	if (manager != "systemd" && manager != "launchd" && manager != "schtasks") || strings.ContainsAny(name, " /\\\n") {
 		return ""
 	}
 	return v

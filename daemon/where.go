@@ -114,7 +114,7 @@ func (h *settingsHeader) of(s *server) string {
 		return h.value
 	}
 	v := url.Values{"backend": {s.cfg.Backend}, "ttl": {s.cfg.TTL.String()},
-		"op_path": {s.cfg.OPPath}, "version": {s.info.Version}, "service": {serviceManager()}}
+		"op_path": {s.cfg.OPPath}, "version": {s.info.Version}, "service": {s.cfg.Service}}
 	if n, ok := s.backend.(backend.ServerNamer); ok {
 		for _, scheme := range []string{api.SchemeVault, api.SchemeBao} {
 			if addr, ns, ok := n.Server(scheme); ok {
@@ -134,5 +134,5 @@ func (h *settingsHeader) of(s *server) string {
 // program.
 func (h *settingsHeader) limited(s *server) string {
 	return url.Values{"backend": {s.cfg.Backend}, "ttl": {s.cfg.TTL.String()}, "version": {s.info.Version},
-		"service": {serviceManager()}}.Encode()
+		"service": {s.cfg.Service}}.Encode()
 }
