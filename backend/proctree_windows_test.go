@@ -15,14 +15,10 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// childEnv makes the test binary a program that op stands for here: "tree"
+// runChild is the test binary as the programs op stands for here: "tree"
 // starts a "sleep" child, prints its pid and sleeps; "sleep" sleeps.
-const childEnv = "OPX_BACKEND_TEST_CHILD"
-
-func TestMain(m *testing.M) {
-	switch os.Getenv(childEnv) {
-	case "":
-		os.Exit(m.Run())
+func runChild(mode string) {
+	switch mode {
 	case "tree":
 		me, _ := os.Executable()
 		c := exec.Command(me)
