@@ -22,6 +22,7 @@ import (
 type tty struct {
 	t       *testing.T
 	master  *os.File
+	slave   *os.File // the test's own end of the terminal, kept open
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	out     bytes.Buffer
@@ -63,7 +64,7 @@ func startTTY(t *testing.T, cmd *exec.Cmd) *tty {
 	// The test keeps the terminal open too, so that output the program
 	// wrote just before it ended is still there to read (a master sees
 	// EIO, and may lose it, once every terminal end is closed).
-	tt := &tty{t: t, master: master, cmd: cmd, done: make(chan struct{})}
+	tt := &tty{t: t, master: master, slave: slave, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		tt.waitErr = cmd.Wait()
 		close(tt.done)
@@ -155,7 +156,27 @@ func (tt *tty) wait() string {
 	if tt.waitErr != nil {
 		tt.t.Logf("%s: %v", tt.cmd.Path, tt.waitErr)
 	}
-	return tt.output()
+	// Everything the program wrote comes out of the terminal before what
+	// the test writes after it ended: read up to that mark (a quiet
+	// moment alone can be a reader that has not run yet, on a busy
+	// machine).
+	const mark = "\x1fopx-tty-end\x1f"
+	if _, err := tt.slave.WriteString(mark); err != nil {
+		tt.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tt.mu.Lock()
+		out := tt.out.String()
+		tt.mu.Unlock()
+		if before, _, ok := strings.Cut(out, mark); ok {
+			return before
+		}
+		if time.Now().After(deadline) {
+			tt.t.Fatalf("the terminal's output did not end within 20 s:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // auditSession starts `opx audit -i` on a terminal.
