@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf16"
@@ -33,6 +34,12 @@ import (
 // does not read when its stdin is not the console.
 const resizeEvery = 250 * time.Millisecond
 
+// quietTime is how long the pseudo console's output must have been quiet,
+// after the command exits, before opx closes it: the console paints the
+// command's last output a moment after it was written (in frames, about 60
+// a second), and closing it while it paints may lose that frame.
+const quietTime = 100 * time.Millisecond
+
 var (
 	kernel32              = windows.NewLazySystemDLL("kernel32.dll")
 	procCreatePseudoCons  = kernel32.NewProc("CreatePseudoConsole")
@@ -53,9 +60,12 @@ func havePseudoConsole() bool {
 // When it could not create one, it says so through Warn and reports false:
 // the pipes conceal too.
 func (r *run) inPseudoConsole() (ran bool, code int, err error) {
-	size, ok := windowSize(handle(r.c.Stdout))
-	if !ok || !havePseudoConsole() {
+	if !isConsole(r.c.Stdout) || !havePseudoConsole() {
 		return false, 0, nil
+	}
+	size, ok := windowSize(handle(r.c.Stdout))
+	if !ok {
+		size = windows.Coord{X: 80, Y: 25}
 	}
 	pc, err := newPseudoConsole(size)
 	if err != nil {
@@ -74,9 +84,10 @@ func (r *run) runIn(pc *pseudoConsole, size windows.Coord) (int, error) {
 	out := mask.NewTerminalWriter(r.m, r.c.Stdout)
 	// Read from the start: the pseudo console may paint before the
 	// command runs, and closing it waits while its output is unread.
-	done := []chan struct{}{copyOut(out, pc.out)}
+	painted := &stamp{w: out}
+	done := []chan struct{}{copyOut(painted, pc.out)}
 	defer func() {
-		r.finish(pc, done)
+		r.finish(pc, painted, done)
 		out.Close()
 	}()
 
@@ -120,13 +131,15 @@ func (r *run) runIn(pc *pseudoConsole, size windows.Coord) (int, error) {
 	return code, nil
 }
 
-// finish closes pc while what copies its output (and the command's
-// stderr) reads on, and waits for them, at most drainTime each: the pseudo
-// console keeps its output open until it is closed, and closing it waits
-// while its last frame is unread (Windows' ClosePseudoConsole does; wine's
-// waits for its console host, which waits to write). Then it flushes what
-// the writers hold back.
-func (r *run) finish(pc *pseudoConsole, done []chan struct{}) {
+// finish, once the command has exited, waits for pc's output (painted) to
+// be quiet for quietTime, then closes pc while what copies its output (and
+// the command's stderr) reads on, and waits for them, at most drainTime
+// each: the pseudo console keeps its output open until it is closed, and
+// closing it waits while its last frame is unread (Windows'
+// ClosePseudoConsole does; wine's waits for its console host, which waits
+// to write). Then it flushes what the writers hold back.
+func (r *run) finish(pc *pseudoConsole, painted *stamp, done []chan struct{}) {
+	painted.waitQuiet(quietTime, drainTime)
 	closed := make(chan struct{})
 	go func() {
 		pc.Close()
@@ -290,6 +303,30 @@ func (pc *pseudoConsole) Close() error {
 		pc.out.Close()
 	})
 	return nil
+}
+
+// stamp is a writer that notes when it was last written to.
+type stamp struct {
+	w    io.Writer
+	last atomic.Int64 // UnixNano
+}
+
+func (s *stamp) Write(p []byte) (int, error) {
+	s.last.Store(time.Now().UnixNano())
+	return s.w.Write(p)
+}
+
+// waitQuiet waits until nothing was written for quiet, or for at most
+// limit.
+func (s *stamp) waitQuiet(quiet, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		since := time.Since(time.Unix(0, s.last.Load()))
+		if since >= quiet {
+			return
+		}
+		time.Sleep(quiet - since)
+	}
 }
 
 // copyOut copies from until it ends, closes it, and returns what is closed
