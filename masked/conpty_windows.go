@@ -91,6 +91,11 @@ func (r *run) runIn(pc *pseudoConsole, size windows.Coord) (int, error) {
 		out.Close()
 	}()
 
+	// From before the start, as through pipes: a Ctrl-C must not end opx
+	// while the command runs.
+	sigs, stopSignals := notifySignals()
+	defer stopSignals()
+
 	var stdin, stderr windows.Handle // 0: the pseudo console
 	keys := isConsole(r.c.Stdin)
 	if !keys {
@@ -124,7 +129,7 @@ func (r *run) runIn(pc *pseudoConsole, size windows.Coord) (int, error) {
 		background.Go(func() { forwardKeys(handle(r.c.Stdin), pc.in, resized, stop) })
 	}
 	background.Go(func() { followSize(pc, handle(r.c.Stdout), size, resized, stop) })
-	code := r.waitIn(pc)
+	code := waitIn(pc, sigs)
 	close(stop)
 	background.Wait()
 	restoreKeys()
@@ -155,8 +160,8 @@ func (r *run) finish(pc *pseudoConsole, painted *stamp, done []chan struct{}) {
 	r.errW.Close()
 }
 
-// waitIn waits for the command to exit, passing on what opx gets meanwhile,
-// and returns its exit status.
+// waitIn waits for the command to exit, passing on the signals opx gets
+// meanwhile (sigs), and returns its exit status.
 //
 // In raw input mode Ctrl-C is a key, which the pseudo console turns into
 // the command's Ctrl-C. What still reaches opx as an interrupt is
@@ -165,9 +170,7 @@ func (r *run) finish(pc *pseudoConsole, painted *stamp, done []chan struct{}) {
 // the first to it as Ctrl-C, and ends it at the second (exit status
 // STATUS_CONTROL_C_EXIT, as when Ctrl-Break ends a program that has no
 // handler for it). The closing of opx's console closes the command's.
-func (r *run) waitIn(pc *pseudoConsole) int {
-	sigs, stop := notifySignals()
-	defer stop()
+func waitIn(pc *pseudoConsole, sigs <-chan os.Signal) int {
 	exited := make(chan struct{})
 	go func() {
 		windows.WaitForSingleObject(pc.process, windows.INFINITE)
