@@ -132,7 +132,12 @@ func (c *RunCmd) Run(g *Globals, env *Env) error {
 	if c.AsOP {
 		marker = opMarker
 	}
-	code, err := masked.Run(masked.Command{Path: path, Args: c.Command, Env: list, Values: conceal, Marker: marker, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	var warn func(string)
+	if !env.Quiet {
+		warn = func(msg string) { fmt.Fprintf(env.Stderr, "opx: warning: %s\n", msg) }
+	}
+	code, err := masked.Run(masked.Command{Path: path, Args: c.Command, Env: list, Values: conceal, Marker: marker,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr, Warn: warn})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "opx: %s: %v\n", Printable(c.Command[0]), err)
 	}

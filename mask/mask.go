@@ -8,7 +8,9 @@
 // could still be the start of a value (at most the longest value's length
 // minus one), so a value split across two writes is still found, and it
 // writes what it holds after a short idle time, so that a prompt without a
-// newline still appears.
+// newline still appears. A terminal Writer (NewTerminalWriter) also finds a
+// value with control sequences between its bytes, as a Windows pseudo
+// console paints it.
 package mask
 
 import (
@@ -236,6 +238,16 @@ type Writer struct {
 	timer *time.Timer
 	idle  time.Duration
 	due   time.Time // when the idle timer may flush
+
+	// A terminal Writer's (NewTerminalWriter): where the stream is in a
+	// control sequence, and the stream positions of the last MaxLen
+	// bytes of text (those outside sequences), the nth at textAt[n%MaxLen].
+	terminal bool
+	seq      seqState
+	seqLen   int   // bytes of the current sequence
+	gap      int   // bytes of sequences since the last byte of text
+	texts    int64 // bytes of text so far
+	textAt   []int64
 }
 
 // run is [start, end) of the stream, to be replaced by one marker.
@@ -244,6 +256,95 @@ type run struct{ start, end int64 }
 // NewWriter returns a Writer to w.
 func NewWriter(m *Matcher, w io.Writer) *Writer {
 	return &Writer{m: m, w: w, idle: IdleFlush}
+}
+
+// NewTerminalWriter returns a Writer to w for what a terminal emulator is
+// sent, such as the output of a Windows pseudo console: there a value can
+// come with control sequences between its bytes, and it is concealed all
+// the same, with the sequences between. A pseudo console paints its screen
+// in frames, each between "hide the cursor" and "show the cursor"
+// (ESC [ ? 2 5 l ... ESC [ ? 2 5 h), and a value a program wrote in two
+// parts a moment apart comes out split by them.
+//
+// A control sequence here is a CSI sequence (ESC [, parameter and
+// intermediate bytes, a final byte) or an escape sequence (ESC,
+// intermediate bytes, a final byte). The text of other strings (a window
+// title: ESC ] ... BEL) is matched as text, as it is what a terminal
+// shows. A value that holds an ESC byte is not found.
+func NewTerminalWriter(m *Matcher, w io.Writer) *Writer {
+	return &Writer{m: m, w: w, idle: IdleFlush, terminal: true, textAt: make([]int64, max(m.maxLen, 1))}
+}
+
+// seqState is where a terminal Writer's stream is: in text or in a
+// control sequence.
+type seqState uint8
+
+const (
+	inText seqState = iota
+	afterESC
+	inCSI
+	inEscape // an escape sequence's intermediate bytes
+)
+
+// maxSeq bounds a control sequence (real ones are a few bytes): a longer
+// run of parameter bytes is taken for text.
+const maxSeq = 64
+
+// maxGap bounds the bytes of sequences between two bytes of text of a
+// value: past it a partial match is given up, so that what a Writer holds
+// back stays bounded (a screen's repaint between two parts of a value is
+// a few hundred bytes).
+const maxGap = 1024
+
+// inSequence reports whether b, the next byte of the stream, belongs to a
+// control sequence, and moves w.seq on.
+func (w *Writer) inSequence(b byte) bool {
+	switch w.seq {
+	case afterESC:
+		switch {
+		case b == '[':
+			w.seq = inCSI
+			return true
+		case b >= 0x20 && b <= 0x2f:
+			w.seq = inEscape
+			return true
+		case b >= 0x30 && b <= 0x7e && b != ']' && b != 'P' && b != 'X' && b != '^' && b != '_':
+			w.seq = inText // a two-byte sequence: ESC 7, ESC M, ...
+			return true
+		}
+		w.seq = inText // a string (OSC, DCS, ...) or no sequence: text from here
+	case inCSI:
+		w.seqLen++
+		switch {
+		case b >= 0x40 && b <= 0x7e:
+			w.seq = inText
+			return true
+		case b >= 0x20 && b <= 0x3f && w.seqLen < maxSeq:
+			return true
+		}
+		w.seq = inText
+	case inEscape:
+		w.seqLen++
+		switch {
+		case b >= 0x30 && b <= 0x7e:
+			w.seq = inText
+			return true
+		case b >= 0x20 && b <= 0x2f && w.seqLen < maxSeq:
+			return true
+		}
+		w.seq = inText
+	}
+	if b == 0x1b {
+		w.seq = afterESC
+		w.seqLen = 1
+		return true
+	}
+	return false
+}
+
+// textPos is the stream position of the kth last byte of text (k >= 1).
+func (w *Writer) textPos(k int32) int64 {
+	return w.textAt[(w.texts-int64(k))%int64(len(w.textAt))]
 }
 
 // Write conceals and passes p on. It returns len(p) unless the underlying
@@ -258,7 +359,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	start := w.pos // stream position of p[0]
 	s := w.state
 	floor := w.floor
-	if m.delta != nil {
+	if w.terminal {
+		s = w.scanTerminal(p, start, s, floor)
+	} else if m.delta != nil {
 		// The hot loop: one table load per byte. Entries are row offsets
 		// of the next state, complemented when a value ends there.
 		delta, class, nc := m.delta, &m.class, m.nclass
@@ -270,7 +373,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 				continue
 			}
 			row = int(^next)
-			w.found(m.outLen[row/nc], start+int64(i)+1, floor)
+			end := start + int64(i) + 1
+			w.found(end-int64(m.outLen[row/nc]), end, floor)
 		}
 		s = int32(row / nc)
 	} else {
@@ -286,7 +390,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 			}
 			s = m.sparseStep(s, p[i])
 			if l := m.outLen[s]; l != 0 {
-				w.found(l, start+int64(i)+1, floor)
+				end := start + int64(i) + 1
+				w.found(end-int64(l), end, floor)
 			}
 		}
 	}
@@ -295,7 +400,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 	// Bytes before the start of the current partial match can be part of
 	// no future occurrence: they are written, and a run that ends before
 	// them can grow no more.
-	w.settle(p, start, w.pos-int64(m.depth[s]))
+	safe := w.pos - int64(m.depth[s])
+	if w.terminal && m.depth[s] > 0 {
+		safe = w.textPos(m.depth[s])
+	}
+	w.settle(p, start, safe)
 	w.hold(p, start)
 	if w.err != nil {
 		return 0, w.err
@@ -303,10 +412,47 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// found records that a value of length l (the longest ending here, which
-// covers every shorter one) ends at stream position end.
-func (w *Writer) found(l int32, end, floor int64) {
-	if from := max(end-int64(l), floor); from < end {
+// scanTerminal is Write's loop for a terminal Writer: the automaton, from
+// state s, moves on the bytes of text of p and not on those of control
+// sequences. It returns the state it ends in.
+func (w *Writer) scanTerminal(p []byte, start int64, s int32, floor int64) int32 {
+	m := w.m
+	n := int64(len(w.textAt))
+	for i, b := range p {
+		if w.inSequence(b) {
+			if w.gap++; w.gap > maxGap {
+				s = 0 // the partial match is given up
+			}
+			continue
+		}
+		w.gap = 0
+		pos := start + int64(i)
+		w.textAt[w.texts%n] = pos
+		w.texts++
+		s = m.step(s, b)
+		if l := m.outLen[s]; l != 0 {
+			w.found(w.textPos(l), pos+1, floor)
+		}
+	}
+	return s
+}
+
+// step is the automaton's move from s on b.
+func (m *Matcher) step(s int32, b byte) int32 {
+	if m.delta == nil {
+		return m.sparseStep(s, b)
+	}
+	next := m.delta[int(s)*m.nclass+int(m.class[b])]
+	if next < 0 {
+		next = ^next
+	}
+	return next / int32(m.nclass)
+}
+
+// found records that a value (the longest ending here, which covers every
+// shorter one) spans the stream from from to end.
+func (w *Writer) found(from, end, floor int64) {
+	if from = max(from, floor); from < end {
 		w.add(run{from, end})
 	}
 }

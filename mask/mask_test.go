@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -36,12 +37,89 @@ func reference(values [][]byte, input []byte) []byte {
 	return append(out, input[at:]...)
 }
 
+// sequence is a control sequence as a terminal Writer skips it: CSI
+// (ESC [, parameters, a final byte), an escape sequence (ESC, intermediate
+// bytes, a final byte) or a two-byte one; an ESC that starts none of them
+// is skipped alone. Unfinished ones are skipped as far as they go.
+var sequence = regexp.MustCompile(`\x1b(\[[\x20-\x3f]*[\x40-\x7e]?|[\x20-\x2f]+[\x30-\x7e]?|[\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])?`)
+
+// referenceTerminal is reference for a terminal Writer: values are found in
+// the text outside control sequences, each occurrence spans the stream
+// from its first byte to its last, sequences between included, and
+// occurrences that overlap or touch in the stream become one marker.
+func referenceTerminal(values [][]byte, input []byte) []byte {
+	var text []byte
+	var at []int // stream position of each byte of text
+	skip := sequence.FindAllIndex(input, -1)
+	for i := 0; i < len(input); i++ {
+		if len(skip) > 0 && i == skip[0][0] {
+			i = skip[0][1] - 1
+			skip = skip[1:]
+			continue
+		}
+		text = append(text, input[i])
+		at = append(at, i)
+	}
+	type iv struct{ start, end int }
+	var occ []iv
+	for i := range text {
+		for _, v := range values {
+			if len(v) > 0 && bytes.HasPrefix(text[i:], v) {
+				occ = append(occ, iv{at[i], at[i+len(v)-1] + 1})
+			}
+		}
+	}
+	var out []byte
+	end := 0
+	for k := 0; k < len(occ); {
+		cur := occ[k]
+		for k++; k < len(occ) && occ[k].start <= cur.end; k++ {
+			cur.end = max(cur.end, occ[k].end)
+		}
+		out = append(out, input[end:cur.start]...)
+		out = append(out, Marker...)
+		end = cur.end
+	}
+	return append(out, input[end:]...)
+}
+
+// beyondBounds reports whether input has a control sequence near maxSeq
+// bytes long, or sequences near maxGap bytes between two bytes of text,
+// where a terminal Writer stops following its reference.
+func beyondBounds(input []byte) bool {
+	gap, end := 0, 0
+	for _, m := range sequence.FindAllIndex(input, -1) {
+		if m[1]-m[0] >= maxSeq-4 {
+			return true
+		}
+		if m[0] > end {
+			gap = 0
+		}
+		if gap += m[1] - m[0]; gap >= maxGap-maxSeq {
+			return true
+		}
+		end = m[1]
+	}
+	return false
+}
+
 // conceal runs input through a Writer in the given chunks, without idle
 // flushes, and closes it.
 func conceal(t testing.TB, m *Matcher, chunks [][]byte) []byte {
 	t.Helper()
+	return concealWith(t, NewWriter(m, nil), chunks)
+}
+
+// concealTerminal is conceal with a terminal Writer.
+func concealTerminal(t testing.TB, m *Matcher, chunks [][]byte) []byte {
+	t.Helper()
+	return concealWith(t, NewTerminalWriter(m, nil), chunks)
+}
+
+func concealWith(t testing.TB, w *Writer, chunks [][]byte) []byte {
+	t.Helper()
 	var out bytes.Buffer
-	w := NewWriter(m, &out)
+	w.w = &out
 	w.idle = time.Hour
 	for _, c := range chunks {
 		if n, err := w.Write(c); err != nil || n != len(c) {
@@ -133,19 +211,82 @@ func TestStreamingMatchesTheReference(t *testing.T) {
 	}
 }
 
+// What a Windows pseudo console sends: a value split by the frames it
+// paints, coloured, or in a window title, is concealed.
+func TestTerminalWriterConcealsBetweenSequences(t *testing.T) {
+	for _, c := range []struct {
+		in   []string // the writes
+		want string
+	}{
+		{[]string{"\x1b[?25la s3c\x1b[?25h", "\x1b[?25lr3t b\r\n\x1b[?25h"}, "\x1b[?25la " + Marker + " b\r\n\x1b[?25h"},
+		{[]string{"\x1b[31ms3cr3t\x1b[0m\r\n"}, "\x1b[31m" + Marker + "\x1b[0m\r\n"},
+		{[]string{"s3\x1b[1;1H\x1b7cr\x1b(B3t"}, Marker},
+		{[]string{"\x1b]0;s3cr3t\x07"}, "\x1b]0;" + Marker + "\x07"},
+		{[]string{"s3c", "\x1b[K\r\nr3t"}, "s3c\x1b[K\r\nr3t"}, // a line break is text
+		{[]string{"\x1b[", "31ms3cr3t"}, "\x1b[31m" + Marker},
+		{[]string{"s3cr3\x1b[", "Kt\x1b[m"}, Marker + "\x1b[m"},
+	} {
+		m := NewMatcher(bs("s3cr3t"))
+		var chunks [][]byte
+		for _, s := range c.in {
+			chunks = append(chunks, []byte(s))
+		}
+		if got := string(concealTerminal(t, m, chunks)); got != c.want {
+			t.Errorf("writes %q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// The terminal Writer, over any chunking, with the dense or the sparse
+// automaton, writes what its reference does.
+func TestTerminalStreamingMatchesTheReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	word := func(alphabet string, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return b
+	}
+	for round := range 3000 {
+		var values [][]byte
+		for range 1 + r.IntN(3) {
+			values = append(values, word("ab1\n", 1+r.IntN(5)))
+		}
+		input := word("ab1\n\x1b[;m(]", r.IntN(40))
+		want := referenceTerminal(values, input)
+		for _, limit := range []int{maxDense, 0} {
+			m := newMatcher(values, limit)
+			if got := concealTerminal(t, m, split(input, r)); !bytes.Equal(got, want) {
+				t.Fatalf("round %d, values %q, input %q (dense %v): got %q, want %q", round, values, input, m.delta != nil, got, want)
+			}
+		}
+	}
+}
+
 func FuzzConceal(f *testing.F) {
 	f.Add([]byte("abcdef"), []byte("cde"), []byte("xxabcdefxcdex"), uint64(1))
 	f.Add([]byte("aa"), []byte("a\na"), []byte("aaa\naa\n"), uint64(7))
+	f.Add([]byte("s3cr3t"), []byte("ab"), []byte("\x1b[?25ls3c\x1b[?25h\x1b[?25lr3t\x1b]0;ab\x07"), uint64(3))
 	f.Fuzz(func(t *testing.T, v1, v2, input []byte, seed uint64) {
 		if len(v1) > 64 || len(v2) > 64 || len(input) > 4096 {
 			return
 		}
 		values := [][]byte{v1, v2}
-		want := reference(values, input)
+		want, wantTerminal := reference(values, input), referenceTerminal(values, input)
+		if beyondBounds(input) {
+			wantTerminal = nil // the reference knows no bounds
+		}
 		r := rand.New(rand.NewPCG(seed, seed))
 		for _, limit := range []int{maxDense, 0} {
 			if got := conceal(t, newMatcher(values, limit), split(input, r)); !bytes.Equal(got, want) {
 				t.Fatalf("values %q, input %q: got %q, want %q", values, input, got, want)
+			}
+			if wantTerminal == nil {
+				continue
+			}
+			if got := concealTerminal(t, newMatcher(values, limit), split(input, r)); !bytes.Equal(got, wantTerminal) {
+				t.Fatalf("terminal: values %q, input %q: got %q, want %q", values, input, got, wantTerminal)
 			}
 		}
 	})
@@ -243,5 +384,26 @@ func TestHoldBackStaysBounded(t *testing.T) {
 	w.Close()
 	if out.String() != Marker {
 		t.Errorf("got %q, want one marker", out.String())
+	}
+}
+
+// Nor does it for a terminal Writer when a partial match is followed by
+// control sequences without end.
+func TestTerminalHoldBackStaysBounded(t *testing.T) {
+	m := NewMatcher(bs("abcdef"))
+	var out bytes.Buffer
+	w := NewTerminalWriter(m, &out)
+	w.idle = time.Hour
+	w.Write([]byte("abc"))
+	for range 10000 {
+		w.Write([]byte("\x1b[?25l\x1b[?25h"))
+		if len(w.pend) > m.MaxLen()+maxGap {
+			t.Fatalf("%d bytes held back, more than the longest value and maxGap", len(w.pend))
+		}
+	}
+	w.Write([]byte("def"))
+	w.Close()
+	if strings.Contains(out.String(), Marker) || !strings.HasPrefix(out.String(), "abc\x1b[?25l") {
+		t.Errorf("got %.40q..., want the partial match given up and written", out.String())
 	}
 }

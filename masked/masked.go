@@ -1,7 +1,8 @@
 // Package masked runs the command of opx run with secret values concealed
 // in what it prints: under a pseudo-terminal when opx's streams are
-// terminals (on Unix), through pipes otherwise and on Windows, with
-// signals passed on.
+// terminals (on Unix), in a pseudo console when opx's stdout is a console
+// (on Windows, where it has them), through pipes otherwise, with signals
+// passed on.
 package masked
 
 import (
@@ -40,6 +41,10 @@ type Command struct {
 	Marker string
 	// Stdin, Stdout and Stderr are opx's own streams.
 	Stdin, Stdout, Stderr *os.File
+	// Warn, when not nil, is told in a sentence what Run could not do
+	// as it meant to and worked around (on Windows: a pseudo console it
+	// could not create).
+	Warn func(msg string)
 }
 
 // Run runs the command with its output passed through opx, every value
@@ -54,13 +59,19 @@ type Command struct {
 // On a terminal, stdout and stderr share the pseudo-terminal, as they
 // share the real one.
 //
-// On Windows stdout and stderr are always pipes (a console program sees no
-// console on them), and the command shares opx's console and process group,
-// so the console gives it Ctrl-C and Ctrl-Break itself while opx outlives
-// them to return its status (run_windows.go).
+// On Windows, when opx's stdout is a console and Windows has pseudo
+// consoles, the command runs in a pseudo console of its own, opx's console
+// in raw mode so that keys (Ctrl-C among them) pass through
+// (conpty_windows.go). Otherwise its stdout and stderr are pipes (a
+// console program sees no console on them), and it shares opx's console
+// and process group, so the console gives it Ctrl-C and Ctrl-Break itself
+// while opx outlives them to return its status (run_windows.go).
 func Run(c Command) (int, error) {
 	r := newRun(c)
 	defer r.close()
+	if ran, code, err := r.inPseudoConsole(); ran {
+		return code, err
+	}
 	if err := r.prepare(); err != nil {
 		return 1, err
 	}

@@ -58,6 +58,10 @@ func (r *run) prepare() error {
 	return nil
 }
 
+// inPseudoConsole reports false: Unix has no pseudo consoles (its
+// pseudo-terminals are prepare's and started's).
+func (r *run) inPseudoConsole() (ran bool, code int, err error) { return false, 0, nil }
+
 // started, once the command runs, hands it the terminal (copyTerminal), and
 // returns what gives it back.
 func (r *run) started() (restore func()) {

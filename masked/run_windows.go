@@ -7,9 +7,9 @@ import (
 )
 
 // havePTY reports whether the command can get a pseudo-terminal: not on
-// Windows, where opx does not (yet) give it a pseudo console (ConPTY), so
-// its output goes through pipes, as on Unix when opx's output is not a
-// terminal.
+// Windows. Its pseudo consoles are another thing (inPseudoConsole, in
+// conpty_windows.go); without one the command's output goes through pipes,
+// as on Unix when opx's output is not a terminal.
 const havePTY = false
 
 // textModeCRLF reports whether programs may write "\n" as "\r\n" to a pipe:
@@ -20,7 +20,8 @@ const textModeCRLF = true
 // console's closing (SIGTERM) until stop is called, so that opx outlives
 // them: the console gives them to every process attached to it in the
 // group, the command included, and opx waits for it to end as it chooses
-// and returns its status.
+// and returns its status. A command in a pseudo console is attached to
+// that one: opx passes them on (waitIn).
 func notifySignals() (sigs chan os.Signal, stop func()) {
 	sigs = make(chan os.Signal, 8)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -33,7 +34,8 @@ func notifySignals() (sigs chan os.Signal, stop func()) {
 // programs take as a harder stop than Ctrl-C.
 func (r *run) prepare() error { return nil }
 
-// started has nothing to hand over: the command has no pseudo console.
+// started has nothing to hand over: a command that runs through pipes has
+// no pseudo console.
 func (r *run) started() (restore func()) { return func() {} }
 
 // forward does nothing: the console has given the command the same Ctrl-C,
