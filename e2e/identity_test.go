@@ -31,9 +31,9 @@ var saRefs = []struct{ ref, plain string }{
 }
 
 // TestServiceAccountsNeverCross: two service accounts reading the same
-// refs at once, 20 processes each, get each its own values, never the
-// other's; each token's reads are one op process, however many callers;
-// the desktop sign-in reads neither's. Status names each token by a short
+// refs at once, from 50 and 10 processes, get each its own values, never
+// the other's; each token's reads are one op process, however many
+// callers; the desktop sign-in (10 more processes) reads neither's. Status names each token by a short
 // fingerprint and never shows a token.
 func TestServiceAccountsNeverCross(t *testing.T) {
 	t.Parallel()
@@ -57,11 +57,11 @@ func TestServiceAccountsNeverCross(t *testing.T) {
 		}
 		return b.String()
 	}
-	const n = 20
+	callers := map[string]int{saTokenA: 50, saTokenB: 10, "": 10}
 	var wg sync.WaitGroup
-	errs := make(chan string, 3*n)
+	errs := make(chan string, 70)
 	for _, token := range []string{saTokenA, saTokenB, ""} {
-		for range n {
+		for range callers[token] {
 			wg.Go(func() {
 				var extra []string
 				if token != "" {
@@ -90,7 +90,7 @@ func TestServiceAccountsNeverCross(t *testing.T) {
 			}
 		}
 		if reads != 1 || asks != 1 {
-			t.Errorf("op processes for token %.12s: %q; want 1 read for %d callers and 1 ask for the limits", token, calls, n)
+			t.Errorf("op processes for token %.12s: %q; want 1 read for %d callers and 1 ask for the limits", token, calls, callers[token])
 		}
 	}
 	if calls := e.OpCallsAs(""); len(calls) != 1 {
