@@ -143,12 +143,14 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	go func() { errc <- srv.Serve(tls.NewListener(s.listenPeers(ln, certs), srv.TLSConfig)) }()
 
 	s.logStarted()
-	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
-	defer al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version)
+	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version, "")
+	var why string // set by runUntilStopped
+	defer func() { al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version, why) }()
 	if ready != nil {
 		ready()
 	}
-	return s.runUntilStopped(ctx, srv, errc)
+	why, err = s.runUntilStopped(ctx, srv, errc)
+	return err
 }
 
 // prepare checks cfg and returns the daemon's paths, with the private
@@ -366,15 +368,19 @@ func (s *server) logStarted() {
 
 // runUntilStopped serves until ctx ends (a signal) or a client asks the
 // daemon to stop, then shuts srv down: the requests in flight finish, for
-// at most the backend timeout and a little more.
-func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-chan error) error {
+// at most the backend timeout and a little more. It returns why it
+// stopped, for the audit log.
+func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-chan error) (string, error) {
+	var why string
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return "serve failed", fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		why = "signal"
 	case <-s.stopping:
+		why = "opx stop"
 	}
-	s.log.Info().Msg("shutting down")
+	s.log.Info().Str("why", why).Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.BackendTimeout+5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -382,7 +388,7 @@ func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-c
 		srv.Close()
 	}
 	s.log.Info().Msg("daemon stopped; cache wiped")
-	return nil
+	return why, nil
 }
 
 // policyMessage says what a policy change means for reads.
