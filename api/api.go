@@ -426,6 +426,10 @@ type Settings struct {
 	// Service is "systemd" or "launchd" when a service manager runs the
 	// daemon (opx service install), else "".
 	Service string `json:"service,omitempty"`
+	// ExitWhenIdleSeconds is --exit-when-idle: the daemon stops after
+	// this long with no connection open and no backend call running; 0
+	// (left out) when it never does.
+	ExitWhenIdleSeconds float64 `json:"exit_when_idle_seconds,omitempty"`
 	// VaultAddress and BaoAddress are config.json's, when set.
 	VaultAddress string `json:"vault_address,omitempty"`
 	BaoAddress   string `json:"bao_address,omitempty"`

@@ -46,6 +46,7 @@ type Cmd struct {
 	RefreshAhead       bool     `help:"Fetch a value read at least twice again in the background shortly before it expires, so a steady reader never waits (--no-refresh-ahead to turn off)." default:"true" negatable:"" env:"OP_AUTHD_REFRESH_AHEAD"`
 	RevokeLeasesOnLock bool     `help:"Revoke the Vault and OpenBao leases opx holds (dynamic secrets) on opx lock, opx stop and shutdown (--no-revoke-leases-on-lock to leave them to expire)." default:"true" negatable:"" env:"OP_AUTHD_REVOKE_LEASES_ON_LOCK"`
 	StaleIfError       Seconds  `name:"stale-if-error" help:"When the backend fails or times out, serve a value that expired less than this long ago, marked stale; 0 never does." default:"5m" env:"OP_AUTHD_STALE_IF_ERROR"`
+	ExitWhenIdle       Seconds  `help:"Stop as opx stop does after this long with no connection open and no backend call running, so that a daemon ends with its CI job; any connection counts (opx status too), a command run by opx run does not; 0 never stops." default:"0s" env:"OP_AUTHD_EXIT_WHEN_IDLE"`
 }
 
 // Validate refuses numbers that mean nothing, from flags, the environment
@@ -68,6 +69,8 @@ func (c *Cmd) Validate() error {
 		return fmt.Errorf("--audit-log-retention-days must be 0 (keep all) or more")
 	case c.StaleIfError < 0:
 		return fmt.Errorf("--stale-if-error must be 0 (never) or more")
+	case c.ExitWhenIdle < 0:
+		return fmt.Errorf("--exit-when-idle must be 0 (never) or more")
 	}
 	if _, err := backend.ParseOPBudget(c.OPBudget); err != nil {
 		return err
@@ -114,6 +117,7 @@ func (c *Cmd) config() (Config, error) {
 		OPBudget:           budget,
 		RefreshAhead:       c.RefreshAhead,
 		RevokeLeasesOnLock: c.RevokeLeasesOnLock,
+		ExitWhenIdle:       time.Duration(c.ExitWhenIdle),
 	}, nil
 }
 
@@ -137,6 +141,9 @@ type Config struct {
 	OPBudget           backend.OPBudget
 	RefreshAhead       bool
 	RevokeLeasesOnLock bool
+	// ExitWhenIdle is how long the daemon waits with no connection open
+	// and no backend call running before it stops; 0 never.
+	ExitWhenIdle time.Duration
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

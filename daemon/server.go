@@ -62,6 +62,7 @@ type server struct {
 
 	stopping chan struct{} // closed by POST /v1/daemon/stop
 	stopOnce sync.Once
+	idle     *idleExit // --exit-when-idle; nil when off
 }
 
 // serviceManager is the service manager that runs this daemon, as the unit
@@ -271,6 +272,7 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	s.core = newCore(s.coreConfig(), be, s.session, log)
 	forgetScheme = s.core.forgetScheme
+	s.idle = newIdleExit(cfg.ExitWhenIdle, s.core.inFlight.Load)
 	return s, nil
 }
 
@@ -309,6 +311,7 @@ func (s *server) close() {
 
 // httpServer is the HTTP server of the API, with its limits.
 func (s *server) httpServer(certs *certStore) *http.Server {
+	trim := s.trimWhenIdle()
 	return &http.Server{
 		Handler:           s.routes(),
 		TLSConfig:         certs.serverTLSConfig(),
@@ -319,7 +322,10 @@ func (s *server) httpServer(certs *certStore) *http.Server {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          newStdLogger(s.log),
 		ConnContext:       connContext,
-		ConnState:         s.trimWhenIdle(),
+		ConnState: func(c net.Conn, state http.ConnState) {
+			trim(c, state)
+			s.idle.connState(state)
+		},
 	}
 }
 
@@ -363,14 +369,18 @@ func (s *server) logStarted() {
 		Str("ttl", s.cfg.TTL.String()).
 		Bool("session_lock", s.cfg.EnableSessionLock && s.cfg.SessionTimeout > 0).
 		Str("session_timeout", s.cfg.SessionTimeout.String()).
+		Str("exit_when_idle", s.cfg.ExitWhenIdle.String()).
 		Msg("daemon started")
 }
 
-// runUntilStopped serves until ctx ends (a signal) or a client asks the
-// daemon to stop, then shuts srv down: the requests in flight finish, for
-// at most the backend timeout and a little more. It returns why it
-// stopped, for the audit log.
+// runUntilStopped serves until ctx ends (a signal), a client asks the
+// daemon to stop or it has been idle for --exit-when-idle, then shuts srv
+// down the same way for each: the requests in flight finish, for at most
+// the backend timeout and a little more. It returns why it stopped, for
+// the audit log.
 func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-chan error) (string, error) {
+	done := make(chan struct{})
+	defer close(done)
 	var why string
 	select {
 	case err := <-errc:
@@ -379,6 +389,10 @@ func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-c
 		why = "signal"
 	case <-s.stopping:
 		why = "opx stop"
+	case <-s.idle.watch(done):
+		why = "idle for " + s.cfg.ExitWhenIdle.String() + " (--exit-when-idle)"
+		s.log.Info().Str("exit_when_idle", s.cfg.ExitWhenIdle.String()).
+			Msg("no connection open and no backend call running for --exit-when-idle: stopping as opx stop does")
 	}
 	s.log.Info().Str("why", why).Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.BackendTimeout+5*time.Second)
