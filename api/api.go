@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Limits the daemon enforces on every request. The client checks them too, so
@@ -427,6 +428,10 @@ type Settings struct {
 	// ":NAME") when a service manager runs the daemon (opx service
 	// install), else "".
 	Service string `json:"service,omitempty"`
+	// ExitWhenIdleSeconds is --exit-when-idle: the daemon stops after
+	// this long with no connection open and no backend call running; 0
+	// (left out) when it never does.
+	ExitWhenIdleSeconds float64 `json:"exit_when_idle_seconds,omitempty"`
 	// VaultAddress and BaoAddress are config.json's, when set.
 	VaultAddress string `json:"vault_address,omitempty"`
 	BaoAddress   string `json:"bao_address,omitempty"`
@@ -548,4 +553,26 @@ type PolicyStatus struct {
 	DefaultDeny bool   `json:"default_deny"`
 	Hash        string `json:"hash,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+}
+
+// DescribeOPLimits words a service account's limits for status and doctor:
+// "950 of 1000 reads this hour (until 10:32), 4990 of 5000 requests of
+// the account today".
+func DescribeOPLimits(limits []OPLimit) string {
+	var parts []string
+	for _, l := range limits {
+		if l.Action == "write" {
+			continue
+		}
+		what := "reads this hour"
+		if l.Type == "account" {
+			what = "requests of the account today"
+		}
+		p := fmt.Sprintf("%d of %d %s", l.Remaining, l.Limit, what)
+		if l.ResetUnix != 0 {
+			p += " (until " + time.Unix(l.ResetUnix, 0).Format(time.TimeOnly) + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -564,9 +564,15 @@ func (l *Log) BackendLogin(backend, method string, err error) {
 	})
 }
 
-// Daemon records the daemon starting or stopping.
-func (l *Log) Daemon(event string, pid int, version string) error {
-	return l.write(event, func(e *zerolog.Event) { e.Int("pid", pid).Str("version", version) })
+// Daemon records the daemon starting or stopping, and why when reason is
+// not "" ("opx stop", "signal", "idle for 5m0s (--exit-when-idle)").
+func (l *Log) Daemon(event string, pid int, version, reason string) error {
+	return l.write(event, func(e *zerolog.Event) {
+		e.Int("pid", pid).Str("version", version)
+		if reason != "" {
+			e.Str("reason", reason)
+		}
+	})
 }
 
 // Close writes the records NoWait queued and closes the open file. When a

@@ -37,7 +37,7 @@ func TestRotationRetentionAndDenials(t *testing.T) {
 	l.AuthFailure(&peer, "invalid bearer token")
 	l.Session(SessionLock, "idle_timeout")
 	l.BackendLogin("vault", "userpass", errors.New("permission denied"))
-	l.Daemon(DaemonStop, 1, "test")
+	l.Daemon(DaemonStop, 1, "test", "opx stop")
 
 	for _, day := range []string{"2026-11-28", "2026-11-29"} {
 		wantPrivate(t, filepath.Join(dir, "audit-"+day+".log"))
@@ -45,7 +45,7 @@ func TestRotationRetentionAndDenials(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "audit-2026-11-29.log"))
 	for _, want := range []string{`"event":"ACCESS_DECISION"`, `"peer_info":{"PID":10,"UID":1000,"GID":1000,"Path":"/usr/bin/opx"}`,
 		`"requester":{"PID":8,"Path":"/tmp/evil"}`, `"decision":"DENY"`, `"policy_path":"/p.json"`,
-		`"event":"AUTH_FAILURE"`, `"event":"SESSION_LOCK"`, `"event":"BACKEND_LOGIN"`, `"success":false`, `"event":"DAEMON_STOP"`} {
+		`"event":"AUTH_FAILURE"`, `"event":"SESSION_LOCK"`, `"event":"BACKEND_LOGIN"`, `"success":false`, `"event":"DAEMON_STOP"`, `"reason":"opx stop"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("audit file lacks %s:\n%s", want, b)
 		}
@@ -318,7 +318,7 @@ func TestNoWaitNeverWaitsForAStuckWrite(t *testing.T) {
 func TestCloseDoesNotWaitForAStuckWrite(t *testing.T) {
 	l, path := openAt(t)
 	l.mu.Lock()
-	mustDo(t, l.NoWait().Daemon(DaemonStop, 1, "test"))
+	mustDo(t, l.NoWait().Daemon(DaemonStop, 1, "test", "signal"))
 	l.closeWait = 10 * time.Millisecond
 	var err error
 	within(t, "Close", func() { err = l.Close() })

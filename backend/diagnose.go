@@ -131,7 +131,7 @@ func (o *OPCLI) saChecks() []api.Check {
 			c.Warn, c.Detail = true, "op service-account ratelimit has not answered: opx counts nothing against the token's limits"
 			c.Fix = "update the 1Password CLI: opx learns the limits from op service-account ratelimit"
 		default:
-			c.Detail = "left: " + DescribeLimits(limits)
+			c.Detail = "left: " + api.DescribeOPLimits(limits)
 			if lowLimit(limits) {
 				c.Warn = true
 				c.Fix = "fewer reads per job (a longer --ttl shares values across steps), or another token for some jobs"

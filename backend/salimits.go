@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -184,28 +183,6 @@ func parseRateLimit(out []byte, now time.Time) ([]api.OPLimit, error) {
 		limits = append(limits, l)
 	}
 	return limits, nil
-}
-
-// DescribeLimits words a service account's limits for status and doctor:
-// "950 of 1000 reads this hour (until 10:32), 4990 of 5000 requests of
-// the account today".
-func DescribeLimits(limits []api.OPLimit) string {
-	var parts []string
-	for _, l := range limits {
-		if l.Action == "write" {
-			continue
-		}
-		what := "reads this hour"
-		if l.Type == "account" {
-			what = "requests of the account today"
-		}
-		p := fmt.Sprintf("%d of %d %s", l.Remaining, l.Limit, what)
-		if l.ResetUnix != 0 {
-			p += " (until " + time.Unix(l.ResetUnix, 0).Format(time.TimeOnly) + ")"
-		}
-		parts = append(parts, p)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // lowLimit reports whether a limit of limits has less than a tenth left.

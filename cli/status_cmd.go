@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/api"
-	"github.com/opxhq/opx/backend"
 )
 
 // StatusCmd is `opx status`.
@@ -117,7 +116,7 @@ func formatStatus(st *api.Status) string {
 		}
 		b.WriteString("\n")
 		if len(u.Limits) > 0 {
-			fmt.Fprintf(&b, "            left: %s\n", backend.DescribeLimits(u.Limits))
+			fmt.Fprintf(&b, "            left: %s\n", api.DescribeOPLimits(u.Limits))
 		}
 	}
 	if st.Refreshes > 0 {
@@ -142,6 +141,9 @@ func formatStatus(st *api.Status) string {
 			name = "account " + l.Account
 		}
 		fmt.Fprintf(&b, "            %s locked: %s; then run: opx unlock\n", Printable(name), Printable(l.Reason))
+	}
+	if line := idleExitLine(st, time.Now()); line != "" {
+		b.WriteString(line)
 	}
 	p := st.Policy
 	switch {
@@ -170,6 +172,22 @@ func formatStatus(st *api.Status) string {
 	}
 	fmt.Fprintf(&b, "  config    %s\n", Printable(st.Paths.Config))
 	return b.String()
+}
+
+// idleExitLine is status's line about --exit-when-idle, "" when it is
+// off: when the daemon stops if no client comes once this status's own
+// connection closes (at now), or what keeps it busy.
+func idleExitLine(st *api.Status, now time.Time) string {
+	if st.Settings.ExitWhenIdleSeconds <= 0 {
+		return ""
+	}
+	after := time.Duration(st.Settings.ExitWhenIdleSeconds * float64(time.Second))
+	line := fmt.Sprintf("  idle exit after %s with no connection and no backend call", after)
+	if others := st.Connections.Open - 1; others > 0 || st.InFlight > 0 {
+		return line + fmt.Sprintf("; busy now: %s open besides this one, %s in flight\n",
+			count(max(others, 0), "connection", "connections"), count(st.InFlight, "read", "reads"))
+	}
+	return line + fmt.Sprintf(": at %s if no client comes\n", now.Add(after).Format(time.TimeOnly))
 }
 
 // sec is n seconds as a duration, for printing.

@@ -51,7 +51,8 @@ type Cmd struct {
 	// scheduled task (which has no environment) as --service. Not a
 	// config.json key: config.json configures every daemon, not only the
 	// service's.
-	Service string `hidden:"" help:"The service manager that runs this daemon (systemd, launchd or schtasks, optionally :NAME), for opx restart." env:"OPX_SERVICE" placeholder:"MANAGER[:NAME]"`
+	Service      string  `hidden:"" help:"The service manager that runs this daemon (systemd, launchd or schtasks, optionally :NAME), for opx restart." env:"OPX_SERVICE" placeholder:"MANAGER[:NAME]"`
+	ExitWhenIdle Seconds `help:"Stop as opx stop does after this long with no connection open and no backend call running, so that a daemon ends with its CI job; any connection counts (opx status too), a command run by opx run does not; 0 never stops." default:"0s" env:"OP_AUTHD_EXIT_WHEN_IDLE"`
 }
 
 // Validate refuses numbers that mean nothing, from flags, the environment
@@ -74,6 +75,8 @@ func (c *Cmd) Validate() error {
 		return fmt.Errorf("--audit-log-retention-days must be 0 (keep all) or more")
 	case c.StaleIfError < 0:
 		return fmt.Errorf("--stale-if-error must be 0 (never) or more")
+	case c.ExitWhenIdle < 0:
+		return fmt.Errorf("--exit-when-idle must be 0 (never) or more")
 	}
 	if _, err := backend.ParseOPBudget(c.OPBudget); err != nil {
 		return err
@@ -121,6 +124,7 @@ func (c *Cmd) config() (Config, error) {
 		RefreshAhead:       c.RefreshAhead,
 		RevokeLeasesOnLock: c.RevokeLeasesOnLock,
 		Service:            serviceManager(c.Service),
+		ExitWhenIdle:       time.Duration(c.ExitWhenIdle),
 	}, nil
 }
 
@@ -145,6 +149,9 @@ type Config struct {
 	RefreshAhead       bool
 	RevokeLeasesOnLock bool
 	Service            string // as serviceManager returns it: "" when no service manager runs the daemon
+	// ExitWhenIdle is how long the daemon waits with no connection open
+	// and no backend call running before it stops; 0 never.
+	ExitWhenIdle time.Duration
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

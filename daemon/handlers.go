@@ -463,6 +463,7 @@ func (s *server) settings() api.Settings {
 		OPBudget:              s.cfg.OPBudget.String(),
 		OPPath:                s.cfg.OPPath,
 		Service:               s.cfg.Service,
+		ExitWhenIdleSeconds:   s.cfg.ExitWhenIdle.Seconds(),
 	}
 	if found, err := self.LookPath(cmp.Or(s.cfg.OPPath, "op")); err == nil {
 		set.OPFound = found

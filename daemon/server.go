@@ -65,6 +65,7 @@ type server struct {
 
 	stopping chan struct{} // closed by POST /v1/daemon/stop
 	stopOnce sync.Once
+	idle     *idleExit // --exit-when-idle; nil when off
 }
 
 // serviceManager is the service manager that runs this daemon, as the unit,
@@ -146,12 +147,14 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 	go func() { errc <- srv.Serve(tls.NewListener(s.listenPeers(ln, certs), srv.TLSConfig)) }()
 
 	s.logStarted()
-	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version)
-	defer al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version)
+	al.Daemon(audit.DaemonStart, os.Getpid(), info.Version, "")
+	var why string // set by runUntilStopped
+	defer func() { al.NoWait().Daemon(audit.DaemonStop, os.Getpid(), info.Version, why) }()
 	if ready != nil {
 		ready()
 	}
-	return s.runUntilStopped(ctx, srv, errc)
+	why, err = s.runUntilStopped(ctx, srv, errc)
+	return err
 }
 
 // prepare checks cfg and returns the daemon's paths, with the private
@@ -278,6 +281,7 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	s.core = newCore(s.coreConfig(), be, s.session, log)
 	forgetScheme = s.core.forgetScheme
+	s.idle = newIdleExit(cfg.ExitWhenIdle, s.core.inFlight.Load)
 	return s, nil
 }
 
@@ -316,6 +320,7 @@ func (s *server) close() {
 
 // httpServer is the HTTP server of the API, with its limits.
 func (s *server) httpServer(certs *certStore) *http.Server {
+	trim := s.trimWhenIdle()
 	return &http.Server{
 		Handler:           s.routes(),
 		TLSConfig:         certs.serverTLSConfig(),
@@ -326,7 +331,10 @@ func (s *server) httpServer(certs *certStore) *http.Server {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          newStdLogger(s.log),
 		ConnContext:       connContext,
-		ConnState:         s.trimWhenIdle(),
+		ConnState: func(c net.Conn, state http.ConnState) {
+			trim(c, state)
+			s.idle.connState(state)
+		},
 	}
 }
 
@@ -370,20 +378,32 @@ func (s *server) logStarted() {
 		Str("ttl", s.cfg.TTL.String()).
 		Bool("session_lock", s.cfg.EnableSessionLock && s.cfg.SessionTimeout > 0).
 		Str("session_timeout", s.cfg.SessionTimeout.String()).
+		Str("exit_when_idle", s.cfg.ExitWhenIdle.String()).
 		Msg("daemon started")
 }
 
-// runUntilStopped serves until ctx ends (a signal) or a client asks the
-// daemon to stop, then shuts srv down: the requests in flight finish, for
-// at most the backend timeout and a little more.
-func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-chan error) error {
+// runUntilStopped serves until ctx ends (a signal), a client asks the
+// daemon to stop or it has been idle for --exit-when-idle, then shuts srv
+// down the same way for each: the requests in flight finish, for at most
+// the backend timeout and a little more. It returns why it stopped, for
+// the audit log.
+func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-chan error) (string, error) {
+	done := make(chan struct{})
+	defer close(done)
+	var why string
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return "serve failed", fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		why = "signal"
 	case <-s.stopping:
+		why = "opx stop"
+	case <-s.idle.watch(done):
+		why = "idle for " + s.cfg.ExitWhenIdle.String() + " (--exit-when-idle)"
+		s.log.Info().Str("exit_when_idle", s.cfg.ExitWhenIdle.String()).
+			Msg("no connection open and no backend call running for --exit-when-idle: stopping as opx stop does")
 	}
-	s.log.Info().Msg("shutting down")
+	s.log.Info().Str("why", why).Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.BackendTimeout+5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -391,7 +411,7 @@ func (s *server) runUntilStopped(ctx context.Context, srv *http.Server, errc <-c
 		srv.Close()
 	}
 	s.log.Info().Msg("daemon stopped; cache wiped")
-	return nil
+	return why, nil
 }
 
 // policyMessage says what a policy change means for reads.
