@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/opxhq/opx/e2e/harness"
 )
 
 // opx service on Windows under wine (issue 23): install registers the
@@ -27,12 +24,8 @@ import (
 // this is the only test that registers a task there.
 func TestWindowsServiceInstallStatusUninstall(t *testing.T) {
 	t.Parallel()
-	w := harness.NeedWine(t)
-	e := w.NewEnv(t)
-	e.Vars["OP_AUTHD_BACKEND"] = "fake"
+	w, e := winFakeEnv(t)
 	ph := w.PeerHelper
-	start := time.Now()
-	defer func() { t.Logf("under wine: %s", time.Since(start).Round(time.Millisecond)) }()
 	const ref = "op://a/b/c"
 	taskFile := filepath.Join(w.Prefix, "drive_c", "windows", "system32", "tasks", "opx-authd")
 	t.Cleanup(func() {

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/opxhq/opx/e2e/harness"
 )
 
 // TestWindowsRequireSigned: a require_signed rule allows a program with
@@ -33,15 +31,11 @@ import (
 // root must be trusted is Windows' promise, not shown here.
 func TestWindowsRequireSigned(t *testing.T) {
 	t.Parallel()
-	w := harness.NeedWine(t)
 	signer, err := exec.LookPath("osslsigncode")
 	if err != nil {
 		t.Skip("osslsigncode (a Debian package, which .ci/run installs) is not installed: it signs the program this test runs")
 	}
-	e := w.NewEnv(t)
-	e.Vars["OP_AUTHD_BACKEND"] = "fake"
-	start := time.Now()
-	defer func() { t.Logf("under wine: %s", time.Since(start).Round(time.Millisecond)) }()
+	w, e := winFakeEnv(t)
 	const ref = "op://a/b/c"
 
 	rootDER, chainPEM, keyPEM := codeSigningChain(t)

@@ -42,14 +42,22 @@ func winStatus(t *testing.T, e *harness.WinEnv) api.Status {
 	return st
 }
 
-func TestWindowsReadRunLockStop(t *testing.T) {
-	t.Parallel()
+// winFakeEnv is wine ready and an Env of it on the fake backend; the test
+// logs how long it took under wine.
+func winFakeEnv(t *testing.T) (*harness.Wine, *harness.WinEnv) {
+	t.Helper()
 	w := harness.NeedWine(t)
 	e := w.NewEnv(t)
 	e.Vars["OP_AUTHD_BACKEND"] = "fake"
-	ph := w.PeerHelper
 	start := time.Now()
-	defer func() { t.Logf("under wine: %s", time.Since(start).Round(time.Millisecond)) }()
+	t.Cleanup(func() { t.Logf("under wine: %s", time.Since(start).Round(time.Millisecond)) })
+	return w, e
+}
+
+func TestWindowsReadRunLockStop(t *testing.T) {
+	t.Parallel()
+	w, e := winFakeEnv(t)
+	ph := w.PeerHelper
 	const ref = "op://a/b/c"
 
 	// The first read autostarts the daemon, which records its pipe's name.
@@ -113,12 +121,8 @@ func TestWindowsReadRunLockStop(t *testing.T) {
 // both with the Windows image paths.
 func TestWindowsPolicy(t *testing.T) {
 	t.Parallel()
-	w := harness.NeedWine(t)
-	e := w.NewEnv(t)
-	e.Vars["OP_AUTHD_BACKEND"] = "fake"
+	w, e := winFakeEnv(t)
 	e.Vars["OP_AUTHD_ENABLE_AUDIT_LOG"] = "true"
-	start := time.Now()
-	defer func() { t.Logf("under wine: %s", time.Since(start).Round(time.Millisecond)) }()
 	const ref = "op://a/b/c"
 
 	data, err := os.ReadFile(w.PeerHelper)

@@ -14,15 +14,23 @@ import (
 // occurrence of every value, merge occurrences that overlap or touch, and
 // replace each merged run by the marker.
 func reference(values [][]byte, input []byte) []byte {
-	type iv struct{ start, end int }
-	var occ []iv // in order of start
+	var occ []span // in order of start
 	for i := range input {
 		for _, v := range values {
 			if len(v) > 0 && bytes.HasPrefix(input[i:], v) {
-				occ = append(occ, iv{i, i + len(v)})
+				occ = append(occ, span{i, i + len(v)})
 			}
 		}
 	}
+	return replaceRuns(input, occ)
+}
+
+// span is the bytes [start, end) of a stream.
+type span struct{ start, end int }
+
+// replaceRuns replaces each run of spans of input that overlap or touch
+// (occ in order of start) by the marker.
+func replaceRuns(input []byte, occ []span) []byte {
 	var out []byte
 	at := 0
 	for k := 0; k < len(occ); {
@@ -60,27 +68,15 @@ func referenceTerminal(values [][]byte, input []byte) []byte {
 		text = append(text, input[i])
 		at = append(at, i)
 	}
-	type iv struct{ start, end int }
-	var occ []iv
+	var occ []span
 	for i := range text {
 		for _, v := range values {
 			if len(v) > 0 && bytes.HasPrefix(text[i:], v) {
-				occ = append(occ, iv{at[i], at[i+len(v)-1] + 1})
+				occ = append(occ, span{at[i], at[i+len(v)-1] + 1})
 			}
 		}
 	}
-	var out []byte
-	end := 0
-	for k := 0; k < len(occ); {
-		cur := occ[k]
-		for k++; k < len(occ) && occ[k].start <= cur.end; k++ {
-			cur.end = max(cur.end, occ[k].end)
-		}
-		out = append(out, input[end:cur.start]...)
-		out = append(out, Marker...)
-		end = cur.end
-	}
-	return append(out, input[end:]...)
+	return replaceRuns(input, occ)
 }
 
 // beyondBounds reports whether input has a control sequence near maxSeq
