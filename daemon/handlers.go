@@ -186,7 +186,11 @@ func (rd *readRequest) read(refs []string) []outcome {
 		return nil
 	}
 	outs := rd.s.core.resolve(rd.r.Context(), rd.account, rd.id, refs, rd.maxAge)
-	rd.s.rememberRead(rd.account, outs)
+	if rd.id.Kind == api.IdentityDesktop {
+		// An unlock checks the daemon's own sign-in for the accounts it
+		// read: not those a caller's service account read.
+		rd.s.rememberRead(rd.account, outs)
+	}
 	return outs
 }
 
