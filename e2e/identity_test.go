@@ -33,7 +33,8 @@ var saRefs = []struct{ ref, plain string }{
 // TestServiceAccountsNeverCross: two service accounts reading the same
 // refs at once, from 50 and 10 processes, get each its own values, never
 // the other's; each token's reads are one op process, however many
-// callers; the desktop sign-in (10 more processes) reads neither's. Status names each token by a short
+// callers; a Connect server's callers (10) and the desktop sign-in's (10
+// more) read neither's. Status names each token by a short
 // fingerprint and never shows a token.
 func TestServiceAccountsNeverCross(t *testing.T) {
 	t.Parallel()
@@ -46,25 +47,35 @@ func TestServiceAccountsNeverCross(t *testing.T) {
 	for _, r := range saRefs {
 		args = append(args, r.ref)
 	}
+	const connectHost, connectToken = "http://127.0.0.1:8080", "connect-token-e2e"
+	const connect = "connect"
 	want := func(token string) string {
 		var b strings.Builder
 		for _, r := range saRefs {
-			if token == "" {
+			switch token {
+			case "":
 				b.WriteString(r.plain + "\n")
-			} else {
+			case connect:
+				b.WriteString(harness.FakeOPConnectValueFor(connectHost, connectToken, r.plain) + "\n")
+			default:
 				b.WriteString(harness.FakeOPValueFor(token, r.plain) + "\n")
 			}
 		}
 		return b.String()
 	}
-	callers := map[string]int{saTokenA: 50, saTokenB: 10, "": 10}
+	callers := map[string]int{saTokenA: 50, saTokenB: 10, connect: 10, "": 10}
 	var wg sync.WaitGroup
-	errs := make(chan string, 70)
-	for _, token := range []string{saTokenA, saTokenB, ""} {
+	errs := make(chan string, 80)
+	for _, token := range []string{saTokenA, saTokenB, connect, ""} {
 		for range callers[token] {
 			wg.Go(func() {
 				var extra []string
-				if token != "" {
+				switch token {
+				case "":
+				case connect:
+					// Connect wins over a service account, as op has it.
+					extra = []string{"OP_CONNECT_HOST=" + connectHost, "OP_CONNECT_TOKEN=" + connectToken, "OP_SERVICE_ACCOUNT_TOKEN=" + saTokenA}
+				default:
 					extra = []string{"OP_SERVICE_ACCOUNT_TOKEN=" + token}
 				}
 				if r := e.OpxEnv(extra, args...); r.Code != 0 || r.Stdout != want(token) {
@@ -96,6 +107,9 @@ func TestServiceAccountsNeverCross(t *testing.T) {
 	if calls := e.OpCallsAs(""); len(calls) != 1 {
 		t.Errorf("op processes for the desktop sign-in: %d (%q), want 1", len(calls), calls)
 	}
+	if calls := e.OpCallsAs("connect=" + harness.FakeOPTokenID(connectHost+"\n"+connectToken)); len(calls) != 1 {
+		t.Errorf("op processes for the Connect server: %q, want 1", calls)
+	}
 	st := e.Status()
 	kinds := map[string]int{}
 	for _, u := range st.OPCalls {
@@ -104,11 +118,11 @@ func TestServiceAccountsNeverCross(t *testing.T) {
 			t.Errorf("status op calls %+v: want a 12-digit fingerprint", u)
 		}
 	}
-	if kinds[api.IdentityServiceAccount] != 2 || kinds[""] != 1 {
-		t.Errorf("status op calls %+v: want two service accounts and the desktop", st.OPCalls)
+	if kinds[api.IdentityServiceAccount] != 2 || kinds[api.IdentityConnect] != 1 || kinds[""] != 1 {
+		t.Errorf("status op calls %+v: want two service accounts, a Connect server and the desktop", st.OPCalls)
 	}
 	text := e.MustOpx("status")
-	if strings.Contains(text, "ops_") || !strings.Contains(text, "as service account ") {
+	if strings.Contains(text, "ops_") || strings.Contains(text, connectToken) || !strings.Contains(text, "as service account ") || !strings.Contains(text, "as Connect server ") {
 		t.Errorf("opx status names the tokens wrongly:\n%s", text)
 	}
 }
