@@ -1,10 +1,10 @@
-package cli
+package printable
 
 import "testing"
 
 // What opx prints of a name it did not choose (a ref, a file name) cannot
 // move the cursor, retitle the terminal or reorder the line.
-func TestPrintable(t *testing.T) {
+func TestString(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"op://Private/db/password", "op://Private/db/password"},
 		{"café/ключ", "café/ключ"},
@@ -18,8 +18,8 @@ func TestPrintable(t *testing.T) {
 		{"del\x7f", `del\x7f`},
 		{"c1\u0085", `c1\u0085`},
 	} {
-		if got := Printable(c.in); got != c.want {
-			t.Errorf("Printable(%q) = %q, want %q", c.in, got, c.want)
+		if got := String(c.in); got != c.want {
+			t.Errorf("String(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
