@@ -77,7 +77,10 @@ func (c *PolicyCheckCmd) Run(g *Globals, env *Env) error {
 	for _, ref := range c.Refs {
 		d := snap.Decide(req, readOf(env.Paths, g.Account, ref), penv)
 		verdict := "ALLOW"
-		if !d.Allow {
+		switch {
+		case d.Ask:
+			verdict = "ASK"
+		case !d.Allow:
 			verdict, denied = "DENY", true
 		}
 		detail := ""
@@ -150,6 +153,12 @@ func describeRule(r policy.Rule) string {
 		if r.Server.Namespace != "" {
 			where += " (namespace " + Printable(r.Server.Namespace) + ")"
 		}
+	}
+	if r.Identity != "" {
+		where += "; identity " + Printable(r.Identity)
+	}
+	if r.Ask {
+		where += "; asks"
 	}
 	return strings.Join(who, ", ") + "; refs " + Printable(strings.Join(r.Refs, " ")) + where
 }

@@ -47,6 +47,10 @@ type Rule struct {
 	// "connect", or one identity by its fingerprint as opx status shows
 	// it (at least its first 12 hex digits). Empty: any identity.
 	Identity string `json:"identity,omitempty"`
+	// Ask makes the rule ask: a read it covers waits while the daemon asks
+	// the user to approve it (an askpass program, a notification, or opx
+	// approve), and is refused when no one says yes.
+	Ask bool `json:"ask,omitempty"`
 	// Server is the Vault or OpenBao server the rule's vault:// and bao://
 	// refs may be read from: the daemon's server for the scheme must have
 	// this address (and namespace, "" for none). Nil: any server.
@@ -57,7 +61,18 @@ type Rule struct {
 type Policy struct {
 	Allow       []Rule `json:"allow"`
 	DefaultDeny bool   `json:"default_deny"`
+	// Default is what a read no rule covers gets: "allow", "deny" or
+	// "ask". "" follows default_deny (deny when it is on, else allow);
+	// "deny" sets default_deny, and Parse refuses the two disagreeing.
+	Default string `json:"default,omitempty"`
 }
+
+// What Policy.Default may say.
+const (
+	DefaultAllow = "allow"
+	DefaultDeny  = "deny"
+	DefaultAsk   = "ask"
+)
 
 // Requester is the program a decision is about.
 type Requester struct {
@@ -96,9 +111,11 @@ type Read struct {
 }
 
 // Decision is the outcome for one requester and ref. Rule is the index of
-// the deciding allow rule, or -1.
+// the deciding allow rule, or -1. Ask (Allow false) means the read waits for
+// the user's answer.
 type Decision struct {
 	Allow  bool
+	Ask    bool
 	Rule   int
 	Reason string
 }
@@ -118,6 +135,16 @@ func Parse(data []byte) (*Policy, error) {
 	}
 	if dec.More() {
 		return nil, errors.New("not a policy: data after the JSON object")
+	}
+	switch p.Default {
+	case "", DefaultAllow, DefaultAsk:
+		if p.DefaultDeny && p.Default != "" {
+			return nil, fmt.Errorf("default %q and default_deny true disagree: keep one", p.Default)
+		}
+	case DefaultDeny:
+		p.DefaultDeny = true
+	default:
+		return nil, fmt.Errorf("default %q: want \"allow\", \"deny\" or \"ask\"", p.Default)
 	}
 	for i, r := range p.Allow {
 		switch {
@@ -193,7 +220,13 @@ func (p *Policy) Decide(r Requester, q Read, env Env) Decision {
 			}
 			continue
 		}
+		if rule.Ask {
+			return Decision{Ask: true, Rule: i, Reason: fmt.Sprintf("allow[%d] asks the user", i)}
+		}
 		return Decision{Allow: true, Rule: i, Reason: fmt.Sprintf("allowed by allow[%d]", i)}
+	}
+	if p.Default == DefaultAsk {
+		return Decision{Ask: true, Rule: -1, Reason: "no allow rule matches; the default is to ask the user" + near}
 	}
 	if p.DefaultDeny {
 		return Decision{Allow: false, Rule: -1, Reason: "no allow rule matches and default_deny is on" + near}
@@ -339,6 +372,9 @@ func (p *Policy) NoAccount() []int {
 
 // AllowsAny reports whether r may read at least one ref: what the daemon
 // asks before it lets r lock, unlock or stop it.
+//
+// A rule that asks counts, and so does a default of ask: the user meant the
+// program to read, once asked.
 func (p *Policy) AllowsAny(r Requester, env Env) bool {
 	if p == nil || !p.DefaultDeny {
 		return true

@@ -409,3 +409,47 @@ func TestIdentityRules(t *testing.T) {
 		}
 	}
 }
+
+// TestAskRulesAndDefault: a rule with "ask" and the default "ask" decide
+// Ask, not Allow; "default" and "default_deny" must agree.
+func TestAskRulesAndDefault(t *testing.T) {
+	p, err := Parse([]byte(`{"default": "ask", "allow": [
+		{"path": "/bin/a", "refs": ["op://v/*"]},
+		{"path": "/bin/b", "ask": true, "refs": ["op://v/*"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, ref  string
+		allow, ask bool
+		rule       int
+	}{
+		{"/bin/a", "op://v/i/f", true, false, 0},
+		{"/bin/b", "op://v/i/f", false, true, 1},
+		{"/bin/c", "op://v/i/f", false, true, -1},
+		{"/bin/a", "op://w/i/f", false, true, -1},
+	} {
+		d := p.Decide(Requester{Path: tc.path}, Read{Ref: tc.ref}, Env{})
+		if d.Allow != tc.allow || d.Ask != tc.ask || d.Rule != tc.rule {
+			t.Errorf("%s %s: %+v", tc.path, tc.ref, d)
+		}
+	}
+	if !p.AllowsAny(Requester{Path: "/bin/c"}, Env{}) {
+		t.Error("a default of ask does not let a program lock or approve")
+	}
+	deny, err := Parse([]byte(`{"default": "deny", "allow": [{"path": "/bin/b", "ask": true, "refs": ["*"]}]}`))
+	if err != nil || !deny.DefaultDeny {
+		t.Fatalf("default deny: %+v, %v", deny, err)
+	}
+	if d := deny.Decide(Requester{Path: "/bin/c"}, Read{Ref: "op://v/i/f"}, Env{}); d.Allow || d.Ask {
+		t.Errorf("default deny, no rule: %+v", d)
+	}
+	if !deny.AllowsAny(Requester{Path: "/bin/b"}, Env{}) || deny.AllowsAny(Requester{Path: "/bin/c"}, Env{}) {
+		t.Error("AllowsAny: an asking rule counts, no rule does not")
+	}
+	for _, bad := range []string{`{"default": "maybe", "allow": []}`, `{"default": "ask", "default_deny": true, "allow": []}`} {
+		if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "default") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
