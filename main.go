@@ -73,6 +73,7 @@ var commands = [...]command{
 	{"login", "Sign in to a backend and make it opx's default.", func() any { return &cli.LoginCmd{} }},
 	{"policy", "Check the access policy (policy.json).", func() any { return &cli.PolicyCmd{} }},
 	{"audit", "Summarise access denials from the audit log; --interactive turns them into allow rules.", func() any { return &cli.AuditCmd{} }},
+	{"approve", "Answer the questions a policy rule that asks is waiting on: list them, allow, deny, or allow always.", func() any { return &cli.ApproveCmd{} }},
 	{"shim", "Install opx as op: tools that run op read and op inject get the daemon's cache unchanged.", func() any { return &cli.ShimCmd{} }},
 	{"service", "Run the daemon as a systemd user service (Linux), launchd agent (macOS) or logon task (Windows).", func() any { return &cli.ServiceCmd{} }},
 	{"completion", "Print a shell completion script (bash, zsh, fish).", func() any { return &cli.CompletionCmd{} }},

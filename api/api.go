@@ -234,6 +234,46 @@ func printableToken(b []byte) bool {
 	return true
 }
 
+// Question is a question to the user about a read a policy rule asks for,
+// as GET /v1/approvals lists it: the program (its pid, and the opx
+// client's when the program ran opx), the refs (never values), the
+// account and servers they are read from, and when it times out.
+type Question struct {
+	ID           string   `json:"id"`
+	Program      string   `json:"program"`
+	PID          int      `json:"pid"`
+	ClientPID    int      `json:"client_pid,omitempty"`
+	Refs         []string `json:"refs"`
+	Account      string   `json:"account,omitempty"`
+	Server       string   `json:"server,omitempty"`
+	AskedUnix    int64    `json:"asked_unix"`
+	DeadlineUnix int64    `json:"deadline_unix"`
+}
+
+// ApprovalsResponse is the answer of GET /v1/approvals: the questions
+// waiting for an answer, oldest first.
+type ApprovalsResponse struct {
+	Pending []Question `json:"pending"`
+}
+
+// ApproveRequest is the body of POST /v1/approvals/answer: the answer to
+// question ID; with Allow, RememberSeconds keeps the answer for the
+// program and each of the refs that long (at most a day; a lock ends it).
+type ApproveRequest struct {
+	ID              string  `json:"id"`
+	Allow           bool    `json:"allow"`
+	RememberSeconds float64 `json:"remember_seconds,omitempty"`
+}
+
+// ApproveResponse is the answer of POST /v1/approvals/answer.
+type ApproveResponse struct {
+	Message string `json:"message"`
+}
+
+// WaitingHeader is the header of the interim (102) response the daemon
+// sends while a read waits for the user's answer: "approval ID".
+const WaitingHeader = "Opx-Waiting"
+
 // ReadRequest is the body of POST /v1/read.
 type ReadRequest struct {
 	Ref     string `json:"ref"`

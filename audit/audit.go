@@ -48,7 +48,29 @@ const (
 	// PolicyChange records a change of the policy in force: its state
 	// (none, loaded, failed_closed), content hash and why.
 	PolicyChange = "POLICY_CHANGE"
+	// Approval records a step of a question to the user about reads a
+	// rule asks for: asked, answered, timed out, or an answer remembered
+	// from before (opx approve --for) used.
+	Approval = "APPROVAL"
 )
+
+// Steps of an APPROVAL.
+const (
+	StepAsked      = "asked"
+	StepAnswered   = "answered"
+	StepTimedOut   = "timed_out"
+	StepRemembered = "remembered"
+)
+
+// Question is a question to the user as the audit log records it: its id
+// (as opx approve shows it), the refs it is about (never values) and where
+// they are read.
+type Question struct {
+	ID      string   `json:"id"`
+	Refs    []string `json:"refs"`
+	Account string   `json:"account,omitempty"`
+	Server  string   `json:"server,omitempty"`
+}
 
 // Actions an ACCESS_DECISION is about.
 const (
@@ -63,6 +85,9 @@ const (
 	// ActionForget: the cached values of one scheme dropped (the vault
 	// shim, after a write it passed to the real CLI).
 	ActionForget = "forget"
+	// ActionApprove: a question about a read answered with opx approve,
+	// or the questions listed.
+	ActionApprove = "approve"
 )
 
 // Decisions.
@@ -528,6 +553,29 @@ func (l *Log) Access(p Peer, r Requester, d Decision) error {
 			e.Interface("login", d.Login)
 		}
 		e.Str("decision", d.Verdict).Str("reason", d.Reason).Str("policy_path", d.PolicyPath)
+	})
+}
+
+// Approval records a step of question q about requester r's reads: step
+// (StepAsked, ...), the answer ("yes" or "no"; "" when asked), the channel
+// it came through (askpass, notification, opx approve, timeout, remembered)
+// and, for opx approve, the program that answered (by) and how long the
+// answer is remembered.
+func (l *Log) Approval(p Peer, r Requester, q Question, step, answer, channel string, by *Requester, rememberFor time.Duration) error {
+	return l.write(Approval, func(e *zerolog.Event) {
+		e.Interface("peer_info", p).Interface("requester", r).Interface("question", q).Str("step", step)
+		if answer != "" {
+			e.Str("answer", answer)
+		}
+		if channel != "" {
+			e.Str("channel", channel)
+		}
+		if by != nil {
+			e.Interface("answered_by", by)
+		}
+		if rememberFor > 0 {
+			e.Float64("remember_seconds", rememberFor.Seconds())
+		}
 	})
 }
 

@@ -168,24 +168,7 @@ func (c *AuditCmd) interactive(env *Env, denials []audit.Denial) error {
 	if err != nil {
 		return err
 	}
-	pol, err := readPolicy(env.Paths)
-	if err != nil {
-		return err
-	}
-	for _, g := range grants {
-		addGrant(pol, g)
-	}
-	b, err := json.MarshalIndent(pol, "", "  ")
-	if err != nil {
-		return err
-	}
-	if _, err := policy.Parse(b); err != nil {
-		return &client.Error{Message: fmt.Sprintf("the new policy would not be valid: %v", err)}
-	}
-	if err := xdg.EnsureDir(env.Paths.ConfigDir); err != nil {
-		return err
-	}
-	if err := xdg.WriteFileAtomic(env.Paths.PolicyFile, append(b, '\n'), 0o600); err != nil {
+	if err := writeGrants(env.Paths, grants); err != nil {
 		return err
 	}
 	for _, g := range grants {
@@ -342,6 +325,29 @@ func ruleName(exe string) string {
 	return exe
 }
 
+// writeGrants adds allow rules for grants to policy.json, checked as the
+// daemon checks it, written whole by rename with mode 0600.
+func writeGrants(paths xdg.Paths, grants []grant) error {
+	pol, err := readPolicy(paths)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		addGrant(pol, g)
+	}
+	b, err := json.MarshalIndent(pol, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := policy.Parse(b); err != nil {
+		return &client.Error{Message: fmt.Sprintf("the new policy would not be valid: %v", err)}
+	}
+	if err := xdg.EnsureDir(paths.ConfigDir); err != nil {
+		return err
+	}
+	return xdg.WriteFileAtomic(paths.PolicyFile, append(b, '\n'), 0o600)
+}
+
 // readPolicy returns the current policy file's contents, or an empty policy
 // that denies by default (a user who turns denials into rules wants the
 // rest denied).
@@ -361,11 +367,11 @@ func readPolicy(p xdg.Paths) (*policy.Policy, error) {
 }
 
 // addGrant adds g's pattern to the rule for exactly g's path and account
-// (and no server), or a new rule.
+// (and no server, identity or asking), or a new rule.
 func addGrant(p *policy.Policy, g grant) {
 	for i, r := range p.Allow {
 		if r.Path == g.path && r.PathSHA256 == "" && r.ExeSHA256 == "" && r.PID == 0 && !r.RequireSigned &&
-			strings.EqualFold(r.Account, g.account) && r.Server == nil {
+			strings.EqualFold(r.Account, g.account) && r.Server == nil && r.Identity == "" && !r.Ask {
 			for _, existing := range r.Refs {
 				if existing == g.pattern {
 					return

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -67,6 +68,40 @@ type Env struct {
 	Client *client.Client
 	// NoStart reaches the daemon only if it is already running.
 	NoStart *client.Client
+	// waiting is the question the daemon said the request waits on ("" for
+	// none): set by Options.Waiting, shown by progress.
+	waiting *atomic.Pointer[string]
+}
+
+// approval is the id of the question the daemon said the request waits
+// on, or "".
+func (e *Env) approval() string {
+	if e.waiting == nil {
+		return ""
+	}
+	if p := e.waiting.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// onWaiting is Options.Waiting: it keeps the question's id for the
+// progress line, and, when stderr is not a terminal (a script, a log),
+// says so once on stderr, so that a wait is never silent.
+func onWaiting(waiting *atomic.Pointer[string], stderr *os.File) func(string) {
+	var once sync.Once
+	return func(what string) {
+		id, ok := strings.CutPrefix(what, "approval ")
+		if !ok {
+			return
+		}
+		waiting.Store(&id)
+		if os.Getenv("OPX_QUIET") != "1" && !term.IsTerminal(int(stderr.Fd())) {
+			once.Do(func() {
+				fmt.Fprintf(stderr, "opx: waiting for approval (question %s): answer with opx approve in another terminal\n", Printable(id))
+			})
+		}
+	}
 }
 
 // NewEnv returns the environment of the opx process itself. beforeRequest,
@@ -84,6 +119,8 @@ func NewEnv(paths xdg.Paths, beforeRequest func(), expect *client.Expectation) *
 		},
 		WarnOnce: &sync.Once{},
 	}
+	waiting := &atomic.Pointer[string]{}
+	opts.Waiting = onWaiting(waiting, os.Stderr)
 	noStart := opts
 	noStart.Autostart = false
 	noStart.Expect = nil // status, lock, stop: they show or end the daemon as it is
@@ -95,6 +132,7 @@ func NewEnv(paths xdg.Paths, beforeRequest func(), expect *client.Expectation) *
 		Options: opts,
 		Client:  client.New(opts),
 		NoStart: client.New(noStart),
+		waiting: waiting,
 	}
 }
 

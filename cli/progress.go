@@ -15,9 +15,10 @@ import (
 const progressAfter = time.Second
 
 // progress shows, on a terminal's stderr, one line saying what the command
-// waits for once it has waited progressAfter, updated as the wait goes on,
-// and erased by the returned stop. Nothing is shown when stderr is not a
-// terminal or OPX_QUIET=1.
+// waits for once it has waited progressAfter, or at once when the daemon
+// says the request waits for the user's approval (Env.approval), updated
+// as the wait goes on, and erased by the returned stop. Nothing is shown
+// when stderr is not a terminal or OPX_QUIET=1.
 func (e *Env) progress(what string) (stop func()) {
 	f, ok := e.Stderr.(*os.File)
 	if !ok || e.Quiet || os.Getenv("OPX_QUIET") == "1" || !term.IsTerminal(int(f.Fd())) {
@@ -29,15 +30,21 @@ func (e *Env) progress(what string) (stop func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		select {
-		case <-done:
-			return
-		case <-time.After(progressAfter):
-		}
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			fmt.Fprintf(f, "\r\x1b[Kopx: waiting for %s, %.1f s", what, time.Since(start).Seconds())
+			now := what
+			if id := e.approval(); id != "" {
+				now = "approval (question " + Printable(id) + "): answer with opx approve in another terminal"
+			} else if time.Since(start) < progressAfter {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				continue
+			}
+			fmt.Fprintf(f, "\r\x1b[Kopx: waiting for %s, %.1f s", now, time.Since(start).Seconds())
 			select {
 			case <-done:
 				fmt.Fprint(f, "\r\x1b[K")

@@ -83,6 +83,10 @@ type Options struct {
 	// Notes, if set, is told of the daemon's settings that differ without
 	// changing what a request gets (TTL, version): opx doctor lists them.
 	Notes func(msg string)
+	// Waiting, if set, is told when the daemon says a request waits: for
+	// the user's answer to a question a policy rule asks ("approval ID",
+	// api.WaitingHeader).
+	Waiting func(what string)
 
 	settings *string // if set, gets each answer's api.SettingsHeader (Serves)
 }
@@ -425,8 +429,15 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 		}
 		err := req.Write(c.conn)
 		var resp *http.Response
-		if err == nil {
+		for err == nil {
 			resp, err = http.ReadResponse(c.br, req)
+			if err != nil || resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+				break
+			}
+			// An interim answer: the request waits (for the user).
+			if w := resp.Header.Get(api.WaitingHeader); w != "" && c.opts.Waiting != nil {
+				c.opts.Waiting(w)
+			}
 		}
 		if err == nil {
 			// Read the body now, under the lock, so the connection is
@@ -553,6 +564,26 @@ func (c *Client) Forget(ctx context.Context, scheme string) (int, error) {
 	var out api.ForgetResponse
 	err := c.do(ctx, http.MethodPost, "/v1/cache/forget", api.ForgetRequest{Scheme: scheme}, &out)
 	return out.Dropped, err
+}
+
+// Approvals lists the questions waiting for the user's answer (a policy
+// rule that asks), oldest first.
+func (c *Client) Approvals(ctx context.Context) ([]api.Question, error) {
+	var out api.ApprovalsResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/approvals", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Pending, nil
+}
+
+// Approve answers a question. The daemon refuses the program the question
+// is about, and the processes it started.
+func (c *Client) Approve(ctx context.Context, req api.ApproveRequest) (*api.ApproveResponse, error) {
+	var out api.ApproveResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/approvals/answer", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Lock asks the daemon to lock the session now.

@@ -84,11 +84,27 @@ func auditRequester(p *Peer) audit.Requester {
 // authorize applies the policy snapshot pol to ref, read in the account
 // and from the server at says, for the request's requester, before any
 // cache lookup, and records the decision. A read the policy allows but the
-// audit log cannot record is refused.
+// audit log cannot record is refused; one it asks about is refused here
+// (readRequest.allow asks).
 func (s *server) authorize(r *http.Request, pol *policy.Snapshot, at *where, ref string) *api.Error {
+	d := s.decide(r, pol, at, ref)
+	if d.Ask {
+		d = policy.Decision{Rule: d.Rule, Reason: d.Reason + ", and this request cannot wait for an answer"}
+	}
+	return s.record(r, pol, at, ref, d, nil)
+}
+
+// decide is the policy's decision on ref for the request's requester.
+func (s *server) decide(r *http.Request, pol *policy.Snapshot, at *where, ref string) policy.Decision {
+	return pol.Decide(requesterOf(peerFrom(r.Context())), at.read(ref), s.policyEnv)
+}
+
+// record writes decision d on ref to the audit log and returns the
+// refusal, if it refuses: refused when given, else one naming the policy's
+// reason. An allowed read the audit log cannot record is refused.
+func (s *server) record(r *http.Request, pol *policy.Snapshot, at *where, ref string, d policy.Decision, refused *api.Error) *api.Error {
 	p := peerFrom(r.Context())
 	req := requesterOf(p)
-	d := pol.Decide(req, at.read(ref), s.policyEnv)
 	decision := audit.Allow
 	if !d.Allow {
 		decision = audit.Deny
@@ -108,6 +124,9 @@ func (s *server) authorize(r *http.Request, pol *policy.Snapshot, at *where, ref
 		return nil
 	}
 	s.log.Warn().Str("requester", req.Path).Int("requester_pid", req.PID).Str("ref", ref).Str("reason", d.Reason).Msg("access denied by policy")
+	if refused != nil {
+		return refused
+	}
 	e := api.Errorf(api.CodeForbidden, "%s: %s may not read this ref (%s)", ref, cmp.Or(req.Path, "this program"), d.Reason)
 	e.Policy = true
 	return e

@@ -52,6 +52,7 @@ type Cmd struct {
 	// config.json key: config.json configures every daemon, not only the
 	// service's.
 	Service      string  `hidden:"" help:"The service manager that runs this daemon (systemd, launchd or schtasks, optionally :NAME), for opx restart." env:"OPX_SERVICE" placeholder:"MANAGER[:NAME]"`
+	AskTimeout   Seconds `help:"How long a read a policy rule asks about waits for the user's answer (askpass, notification or opx approve) before it is refused." default:"30s" env:"OP_AUTHD_ASK_TIMEOUT"`
 	ExitWhenIdle Seconds `help:"Stop as opx stop does after this long with no connection open and no backend call running, so that a daemon ends with its CI job; any connection counts (opx status too), a command run by opx run does not; 0 never stops." default:"0s" env:"OP_AUTHD_EXIT_WHEN_IDLE"`
 }
 
@@ -75,6 +76,8 @@ func (c *Cmd) Validate() error {
 		return fmt.Errorf("--audit-log-retention-days must be 0 (keep all) or more")
 	case c.StaleIfError < 0:
 		return fmt.Errorf("--stale-if-error must be 0 (never) or more")
+	case c.AskTimeout <= 0:
+		return fmt.Errorf("--ask-timeout must be more than 0")
 	case c.ExitWhenIdle < 0:
 		return fmt.Errorf("--exit-when-idle must be 0 (never) or more")
 	}
@@ -125,6 +128,7 @@ func (c *Cmd) config() (Config, error) {
 		RevokeLeasesOnLock: c.RevokeLeasesOnLock,
 		Service:            serviceManager(c.Service),
 		ExitWhenIdle:       time.Duration(c.ExitWhenIdle),
+		AskTimeout:         time.Duration(c.AskTimeout),
 	}, nil
 }
 
@@ -152,6 +156,8 @@ type Config struct {
 	// ExitWhenIdle is how long the daemon waits with no connection open
 	// and no backend call running before it stops; 0 never.
 	ExitWhenIdle time.Duration
+	// AskTimeout is how long a read a rule asks about waits for an answer.
+	AskTimeout time.Duration
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

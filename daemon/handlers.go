@@ -18,6 +18,7 @@ import (
 	"github.com/opxhq/opx/audit"
 	"github.com/opxhq/opx/backend"
 	"github.com/opxhq/opx/internal/console"
+	"github.com/opxhq/opx/internal/printable"
 	"github.com/opxhq/opx/policy"
 	"github.com/opxhq/opx/self"
 	"github.com/opxhq/opx/session"
@@ -33,16 +34,18 @@ type route struct {
 // handlers then check their method and decode a bounded body.
 func (s *server) routes() http.Handler {
 	table := map[string]route{
-		"/v1/read":           {http.MethodPost, s.handleRead},
-		"/v1/reads":          {http.MethodPost, s.handleReads},
-		"/v1/resolve":        {http.MethodPost, s.handleResolve},
-		"/v1/status":         {http.MethodGet, s.handleStatus},
-		"/v1/session/unlock": {http.MethodPost, s.handleUnlock},
-		"/v1/session/lock":   {http.MethodPost, s.handleLock},
-		"/v1/backend/verify": {http.MethodPost, s.handleVerify},
-		"/v1/backend/health": {http.MethodPost, s.handleHealth},
-		"/v1/daemon/stop":    {http.MethodPost, s.handleStop},
-		"/v1/cache/forget":   {http.MethodPost, s.handleForget},
+		"/v1/read":             {http.MethodPost, s.handleRead},
+		"/v1/reads":            {http.MethodPost, s.handleReads},
+		"/v1/resolve":          {http.MethodPost, s.handleResolve},
+		"/v1/status":           {http.MethodGet, s.handleStatus},
+		"/v1/session/unlock":   {http.MethodPost, s.handleUnlock},
+		"/v1/session/lock":     {http.MethodPost, s.handleLock},
+		"/v1/backend/verify":   {http.MethodPost, s.handleVerify},
+		"/v1/backend/health":   {http.MethodPost, s.handleHealth},
+		"/v1/daemon/stop":      {http.MethodPost, s.handleStop},
+		"/v1/cache/forget":     {http.MethodPost, s.handleForget},
+		"/v1/approvals":        {http.MethodGet, s.handleApprovals},
+		"/v1/approvals/answer": {http.MethodPost, s.handleApprove},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -111,6 +114,11 @@ type readRequest struct {
 	maxAge time.Duration
 	pol    *policy.Snapshot
 	at     *where
+	// w is the response, for the interim answer a read that waits for
+	// the user sends; asking, the refs the policy asks the user about
+	// (allow returned errAsking for them), until settle.
+	w      http.ResponseWriter
+	asking []string
 }
 
 // openRead decodes the body of a read endpoint into body (an
@@ -147,6 +155,7 @@ func (s *server) openRead(w http.ResponseWriter, r *http.Request, body any) (*re
 	}
 	defer opID.Wipe()
 	rd := s.newReadRequest(r, account, maxAge(age))
+	rd.w = w
 	if id := backend.NewOPIdentity(opID); id.Fingerprint != s.opIdentity.Fingerprint {
 		rd.id = id
 		rd.at.identityKind, rd.at.identity = id.Kind, id.Fingerprint
@@ -172,11 +181,57 @@ func (s *server) newReadRequest(r *http.Request, account string, maxAge time.Dur
 // allow returns why ref may not be read, or nil: it is not valid for this
 // daemon's backend, or the policy denies it (the audit log records the
 // decision).
+//
+// A ref the policy asks the user about gets errAsking, and waits in
+// rd.asking for settle; one an answer opx approve --for remembers is
+// allowed.
 func (rd *readRequest) allow(ref string) *api.Error {
 	if e := rd.s.check(ref); e != nil {
 		return e
 	}
-	return rd.s.authorize(rd.r, rd.pol, rd.at, ref)
+	d := rd.s.decide(rd.r, rd.pol, rd.at, ref)
+	if d.Ask {
+		if rd.w == nil {
+			return rd.s.authorize(rd.r, rd.pol, rd.at, ref) // refuses
+		}
+		until, ok := rd.s.asker.remembered(rd, ref)
+		if !ok {
+			rd.asking = append(rd.asking, ref)
+			return errAsking
+		}
+		d = policy.Decision{Allow: true, Rule: d.Rule, Reason: "approved by the user until " + until.Format(time.TimeOnly) + " (opx approve --for)"}
+		p := peerFrom(rd.r.Context())
+		rd.s.audit.Approval(*auditPeer(p), auditRequester(p), audit.Question{Refs: []string{ref}, Account: rd.at.account, Server: rd.serverOf(ref)},
+			audit.StepRemembered, "yes", "remembered", nil, time.Until(until))
+	}
+	return rd.s.record(rd.r, rd.pol, rd.at, ref, d, nil)
+}
+
+// settle asks the user about the refs in rd.asking, once for all of them,
+// records each decision, and returns each ref's refusal (none: allowed).
+// While it waits it sends the client an interim answer (102, with
+// api.WaitingHeader) naming the question, so that it can say so.
+func (rd *readRequest) settle() map[string]*api.Error {
+	if len(rd.asking) == 0 {
+		return nil
+	}
+	asking := rd.asking
+	rd.asking = nil
+	waiting := func(id string) {
+		rd.w.Header().Set(api.WaitingHeader, "approval "+id)
+		rd.w.WriteHeader(http.StatusProcessing)
+		rd.w.Header().Del(api.WaitingHeader)
+	}
+	refused := rd.s.asker.ask(rd, asking, waiting)
+	out := make(map[string]*api.Error, len(asking))
+	for _, ref := range asking {
+		d := policy.Decision{Allow: refused == nil, Rule: -1, Reason: "approved by the user"}
+		if refused != nil {
+			d.Reason = refused.Message
+		}
+		out[ref] = rd.s.record(rd.r, rd.pol, rd.at, ref, d, refused)
+	}
+	return out
 }
 
 // read resolves refs (unique, each allowed) and remembers the account when
@@ -218,7 +273,9 @@ func (s *server) handleRead(w http.ResponseWriter, r *http.Request) {
 	rd, e := s.openRead(w, r, &req)
 	defer rd.close()
 	if e == nil {
-		e = rd.allow(req.Ref)
+		if e = rd.allow(req.Ref); e == errAsking {
+			e = rd.settle()[req.Ref]
+		}
 	}
 	if e != nil {
 		writeError(w, e)
@@ -292,6 +349,31 @@ func (rd *readRequest) readable(all []string, servers map[string]api.Server) ([]
 		}
 		refs = append(refs, ref)
 	}
+	if len(rd.asking) > 0 {
+		// The refs the user was asked about, in the request's order.
+		answers := rd.settle()
+		refs = refs[:0]
+		for ref := range seen {
+			delete(seen, ref)
+		}
+		for _, ref := range all {
+			if seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			e, asked := answers[ref]
+			if asked && e == nil {
+				e = rd.s.sameServer(ref, servers)
+			}
+			switch {
+			case !asked && errs[ref] == nil, asked && e == nil:
+				refs = append(refs, ref)
+				delete(errs, ref)
+			case asked:
+				errs[ref] = e
+			}
+		}
+	}
 	return refs, errs
 }
 
@@ -358,6 +440,24 @@ func (rd *readRequest) envRefs(names []string, env map[string]string) (refs []st
 		if _, ok := index[ref]; !ok {
 			index[ref] = len(refs)
 			refs = append(refs, ref)
+		}
+	}
+	if len(rd.asking) > 0 {
+		answers := rd.settle()
+		for _, name := range names {
+			e, asked := answers[env[name]]
+			if !asked {
+				continue
+			}
+			if e != nil {
+				failed[name] = e
+				continue
+			}
+			delete(failed, name)
+			if _, ok := index[env[name]]; !ok {
+				index[env[name]] = len(refs)
+				refs = append(refs, env[name])
+			}
 		}
 	}
 	return refs, index, failed
@@ -670,6 +770,65 @@ func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ForgetResponse{Dropped: s.core.forgetScheme(req.Scheme)})
+}
+
+// handleApprovals lists the questions waiting for the user's answer, to a
+// program the policy allows some ref (as lock needs).
+func (s *server) handleApprovals(w http.ResponseWriter, r *http.Request) {
+	if e := s.authorizeSession(r, audit.ActionApprove); e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ApprovalsResponse{Pending: s.asker.list()})
+}
+
+// handleApprove answers a question: for opx approve. It needs a program
+// the policy allows some ref, and never one whose read the question is
+// about, nor a process that program (or its opx client) started.
+func (s *server) handleApprove(w http.ResponseWriter, r *http.Request) {
+	var req api.ApproveRequest
+	if e := s.decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if req.RememberSeconds < 0 || req.RememberSeconds > maxRemember.Seconds() || req.RememberSeconds != req.RememberSeconds {
+		writeError(w, api.Errorf(api.CodeBadRequest, "remember_seconds %v: want 0 to %v", req.RememberSeconds, maxRemember.Seconds()))
+		return
+	}
+	if req.RememberSeconds > 0 && !req.Allow {
+		writeError(w, api.Errorf(api.CodeBadRequest, "remember_seconds goes with allow: a refusal is not remembered"))
+		return
+	}
+	if e := s.authorizeSession(r, audit.ActionApprove); e != nil {
+		writeError(w, e)
+		return
+	}
+	q := s.asker.find(req.ID)
+	if q == nil {
+		writeError(w, api.Errorf(api.CodeNotFound, "no question %q is waiting (answered, timed out, or never asked): opx approve lists those that are", printable.String(req.ID)))
+		return
+	}
+	p := peerFrom(r.Context())
+	if p == nil || q.startedBy(p.PID) {
+		s.log.Warn().Str("question", q.id).Msg("the program the question is about, or a process it started, tried to answer it")
+		e := api.Errorf(api.CodeForbidden, "this process may not answer question %s: it is about the reads of the program that started it (or of this process itself)", q.id)
+		e.Policy = true
+		writeError(w, e)
+		return
+	}
+	remember := time.Duration(req.RememberSeconds * float64(time.Second))
+	if !s.asker.answer(q, req.Allow, "opx approve", p, remember) {
+		writeError(w, api.Errorf(api.CodeNotFound, "question %s was answered or timed out meanwhile", q.id))
+		return
+	}
+	msg := "refused"
+	if req.Allow {
+		msg = "allowed"
+		if remember > 0 {
+			msg += fmt.Sprintf(", and remembered for this program and these refs until %s (or opx lock)", time.Now().Add(remember).Format(time.TimeOnly))
+		}
+	}
+	writeJSON(w, http.StatusOK, api.ApproveResponse{Message: msg})
 }
 
 // handleStop stops the daemon gracefully, for opx stop and opx restart:

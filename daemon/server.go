@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -44,7 +45,9 @@ type server struct {
 	// desktop's. A request naming the same one reads as the daemon.
 	opIdentity backend.OPIdentity
 	// sealer opens the identities requests carry (api.SealedIdentity).
-	sealer  *api.IdentitySealer
+	sealer *api.IdentitySealer
+	// asker asks the user about the reads a policy rule asks for.
+	asker   *asker
 	session *session.Session
 	core    *core
 	policy  *policy.Store
@@ -278,6 +281,8 @@ func newServer(cfg Config, info BuildInfo, paths xdg.Paths, log zerolog.Logger, 
 		policyEnv:   policy.Env{Home: homeDir(), Signed: policy.SignedCheck()},
 		pathsHeader: url.Values{"config": {paths.ConfigFile}, "policy": {paths.PolicyFile}}.Encode(),
 	}
+	s.asker = newAsker(s, cmp.Or(cfg.AskTimeout, 30*time.Second))
+	s.asker.channel = newChannel(processEnv)
 	s.session = session.New(cfg.EnableSessionLock, cfg.SessionTimeout, s.onLock)
 	s.core = newCore(s.coreConfig(), be, s.session, log)
 	forgetScheme = s.core.forgetScheme
@@ -326,7 +331,7 @@ func (s *server) httpServer(certs *certStore) *http.Server {
 		TLSConfig:         certs.serverTLSConfig(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      s.cfg.BackendTimeout + 30*time.Second,
+		WriteTimeout:      s.cfg.BackendTimeout + s.asker.timeout + 30*time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          newStdLogger(s.log),
@@ -460,6 +465,7 @@ func (s *server) trimWhenIdle() func(net.Conn, http.ConnState) {
 func (s *server) onLock(reason string) {
 	n := s.core.cache.Len()
 	s.core.wipe()
+	s.asker.forget("the session was locked")
 	s.log.Info().Str("reason", reason).Int("wiped", n).Msg("session locked")
 	s.audit.NoWait().Session(audit.SessionLock, reason) // a lock never waits for the audit log
 	s.revokeLeases("session locked")

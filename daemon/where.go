@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,4 +136,33 @@ func (h *settingsHeader) of(s *server) string {
 func (h *settingsHeader) limited(s *server) string {
 	return url.Values{"backend": {s.cfg.Backend}, "ttl": {s.cfg.TTL.String()}, "version": {s.info.Version},
 		"service": {s.cfg.Service}}.Encode()
+}
+
+// serverOf names the server a vault:// or bao:// ref is read from, as a
+// question shows it ("" for other refs, or no server).
+func (rd *readRequest) serverOf(ref string) string {
+	scheme, _, _ := strings.Cut(ref, "://")
+	if scheme != api.SchemeVault && scheme != api.SchemeBao {
+		return ""
+	}
+	srv := rd.at.server(scheme)
+	if srv == nil {
+		return ""
+	}
+	if srv.Namespace != "" {
+		return srv.Address + " (namespace " + srv.Namespace + ")"
+	}
+	return srv.Address
+}
+
+// serversOf names the servers refs are read from, as a question shows
+// them.
+func (rd *readRequest) serversOf(refs []string) string {
+	var out []string
+	for _, ref := range refs {
+		if s := rd.serverOf(ref); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ", ")
 }

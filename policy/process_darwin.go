@@ -52,3 +52,9 @@ func SignedCheck() func(path string) bool {
 		return exec.CommandContext(ctx, "/usr/bin/codesign", "--verify", "--strict", "--", path).Run() == nil
 	}
 }
+
+// ReadParent reads a process's parent and start time (ReadProcess's).
+func ReadParent(pid int) (ppid int, start uint64, err error) {
+	p, err := ReadProcess(pid)
+	return p.PPID, p.Start, err
+}

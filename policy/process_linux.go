@@ -44,6 +44,25 @@ func ReadProcess(pid int) (Process, error) {
 	return Process{Path: exe, PPID: ppid, Start: start}, nil
 }
 
+// ReadParent reads a process's parent and start time, without its
+// executable: /proc/PID/stat, which every process of the machine may read,
+// where the executable's link is closed to other users and to processes
+// that made themselves undumpable.
+func ReadParent(pid int) (ppid int, start uint64, err error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 20 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	start, _ = strconv.ParseUint(fields[19], 10, 64)
+	return ppid, start, nil
+}
+
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
 // Linux architecture Go supports.
 const clockTicks = 100

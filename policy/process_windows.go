@@ -90,3 +90,9 @@ func Now() uint64 {
 	windows.GetSystemTimePreciseAsFileTime(&ft)
 	return filetime(ft)
 }
+
+// ReadParent reads a process's parent and start time (ReadProcess's).
+func ReadParent(pid int) (ppid int, start uint64, err error) {
+	p, err := ReadProcess(pid)
+	return p.PPID, p.Start, err
+}
