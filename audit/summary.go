@@ -108,3 +108,54 @@ func openForReading(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Answer is one step of a question to the user, as opx audit --questions
+// lists it: asked, answered, timed out, or an answer remembered from
+// before used.
+type Answer struct {
+	Time       time.Time  `json:"time"`
+	Path       string     `json:"path"` // the program asked about
+	Question   Question   `json:"question"`
+	Step       string     `json:"step"`
+	Answer     string     `json:"answer,omitempty"`
+	Channel    string     `json:"channel,omitempty"`
+	AnsweredBy *Requester `json:"answered_by,omitempty"`
+}
+
+// Answers returns the APPROVAL records in dir's files since since, oldest
+// first. Lines that do not parse are skipped.
+func Answers(dir string, since time.Time) ([]Answer, error) {
+	var out []Answer
+	for _, file := range Files(dir, since) {
+		f, err := openForReading(file)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var r struct {
+				Timestamp  string     `json:"timestamp"`
+				Event      string     `json:"event"`
+				Requester  Requester  `json:"requester"`
+				Question   Question   `json:"question"`
+				Step       string     `json:"step"`
+				Answer     string     `json:"answer"`
+				Channel    string     `json:"channel"`
+				AnsweredBy *Requester `json:"answered_by"`
+			}
+			if json.Unmarshal(sc.Bytes(), &r) != nil || r.Event != Approval {
+				continue
+			}
+			ts, err := time.Parse(time.RFC3339Nano, r.Timestamp)
+			if err != nil || ts.Before(since) {
+				continue
+			}
+			out = append(out, Answer{Time: ts, Path: r.Requester.Path, Question: r.Question, Step: r.Step,
+				Answer: r.Answer, Channel: r.Channel, AnsweredBy: r.AnsweredBy})
+		}
+		f.Close()
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}

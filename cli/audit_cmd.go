@@ -26,6 +26,7 @@ type AuditCmd struct {
 	Since       string `help:"How far back to look: a duration (90m, 1h) or days (7d)." default:"24h"`
 	JSON        bool   `help:"Print the summary as JSON." xor:"mode"`
 	Interactive bool   `short:"i" help:"Turn chosen denials into allow rules in policy.json." xor:"mode"`
+	Questions   bool   `help:"List the questions asked about reads a policy rule asks for, and their answers, instead of the denials (with --json too)."`
 }
 
 // Run summarises the denials in the audit files: program, ref, count, last.
@@ -33,6 +34,12 @@ func (c *AuditCmd) Run(env *Env) error {
 	d, err := parseSince(c.Since)
 	if err != nil {
 		return &client.Error{Message: err.Error()}
+	}
+	if c.Questions {
+		if c.Interactive {
+			return &client.Error{Message: "--questions lists; --interactive turns denials into rules: one at a time"}
+		}
+		return c.questions(env, time.Now().Add(-d))
 	}
 	denials, err := audit.Denials(env.Paths.DataDir, time.Now().Add(-d))
 	if err != nil {
@@ -69,6 +76,48 @@ func (c *AuditCmd) Run(env *Env) error {
 		return nil
 	}
 	return c.interactive(env, denials)
+}
+
+// questions lists the questions asked since since and what became of each.
+func (c *AuditCmd) questions(env *Env, since time.Time) error {
+	answers, err := audit.Answers(env.Paths.DataDir, since)
+	if err != nil {
+		return &client.Error{Message: fmt.Sprintf("read the audit log: %v", err), Err: err}
+	}
+	if c.JSON {
+		b, err := json.MarshalIndent(answers, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(env.Stdout, "%s\n", b)
+		return err
+	}
+	if len(answers) == 0 {
+		fmt.Fprintf(env.Stdout, "no questions in the last %s\n", c.Since)
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tQUESTION\tPROGRAM\tREFS\tSTEP\tANSWER")
+	for _, a := range answers {
+		what := Printable(strings.Join(a.Question.Refs, " ")) + inAccount(a.Question.Account)
+		answer := a.Answer
+		if a.Channel != "" {
+			answer += " (" + a.Channel + ")"
+		}
+		if a.AnsweredBy != nil {
+			answer += " by " + Printable(orUnknown(a.AnsweredBy.Path))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format("2006-01-02 15:04:05"), orDash(a.Question.ID),
+			Printable(orUnknown(a.Path)), what, a.Step, answer)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func orUnknown(p string) string {

@@ -221,6 +221,10 @@ func TestApproveFromAnotherTerminal(t *testing.T) {
 	if strings.Count(got, "asked") != 3 {
 		t.Errorf("audit APPROVAL records %q: want 3 questions (20 reads asked once)", got)
 	}
+	if out := e.MustOpx("audit", "--questions"); !strings.Contains(out, "yes (opx approve) by ") || !strings.Contains(out, "no (opx approve)") ||
+		!strings.Contains(out, a) || !strings.Contains(out, ref) || strings.Contains(out, fv(ref)) {
+		t.Errorf("opx audit --questions:\n%s", out)
+	}
 }
 
 // waitQuestion waits for opx approve to list a question, and returns the
