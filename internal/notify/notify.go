@@ -9,7 +9,10 @@
 // when the question is no longer open, and Ask then withdraws it.
 package notify
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Prompt is one question to the user: a short title and a body of plain text
 // (the caller has already escaped control characters).
@@ -29,6 +32,11 @@ var ErrUnavailable = errors.New("no desktop notification channel")
 // answer (expired, or closed by the server), so the caller keeps waiting on
 // its other channels.
 var ErrNoAnswer = errors.New("the notification went away unanswered")
+
+// unavailable is an error wrapping ErrUnavailable.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUnavailable}, args...)...)
+}
 
 // labels is p's button texts, the defaults filled in.
 func (p Prompt) labels() (allow, deny string) {

@@ -104,11 +104,6 @@ func Ask(ctx context.Context, getenv func(string) string, p Prompt) (bool, error
 	return allow, err
 }
 
-// unavailable is an error wrapping ErrUnavailable.
-func unavailable(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrUnavailable}, args...)...)
-}
-
 // failed is err, or ctx's error when ctx ended: a call cut short by the
 // caller says nothing about the notification server.
 func failed(ctx context.Context, err error) error {

@@ -4,7 +4,6 @@ package notify
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 )
 
@@ -15,7 +14,7 @@ func Available(getenv func(string) string) error {
 	if name == "windows" {
 		name = "Windows"
 	}
-	return fmt.Errorf("%w: no notification channel with actions on %s; use opx approve", ErrUnavailable, name)
+	return unavailable("no notification channel with actions on %s; use opx approve", name)
 }
 
 // Ask asks nobody here: it returns Available's error.
