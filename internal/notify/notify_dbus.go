@@ -61,7 +61,7 @@ func Available(getenv func(string) string) error {
 // When ctx ends first it withdraws the notification and returns ctx.Err().
 //
 // The notification asks never to expire (expire_timeout 0, where -1 would
-// take the server's default of a few seconds): the caller's context is the
+// take the server's default, often seconds): the caller's context is the
 // one clock, and a question gone before the user looked would leave only
 // the refusal at the caller's timeout. It is critical (urgency 2), which
 // the specification says a server should not expire by itself either,
