@@ -57,7 +57,7 @@ integration:
 ## package's own tests but e2e's (Linux and macOS only), built for windows/amd64
 WINEPREFIX ?= $(HOME)/.cache/opx-wine
 WINPKGS ?= ./api/ ./winpipe/ ./xdg/ ./audit/ ./policy/ ./self/ ./masked/ ./scrub/ ./client/ ./backend/ \
-  ./daemon/ ./shim/ ./session/ ./template/ ./envfile/ ./cli/ ./internal/console/ .
+  ./daemon/ ./shim/ ./session/ ./template/ ./envfile/ ./cli/ ./internal/console/ ./internal/notify/ .
 wintest:
 	WINEPREFIX='$(WINEPREFIX)' ./.ci/wine.sh
 	WINEPREFIX='$(WINEPREFIX)' WINEDEBUG=-all GOOS=windows GOARCH=amd64 \

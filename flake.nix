@@ -16,7 +16,7 @@
           inherit version;
           src = ./.;
           # `make vendor-hash` prints this; `make test` checks it when nix-hash is installed.
-          vendorHash = "sha256-+2cEIsMEuLli9IgsHErugDVjYsPdHq4TRo8g1hIY1CA=";
+          vendorHash = "sha256-z0kgrsyUVUPxZQomnfz7h7t5HvUnwhEsiMFGyXKyDT0=";
           subPackages = [ "." ];
           env.CGO_ENABLED = 0;
           ldflags = [ "-s" "-w" "-X main.version=${version}" ];
