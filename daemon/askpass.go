@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/internal/console"
+	"github.com/opxhq/opx/internal/notify"
 )
 
 // askEnvVars are the variables an askpass program gets from the daemon's
@@ -64,18 +65,30 @@ func askpass(ctx context.Context, prog string, env []string, text string) (bool,
 	return false, fmt.Errorf("askpass %s: %w", prog, err)
 }
 
-// newChannel is how the daemon asks: the askpass program when one is set
-// in its environment, else none (opx approve alone). The program is named
-// by path or looked up in the daemon's PATH at each question.
+// newChannel is how the daemon asks: the askpass program when its
+// environment names one; else a desktop notification with Allow and Deny
+// (freedesktop Notifications on D-Bus, osascript on macOS) when the
+// system has one at the time of the question; else none, and the question
+// waits for opx approve. The program is named by path or looked up in the
+// daemon's PATH at each question.
 func newChannel(getenv func(string) string) func(ctx context.Context, q *question, text string) (bool, string, error) {
-	prog := askpassProgram(getenv)
-	if prog == "" {
-		return nil
+	if prog := askpassProgram(getenv); prog != "" {
+		env := askEnv(getenv)
+		return func(ctx context.Context, q *question, text string) (bool, string, error) {
+			yes, err := askpass(ctx, prog, env, text)
+			return yes, "askpass", err
+		}
 	}
-	env := askEnv(getenv)
 	return func(ctx context.Context, q *question, text string) (bool, string, error) {
-		yes, err := askpass(ctx, prog, env, text)
-		return yes, "askpass", err
+		if err := notify.Available(getenv); err != nil {
+			return false, "", err
+		}
+		yes, err := notify.Ask(ctx, getenv, notify.Prompt{Title: "opx: allow a read?", Body: text})
+		if errors.Is(err, notify.ErrNoAnswer) {
+			// Gone without an answer (it expired): opx approve still can.
+			return false, "", err
+		}
+		return yes, "notification", err
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opxhq/opx/e2e/harness"
+	"github.com/opxhq/opx/internal/notify/notifytest"
 )
 
 // askEnv is an Env whose daemon (race-built, recognising the helpers as
@@ -139,7 +140,19 @@ func TestAskThroughAskpass(t *testing.T) {
 	if n := len(askpassLog(askpass)); n != 3 {
 		t.Errorf("askpass asked %d times, want 3 (not for the read a rule allows)", n)
 	}
-	want := []string{"asked", "answered yes askpass", "asked", "answered no askpass", "asked", "timed_out no timeout"}
+	// A program whose name holds a terminal's control sequence is named
+	// escaped: the question cannot rewrite what the user reads.
+	evil := filepath.Join(filepath.Dir(a), "evil\x1b]0;owned\x07")
+	data, _ := os.ReadFile(a)
+	if err := os.WriteFile(evil, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	setAnswer(t, askpass, "no")
+	e.helper(evil, "read", "op://v/i/evil")
+	if calls := askpassLog(askpass); len(calls) != 4 || strings.ContainsAny(calls[3].Args[0], "\x1b\x07") || !strings.Contains(calls[3].Args[0], `evil\x1b]0;owned\a`) {
+		t.Errorf("the question about a program named with control characters: %+v", calls[len(calls)-1].Args)
+	}
+	want := []string{"asked", "answered yes askpass", "asked", "answered no askpass", "asked", "timed_out no timeout", "asked", "answered no askpass"}
 	if got := approvals(t, e); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("audit APPROVAL records = %q, want %q", got, want)
 	}
@@ -287,5 +300,46 @@ func TestTheAskingProgramCannotApprove(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("the helper: %v", err)
+	}
+}
+
+// TestAskThroughANotification: with no askpass, the daemon asks through a
+// desktop notification with Allow and Deny on the session bus (a real
+// dbus-daemon, a test notification server): Allow serves the read, and
+// the notification shows the program and the ref, never the value; a
+// question answered with opx approve meanwhile withdraws its notification.
+func TestAskThroughANotification(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []string{"opx-allow", "none"} {
+		t.Run(answer, func(t *testing.T) {
+			t.Parallel()
+			bus := notifytest.StartBus(t)
+			log := notifytest.StartServer(t, bus, "NOTIFY_ANSWER="+answer, "NOTIFY_DELAY=200ms")
+			e, a, _ := askEnv(t, "")
+			e.Vars["DBUS_SESSION_BUS_ADDRESS"] = bus.Addr
+			e.StartDaemon("")
+			ref := "op://v/i/" + answer
+			done := make(chan harness.Result, 1)
+			go func() { done <- e.helper(a, "read", ref) }()
+			if answer == "none" {
+				e.MustOpx("approve", waitQuestion(t, e))
+			}
+			if r := <-done; r.Code != 0 || r.Stdout != fv(ref)+"\n" {
+				t.Fatalf("read = %+v", r)
+			}
+			b, _ := os.ReadFile(log)
+			calls := string(b)
+			if !strings.Contains(calls, a) || !strings.Contains(calls, ref) || strings.Contains(calls, fv(ref)) ||
+				!strings.Contains(calls, "opx-allow") || !strings.Contains(calls, "opx-deny") {
+				t.Errorf("the notification server got:\n%s\nwant the program, the ref and Allow/Deny actions, never the value", calls)
+			}
+			if answer == "none" && !strings.Contains(calls, "close") {
+				t.Errorf("the notification server got:\n%s\nwant the notification withdrawn once opx approve answered", calls)
+			}
+			got := strings.Join(approvals(t, e), ",")
+			if want := map[string]string{"opx-allow": "answered yes notification", "none": "answered yes opx approve"}[answer]; !strings.Contains(got, want) {
+				t.Errorf("audit APPROVAL records %q lack %q", got, want)
+			}
+		})
 	}
 }

@@ -3,136 +3,31 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/opxhq/opx/internal/notify/notifytest"
 )
 
 // These tests run Ask and Available against a real session bus (Debian's
 // dbus-daemon) and a notification server made for them
 // (testdata/notifyserver), each test with a bus of its own.
 
-// binDir holds the test server, built once by the first test that needs it.
-var binDir string
-
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		var err error
-		if binDir, err = os.MkdirTemp("", "opxnotify"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(binDir)
-		return m.Run()
-	}())
-}
-
-var buildServer = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(binDir, "notifyserver")
-	cmd := exec.Command("go", "build", "-o", bin, "./testdata/notifyserver")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the test notification server: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// busConfig is a session bus with no service directories: the tests' own
-// server is the only notification server, and a "no server" test cannot
-// start one installed on the machine.
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
-
-// testBus is a running dbus-daemon.
-type testBus struct {
-	dir  string // its directory; the socket is dir/bus
-	addr string // its address, as it printed it
-}
-
-// startBus starts a session bus for t alone, stopped when t ends.
-func startBus(t *testing.T) *testBus {
-	t.Helper()
-	daemon, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		t.Skip("dbus-daemon is not installed (Debian package dbus-daemon): the notification tests need a real session bus")
-	}
-	// Short: a Unix socket path holds about 100 bytes.
-	dir, err := os.MkdirTemp("", "opxbus")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	config := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(config, fmt.Appendf(nil, busConfig, filepath.Join(dir, "bus")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(daemon, "--config-file="+config, "--nofork", "--print-address")
-	cmd.Stderr = os.Stderr
-	addr := startLine(t, cmd)
-	return &testBus{dir: dir, addr: addr}
-}
-
-// startServer starts the test notification server on b with env (NOTIFY_*
-// settings) and returns the path of its log.
-func startServer(t *testing.T, b *testBus, env ...string) string {
-	t.Helper()
-	bin, err := buildServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := filepath.Join(b.dir, "notify.log")
-	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"DBUS_SESSION_BUS_ADDRESS=" + b.addr, "NOTIFY_LOG=" + log}, env...)
-	cmd.Stderr = os.Stderr
-	if line := startLine(t, cmd); line != "ready" {
-		t.Fatalf("notifyserver printed %q, want ready", line)
-	}
-	return log
-}
-
-// startLine starts cmd, stopped when t ends, and returns the first line it
-// prints.
-func startLine(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("%s printed no line: %v", cmd.Path, err)
-	}
-	return strings.TrimSuffix(line, "\n")
-}
+// startBus and startServer are notifytest's, under shorter names.
+var (
+	startBus    = notifytest.StartBus
+	startServer = notifytest.StartServer
+)
 
 // env is a getenv over a fixed environment.
 func env(kv ...string) func(string) string {
@@ -212,7 +107,7 @@ func TestAskAnswers(t *testing.T) {
 			startServer(t, b, tt.env...)
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			got, err := Ask(ctx, env("DBUS_SESSION_BUS_ADDRESS", b.addr), prompt)
+			got, err := Ask(ctx, env("DBUS_SESSION_BUS_ADDRESS", b.Addr), prompt)
 			if got != tt.want || !errors.Is(err, tt.wantErr) {
 				t.Errorf("Ask() = %v, %v, want %v, %v", got, err, tt.want, tt.wantErr)
 			}
@@ -227,7 +122,7 @@ func TestAskShowsThePrompt(t *testing.T) {
 	b := startBus(t)
 	log := startServer(t, b, "NOTIFY_CAPS=actions", "NOTIFY_ANSWER=opx-deny")
 	p := Prompt{Title: "a title", Body: "a body", AllowLabel: "Yes, once", DenyLabel: "No"}
-	if _, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.addr), p); err != nil {
+	if _, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.Addr), p); err != nil {
 		t.Fatalf("Ask() = %v", err)
 	}
 	entries := readLog(t, log)
@@ -247,7 +142,7 @@ func TestAskDefaultLabels(t *testing.T) {
 	t.Parallel()
 	b := startBus(t)
 	log := startServer(t, b, "NOTIFY_ANSWER=opx-allow")
-	if _, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.addr), Prompt{Title: "t", Body: "b"}); err != nil {
+	if _, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.Addr), Prompt{Title: "t", Body: "b"}); err != nil {
 		t.Fatalf("Ask() = %v", err)
 	}
 	if got, want := fmt.Sprint(readLog(t, log)[0].Actions), "[opx-allow Allow opx-deny Deny]"; got != want {
@@ -271,7 +166,7 @@ func TestAskEscapesMarkup(t *testing.T) {
 			t.Parallel()
 			b := startBus(t)
 			log := startServer(t, b, "NOTIFY_CAPS="+tt.caps, "NOTIFY_ANSWER=opx-deny")
-			if _, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.addr), Prompt{Title: text, Body: text}); err != nil {
+			if _, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.Addr), Prompt{Title: text, Body: text}); err != nil {
 				t.Fatalf("Ask() = %v", err)
 			}
 			e := readLog(t, log)[0]
@@ -291,7 +186,7 @@ func TestAskWithdrawsWhenTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := Ask(ctx, env("DBUS_SESSION_BUS_ADDRESS", b.addr), prompt)
+		_, err := Ask(ctx, env("DBUS_SESSION_BUS_ADDRESS", b.Addr), prompt)
 		done <- err
 	}()
 	waitForNotify(t, log)
@@ -313,14 +208,14 @@ func TestAskIgnoresOtherSenders(t *testing.T) {
 	log := startServer(t, b, "NOTIFY_ANSWER=none")
 	done := make(chan error, 1)
 	go func() {
-		allow, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.addr), prompt)
+		allow, err := Ask(t.Context(), env("DBUS_SESSION_BUS_ADDRESS", b.Addr), prompt)
 		if allow {
 			err = errors.New("allowed")
 		}
 		done <- err
 	}()
 	waitForNotify(t, log)
-	conn, err := dbus.Connect(b.addr)
+	conn, err := dbus.Connect(b.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,31 +241,31 @@ func TestAvailable(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		server []string // the server's environment; nil: no server
-		env    func(b *testBus) func(string) string
+		env    func(b *notifytest.Bus) func(string) string
 		want   error
 	}{
-		{"a server with actions", []string{}, func(b *testBus) func(string) string {
-			return env("DBUS_SESSION_BUS_ADDRESS", b.addr)
+		{"a server with actions", []string{}, func(b *notifytest.Bus) func(string) string {
+			return env("DBUS_SESSION_BUS_ADDRESS", b.Addr)
 		}, nil},
-		{"the bus at XDG_RUNTIME_DIR", []string{}, func(b *testBus) func(string) string {
-			return env("XDG_RUNTIME_DIR", b.dir)
+		{"the bus at XDG_RUNTIME_DIR", []string{}, func(b *notifytest.Bus) func(string) string {
+			return env("XDG_RUNTIME_DIR", b.Dir)
 		}, nil},
-		{"a server without actions", []string{"NOTIFY_CAPS=body,body-markup"}, func(b *testBus) func(string) string {
-			return env("DBUS_SESSION_BUS_ADDRESS", b.addr)
+		{"a server without actions", []string{"NOTIFY_CAPS=body,body-markup"}, func(b *notifytest.Bus) func(string) string {
+			return env("DBUS_SESSION_BUS_ADDRESS", b.Addr)
 		}, ErrUnavailable},
-		{"no server", nil, func(b *testBus) func(string) string {
-			return env("DBUS_SESSION_BUS_ADDRESS", b.addr)
+		{"no server", nil, func(b *notifytest.Bus) func(string) string {
+			return env("DBUS_SESSION_BUS_ADDRESS", b.Addr)
 		}, ErrUnavailable},
-		{"no bus at the address", nil, func(b *testBus) func(string) string {
-			return env("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(b.dir, "nobus"))
+		{"no bus at the address", nil, func(b *notifytest.Bus) func(string) string {
+			return env("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(b.Dir, "nobus"))
 		}, ErrUnavailable},
-		{"an address that is not one", nil, func(b *testBus) func(string) string {
+		{"an address that is not one", nil, func(b *notifytest.Bus) func(string) string {
 			return env("DBUS_SESSION_BUS_ADDRESS", "autolaunch:")
 		}, ErrUnavailable},
-		{"no bus at XDG_RUNTIME_DIR", nil, func(b *testBus) func(string) string {
-			return env("XDG_RUNTIME_DIR", filepath.Join(b.dir, "run"))
+		{"no bus at XDG_RUNTIME_DIR", nil, func(b *notifytest.Bus) func(string) string {
+			return env("XDG_RUNTIME_DIR", filepath.Join(b.Dir, "run"))
 		}, ErrUnavailable},
-		{"no session at all", nil, func(b *testBus) func(string) string {
+		{"no session at all", nil, func(b *notifytest.Bus) func(string) string {
 			return env()
 		}, ErrUnavailable},
 	} {
