@@ -432,6 +432,7 @@ type Status struct {
 	Connections Connections   `json:"connections"`
 	Session     SessionStatus `json:"session"`
 	Policy      PolicyStatus  `json:"policy"`
+	Ask         AskStatus     `json:"ask"`
 	Audit       AuditStatus   `json:"audit"`
 	Paths       Paths         `json:"paths"`
 	Settings    Settings      `json:"settings"`
@@ -591,8 +592,25 @@ type PolicyStatus struct {
 	Loaded      bool   `json:"loaded"`
 	Rules       int    `json:"rules"`
 	DefaultDeny bool   `json:"default_deny"`
-	Hash        string `json:"hash,omitempty"`
-	Reason      string `json:"reason,omitempty"`
+	// Default is what a read no rule covers gets: "allow", "deny" or
+	// "ask"; AskRules counts the rules that ask.
+	Default  string `json:"default,omitempty"`
+	AskRules int    `json:"ask_rules,omitempty"`
+	Hash     string `json:"hash,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// AskStatus is how the daemon asks the user about the reads a policy rule
+// asks for: Channel is "askpass PROGRAM", "notification" or "opx approve"
+// (no askpass, and no notification server: ChannelNote says why), Pending
+// the questions waiting, TimeoutSeconds --ask-timeout, and LastError why a
+// channel last failed to ask.
+type AskStatus struct {
+	Channel        string  `json:"channel"`
+	ChannelNote    string  `json:"channel_note,omitempty"`
+	Pending        int     `json:"pending"`
+	TimeoutSeconds float64 `json:"timeout_seconds"`
+	LastError      string  `json:"last_error,omitempty"`
 }
 
 // DescribeOPLimits words a service account's limits for status and doctor:

@@ -105,6 +105,9 @@ func (c *DoctorCmd) Run(g *Globals, env *Env) error {
 		}
 		add(sessionCheck(st.Session)...)
 		add(policyCheck(st.Policy))
+		if c, ok := askCheck(st.Policy, st.Ask); ok {
+			add(c)
+		}
 		add(auditCheck(st.Audit, env.Paths.DataDir))
 	}
 	if b, err := policy.ReadFile(env.Paths.PolicyFile); err == nil {
@@ -335,15 +338,43 @@ func policyCheck(p api.PolicyStatus) api.Check {
 		c.OK, c.Detail = false, p.Path+": the file's new content is not in force: "+p.Reason
 		c.Fix = "fix the file (opx policy check says what is wrong); the daemon reloads it by itself"
 	case p.Loaded:
-		deny := "allow"
-		if p.DefaultDeny {
-			deny = "deny"
+		def := p.Default
+		if def == "" {
+			def = "allow"
+			if p.DefaultDeny {
+				def = "deny"
+			}
 		}
-		c.Detail = fmt.Sprintf("%s: %s, default %s", p.Path, count(p.Rules, "rule", "rules"), deny)
+		c.Detail = fmt.Sprintf("%s: %s, default %s", p.Path, count(p.Rules, "rule", "rules"), def)
 	default:
 		c.Warn, c.Detail = true, "none: every program of yours may read every secret ("+p.Path+")"
 	}
 	return c
+}
+
+// askCheck reports how the daemon asks about the reads the policy asks
+// for, when it asks for any: through an askpass program or a notification,
+// or (a warning) only with opx approve in another terminal.
+func askCheck(p api.PolicyStatus, a api.AskStatus) (api.Check, bool) {
+	if p.AskRules == 0 && p.Default != "ask" {
+		return api.Check{}, false
+	}
+	c := api.Check{Name: "asking", OK: true}
+	switch {
+	case strings.HasPrefix(a.Channel, "askpass "):
+		c.Detail = "through " + a.Channel
+	case a.Channel == "notification":
+		c.Detail = "through a desktop notification"
+	default:
+		c.Warn = true
+		c.Detail = "only with opx approve in another terminal: no askpass program, and no notification: " + a.ChannelNote
+		c.Fix = "set OPX_ASKPASS (or SSH_ASKPASS) in the daemon's environment to a program that asks, such as ssh-askpass, then: opx restart"
+	}
+	if a.LastError != "" {
+		c.Warn = true
+		c.Detail += "; the last question could not be asked: " + a.LastError
+	}
+	return c, true
 }
 
 // auditCheck reports the daemon's audit log health and the room left on its

@@ -150,16 +150,42 @@ func formatStatus(st *api.Status) string {
 	case p.State == "failed_closed":
 		fmt.Fprintf(&b, "  policy    %s: FAILED CLOSED, every read is denied: %s\n", Printable(p.Path), Printable(p.Reason))
 	case p.Loaded:
-		deny := "allow"
-		if p.DefaultDeny {
-			deny = "deny"
+		def := p.Default
+		if def == "" { // a daemon from before "default"
+			def = "allow"
+			if p.DefaultDeny {
+				def = "deny"
+			}
 		}
-		fmt.Fprintf(&b, "  policy    %s: %s, default %s (sha256 %.12s)\n", Printable(p.Path), count(p.Rules, "rule", "rules"), deny, p.Hash)
+		asks := ""
+		if p.AskRules > 0 {
+			asks = fmt.Sprintf(" (%d asking)", p.AskRules)
+		}
+		fmt.Fprintf(&b, "  policy    %s: %s%s, default %s (sha256 %.12s)\n", Printable(p.Path), count(p.Rules, "rule", "rules"), asks, def, p.Hash)
 		if p.Reason != "" {
 			fmt.Fprintf(&b, "            the file's new content is not in force: %s\n", Printable(p.Reason))
 		}
 	default:
 		fmt.Fprintf(&b, "  policy    none (%s): every program of yours may read\n", Printable(p.Path))
+	}
+	if ask := st.Ask; ask.Channel != "" && (p.AskRules > 0 || p.Default == "ask" || ask.Pending > 0) {
+		how := ask.Channel
+		switch {
+		case strings.HasPrefix(how, "askpass "):
+			how = "through " + Printable(how)
+		case how == "notification":
+			how = "through a desktop notification"
+		default:
+			how = "with opx approve alone (no askpass; " + Printable(ask.ChannelNote) + ")"
+		}
+		fmt.Fprintf(&b, "  asking    %s, %s to answer", how, time.Duration(ask.TimeoutSeconds*float64(time.Second)))
+		if ask.Pending > 0 {
+			fmt.Fprintf(&b, "; %s waiting: opx approve", count(ask.Pending, "question", "questions"))
+		}
+		b.WriteString("\n")
+		if ask.LastError != "" {
+			fmt.Fprintf(&b, "            the last question could not be asked: %s\n", Printable(ask.LastError))
+		}
 	}
 	a := st.Audit
 	switch {

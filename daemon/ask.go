@@ -17,6 +17,7 @@ import (
 
 	"github.com/opxhq/opx/api"
 	"github.com/opxhq/opx/audit"
+	"github.com/opxhq/opx/internal/notify"
 	"github.com/opxhq/opx/internal/printable"
 	"github.com/opxhq/opx/policy"
 )
@@ -252,6 +253,26 @@ func (a *asker) answer(q *question, yes bool, how string, by *Peer, rememberFor 
 	a.s.audit.Approval(*auditPeer(q.peer), auditRequester(q.peer), q.record(), step, answer, how, byRec, rememberFor)
 	a.s.log.Info().Str("question", q.id).Str("answer", answer).Str("channel", how).Msg("the user's answer")
 	return true
+}
+
+// status is how the daemon asks, for /v1/status. Whether a notification
+// server is there is asked of the session bus only when the policy asks
+// (asking): it is a round trip.
+func (a *asker) status(asking bool) api.AskStatus {
+	st := api.AskStatus{Channel: "opx approve", TimeoutSeconds: a.timeout.Seconds()}
+	if prog := askpassProgram(processEnv); prog != "" {
+		st.Channel = "askpass " + prog
+	} else if !asking {
+		st.Channel = ""
+	} else if err := notify.Available(processEnv); err == nil {
+		st.Channel = "notification"
+	} else {
+		st.ChannelNote = err.Error()
+	}
+	a.mu.Lock()
+	st.Pending, st.LastError = len(a.pending), a.lastErr
+	a.mu.Unlock()
+	return st
 }
 
 // list returns the open questions, oldest first.

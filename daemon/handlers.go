@@ -506,6 +506,7 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.core.counters()
+	ps := s.policyStatus()
 	st := api.Status{
 		Version:       s.info.Version,
 		PID:           os.Getpid(),
@@ -525,7 +526,8 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Goroutines:    runtime.NumGoroutine(),
 		Connections:   s.conns.status(),
 		Session:       s.sessionStatus(),
-		Policy:        s.policyStatus(),
+		Policy:        ps,
+		Ask:           s.asker.status(ps.AskRules > 0 || ps.Default == policy.DefaultAsk),
 		Audit:         s.auditStatus(),
 		Paths: api.Paths{
 			Config: s.paths.ConfigFile,
@@ -936,6 +938,15 @@ func (s *server) policyStatus() api.PolicyStatus {
 	st := api.PolicyStatus{Path: snap.Path, State: snap.State, Hash: snap.Hash, Reason: snap.Reason}
 	if snap.State == policy.StateLoaded {
 		st.Loaded, st.Rules, st.DefaultDeny = true, len(snap.Policy.Allow), snap.Policy.DefaultDeny
+		st.Default = snap.Policy.Default
+		if st.Default == "" {
+			st.Default = map[bool]string{true: policy.DefaultDeny, false: policy.DefaultAllow}[st.DefaultDeny]
+		}
+		for _, r := range snap.Policy.Allow {
+			if r.Ask {
+				st.AskRules++
+			}
+		}
 	}
 	return st
 }

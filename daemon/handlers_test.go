@@ -50,6 +50,7 @@ func newTestServerSized(t testing.TB, delay time.Duration, capacity int) (*serve
 		t.Fatal(err)
 	}
 	s.policy = pol
+	s.asker = newAsker(s, 5*time.Second)
 	s.session = session.New(true, time.Hour, s.onLock)
 	s.core = newCore(coreConfig{TTL: time.Minute, Capacity: capacity, BackendTimeout: 5 * time.Second, MaxConcurrent: 4}, be, s.session, s.log)
 	t.Cleanup(func() { s.core.close(); s.session.Close() })

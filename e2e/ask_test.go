@@ -137,6 +137,9 @@ func TestAskThroughAskpass(t *testing.T) {
 	if r := e.helper(b, "read", "op://v/i/rule"); r.Code != 0 {
 		t.Errorf("read a rule allows = %+v", r)
 	}
+	if out := e.MustOpx("status"); !strings.Contains(out, "asking    through askpass "+askpass+", 2s to answer") || !strings.Contains(out, "default ask") {
+		t.Errorf("opx status:\n%s", out)
+	}
 	if n := len(askpassLog(askpass)); n != 3 {
 		t.Errorf("askpass asked %d times, want 3 (not for the read a rule allows)", n)
 	}
@@ -177,6 +180,9 @@ func TestApproveFromAnotherTerminal(t *testing.T) {
 	}
 	id := waitQuestion(t, e)
 	time.Sleep(time.Second) // the last of the 20 join the question
+	if out := e.MustOpx("status"); !strings.Contains(out, "with opx approve alone") || !strings.Contains(out, "1 question waiting: opx approve") {
+		t.Errorf("opx status while a question waits:\n%s", out)
+	}
 	if out := e.MustOpx("approve"); strings.Count(out, "wants to read") != 1 {
 		t.Errorf("opx approve lists:\n%s\nwant one question for 20 reads", out)
 	}
