@@ -349,3 +349,50 @@ func TestAskThroughANotification(t *testing.T) {
 		})
 	}
 }
+
+// TestQuestionsFromOneProgramAreCapped: one program asking about six
+// different refs at once has four questions waiting; its other reads are
+// refused at once, saying why, and another program still gets asked.
+func TestQuestionsFromOneProgramAreCapped(t *testing.T) {
+	t.Parallel()
+	e, a, b := askEnv(t, "")
+	e.Vars["OP_AUTHD_ASK_TIMEOUT"] = "5s"
+	e.StartDaemon("")
+	var wg sync.WaitGroup
+	results := make([]harness.Result, 6)
+	for i := range results {
+		wg.Go(func() { results[i] = e.helper(a, "read", "op://v/flood/"+string(rune('a'+i))) })
+	}
+	other := make(chan harness.Result, 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && strings.Count(e.MustOpx("approve"), "wants to read") < 4 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	go func() { other <- e.helper(b, "read", "op://v/flood/other") }()
+	id := ""
+	for time.Now().Before(deadline) && id == "" {
+		for _, line := range strings.Split(e.MustOpx("approve"), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, b) {
+				id = f[0]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if id == "" {
+		t.Fatal("the other program was not asked")
+	}
+	e.MustOpx("approve", id)
+	if r := <-other; r.Code != 0 {
+		t.Errorf("the other program's read = %+v", r)
+	}
+	wg.Wait()
+	capped := 0
+	for _, r := range results {
+		if strings.Contains(r.Stderr, "4 questions waiting for an answer already") {
+			capped++
+		}
+	}
+	if capped != 2 {
+		t.Errorf("%d of 6 reads refused for the cap, want 2: %+v", capped, results)
+	}
+}
