@@ -46,37 +46,31 @@ type Denial struct {
 func Denials(dir string, since time.Time) ([]Denial, error) {
 	type key struct{ path, action, ref, account string }
 	byKey := map[key]*Denial{}
-	for _, file := range Files(dir, since) {
-		f, err := openForReading(file)
-		if err != nil {
-			return nil, err
+	err := eachLine(dir, since, func(line []byte) {
+		var r Record
+		if json.Unmarshal(line, &r) != nil || r.Event != AccessDecision || r.Decision != Deny {
+			return
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var r Record
-			if json.Unmarshal(sc.Bytes(), &r) != nil || r.Event != AccessDecision || r.Decision != Deny {
-				continue
-			}
-			ts, err := time.Parse(time.RFC3339Nano, r.Timestamp)
-			if err != nil || ts.Before(since) {
-				continue
-			}
-			if r.Action == "" {
-				r.Action = ActionRead
-			}
-			k := key{r.Requester.Path, r.Action, r.Reference, r.Account}
-			d := byKey[k]
-			if d == nil {
-				d = &Denial{Path: k.path, Action: k.action, Reference: k.ref, Account: k.account}
-				byKey[k] = d
-			}
-			d.Count++
-			if ts.After(d.Last) {
-				d.Last, d.Reason = ts, r.Reason
-			}
+		ts, err := time.Parse(time.RFC3339Nano, r.Timestamp)
+		if err != nil || ts.Before(since) {
+			return
 		}
-		f.Close()
+		if r.Action == "" {
+			r.Action = ActionRead
+		}
+		k := key{r.Requester.Path, r.Action, r.Reference, r.Account}
+		d := byKey[k]
+		if d == nil {
+			d = &Denial{Path: k.path, Action: k.action, Reference: k.ref, Account: k.account}
+			byKey[k] = d
+		}
+		d.Count++
+		if ts.After(d.Last) {
+			d.Last, d.Reason = ts, r.Reason
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Denial, 0, len(byKey))
 	for _, d := range byKey {
@@ -126,36 +120,47 @@ type Answer struct {
 // first. Lines that do not parse are skipped.
 func Answers(dir string, since time.Time) ([]Answer, error) {
 	var out []Answer
+	err := eachLine(dir, since, func(line []byte) {
+		var r struct {
+			Timestamp  string     `json:"timestamp"`
+			Event      string     `json:"event"`
+			Requester  Requester  `json:"requester"`
+			Question   Question   `json:"question"`
+			Step       string     `json:"step"`
+			Answer     string     `json:"answer"`
+			Channel    string     `json:"channel"`
+			AnsweredBy *Requester `json:"answered_by"`
+		}
+		if json.Unmarshal(line, &r) != nil || r.Event != Approval {
+			return
+		}
+		ts, err := time.Parse(time.RFC3339Nano, r.Timestamp)
+		if err != nil || ts.Before(since) {
+			return
+		}
+		out = append(out, Answer{Time: ts, Path: r.Requester.Path, Question: r.Question, Step: r.Step,
+			Answer: r.Answer, Channel: r.Channel, AnsweredBy: r.AnsweredBy})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// eachLine calls fn with every line of dir's audit files since since.
+func eachLine(dir string, since time.Time, fn func(line []byte)) error {
 	for _, file := range Files(dir, since) {
 		f, err := openForReading(file)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			var r struct {
-				Timestamp  string     `json:"timestamp"`
-				Event      string     `json:"event"`
-				Requester  Requester  `json:"requester"`
-				Question   Question   `json:"question"`
-				Step       string     `json:"step"`
-				Answer     string     `json:"answer"`
-				Channel    string     `json:"channel"`
-				AnsweredBy *Requester `json:"answered_by"`
-			}
-			if json.Unmarshal(sc.Bytes(), &r) != nil || r.Event != Approval {
-				continue
-			}
-			ts, err := time.Parse(time.RFC3339Nano, r.Timestamp)
-			if err != nil || ts.Before(since) {
-				continue
-			}
-			out = append(out, Answer{Time: ts, Path: r.Requester.Path, Question: r.Question, Step: r.Step,
-				Answer: r.Answer, Channel: r.Channel, AnsweredBy: r.AnsweredBy})
+			fn(sc.Bytes())
 		}
 		f.Close()
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	return nil
 }

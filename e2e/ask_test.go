@@ -248,19 +248,23 @@ func TestApproveFromAnotherTerminal(t *testing.T) {
 
 // waitQuestion waits for opx approve to list a question, and returns the
 // first one's id.
-func waitQuestion(t *testing.T, e *testEnv) string {
+func waitQuestion(t *testing.T, e *testEnv) string { return waitQuestionOf(t, e, "") }
+
+// waitQuestionOf waits for opx approve to list a question about the
+// program prog ("" for any), and returns its id.
+func waitQuestionOf(t *testing.T, e *testEnv, prog string) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		out := e.MustOpx("approve")
 		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, "wants to read") {
+			if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, "wants to read") && strings.Contains(line, prog) {
 				return f[0]
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("no question within 20 s")
+	t.Fatalf("no question about %q within 20 s", prog)
 	return ""
 }
 
@@ -369,19 +373,7 @@ func TestQuestionsFromOneProgramAreCapped(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	go func() { other <- e.helper(b, "read", "op://v/flood/other") }()
-	id := ""
-	for time.Now().Before(deadline) && id == "" {
-		for _, line := range strings.Split(e.MustOpx("approve"), "\n") {
-			if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, b) {
-				id = f[0]
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if id == "" {
-		t.Fatal("the other program was not asked")
-	}
-	e.MustOpx("approve", id)
+	e.MustOpx("approve", waitQuestionOf(t, e, b))
 	if r := <-other; r.Code != 0 {
 		t.Errorf("the other program's read = %+v", r)
 	}
