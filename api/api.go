@@ -507,6 +507,12 @@ type SessionStatus struct {
 	// authentication failure (--lock-on-auth-failure) while the session
 	// is unlocked for the others.
 	LockedAccounts []LockedAccount `json:"locked_accounts,omitempty"`
+	// LockReason is why a locked session was locked: manual (opx lock),
+	// idle_timeout, auth_failure, screen_locked or sleep.
+	LockReason string `json:"lock_reason,omitempty"`
+	// Follows is what the daemon watches to lock with the user's session
+	// (--lock-on-screen-lock), or why it watches nothing.
+	Follows string `json:"follows,omitempty"`
 }
 
 // Check is one finding of opx doctor: what was checked, whether it is fine,

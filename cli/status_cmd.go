@@ -129,11 +129,19 @@ func formatStatus(st *api.Status) string {
 	s := st.Session
 	switch {
 	case s.State == api.StateLocked:
-		fmt.Fprintf(&b, "  session   locked (run: opx unlock)\n")
+		why := map[string]string{"manual": "by opx lock", "idle_timeout": "after the idle timeout", "auth_failure": "after a backend refused its sign-in",
+			"screen_locked": "with the screen", "sleep": "as the machine went to sleep"}[s.LockReason]
+		if why != "" {
+			why = " " + why
+		}
+		fmt.Fprintf(&b, "  session   locked%s (run: opx unlock)\n", why)
 	case !s.Enabled:
 		fmt.Fprintf(&b, "  session   unlocked; idle lock off\n")
 	default:
 		fmt.Fprintf(&b, "  session   unlocked; locks after %s without a read (in %s)\n", sec(s.IdleTimeoutSeconds), sec(s.TimeUntilLockSeconds))
+	}
+	if s.Follows != "" {
+		fmt.Fprintf(&b, "            locks with the user's session: follows %s\n", Printable(s.Follows))
 	}
 	for _, l := range s.LockedAccounts {
 		name := "the default account"

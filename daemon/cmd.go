@@ -51,9 +51,11 @@ type Cmd struct {
 	// scheduled task (which has no environment) as --service. Not a
 	// config.json key: config.json configures every daemon, not only the
 	// service's.
-	Service      string  `hidden:"" help:"The service manager that runs this daemon (systemd, launchd or schtasks, optionally :NAME), for opx restart." env:"OPX_SERVICE" placeholder:"MANAGER[:NAME]"`
-	AskTimeout   Seconds `help:"How long a read a policy rule asks about waits for the user's answer (askpass, notification or opx approve) before it is refused." default:"30s" env:"OP_AUTHD_ASK_TIMEOUT"`
-	ExitWhenIdle Seconds `help:"Stop as opx stop does after this long with no connection open and no backend call running, so that a daemon ends with its CI job; any connection counts (opx status too), a command run by opx run does not; 0 never stops." default:"0s" env:"OP_AUTHD_EXIT_WHEN_IDLE"`
+	Service           string  `hidden:"" help:"The service manager that runs this daemon (systemd, launchd or schtasks, optionally :NAME), for opx restart." env:"OPX_SERVICE" placeholder:"MANAGER[:NAME]"`
+	LockOnScreenLock  bool    `help:"Lock the session, as opx lock does, when the user's screen locks or the machine sleeps (--lock-on-screen-lock=false to turn off)." default:"true" negatable:"" env:"OP_AUTHD_LOCK_ON_SCREEN_LOCK"`
+	UnlockWithSession bool    `help:"Unlock the session when the screen unlocks, if the screen's lock (or sleep) locked it; values are fetched again." env:"OP_AUTHD_UNLOCK_WITH_SESSION"`
+	AskTimeout        Seconds `help:"How long a read a policy rule asks about waits for the user's answer (askpass, notification or opx approve) before it is refused." default:"30s" env:"OP_AUTHD_ASK_TIMEOUT"`
+	ExitWhenIdle      Seconds `help:"Stop as opx stop does after this long with no connection open and no backend call running, so that a daemon ends with its CI job; any connection counts (opx status too), a command run by opx run does not; 0 never stops." default:"0s" env:"OP_AUTHD_EXIT_WHEN_IDLE"`
 }
 
 // Validate refuses numbers that mean nothing, from flags, the environment
@@ -129,6 +131,8 @@ func (c *Cmd) config() (Config, error) {
 		Service:            serviceManager(c.Service),
 		ExitWhenIdle:       time.Duration(c.ExitWhenIdle),
 		AskTimeout:         time.Duration(c.AskTimeout),
+		LockOnScreenLock:   c.LockOnScreenLock,
+		UnlockWithSession:  c.UnlockWithSession,
 	}, nil
 }
 
@@ -158,6 +162,9 @@ type Config struct {
 	ExitWhenIdle time.Duration
 	// AskTimeout is how long a read a rule asks about waits for an answer.
 	AskTimeout time.Duration
+	// LockOnScreenLock locks the session with the user's screen and on
+	// sleep; UnlockWithSession opens it again with the screen's unlock.
+	LockOnScreenLock, UnlockWithSession bool
 }
 
 // newLogger returns the daemon's root logger: human-readable on a terminal,

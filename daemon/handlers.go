@@ -552,6 +552,9 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 func (s *server) sessionStatus() api.SessionStatus {
 	st := s.session.Status()
 	st.LockedAccounts = s.core.lockedAccounts()
+	if f := s.follows.Load(); f != nil {
+		st.Follows = *f
+	}
 	return st
 }
 

@@ -47,7 +47,9 @@ type server struct {
 	// sealer opens the identities requests carry (api.SealedIdentity).
 	sealer *api.IdentitySealer
 	// asker asks the user about the reads a policy rule asks for.
-	asker   *asker
+	asker *asker
+	// follows is what the daemon watches to lock with the user's session.
+	follows atomic.Pointer[string]
 	session *session.Session
 	core    *core
 	policy  *policy.Store
@@ -138,6 +140,13 @@ func serve(ctx context.Context, cfg Config, info BuildInfo, log zerolog.Logger, 
 		return err
 	}
 	defer s.close()
+
+	// Follow the user's session before the socket is there: a
+	// screen that locks once a client has seen the daemon up locks it.
+	follows, stopFollowing := s.followSession()
+	defer stopFollowing()
+	s.follows.Store(&follows)
+	log.Info().Str("follows", follows).Msg("following the user's session")
 
 	// We hold the lock: a socket (or pipe name) there is a dead daemon's.
 	ln, err := listen(paths.SocketPath)

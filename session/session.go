@@ -15,6 +15,10 @@ const (
 	ReasonIdle        = "idle_timeout"
 	ReasonManual      = "manual"
 	ReasonAuthFailure = "auth_failure"
+	// ReasonScreenLock and ReasonSleep: the user's screen locked, or the
+	// machine is going to sleep (--lock-on-screen-lock).
+	ReasonScreenLock = "screen_locked"
+	ReasonSleep      = "sleep"
 )
 
 // Session tracks whether secrets may be served. The zero value is not usable;
@@ -30,6 +34,7 @@ type Session struct {
 	last    time.Time
 	timer   *time.Timer
 	epoch   uint64
+	reason  string // why the session was last locked
 	closed  bool
 	nowFunc func() time.Time
 }
@@ -104,6 +109,7 @@ func (s *Session) expire() {
 		return
 	}
 	s.lockLocked()
+	s.reason = ReasonIdle
 	s.mu.Unlock()
 	s.onLock(ReasonIdle)
 }
@@ -117,9 +123,25 @@ func (s *Session) Lock(reason string) bool {
 		return false
 	}
 	s.lockLocked()
+	s.reason = reason
 	s.mu.Unlock()
 	s.onLock(reason)
 	return true
+}
+
+// UnlockIf unlocks the session if it is locked for one of reasons (the
+// screen's unlock undoes the screen's lock, never opx lock's), and reports
+// whether it did.
+func (s *Session) UnlockIf(reasons ...string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range reasons {
+		if s.locked && s.reason == r {
+			s.locked = false
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Session) lockLocked() {
@@ -168,7 +190,7 @@ func (s *Session) Status() api.SessionStatus {
 	}
 	switch {
 	case s.locked:
-		st.State = api.StateLocked
+		st.State, st.LockReason = api.StateLocked, s.reason
 	case s.idleEnabled && s.started:
 		left := s.timeout - s.nowFunc().Sub(s.last)
 		st.TimeUntilLockSeconds = max(int64((left+time.Second-1)/time.Second), 0)
