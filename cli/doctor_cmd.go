@@ -316,6 +316,14 @@ func sessionCheck(s api.SessionStatus) []api.Check {
 		c.Detail = fmt.Sprintf("unlocked; locks after %s without a read", sec(s.IdleTimeoutSeconds))
 	}
 	out := []api.Check{c}
+	if s.Follows != "" {
+		f := api.Check{Name: "user's lock", OK: true, Detail: "follows " + s.Follows}
+		if strings.Contains(s.Follows, "no system bus") || strings.HasPrefix(s.Follows, "nothing") || strings.HasPrefix(s.Follows, "off") {
+			f.Warn = true
+			f.Fix = "opx does not lock with your screen here: lock it yourself with opx lock when you leave"
+		}
+		out = append(out, f)
+	}
 	for _, l := range s.LockedAccounts {
 		name := "the default account"
 		if l.Account != "" {

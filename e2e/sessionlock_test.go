@@ -237,6 +237,9 @@ func TestScreenLockOffOrNoBus(t *testing.T) {
 	if out := none.MustOpx("status"); !strings.Contains(out, "no system bus") {
 		t.Errorf("opx status does not say the screen lock is not followed:\n%s", out)
 	}
+	if r := none.Opx("doctor"); !strings.Contains(r.Stdout, "no system bus") || !strings.Contains(r.Stdout, "lock it yourself with opx lock") {
+		t.Errorf("opx doctor does not say the screen lock is not followed:\n%s", r.Stdout)
+	}
 	if out := none.MustOpx("read", "op://v/i/none"); out != fv("op://v/i/none")+"\n" {
 		t.Errorf("read with no bus = %q", out)
 	}
