@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,4 +203,43 @@ func winAudit(t *testing.T, e *harness.WinEnv) []audit.Record {
 		f.Close()
 	}
 	return recs
+}
+
+// TestWindowsSessionLockLocksOpx: the session's lock, as Windows tells the
+// daemon's session window, locks opx.exe as opx lock does; opx unlock
+// opens it and the value is fetched again.
+func TestWindowsSessionLockLocksOpx(t *testing.T) {
+	t.Parallel()
+	w, e := winFakeEnv(t)
+	ph := w.PeerHelper
+	const ref = "op://a/b/lock"
+	if r := e.Run(ph, nil, "opx", "read", ref); r.Code != 0 {
+		t.Fatalf("opx.exe read = %+v", r)
+	}
+	st := winStatus(t, e)
+	if !strings.Contains(st.Session.Follows, "the session's lock (WTS)") {
+		t.Fatalf("status follows %q", st.Session.Follows)
+	}
+	if r := e.Run(ph, nil, "wtslock", strconv.Itoa(st.PID)); r.Code != 0 {
+		t.Fatalf("peerhelper wtslock = %+v", r)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for st = winStatus(t, e); st.Session.State != api.StateLocked && time.Now().Before(deadline); st = winStatus(t, e) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.Session.State != api.StateLocked || st.Session.LockReason != "screen_locked" || st.CacheSize != 0 {
+		t.Fatalf("after the session's lock: session %+v, cache %d", st.Session, st.CacheSize)
+	}
+	if r := e.Run(ph, nil, "opx", "read", ref); r.Code == 0 || !strings.Contains(r.Stderr, "the session is locked") {
+		t.Errorf("opx.exe read while locked = %+v", r)
+	}
+	if r := e.Run(ph, nil, "opx", "unlock"); r.Code != 0 {
+		t.Fatalf("opx.exe unlock = %+v", r)
+	}
+	if r := e.Run(ph, nil, "opx", "read", ref); r.Code != 0 || r.Stdout != fv(ref)+"\n" {
+		t.Errorf("opx.exe read after unlock = %+v", r)
+	}
+	if r := e.Run(ph, nil, "opx", "stop"); r.Code != 0 {
+		t.Errorf("opx.exe stop = %+v", r)
+	}
 }

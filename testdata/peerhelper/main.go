@@ -31,6 +31,8 @@
 //	                             printing "question ID", "self CODE OUTPUT" and
 //	                             "child CODE OUTPUT", then waits for the read and
 //	                             exits with its status
+//	peerhelper wtslock PID       (Windows) sends the daemon PID's session window
+//	                             the lock message Windows sends as the session locks
 package main
 
 import (
@@ -100,6 +102,8 @@ func main() {
 		roots(os.Args[1], os.Args[2])
 	case "selfapprove":
 		selfApprove(os.Args[2])
+	case "wtslock":
+		wtsLock(os.Args[2])
 	default:
 		os.Exit(2)
 	}
