@@ -30,7 +30,16 @@
 // Files in FAKEOP_STATE make the servers misbehave, as op reports it:
 // "offline" (no network), "ratelimit" (a service account's rate limit; the
 // file holds the wait op names, as in "58 minutes") and "revoked-<id>" (that
-// service account was deleted).
+// service account was deleted). A file "locked" is the 1Password app locked
+// with nobody there to answer its prompt: every command of an account
+// signed in through the app (not signout, nor a service account's or a
+// Connect server's, which never ask the app) fails as op 2.x does when the
+// app does not authorize it, "error initializing client: authorization
+// timeout" (after "could not read secret '<ref>': " for op read). That is
+// the text users quote from op read and op run against a locked app, on
+// 1Password's developer forum ("Authorization timeout when using CLI") and
+// in their projects' notes (none of the runs found shows op naming the
+// lock itself).
 //
 // Tokens. <id> is the first 8 hex digits of SHA-256 of the token, or of
 // host + "\n" + token for Connect; the fake never writes a token, only <id>.
@@ -415,28 +424,31 @@ func whoami(fx *fixture, id identity, reqs *requests, f flags, stdout io.Writer)
 }
 
 // reachable is what op says before a command runs: a token it cannot use,
-// 1Password's servers out of reach, a deleted service account, or a spent
-// rate limit (not for signout, which needs no server, nor for asking the
-// rate limits themselves). op read puts a token's trouble after "could not
-// read secret".
+// a locked app, 1Password's servers out of reach, a deleted service
+// account, or a spent rate limit (not for signout, which needs neither the
+// app nor a server, nor for asking the rate limits themselves). op read
+// puts a token's or the app's trouble after "could not read secret".
 func reachable(id identity, cmd string, rest []string) error {
-	tokenTrouble := func(msg string) error {
+	trouble := func(msg string) error {
 		if cmd == "read" && len(rest) == 1 {
 			return fail("could not read secret '%s': %s", rest[0], msg)
 		}
 		return fail("%s", msg)
 	}
 	if id.problem != "" {
-		return tokenTrouble(id.problem)
+		return trouble(id.problem)
 	}
 	if cmd == "signout" {
 		return nil
+	}
+	if id.kind == desktop && appLocked() {
+		return trouble("error initializing client: authorization timeout")
 	}
 	if err := offline(); err != nil {
 		return err
 	}
 	if err := id.revoked(); err != nil {
-		return tokenTrouble(err.Error())
+		return trouble(err.Error())
 	}
 	if cmd == "service-account" {
 		return nil
@@ -593,6 +605,13 @@ func offline() error {
 		return fail(`error initializing client: Get "https://my.1password.com/api/v2/account/keysets": dial tcp: lookup my.1password.com: no such host`)
 	}
 	return nil
+}
+
+// appLocked reports whether the test locked the 1Password app, with a file
+// "locked" in FAKEOP_STATE.
+func appLocked() bool {
+	_, err := os.Stat(filepath.Join(stateDir(), "locked"))
+	return err == nil
 }
 
 // rateLimitFile is 1Password's answer to a service account that used up
