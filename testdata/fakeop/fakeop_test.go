@@ -458,11 +458,12 @@ func TestDesktopStaysAsItWas(t *testing.T) {
 }
 
 // A locked app fails every command of an account signed in through it, as
-// op does when the app does not authorize it, until the app is unlocked; a
-// service account never asks the app.
+// op does when the app does not authorize it, until the app is unlocked;
+// an account the file does not name, and a service account, go on.
 func TestLockedAppFailsAsOpDoes(t *testing.T) {
 	e := newFakeEnv(t)
 	e.ok("signin")
+	e.ok("--account", "team", "signin")
 	lock := filepath.Join(e.state, "locked")
 	if err := os.WriteFile(lock, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -477,6 +478,16 @@ func TestLockedAppFailsAsOpDoes(t *testing.T) {
 		}
 	}
 	e.ok("--version")
+	// A file that names accounts locks those alone.
+	if err := os.WriteFile(lock, []byte("team\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if msg := e.failure("--account", "team", "read", byName); !strings.HasSuffix(msg, timeout) {
+		t.Errorf("team read while team's app is locked = %q", msg)
+	}
+	if got := e.ok("read", byName); got != "s3cr3t-db-pass\n" {
+		t.Errorf("read of an account the locked app does not hold = %q", got)
+	}
 	e.vars["OP_SERVICE_ACCOUNT_TOKEN"] = tokenA
 	e.ok("read", byName)
 	delete(e.vars, "OP_SERVICE_ACCOUNT_TOKEN")
