@@ -68,6 +68,28 @@ func TestConfigValues(t *testing.T) {
 	}
 }
 
+// --lock-on-auth-failure is on unless a flag, the environment or
+// config.json turns it off (issue 27: a locked 1Password app locks its
+// account's values at once).
+func TestLockOnAuthFailureIsOnByDefault(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "config.json")
+	if d, err := parseDaemon(t, path); err != nil || !d.LockOnAuthFailure {
+		t.Errorf("default --lock-on-auth-failure = %v, %v; want on", d.LockOnAuthFailure, err)
+	}
+	if d, _ := parseDaemon(t, path, "--no-lock-on-auth-failure"); d.LockOnAuthFailure {
+		t.Error("--no-lock-on-auth-failure left it on")
+	}
+	os.WriteFile(path, []byte(`{"lock_on_auth_failure": false}`), 0o600)
+	if d, err := parseDaemon(t, path); err != nil || d.LockOnAuthFailure {
+		t.Errorf("config.json lock_on_auth_failure false = %v, %v; want off", d.LockOnAuthFailure, err)
+	}
+	os.WriteFile(path, []byte(`{}`), 0o600)
+	t.Setenv("OP_AUTHD_LOCK_ON_AUTH_FAILURE", "false")
+	if d, err := parseDaemon(t, path); err != nil || d.LockOnAuthFailure {
+		t.Errorf("OP_AUTHD_LOCK_ON_AUTH_FAILURE=false = %v, %v; want off", d.LockOnAuthFailure, err)
+	}
+}
+
 func FuzzConfigFile(f *testing.F) {
 	for _, s := range []string{`{}`, `{"backend":"fake","ttl":5}`, `{"session_timeout":"90s","vault":{"address":"x","method":"userpass"}}`, `[1]`, `{"ttl":1e309}`} {
 		f.Add([]byte(s))

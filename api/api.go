@@ -581,10 +581,20 @@ type Lease struct {
 
 // LockedAccount is an account locked after an authentication failure:
 // Account is "" for the default one; Reason is the backend's answer, which
-// says how to sign in again.
+// says how to sign in again (or to unlock the 1Password app).
 type LockedAccount struct {
 	Account string `json:"account"`
 	Reason  string `json:"reason"`
+}
+
+// ThenUnlock is reason, why an account's reads are locked, followed by the
+// command that unlocks them, unless reason names that command already (op's
+// answer for a locked 1Password app does).
+func ThenUnlock(reason string) string {
+	if strings.Contains(reason, "run: opx unlock") {
+		return reason
+	}
+	return reason + "; then run: opx unlock"
 }
 
 // PolicyStatus is the access-policy part of Status. State is "none" (no

@@ -488,9 +488,16 @@ func classifyOPError(stderr, account string, id OPIdentity) *api.Error {
 	msg = cmp.Or(msg, "op failed without a message")
 	low := strings.ToLower(msg)
 	switch {
+	case appDidNotAuthorize(low):
+		// The account is signed in through the desktop app, which did not
+		// authorize op: it is locked (which revokes every authorization
+		// it gave) and nobody unlocked it in time, or its prompt was
+		// dismissed. Signing in again does not help; unlocking the app
+		// does, and then opx unlock for the account's locked reads.
+		return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s; the 1Password app is locked or did not authorize op: unlock the 1Password app, then run: opx unlock", msg)
 	case strings.Contains(low, "not currently signed in"), strings.Contains(low, "not signed in"),
 		strings.Contains(low, "session expired"), strings.Contains(low, "(401)"),
-		strings.Contains(low, "authorization prompt dismissed"), strings.Contains(low, "unauthorized"):
+		strings.Contains(low, "unauthorized"):
 		if id.Kind != api.IdentityDesktop {
 			return api.Errorf(api.CodeUnauthorized, "1Password CLI: %s (%s: check %s)", msg, id.Label(), tokenVar(id))
 		}
@@ -520,6 +527,19 @@ func classifyOPError(stderr, account string, id OPIdentity) *api.Error {
 		return rateLimitError(msg)
 	}
 	return api.Errorf(api.CodeBackendError, "1Password CLI: %s", msg)
+}
+
+// appDidNotAuthorize reports whether op's message (lower case) says that
+// the 1Password desktop app did not authorize it: op 2.x says "error
+// initializing client: authorization timeout" when the app is locked and
+// nobody unlocks it in time (after "could not read secret '<ref>': " for
+// op read), and "authorization prompt dismissed, please try again" when
+// its prompt was dismissed; "unexpected response from 1Password app" is
+// what troubleshooting notes give for a locked app.
+func appDidNotAuthorize(low string) bool {
+	return strings.Contains(low, "error initializing client: authorization timeout") ||
+		strings.Contains(low, "authorization prompt dismissed") ||
+		strings.Contains(low, "unexpected response from 1password app")
 }
 
 // tokenVar is the variable that gave op id's token.

@@ -73,6 +73,8 @@ func TestClassifyOPError(t *testing.T) {
 		{"[ERROR] 2026/12/03 10:00:00 (403) Forbidden (Service Account Deleted): The Service Account used in this integration has been deleted.", api.CodeUnauthorized},
 		{"[ERROR] 2026/12/03 10:00:00 error initializing client: Validation: (failed to session.DecodeSACredentials), Server: (failed to DecodeSACredentials), failed to parseToken, format is invalid", api.CodeUnauthorized},
 		{`[ERROR] 2026/12/03 10:00:00 could not read secret 'op://a/service account deleted/c': "service account deleted" isn't an item in the "a" vault.`, api.CodeNotFound},
+		{"[ERROR] 2026/12/03 10:00:00 could not read secret 'op://a/b/c': error initializing client: authorization timeout", api.CodeUnauthorized},
+		{"[ERROR] 2026/12/03 10:00:00 error initializing client: authorization prompt dismissed, please try again", api.CodeUnauthorized},
 	} {
 		e := classifyOPError(tc.stderr, "", Desktop)
 		if e.Code != tc.code {
@@ -81,6 +83,29 @@ func TestClassifyOPError(t *testing.T) {
 		if strings.Contains(e.Message, "[ERROR]") {
 			t.Errorf("message keeps op's log prefix: %q", e.Message)
 		}
+	}
+}
+
+// When the desktop app did not authorize op (it is locked, or its prompt
+// was dismissed), the message says to unlock the app and then opx unlock,
+// not to sign in again.
+func TestClassifyOPErrorLockedApp(t *testing.T) {
+	for _, stderr := range []string{
+		"[ERROR] 2026/12/03 10:00:00 could not read secret 'op://Private/db/password': error initializing client: authorization timeout\n",
+		"[ERROR] 2026/12/03 10:00:00 error initializing client: authorization timeout\n",
+		"[ERROR] 2026/12/03 10:00:00 error initializing client: authorization prompt dismissed, please try again\n",
+		"[ERROR] 2026/12/03 10:00:00 unexpected response from 1Password app\n",
+	} {
+		e := classifyOPError(stderr, "team", Desktop)
+		if e.Code != api.CodeUnauthorized || !strings.Contains(e.Message, "unlock the 1Password app, then run: opx unlock") || strings.Contains(e.Message, "opx login") {
+			t.Errorf("classifyOPError(%q) = %s %q, want unauthorized, to unlock the app and then opx unlock", stderr, e.Code, e.Message)
+		}
+	}
+	// An item that op says it cannot find is not the app's doing, whatever
+	// its name.
+	e := classifyOPError(`[ERROR] 2026/12/03 10:00:00 could not read secret 'op://a/authorization timeout/c': "authorization timeout" isn't an item in the "a" vault.`, "", Desktop)
+	if e.Code != api.CodeNotFound {
+		t.Errorf("an item named authorization timeout = %s %q, want not_found", e.Code, e.Message)
 	}
 }
 

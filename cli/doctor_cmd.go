@@ -329,7 +329,7 @@ func sessionCheck(s api.SessionStatus) []api.Check {
 		if l.Account != "" {
 			name = "account " + l.Account
 		}
-		out = append(out, api.Check{Name: "session", Detail: name + " is locked: " + l.Reason, Fix: "sign that account in, then run: opx unlock"})
+		out = append(out, api.Check{Name: "session", Detail: name + " is locked: " + l.Reason, Fix: "sign that account in (or unlock the 1Password app), then run: opx unlock"})
 	}
 	return out
 }

@@ -148,7 +148,7 @@ func formatStatus(st *api.Status) string {
 		if l.Account != "" {
 			name = "account " + l.Account
 		}
-		fmt.Fprintf(&b, "            %s locked: %s; then run: opx unlock\n", Printable(name), Printable(l.Reason))
+		fmt.Fprintf(&b, "            %s locked: %s\n", Printable(name), Printable(api.ThenUnlock(l.Reason)))
 	}
 	if line := idleExitLine(st, time.Now()); line != "" {
 		b.WriteString(line)

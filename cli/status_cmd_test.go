@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,24 @@ func TestIdleExitLine(t *testing.T) {
 	} {
 		if got := idleExitLine(c.st, now); got != c.want {
 			t.Errorf("%s: idleExitLine = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// opx status names each locked account and why, and the command that
+// unlocks it once: op's answer for a locked 1Password app names it itself.
+func TestStatusNamesLockedAccounts(t *testing.T) {
+	st := &api.Status{Session: api.SessionStatus{State: api.StateUnlocked, LockedAccounts: []api.LockedAccount{
+		{Account: "", Reason: "1Password CLI: error initializing client: authorization timeout; the 1Password app is locked or did not authorize op: unlock the 1Password app, then run: opx unlock"},
+		{Account: "team", Reason: "1Password CLI: You are not currently signed in; sign in with: opx login 1password --account team"},
+	}}}
+	out := formatStatus(st)
+	for _, want := range []string{
+		"            the default account locked: 1Password CLI: error initializing client: authorization timeout; the 1Password app is locked or did not authorize op: unlock the 1Password app, then run: opx unlock\n",
+		"            account team locked: 1Password CLI: You are not currently signed in; sign in with: opx login 1password --account team; then run: opx unlock\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("formatStatus has no line %q:\n%s", want, out)
 		}
 	}
 }

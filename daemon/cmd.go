@@ -34,7 +34,7 @@ type Cmd struct {
 	Verbose            bool     `short:"v" help:"Log at debug level." env:"OP_AUTHD_VERBOSE"`
 	SessionTimeout     Hours    `help:"Lock the session after this long without a read: hours (8) or a duration (90s); 0 disables." default:"8" env:"OP_AUTHD_SESSION_TIMEOUT"`
 	EnableSessionLock  bool     `help:"Lock the session when idle (--no-enable-session-lock to turn off)." default:"true" negatable:"" env:"OP_AUTHD_ENABLE_SESSION_LOCK"`
-	LockOnAuthFailure  bool     `help:"Lock an account's reads when the backend reports an authentication failure for it." env:"OP_AUTHD_LOCK_ON_AUTH_FAILURE"`
+	LockOnAuthFailure  bool     `help:"Lock an account's reads, wiping its cached values, when the backend reports an authentication failure for it (op signed out, the 1Password app locked), until opx unlock (--no-lock-on-auth-failure to turn off)." default:"true" negatable:"" env:"OP_AUTHD_LOCK_ON_AUTH_FAILURE"`
 	FakeDelay          Seconds  `help:"With --backend=fake: how long each backend call takes." default:"0s" env:"OP_AUTHD_FAKE_DELAY"`
 	CacheSize          int      `help:"Most values cached at once; the oldest go first." default:"10000" env:"OP_AUTHD_CACHE_SIZE"`
 	BackendTimeout     Seconds  `help:"Longest a backend call may take." default:"60s" env:"OP_AUTHD_BACKEND_TIMEOUT"`

@@ -776,7 +776,7 @@ func (c *core) accountLockError(account string) *api.Error {
 	if !ok {
 		return nil
 	}
-	return api.Errorf(api.CodeSessionLocked, "reads for %s are locked: %s; then run: opx unlock", accountName(account), reason)
+	return api.Errorf(api.CodeSessionLocked, "reads for %s are locked: %s", accountName(account), api.ThenUnlock(reason))
 }
 
 // relockedError is the answer to a read of account whose value was fetched

@@ -461,3 +461,166 @@ func TestCoreRefreshAhead(t *testing.T) {
 		t.Errorf("%d backend calls after the lock, want none", n-calls)
 	}
 }
+
+// appLocking is a backend of 1Password accounts whose app a test locks:
+// a locked account's every ref fails as op fails then (unauthorized). It
+// counts the calls per account.
+type appLocking struct {
+	mu     sync.Mutex
+	locked map[string]bool
+	calls  map[string]int
+}
+
+func newAppLocking() *appLocking {
+	return &appLocking{locked: map[string]bool{}, calls: map[string]int{}}
+}
+
+func (a *appLocking) setLocked(account string, locked bool) {
+	a.mu.Lock()
+	a.locked[account] = locked
+	a.mu.Unlock()
+}
+
+func (a *appLocking) callsFor(account string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls[account]
+}
+
+func (a *appLocking) Name() string                             { return "applocking" }
+func (a *appLocking) Check(api.Ref) error                      { return nil }
+func (a *appLocking) Validate(context.Context, []string) error { return nil }
+func (a *appLocking) Close() error                             { return nil }
+func (a *appLocking) Calls() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, c := range a.calls {
+		n += c
+	}
+	return uint64(n)
+}
+
+func (a *appLocking) Read(_ context.Context, account string, refs []string) []backend.Result {
+	a.mu.Lock()
+	a.calls[account]++
+	locked := a.locked[account]
+	a.mu.Unlock()
+	out := make([]backend.Result, len(refs))
+	for i, ref := range refs {
+		if locked {
+			out[i].Err = api.Errorf(api.CodeUnauthorized, "1Password CLI: error initializing client: authorization timeout; the 1Password app is locked or did not authorize op: unlock the 1Password app, then run: opx unlock")
+			continue
+		}
+		out[i].Value = []byte(account + ":" + ref)
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing the test after 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// When 1Password's app locks for one account, the first op answer that
+// says so locks that account: its cached values are wiped at once (a read
+// of one gets session_locked, not the value), a refresh ahead of expiry
+// that came due for it asks op nothing until opx unlock, and another
+// account's steady reader goes on being served and refreshed. Issue 27.
+func TestCoreLockedAppLocksItsAccountsValues(t *testing.T) {
+	b := newAppLocking()
+	c, s := newTestCore(t, b, coreConfig{TTL: 200 * time.Millisecond, RefreshAhead: true, LockOnAuthFail: true})
+	read := func(account, ref string) outcome {
+		return c.resolve(context.Background(), account, backend.Desktop, []string{ref}, -1)[0]
+	}
+	// Both accounts' values are read twice: each has a refresh due.
+	for range 2 {
+		value(t, read("team", "op://v/i/f"))
+		value(t, read("", "op://v/i/f"))
+	}
+	b.setLocked("team", true)
+	if o := read("team", "op://v/other/f"); o.err == nil || o.err.Code != api.CodeUnauthorized || !strings.Contains(o.err.Message, "unlock the 1Password app") {
+		t.Fatalf("read of an uncached ref while team's app is locked = %+v, want unauthorized", o)
+	}
+	if s.Locked() {
+		t.Error("one account's locked app locked the whole session")
+	}
+	if o := read("team", "op://v/i/f"); o.ok || o.err == nil || o.err.Code != api.CodeSessionLocked || !strings.Contains(o.err.Message, "account team") {
+		t.Errorf("cached value of the locked account = %+v, want session_locked and no value", o)
+	}
+	for _, it := range c.cache.Items() {
+		if it.Key().who.account == "team" {
+			t.Errorf("the locked account's value for %s is still cached", it.Key().ref)
+		}
+	}
+	if l := c.lockedAccounts(); len(l) != 1 || l[0].Account != "team" || !strings.Contains(l[0].Reason, "authorization timeout") {
+		t.Errorf("locked accounts = %+v, want team, with op's answer", l)
+	}
+	// A steady reader of each account, past two lifetimes of a value: the
+	// default account is served and refreshed ahead, team asks op nothing.
+	teamCalls, refreshes := b.callsFor("team"), c.refreshes.Load()
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if v := value(t, read("", "op://v/i/f")); v != ":op://v/i/f" {
+			t.Fatalf("default account read = %q", v)
+		}
+		if o := read("team", "op://v/i/f"); o.ok {
+			t.Fatal("the locked account's value was served")
+		}
+	}
+	if n := b.callsFor("team"); n != teamCalls {
+		t.Errorf("%d op calls for the locked account after its lock, want none", n-teamCalls)
+	}
+	if c.refreshes.Load() == refreshes {
+		t.Error("the default account's steady reader had no refresh ahead while team was locked")
+	}
+	b.setLocked("team", false)
+	c.unlockAccount("team")
+	if v := value(t, read("team", "op://v/i/f")); v != "team:op://v/i/f" || b.callsFor("team") != teamCalls+1 {
+		t.Errorf("read after unlock = %q with %d op calls, want it fetched again with one", v, b.callsFor("team")-teamCalls)
+	}
+}
+
+// With no reader at all, the refresh ahead of expiry that meets the locked
+// app locks the account and wipes its values; no refresh follows it.
+func TestCoreRefreshThatMeetsALockedAppLocks(t *testing.T) {
+	b := newAppLocking()
+	c, _ := newTestCore(t, b, coreConfig{TTL: 200 * time.Millisecond, RefreshAhead: true, LockOnAuthFail: true})
+	for range 2 {
+		value(t, c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/i/f"}, -1)[0])
+	}
+	b.setLocked("team", true)
+	waitFor(t, "the refresh to lock team", func() bool { return len(c.lockedAccounts()) == 1 })
+	if n := c.cache.Len(); n != 0 {
+		t.Errorf("%d values cached after the refresh met the locked app, want none", n)
+	}
+	calls := b.callsFor("team")
+	time.Sleep(400 * time.Millisecond)
+	if n := b.callsFor("team"); n != calls {
+		t.Errorf("%d op calls for team after its lock, want none", n-calls)
+	}
+}
+
+// With --no-lock-on-auth-failure, an authentication failure fails its own
+// reads and locks nothing: the account's cached values are still served.
+func TestCoreAuthFailureWithoutLockOnAuthFailure(t *testing.T) {
+	b := newAppLocking()
+	c, _ := newTestCore(t, b, coreConfig{})
+	value(t, c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/i/f"}, -1)[0])
+	b.setLocked("team", true)
+	if o := c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/other/f"}, -1)[0]; o.err == nil || o.err.Code != api.CodeUnauthorized {
+		t.Fatalf("read while the app is locked = %+v, want unauthorized", o)
+	}
+	if o := c.resolve(context.Background(), "team", backend.Desktop, []string{"op://v/i/f"}, -1)[0]; !o.fromCache {
+		t.Errorf("cached value after an auth failure without the lock = %+v, want it served", o)
+	}
+	if l := c.lockedAccounts(); len(l) != 0 {
+		t.Errorf("locked accounts = %+v, want none", l)
+	}
+}

@@ -303,17 +303,19 @@ func TestOPKilledMidRead(t *testing.T) {
 	}
 }
 
+// With the daemon's defaults (--lock-on-auth-failure is on), op's "not
+// signed in" locks the account's reads until opx unlock, which asks op.
 func TestOPNotSignedInLocksAndUnlockValidates(t *testing.T) {
 	t.Parallel()
 	e := newOPEnv(t)
-	e.StartDaemon("", "--lock-on-auth-failure")
+	e.StartDaemon("")
 	r := e.Opx("read", "op://Private/db/password")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "not currently signed in") || strings.Count(r.Stderr, "opx login 1password") != 1 {
 		t.Fatalf("read while signed out = %+v, want the sign-in command once", r)
 	}
 	st := e.Status()
-	if len(st.Session.LockedAccounts) != 1 || st.Session.LockedAccounts[0].Account != "" {
-		t.Fatalf("locked accounts = %+v after an auth failure with --lock-on-auth-failure", st.Session.LockedAccounts)
+	if len(st.Session.LockedAccounts) != 1 || st.Session.LockedAccounts[0].Account != "" || !st.Settings.LockOnAuthFailure {
+		t.Fatalf("locked accounts = %+v (lock on auth failure %v) after an auth failure with the defaults", st.Session.LockedAccounts, st.Settings.LockOnAuthFailure)
 	}
 	// Locked: no op process is started for the account until unlock.
 	before := len(e.opLogPIDs())
@@ -341,7 +343,7 @@ func TestOPSecondaryAccountLocksAlone(t *testing.T) {
 	t.Parallel()
 	e := newOPEnv(t)
 	e.SignIn("my")
-	e.StartDaemon("", "--lock-on-auth-failure")
+	e.StartDaemon("")
 	if out := e.MustOpx("read", "op://Private/db/password"); out != "s3cr3t-db-pass\n" {
 		t.Fatalf("default account read = %q", out)
 	}

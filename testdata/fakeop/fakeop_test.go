@@ -456,3 +456,45 @@ func TestDesktopStaysAsItWas(t *testing.T) {
 		t.Errorf("state after desktop use: %v, want the sign-in file only", entries)
 	}
 }
+
+// A locked app fails every command of an account signed in through it, as
+// op does when the app does not authorize it, until the app is unlocked;
+// an account the file does not name, and a service account, go on.
+func TestLockedAppFailsAsOpDoes(t *testing.T) {
+	e := newFakeEnv(t)
+	e.ok("signin")
+	e.ok("--account", "team", "signin")
+	lock := filepath.Join(e.state, "locked")
+	if err := os.WriteFile(lock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = "error initializing client: authorization timeout"
+	if msg, want := e.failure("read", byName), "could not read secret '"+byName+"': "+timeout; msg != want {
+		t.Errorf("read while locked = %q, want %q", msg, want)
+	}
+	for _, args := range [][]string{{"whoami"}, {"inject"}, {"--account", "my", "item", "get", "db"}} {
+		if msg := e.failure(args...); msg != timeout {
+			t.Errorf("op %q while locked = %q, want %q", args, msg, timeout)
+		}
+	}
+	e.ok("--version")
+	// A file that names accounts locks those alone.
+	if err := os.WriteFile(lock, []byte("team\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if msg := e.failure("--account", "team", "read", byName); !strings.HasSuffix(msg, timeout) {
+		t.Errorf("team read while team's app is locked = %q", msg)
+	}
+	if got := e.ok("read", byName); got != "s3cr3t-db-pass\n" {
+		t.Errorf("read of an account the locked app does not hold = %q", got)
+	}
+	e.vars["OP_SERVICE_ACCOUNT_TOKEN"] = tokenA
+	e.ok("read", byName)
+	delete(e.vars, "OP_SERVICE_ACCOUNT_TOKEN")
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ok("read", byName); got != "s3cr3t-db-pass\n" {
+		t.Errorf("read once unlocked = %q", got)
+	}
+}

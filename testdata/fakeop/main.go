@@ -30,7 +30,18 @@
 // Files in FAKEOP_STATE make the servers misbehave, as op reports it:
 // "offline" (no network), "ratelimit" (a service account's rate limit; the
 // file holds the wait op names, as in "58 minutes") and "revoked-<id>" (that
-// service account was deleted).
+// service account was deleted). A file "locked" is the 1Password app locked
+// with nobody there to answer its prompt: every command of an account
+// signed in through the app (not signout, nor a service account's or a
+// Connect server's, which never ask the app) fails as op 2.x does when the
+// app does not authorize it, "error initializing client: authorization
+// timeout" (after "could not read secret '<ref>': " for op read). The file
+// names the accounts the app holds, one shorthand a line, or is empty for
+// all of them (the others stand for accounts signed in by hand). That is
+// the text users quote from op read and op run against a locked app, on
+// 1Password's developer forum ("Authorization timeout when using CLI") and
+// in their projects' notes (none of the runs found shows op naming the
+// lock itself).
 //
 // Tokens. <id> is the first 8 hex digits of SHA-256 of the token, or of
 // host + "\n" + token for Connect; the fake never writes a token, only <id>.
@@ -79,6 +90,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -267,7 +279,7 @@ func run(argv []string, id identity, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := reachable(id, cmd, rest); err != nil {
+	if err := reachable(id, fx.shorthand(f.account), cmd, rest); err != nil {
 		return err
 	}
 	reqs := newRequests(id)
@@ -415,28 +427,31 @@ func whoami(fx *fixture, id identity, reqs *requests, f flags, stdout io.Writer)
 }
 
 // reachable is what op says before a command runs: a token it cannot use,
-// 1Password's servers out of reach, a deleted service account, or a spent
-// rate limit (not for signout, which needs no server, nor for asking the
-// rate limits themselves). op read puts a token's trouble after "could not
-// read secret".
-func reachable(id identity, cmd string, rest []string) error {
-	tokenTrouble := func(msg string) error {
+// a locked app, 1Password's servers out of reach, a deleted service
+// account, or a spent rate limit (not for signout, which needs neither the
+// app nor a server, nor for asking the rate limits themselves). op read
+// puts a token's or the app's trouble after "could not read secret".
+func reachable(id identity, shorthand, cmd string, rest []string) error {
+	trouble := func(msg string) error {
 		if cmd == "read" && len(rest) == 1 {
 			return fail("could not read secret '%s': %s", rest[0], msg)
 		}
 		return fail("%s", msg)
 	}
 	if id.problem != "" {
-		return tokenTrouble(id.problem)
+		return trouble(id.problem)
 	}
 	if cmd == "signout" {
 		return nil
+	}
+	if id.kind == desktop && appLocked(shorthand) {
+		return trouble("error initializing client: authorization timeout")
 	}
 	if err := offline(); err != nil {
 		return err
 	}
 	if err := id.revoked(); err != nil {
-		return tokenTrouble(err.Error())
+		return trouble(err.Error())
 	}
 	if cmd == "service-account" {
 		return nil
@@ -595,6 +610,18 @@ func offline() error {
 	return nil
 }
 
+// appLocked reports whether the test locked the 1Password app that holds
+// the account shorthand, with a file "locked" in FAKEOP_STATE naming it
+// (or naming none: every account).
+func appLocked(shorthand string) bool {
+	b, err := os.ReadFile(filepath.Join(stateDir(), "locked"))
+	if err != nil {
+		return false
+	}
+	names := strings.Fields(string(b))
+	return len(names) == 0 || slices.Contains(names, shorthand)
+}
+
 // rateLimitFile is 1Password's answer to a service account that used up
 // its requests, as the test chose with a file "ratelimit" in FAKEOP_STATE
 // holding the wait ("58 minutes"), whatever the identity.
@@ -647,6 +674,15 @@ func (fx *fixture) accountFor(id identity, filter string) (*account, error) {
 		return fx.signedIn(filter)
 	}
 	return fx.lookup("")
+}
+
+// shorthand is the shorthand of the account that filter (or else
+// OP_ACCOUNT) names, or "" when none does.
+func (fx *fixture) shorthand(filter string) string {
+	if a, err := fx.find(filter); err == nil {
+		return a.Shorthand
+	}
+	return ""
 }
 
 func (fx *fixture) lookup(filter string) (*account, error) {
