@@ -588,8 +588,10 @@ func (c *core) storeResults(w who, live []*call, results []backend.Result, gen u
 // reading.
 func (c *core) failCall(cl *call, err error, gen uint64, now time.Time) (authMsg string, authFailed bool) {
 	cl.err = err
+	// Account locks follow 1Password's sign-in: a Vault or OpenBao login
+	// that fails says nothing of the 1Password account of the same name.
 	var ae *api.Error
-	if errors.As(err, &ae) && ae.Code == api.CodeUnauthorized {
+	if errors.As(err, &ae) && ae.Code == api.CodeUnauthorized && strings.HasPrefix(cl.key.ref, api.SchemeOP+"://") {
 		authMsg, authFailed = ae.Message, true
 	}
 	if staleable(err) {

@@ -95,3 +95,37 @@ func TestCoreKeysByIdentity(t *testing.T) {
 		}
 	}
 }
+
+// unauthorizedBackend answers every ref unauthorized, as a signed-out op
+// or a Vault token that no longer logs in does.
+type unauthorizedBackend struct{ identityBackend }
+
+func (b *unauthorizedBackend) Read(ctx context.Context, account string, refs []string) []backend.Result {
+	out := make([]backend.Result, len(refs))
+	for i := range out {
+		out[i].Err = api.Errorf(api.CodeUnauthorized, "not signed in")
+	}
+	return out
+}
+
+// TestOnlyOnePasswordLocksAnAccount: an authentication failure of a
+// vault:// or bao:// read (a Vault token that no longer logs in) does not
+// lock the 1Password account of the same name: account locks follow
+// 1Password's sign-in, which --lock-on-auth-failure is about. An op://
+// read's does.
+func TestOnlyOnePasswordLocksAnAccount(t *testing.T) {
+	b := &unauthorizedBackend{identityBackend{calls: map[string]int{}}}
+	c, _ := newTestCore(t, b, coreConfig{LockOnAuthFail: true})
+	for _, ref := range []string{"vault://secret/app#k", "bao://secret/app#k"} {
+		if o := c.resolve(context.Background(), "", backend.Desktop, []string{ref}, -1)[0]; o.err == nil || o.err.Code != api.CodeUnauthorized {
+			t.Fatalf("%s: %+v, want unauthorized", ref, o.err)
+		}
+	}
+	if locked := c.lockedAccounts(); len(locked) != 0 {
+		t.Fatalf("a Vault or OpenBao failure locked %+v", locked)
+	}
+	c.resolve(context.Background(), "", backend.Desktop, []string{"op://v/i/f"}, -1)
+	if locked := c.lockedAccounts(); len(locked) != 1 {
+		t.Errorf("a 1Password failure locked %+v, want the default account", locked)
+	}
+}

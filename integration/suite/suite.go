@@ -178,11 +178,14 @@ func (s suite) wrongPassword(t *testing.T) {
 	if strings.Contains(r.Stderr, "wrong") && !strings.Contains(r.Stderr, "wrong password") {
 		t.Errorf("the error shows the password: %s", r.Stderr)
 	}
-	if st := e.Status(); len(st.Session.LockedAccounts) == 0 {
-		t.Errorf("session %+v after an auth failure with --lock-on-auth-failure: no account locked", st.Session)
+	// Account locks follow 1Password's sign-in: a failed Vault or OpenBao
+	// login locks no account (under multi it would lock the account's
+	// op:// reads too), and the next read says the same.
+	if st := e.Status(); len(st.Session.LockedAccounts) != 0 {
+		t.Errorf("session %+v after a failed %s login: an account locked", st.Session, s.kind)
 	}
-	if r := e.Opx("read", s.ref("kv1/app#k")); r.Code != 1 || !strings.Contains(r.Stderr, "session_locked") || !strings.Contains(r.Stderr, "opx login "+s.kind) {
-		t.Errorf("read after the account locked = %+v", r)
+	if r := e.Opx("read", s.ref("kv1/app#k")); r.Code != 1 || !strings.Contains(r.Stderr, "unauthorized") || !strings.Contains(r.Stderr, "opx login "+s.kind) {
+		t.Errorf("read again after the failed login = %+v", r)
 	}
 	if !strings.Contains(e.DaemonLog(), "login failed") {
 		t.Errorf("the failed login is not in the daemon's log")
