@@ -48,15 +48,17 @@ type server struct {
 	sealer *api.IdentitySealer
 	// asker asks the user about the reads a policy rule asks for.
 	asker *asker
-	// follows is what the daemon watches to lock with the user's session.
-	follows atomic.Pointer[string]
-	session *session.Session
-	core    *core
-	policy  *policy.Store
-	audit   *audit.Log // nil when the audit log is off
-	euid    int
-	sid     string // the daemon's user SID on Windows, "" elsewhere
-	started time.Time
+	// follows is what the daemon watches to lock with the user's session;
+	// lockCause, what it saw last (the audit log's lock record says it).
+	follows   atomic.Pointer[string]
+	lockCause atomic.Pointer[string]
+	session   *session.Session
+	core      *core
+	policy    *policy.Store
+	audit     *audit.Log // nil when the audit log is off
+	euid      int
+	sid       string // the daemon's user SID on Windows, "" elsewhere
+	started   time.Time
 
 	policyEnv      policy.Env     // home for ~/ rules, code signatures
 	pathsHeader    string         // api.PathsHeader's value
@@ -476,7 +478,11 @@ func (s *server) onLock(reason string) {
 	s.core.wipe()
 	s.asker.forget("the session was locked")
 	s.log.Info().Str("reason", reason).Int("wiped", n).Msg("session locked")
-	s.audit.NoWait().Session(audit.SessionLock, reason) // a lock never waits for the audit log
+	record := reason
+	if c := s.lockCause.Swap(nil); c != nil && (reason == session.ReasonScreenLock || reason == session.ReasonSleep) {
+		record += ": " + *c
+	}
+	s.audit.NoWait().Session(audit.SessionLock, record) // a lock never waits for the audit log
 	s.revokeLeases("session locked")
 }
 

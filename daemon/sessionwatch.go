@@ -29,6 +29,7 @@ func (s *server) followSession() (follows string, stop func()) {
 			if ev.sleep {
 				reason = session.ReasonSleep
 			}
+			s.lockCause.Store(&ev.cause)
 			if s.session.Lock(reason) {
 				s.log.Info().Str("cause", ev.cause).Msg("the user's session locked: opx locked")
 			}

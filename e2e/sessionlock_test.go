@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +128,7 @@ func TestScreenLockLocksOpx(t *testing.T) {
 	e := newEnv(t)
 	l.env(e)
 	e.Vars["OP_AUTHD_BACKEND"] = "fake"
+	e.Vars["OP_AUTHD_ENABLE_AUDIT_LOG"] = "true"
 	cmd := e.StartDaemon(harness.Bins().Daemon, "daemon")
 	if st := e.Status(); !strings.Contains(st.Session.Follows, "logind") || !strings.Contains(st.Session.Follows, "screensaver") {
 		t.Fatalf("status says the daemon follows %q", st.Session.Follows)
@@ -171,6 +174,18 @@ func TestScreenLockLocksOpx(t *testing.T) {
 		}
 		l.send("hint false")
 		l.send("wake")
+	}
+	audits, _ := filepath.Glob(filepath.Join(e.DataDir, "audit-*.log"))
+	var records string
+	for _, f := range audits {
+		b, _ := os.ReadFile(f)
+		records += string(b)
+	}
+	for _, want := range []string{"screen_locked: the screen locked (logind)", "screen_locked: the screen locked (logind LockedHint)",
+		"sleep: the machine is going to sleep (logind)", "screen_locked: the screensaver started"} {
+		if !strings.Contains(records, want) {
+			t.Errorf("the audit log has no lock record %q", want)
+		}
 	}
 	l.send("other-lock")
 	waitLocked(t, e, false, time.Now())
